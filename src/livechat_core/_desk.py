@@ -1,0 +1,367 @@
+"""The application service: load, decide, save with the events, publish.
+
+:class:`Desk` is the one object users hold. Each SPEC section 9 method builds a command
+and calls :meth:`Desk.handle`, which runs :func:`._core.decide` inside one store
+transaction, saves the changes with their events and outbox entries, retries a bounded
+number of times when another writer won the race for the same records, and finally
+relays the outbox to the transport.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import attrs
+
+from . import _commands as cmd
+from ._core import RoutingStrategy, Settings, decide
+from ._errors import ConcurrencyConflict, InvalidArgument, RetriesExhausted, UnknownAgent
+from ._errors import UnknownConversation as _UnknownConversation
+from ._events import Event
+from ._i18n import check_locale
+from ._machines import LegState
+from ._masking import MaskingPolicy
+from ._model import Agent, Conversation, Message, OfferKind, Queue
+from ._pci import scrub_customer_text
+from ._surfaces import Surfaces, render_surfaces
+from .adapters.memory import MemoryStore
+from .ports import Clock, Store, StoreTransaction, Transport
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class Offer:
+    """What the request popover shows for one pending offer.
+
+    Attributes:
+        conversation_id: the offered conversation.
+        kind: ``"chat"`` (routed), ``"transfer"`` or ``"conference"``.
+        deadline: when the offer times out (the agent then goes to RONA).
+        customer_name, queue, proactive: about the chat.
+        agent_name: the offered agent's display name.
+        at: when the offer was made (the popover's date).
+        messages: the thread so far.
+    """
+
+    conversation_id: str
+    kind: OfferKind
+    deadline: float
+    customer_name: str
+    queue: str
+    agent_name: str
+    at: float
+    proactive: bool
+    messages: tuple[Message, ...]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Desk:
+    """A contact-center desk: agents, queues and live chats, persisted through a store.
+
+    Args:
+        store: where state lives; ``None`` → a fresh :class:`MemoryStore`.
+        transport: receives every committed event (at least once, in order per
+            aggregate); ``None`` → events are only stored.
+        clock: zero-argument callable returning POSIX seconds; ``None`` → ``time.time``.
+        masking: the administrator's masking policy for displays; ``None`` →
+            ``MaskingPolicy()`` (everything masked).
+        locale: language of system messages, ``"en"`` or ``"cs"``.
+        routing: who gets an offer; ``None`` → longest waiting agent first.
+        pci_at_rest: mask card numbers in customer messages before they are stored
+            (the default; turn off only where a PCI-compliant vault stores transcripts).
+        new_id: makes conversation ids; ``None`` → random 16 hex digits.
+        retries: how many times a command that lost a race for its records is retried.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        transport: Transport | None = None,
+        clock: Clock | None = None,
+        masking: MaskingPolicy | None = None,
+        *,
+        locale: str = "en",
+        routing: RoutingStrategy | None = None,
+        pci_at_rest: bool = True,
+        new_id: Callable[[], str] | None = None,
+        retries: int = 20,
+    ) -> None:
+        if masking is not None and not isinstance(masking, MaskingPolicy):
+            raise InvalidArgument(f"masking must be a MaskingPolicy, not {masking!r}")
+        self.store: Store = MemoryStore() if store is None else store
+        self.transport = transport
+        self.clock: Clock = time.time if clock is None else clock
+        self.masking = MaskingPolicy() if masking is None else masking
+        settings = Settings(locale=check_locale(locale))
+        if routing is not None:
+            settings = attrs.evolve(settings, routing=routing)
+        if pci_at_rest:
+            settings = attrs.evolve(settings, customer_text=scrub_customer_text)
+        self._settings = settings
+        self._new_id = _new_id if new_id is None else new_id
+        self._retries = retries
+
+    # --- the one entry point ------------------------------------------------------------
+
+    def handle(self, command: cmd.Command) -> list[Event]:
+        """Apply ``command`` atomically and return its events.
+
+        Raises a :class:`LivechatError` subclass when the command is refused; nothing
+        changed then. A command that keeps losing the race for its records raises
+        :class:`RetriesExhausted` after the desk's retries.
+        """
+        if not isinstance(command, cmd.Command):
+            raise InvalidArgument(f"not a livechat command: {command!r}")
+        for _ in range(self._retries + 1):
+            try:
+                with self.store.transaction() as txn:
+                    changes = decide(txn, command, float(self.clock()), self._settings)
+                    if changes:
+                        txn.save(changes)
+            except ConcurrencyConflict:
+                continue
+            self.relay()
+            return list(changes.events)
+        raise RetriesExhausted(
+            f"{type(command).__name__} lost the race for its records {self._retries + 1} times",
+            command=command,
+        )
+
+    def relay(self) -> int:
+        """Hand pending outbox events to the transport; returns how many were published.
+
+        Called after every command; call it at start-up to deliver what a crashed
+        process committed but did not publish.
+        """
+        published = 0
+        while batch := self.store.pending(500):
+            if self.transport is not None:
+                self.transport.publish(batch)
+            self.store.mark_published([event.id for event in batch])
+            published += len(batch)
+        return published
+
+    # --- commands (SPEC section 9) ----------------------------------------------------------
+
+    def add_queue(
+        self,
+        name: str,
+        wrap_up_reasons: Sequence[str],
+        offer_timeout: float = 30.0,
+        wrap_up_timeout: float | None = None,
+        default_wrap_up_reason: str | None = None,
+    ) -> list[Event]:
+        """Add a queue (or change its configuration) with its list of wrap-up reasons."""
+        return self.handle(
+            cmd.AddQueue(
+                name=name,
+                wrap_up_reasons=wrap_up_reasons,  # type: ignore[arg-type]
+                offer_timeout=offer_timeout,
+                wrap_up_timeout=wrap_up_timeout,
+                default_wrap_up_reason=default_wrap_up_reason,
+            )
+        )
+
+    def login(
+        self, agent_id: str, name: str, queues: Sequence[str], capacity: int = 1
+    ) -> list[Event]:
+        """Log an agent in, idle, serving ``queues`` with up to ``capacity`` chats."""
+        return self.handle(
+            cmd.Login(agent_id=agent_id, name=name, queues=queues, capacity=capacity)  # type: ignore[arg-type]
+        )
+
+    def logout(self, agent_id: str) -> list[Event]:
+        """Log an agent out; refused while they hold an offered, active or wrapping leg."""
+        return self.handle(cmd.Logout(agent_id=agent_id))
+
+    def set_available(self, agent_id: str) -> list[Event]:
+        """Make an agent available (the manual way out of RONA); routing may offer at once."""
+        return self.handle(cmd.SetAvailable(agent_id=agent_id))
+
+    def set_idle(self, agent_id: str, reason: str) -> list[Event]:
+        """Make an agent idle with a reason code; their pending offers are withdrawn."""
+        return self.handle(cmd.SetIdle(agent_id=agent_id, reason=reason))
+
+    def start_chat(
+        self,
+        queue: str,
+        customer_name: str,
+        customer_contact: str,
+        proactive: bool = False,
+        asset: str = "livechat",
+    ) -> str:
+        """A customer starts a chat in ``queue``; returns the new conversation's id."""
+        conversation_id = self._new_id()
+        self.handle(
+            cmd.StartChat(
+                conversation_id=conversation_id,
+                queue=queue,
+                customer_name=customer_name,
+                customer_contact=customer_contact,
+                proactive=proactive,
+                asset=asset,
+            )
+        )
+        return conversation_id
+
+    def accept(self, agent_id: str, conversation_id: str) -> list[Event]:
+        """Accept the agent's pending offer (a chat, a transfer or a conference)."""
+        return self.handle(cmd.Accept(agent_id=agent_id, conversation_id=conversation_id))
+
+    def decline(self, agent_id: str, conversation_id: str) -> list[Event]:
+        """Decline the agent's pending offer; the chat is offered to somebody else."""
+        return self.handle(cmd.Decline(agent_id=agent_id, conversation_id=conversation_id))
+
+    def send_agent_message(self, agent_id: str, conversation_id: str, text: str) -> list[Event]:
+        """Send an agent message (composer rules: 1000 code points, no ``<`` or ``>``)."""
+        return self.handle(
+            cmd.SendAgentMessage(agent_id=agent_id, conversation_id=conversation_id, text=text)
+        )
+
+    def send_customer_message(self, conversation_id: str, text: str) -> list[Event]:
+        """The customer sends a message (card numbers are masked before storing)."""
+        return self.handle(cmd.SendCustomerMessage(conversation_id=conversation_id, text=text))
+
+    def transfer_to_agent(
+        self, agent_id: str, conversation_id: str, target_agent_id: str
+    ) -> list[Event]:
+        """Transfer to another available agent; the owner's leg goes to wrap-up at once."""
+        return self.handle(
+            cmd.TransferToAgent(
+                agent_id=agent_id, conversation_id=conversation_id, target_agent_id=target_agent_id
+            )
+        )
+
+    def transfer_to_queue(self, agent_id: str, conversation_id: str, queue: str) -> list[Event]:
+        """Transfer to a queue; the owner's leg goes to wrap-up at once."""
+        return self.handle(
+            cmd.TransferToQueue(agent_id=agent_id, conversation_id=conversation_id, queue=queue)
+        )
+
+    def request_conference(
+        self, agent_id: str, conversation_id: str, guest_agent_id: str
+    ) -> list[Event]:
+        """Invite another available agent into the chat."""
+        return self.handle(
+            cmd.RequestConference(
+                agent_id=agent_id, conversation_id=conversation_id, guest_agent_id=guest_agent_id
+            )
+        )
+
+    def end_conference(self, agent_id: str, conversation_id: str) -> list[Event]:
+        """The owner ends the conference (or withdraws the invitation), or the guest leaves."""
+        return self.handle(cmd.EndConference(agent_id=agent_id, conversation_id=conversation_id))
+
+    def customer_end(self, conversation_id: str) -> list[Event]:
+        """The customer clicks "End chat" in the widget."""
+        return self.handle(cmd.CustomerEnd(conversation_id=conversation_id))
+
+    def delete_asset(self, asset: str) -> list[Event]:
+        """An administrator deletes an asset: its conversations are interrupted."""
+        return self.handle(cmd.DeleteAsset(asset=asset))
+
+    def end(self, agent_id: str, conversation_id: str) -> list[Event]:
+        """The owner ends the chat; every active leg goes to wrap-up."""
+        return self.handle(cmd.End(agent_id=agent_id, conversation_id=conversation_id))
+
+    def submit_wrap_up(
+        self, agent_id: str, conversation_id: str, reason: str, notes: str = ""
+    ) -> list[Event]:
+        """Submit the agent's own wrap-up with a reason from the queue's list."""
+        return self.handle(
+            cmd.SubmitWrapUp(
+                agent_id=agent_id, conversation_id=conversation_id, reason=reason, notes=notes
+            )
+        )
+
+    def tick(self, now: float | None = None) -> list[Event]:
+        """Fire every deadline expired at ``now`` (the clock's time when omitted)."""
+        return self.handle(cmd.Tick(now=float(self.clock()) if now is None else now))
+
+    # --- views --------------------------------------------------------------------------
+
+    def _read(self, reader: Callable[[StoreTransaction], T]) -> T:
+        with self.store.transaction(write=False) as txn:
+            return reader(txn)
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """The conversation as it stands (a frozen view; ``.elapsed(now)`` is the timer)."""
+        found = self._read(lambda txn: txn.conversation(conversation_id))
+        if found is None:
+            raise _UnknownConversation(
+                f"no conversation {conversation_id!r}", aggregate_id=conversation_id
+            )
+        return found
+
+    def agent(self, agent_id: str) -> Agent:
+        """The agent as they stand: ``.state``, ``.capacity``, ``.holding``, …"""
+        found = self._read(lambda txn: txn.agent(agent_id))
+        if found is None:
+            raise UnknownAgent(f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id)
+        return found
+
+    def offers(self, agent_id: str) -> list[Offer]:
+        """The agent's pending offers, oldest first: what the request popover shows."""
+
+        def read(txn: StoreTransaction) -> list[Offer]:
+            agent = txn.agent(agent_id)
+            if agent is None:
+                raise UnknownAgent(f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id)
+            offers = []
+            for conversation_id in dict.fromkeys(agent.holding):
+                conversation = txn.conversation(conversation_id)
+                if conversation is None:
+                    continue
+                found = conversation.leg_of(agent_id, LegState.OFFERED)
+                if found is None:
+                    continue
+                leg = found[1]
+                offers.append(
+                    Offer(
+                        conversation_id=conversation.id,
+                        kind=leg.kind,
+                        deadline=leg.deadline if leg.deadline is not None else leg.offered_at,
+                        customer_name=conversation.customer_name,
+                        queue=conversation.queue,
+                        agent_name=leg.agent_name,
+                        at=leg.offered_at,
+                        proactive=conversation.proactive,
+                        messages=conversation.messages,
+                    )
+                )
+            return sorted(offers, key=lambda offer: (offer.at, offer.conversation_id))
+
+        return self._read(read)
+
+    def available_agents(self, exclude: str | None = None) -> list[Agent]:
+        """Agents a chat can be transferred to or conferenced with: available, with free
+        capacity, other than ``exclude`` (the asking agent); by name."""
+        agents = self._read(lambda txn: txn.agents())
+        found = [a for a in agents if a.routable and a.id != exclude]
+        return sorted(found, key=lambda agent: (agent.name.casefold(), agent.id))
+
+    def agents(self) -> list[Agent]:
+        """Every agent that ever logged in, by id."""
+        return self._read(lambda txn: txn.agents())
+
+    def queues(self) -> list[Queue]:
+        """Every queue (the transfer dialog's list), by name."""
+        return self._read(lambda txn: txn.queues())
+
+    def events(self, conversation_id: str) -> list[Event]:
+        """The stored events of a conversation, oldest first (replayable)."""
+        return self.store.events(conversation_id, "conversation")
+
+    def surfaces(self, conversation_id: str, policy: MaskingPolicy | None = None) -> Surfaces:
+        """Every masked surface of SPEC section 6 for a conversation (policy ``None`` → the
+        desk's masking policy)."""
+        return render_surfaces(
+            self.conversation(conversation_id), self.masking if policy is None else policy
+        )

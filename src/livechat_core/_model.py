@@ -1,0 +1,218 @@
+"""The records the desk keeps: queues, agents, conversations with their legs and messages.
+
+All of them are frozen, slotted attrs values. A command never mutates a record; it
+derives new ones, so a refused command leaves nothing half-changed.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ._machines import AgentState, ConversationState, LegState
+
+
+class Role(enum.StrEnum):
+    """Who wrote a message."""
+
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class LegRole(enum.StrEnum):
+    """An agent's part in a conversation: the owner, or a guest invited to a conference."""
+
+    OWNER = "owner"
+    GUEST = "guest"
+
+
+class OfferKind(enum.StrEnum):
+    """Why a leg was offered: a routed chat, a transfer to the agent, or a conference."""
+
+    CHAT = "chat"
+    TRANSFER = "transfer"
+    CONFERENCE = "conference"
+
+
+class Outcome(enum.StrEnum):
+    """How a closed conversation ended; the first cause wins."""
+
+    ABANDONED = "abandoned"
+    CUSTOMER_ENDED = "customer_ended"
+    INTERRUPTED = "interrupted"
+    COMPLETED = "completed"
+
+
+class DisconnectReason(enum.StrEnum):
+    """Why a held conversation was disconnected."""
+
+    CUSTOMER_ENDED = "customer_ended"
+    ASSET_DELETED = "asset_deleted"
+
+
+def initials(name: str) -> str:
+    """Display initials of a name: ``"Jana Nováková"`` → ``"JN"`` (at most two letters)."""
+    words = [word for word in name.split() if word[:1].isalnum()]
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0][0].upper()
+    return (words[0][0] + words[-1][0]).upper()
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """One message of a conversation's transcript.
+
+    Attributes:
+        id: ``"<conversation id>/<n>"``, unique and stable.
+        role: ``"customer"``, ``"agent"`` or ``"system"``.
+        author: the customer's name, the agent's id, or ``"system"``.
+        text: the text as stored (a card number is masked before it gets here).
+        at: POSIX seconds.
+        initials: what the bubble shows (the customer's or the agent's initials).
+    """
+
+    id: str
+    role: Role
+    author: str
+    text: str
+    at: float
+    initials: str
+
+
+@attrs.frozen(kw_only=True)
+class Queue:
+    """A queue's configuration (SPEC section 9 ``add_queue``)."""
+
+    name: str
+    wrap_up_reasons: tuple[str, ...]
+    offer_timeout: float = 30.0
+    wrap_up_timeout: float | None = None
+    default_wrap_up_reason: str | None = None
+    version: int = 0
+
+    @property
+    def automatic_wrap_up_reason(self) -> str:
+        """The reason a wrap-up timeout submits: the default, else the first of the list."""
+        return self.default_wrap_up_reason or self.wrap_up_reasons[0]
+
+    def wrap_up_deadline(self, now: float) -> float | None:
+        """When a leg that starts wrapping up at ``now`` is wrapped up automatically."""
+        return None if self.wrap_up_timeout is None else now + self.wrap_up_timeout
+
+
+@attrs.frozen(kw_only=True)
+class Agent:
+    """An agent and the work they hold.
+
+    ``holding`` lists the conversations where the agent has an offered or active leg
+    (these count against ``capacity``); ``wrapping`` those where a leg is still wrapping
+    up. ``version`` increases with every change, for optimistic concurrency;
+    ``sequence`` is the number of events the agent has had.
+    """
+
+    id: str
+    name: str
+    queues: tuple[str, ...]
+    capacity: int = 1
+    state: AgentState = AgentState.LOGGED_OUT
+    idle_reason: str | None = None
+    holding: tuple[str, ...] = ()
+    wrapping: tuple[str, ...] = ()
+    available_since: float | None = None
+    last_offer_at: float | None = None
+    version: int = 0
+    sequence: int = 0
+
+    @property
+    def free_capacity(self) -> int:
+        """How many more chats may be offered to the agent."""
+        return self.capacity - len(self.holding)
+
+    @property
+    def routable(self) -> bool:
+        """Available with free capacity: may receive a new offer."""
+        return self.state is AgentState.AVAILABLE and len(self.holding) < self.capacity
+
+    @property
+    def waiting_since(self) -> float:
+        """The routing key: the last offer, or, never offered, when the agent became available."""
+        if self.last_offer_at is not None:
+            return self.last_offer_at
+        return self.available_since if self.available_since is not None else 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Leg:
+    """One agent's participation in a conversation (TaskRouter's reservation).
+
+    ``deadline`` is the offer deadline while ``offered`` and the automatic wrap-up
+    deadline (if the queue has one) while ``wrapping_up``; otherwise ``None``.
+    """
+
+    agent_id: str
+    agent_name: str
+    role: LegRole
+    kind: OfferKind
+    queue: str
+    state: LegState
+    offered_at: float
+    deadline: float | None = None
+    accepted_at: float | None = None
+    ended_at: float | None = None
+    wrap_up_reason: str | None = None
+    wrap_up_notes: str = ""
+    wrapped_up_at: float | None = None
+    wrapped_up_automatically: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Conversation:
+    """A chat: its state, owner, legs and transcript. Built only by applying events."""
+
+    id: str
+    queue: str
+    asset: str
+    customer_name: str
+    customer_contact: str
+    proactive: bool
+    started_at: float
+    state: ConversationState = ConversationState.QUEUED
+    owner: str | None = None
+    accepted_at: float | None = None
+    first_accepted_at: float | None = None
+    legs: tuple[Leg, ...] = ()
+    messages: tuple[Message, ...] = ()
+    declined_by: frozenset[str] = frozenset()
+    cause: Outcome | None = None
+    disconnect_reason: DisconnectReason | None = None
+    outcome: Outcome | None = None
+    ended_at: float | None = None
+    closed_at: float | None = None
+    version: int = 0
+
+    def elapsed(self, now: float) -> float:
+        """Seconds since the current owner accepted (the desktop's timer); 0 before that."""
+        if self.accepted_at is None:
+            return 0.0
+        return max(0.0, now - self.accepted_at)
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest offer or wrap-up deadline of any leg, if any."""
+        deadlines = [leg.deadline for leg in self.legs if leg.deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    def legs_in(self, *states: LegState) -> list[tuple[int, Leg]]:
+        """The legs in any of ``states``, with their index."""
+        return [(i, leg) for i, leg in enumerate(self.legs) if leg.state in states]
+
+    def leg_of(self, agent_id: str, *states: LegState) -> tuple[int, Leg] | None:
+        """The agent's oldest leg in any of ``states``."""
+        for i, leg in enumerate(self.legs):
+            if leg.agent_id == agent_id and leg.state in states:
+                return i, leg
+        return None

@@ -1,0 +1,151 @@
+"""The ports through which the desk meets the world: store, transport and clock.
+
+The core does no I/O. :class:`~livechat_core.Desk` opens a :class:`Store` transaction,
+reads what one command needs through :class:`StoreTransaction`, decides, and saves the
+result with :meth:`StoreTransaction.save`: new records, the events, and the same events
+into an outbox, all in that one transaction. After the commit it relays the outbox to
+the :class:`Transport`.
+
+Contract for every store (``livechat_core.testing.StoreConformance`` checks it):
+
+* **Atomic**: a transaction's writes are all visible after a normal exit of the
+  ``with`` block, and none of them after an exception.
+* **Optimistic concurrency**: ``save`` receives each record with the version it was
+  read at (0 for a new record). If the stored version differs, ``save`` raises
+  :class:`~livechat_core.ConcurrencyConflict` and writes nothing; it never overwrites.
+* **Ordered reads**: ``queued`` returns conversations in the ``queued`` state oldest
+  first by ``(started_at, id)``; ``due`` returns ids by ``(next_deadline, id)``.
+* **Outbox**: every saved event is pending until ``mark_published``; ``pending``
+  returns them in commit order (so in sequence order per aggregate).
+* **Neutral records**: events are stored as :func:`livechat_core.event_to_record`
+  mappings, and driver exceptions are translated into :class:`~livechat_core.StoreError`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from ._events import Event
+from ._model import Agent, Conversation, Queue
+
+
+@attrs.frozen(kw_only=True)
+class Changes:
+    """Everything one command changed, with the versions its records were read at.
+
+    Each record pairs with its expected stored version (0: it must not exist yet).
+    ``redactions`` are ``(conversation_id, message_id, new_text)``: the store rewrites
+    the stored message text and leaves no old copy of it.
+    """
+
+    queues: tuple[tuple[Queue, int], ...] = ()
+    agents: tuple[tuple[Agent, int], ...] = ()
+    conversations: tuple[tuple[Conversation, int], ...] = ()
+    deleted_assets: tuple[str, ...] = ()
+    events: tuple[Event, ...] = ()
+    redactions: tuple[tuple[str, str, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.queues
+            or self.agents
+            or self.conversations
+            or self.deleted_assets
+            or self.events
+            or self.redactions
+        )
+
+
+class StoreTransaction(abc.ABC):
+    """Reads and one save inside a store transaction."""
+
+    @abc.abstractmethod
+    def queue(self, name: str) -> Queue | None:
+        """The queue, or ``None``."""
+
+    @abc.abstractmethod
+    def queues(self) -> list[Queue]:
+        """Every queue, by name."""
+
+    @abc.abstractmethod
+    def agent(self, agent_id: str) -> Agent | None:
+        """The agent, or ``None`` if they never logged in."""
+
+    @abc.abstractmethod
+    def agents(self, queue: str | None = None) -> list[Agent]:
+        """Every agent (logged out too), or those serving ``queue``; by id."""
+
+    @abc.abstractmethod
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation, or ``None``."""
+
+    @abc.abstractmethod
+    def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
+        """At most ``limit`` queued conversations of ``queues``, oldest first."""
+
+    @abc.abstractmethod
+    def due(self, now: float, limit: int) -> list[str]:
+        """Ids of at most ``limit`` conversations with a deadline at or before ``now``."""
+
+    @abc.abstractmethod
+    def open_on_asset(self, asset: str) -> list[str]:
+        """Ids of the conversations of ``asset`` that are not closed, by id."""
+
+    @abc.abstractmethod
+    def asset_deleted(self, asset: str) -> bool:
+        """Whether an administrator deleted ``asset``."""
+
+    @abc.abstractmethod
+    def save(self, changes: Changes) -> None:
+        """Write ``changes`` (records, events, outbox) or raise ``ConcurrencyConflict``."""
+
+
+class Store(abc.ABC):
+    """Where the desk keeps its state. See the module docstring for the contract."""
+
+    @abc.abstractmethod
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
+        """A transaction: committed on normal exit, rolled back on an exception."""
+
+    @abc.abstractmethod
+    def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
+        """The stored events of one aggregate, oldest first."""
+
+    @abc.abstractmethod
+    def pending(self, limit: int = 1000) -> list[Event]:
+        """Outbox events not yet marked published, in commit order."""
+
+    @abc.abstractmethod
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        """Remove events from the outbox after the transport took them."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing to release
+        """Release connections and files. The store is unusable afterwards."""
+
+    @abc.abstractmethod
+    def conversation_ids(self) -> list[str]:
+        """Every conversation id, oldest first (for reports and exports)."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Receives published events, at least once, in order per aggregate.
+
+    A consumer drops duplicates by :attr:`Event.id`. Raising from ``publish`` leaves the
+    events in the outbox; the next relay sends them again.
+    """
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Deliver ``events``."""
+
+
+class Clock(Protocol):
+    """A zero-argument callable returning POSIX seconds (``time.time`` is one)."""
+
+    def __call__(self) -> float:
+        """Now, in POSIX seconds."""
