@@ -226,7 +226,13 @@ def _transferred_to_queue(
         _leg_step(leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline),
     )
     return attrs.evolve(
-        conversation, state=state, legs=legs, queue=event.queue, owner=None, accepted_at=None
+        conversation,
+        state=state,
+        legs=legs,
+        queue=event.queue,
+        owner=None,
+        accepted_at=None,
+        declined_by=frozenset({event.agent_id}),  # skipped while somebody else can take it
     )
 
 

@@ -77,7 +77,7 @@ AGENT_TABLE: Final[tuple[Row, ...]] = (
     ("login",          _A.LOGGED_OUT,                       _A.IDLE),
     ("set_available",  (_A.IDLE, _A.RONA, _A.AVAILABLE),    _A.AVAILABLE),
     ("set_idle",       (_A.AVAILABLE, _A.RONA, _A.IDLE),    _A.IDLE),
-    ("miss_offer",     (_A.AVAILABLE, _A.RONA, _A.IDLE),    _A.RONA),
+    ("miss_offer",     (_A.AVAILABLE, _A.RONA),             _A.RONA),
     ("logout",         (_A.IDLE, _A.AVAILABLE, _A.RONA),    _A.LOGGED_OUT),
 )  # fmt: skip
 

@@ -1,0 +1,38 @@
+"""Shared fixtures: a controllable clock and a desk on the in-memory store."""
+
+from __future__ import annotations
+
+import pytest
+
+from livechat_core import Desk
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def desk(clock: FakeClock) -> Desk:
+    """A desk with one queue and three logged-in (idle) agents."""
+    desk = Desk(clock=clock)
+    desk.add_queue("support", ["Resolved", "Escalated", "No answer"], offer_timeout=30.0)
+    desk.add_queue("billing", ["Paid", "Refunded"])
+    desk.login("jana", "Jana Nováková", ["support", "billing"])
+    desk.login("petr", "Petr Svoboda", ["support"])
+    desk.login("eva", "Eva Dvořáková", ["support", "billing"])
+    return desk
