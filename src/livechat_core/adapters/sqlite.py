@@ -1,0 +1,645 @@
+"""The SQLite store: the embedded default wherever state must outlive the process.
+
+One file holds the desk: queues, agents and conversations as JSON documents beside the
+indexed columns the desk's reads need, every event as its neutral record, and an outbox
+of the events not yet published. Several processes may share the file:
+
+* the database runs in WAL mode, so readers never block the writer;
+* every write transaction starts with ``BEGIN IMMEDIATE``: writers queue up for the
+  file's write lock (waiting up to ``busy_timeout`` seconds) and each one reads and
+  writes with nobody in between, so a write transaction is serializable and no routing
+  decision rests on a stale read;
+* every ``UPDATE`` still checks the version the record was read at, which is the port's
+  optimistic-concurrency contract.
+
+PCI at rest: the connection runs with ``PRAGMA secure_delete=ON`` (freed cells and pages
+are overwritten with zeros) and after a transaction that redacted messages the WAL is
+checkpointed and truncated, so no old copy of a redacted message survives in the files.
+
+The schema is versioned: ``PRAGMA application_id`` marks the file as a livechat-core
+store and ``PRAGMA user_version`` holds the schema version. :data:`MIGRATIONS` is the
+forward path; a new file gets all of them, an older one the ones it lacks. A file that
+is not a livechat-core store, is corrupt, misses a table or is newer than this library
+raises :class:`~livechat_core.SchemaError` before anything is written to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, Literal
+
+from .._errors import ConcurrencyConflict, SchemaError, StoreError
+from .._events import Event, MessagePosted
+from .._model import Agent, Conversation, Queue
+from ..ports import Changes, Store, StoreTransaction
+from . import _codec
+
+APPLICATION_ID: Final = 0x4C434331
+"""``PRAGMA application_id`` of a livechat-core store (the bytes ``LCC1``)."""
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: the initial schema.
+    """
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        queues TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE agent_queues (
+        queue TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        PRIMARY KEY (queue, agent_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE conversations (
+        position INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        asset TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        next_deadline REAL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX conversations_queued ON conversations (started_at, id) WHERE state = 'queued';
+    CREATE INDEX conversations_due ON conversations (next_deadline, id)
+        WHERE next_deadline IS NOT NULL;
+    CREATE INDEX conversations_open ON conversations (asset, id) WHERE state <> 'closed';
+    CREATE TABLE deleted_assets (
+        asset TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY,
+        aggregate TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at REAL NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (aggregate, aggregate_id, sequence)
+    );
+    CREATE TABLE outbox (
+        event_position INTEGER PRIMARY KEY REFERENCES events (position)
+    );
+    CREATE TRIGGER events_to_outbox AFTER INSERT ON events BEGIN
+        INSERT INTO outbox (event_position) VALUES (NEW.position);
+    END;
+    """,
+)
+"""Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+"""The schema version this library writes."""
+
+TABLES: Final = frozenset(
+    {"queues", "agents", "agent_queues", "conversations", "deleted_assets", "events", "outbox"}
+)
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+# Error codes (primary, the low byte) that mean "this file is not a healthy store".
+_SQLITE_CORRUPT: Final = 11
+_SQLITE_NOTADB: Final = 26
+_SQLITE_BUSY: Final = 5
+
+# Connections inherited through fork() must not be closed by the child (closing would
+# drop SQLite's POSIX locks of the parent's descriptors); they are parked here instead.
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _translate(error: sqlite3.Error, doing: str) -> StoreError:
+    """The library error for a driver error (the caller chains it as the cause)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return SchemaError(f"the database file is corrupt or not a database ({doing}): {error}")
+    if primary == _SQLITE_BUSY and code != _SQLITE_BUSY:
+        # SQLITE_BUSY_SNAPSHOT and friends: another writer got in first; retrying helps.
+        return ConcurrencyConflict(f"another writer changed the database ({doing}): {error}")
+    return StoreError(f"SQLite failed ({doing}): {error}")
+
+
+@contextmanager
+def _translating(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise _translate(error, doing) from error
+
+
+def _inspect(connection: sqlite3.Connection) -> tuple[int, int, set[str]]:
+    """The file's application id, schema version and table names (reads only)."""
+    application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    tables = {
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    return int(application_id), int(version), tables
+
+
+def _check(path: str, application_id: int, version: int, tables: set[str]) -> bool:
+    """Whether the file is empty (a new store); raise ``SchemaError`` unless it is ours."""
+    if application_id == 0 and not tables:
+        return True
+    if application_id != APPLICATION_ID:
+        raise SchemaError(
+            f"{path} is not a livechat-core store (application_id {application_id:#x}, "
+            f"tables {sorted(tables)})"
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path} has schema version {version}, newer than this library's "
+            f"{SCHEMA_VERSION}: upgrade livechat-core"
+        )
+    if version == SCHEMA_VERSION and not TABLES <= tables:
+        raise SchemaError(f"{path} lacks the tables {sorted(TABLES - tables)}")
+    return False
+
+
+class SqliteStore(Store):
+    """Desk state in one SQLite file, shareable by several processes.
+
+    Args:
+        path: the database file, created with the schema on first use (``":memory:"``
+            for a private in-memory database).
+        synchronous: SQLite's ``PRAGMA synchronous``. ``"FULL"`` (the default) makes
+            every returned command survive a power cut; ``"NORMAL"`` is faster and in
+            WAL mode still survives a crash of the process, not of the machine.
+        busy_timeout: seconds a writer waits for another process's write lock before
+            :class:`~livechat_core.StoreError` is raised.
+
+    Raises:
+        SchemaError: the file is corrupt, foreign, misses a table or is newer than
+            this library; nothing was written to it.
+
+    The store is thread-safe (one connection, one transaction at a time) and can be
+    pickled: the copy reopens the file by path, e.g. in a worker process. A process
+    forked with an open store opens its own connection on first use.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = os.fspath(path)
+        self.synchronous: Synchronous = synchronous
+        self.busy_timeout = float(busy_timeout)
+        self._lock = threading.RLock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        self._checkpoint_owed = False
+        self._connect()
+
+    # --- pickling: reopen by path ---------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "synchronous": self.synchronous, "busy_timeout": self.busy_timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self.synchronous = state["synchronous"]
+        self.busy_timeout = state["busy_timeout"]
+        self._lock = threading.RLock()
+        self._connection = None
+        self._pid = os.getpid()
+        self._closed = False
+        self._checkpoint_owed = False
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r}, synchronous={self.synchronous!r})"
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- the connection -------------------------------------------------------------------
+
+    def _validate_read_only(self) -> None:
+        """Check an existing file through a read-only connection: nothing can be written."""
+        uri = "file:" + _quote_path(os.path.abspath(self.path)) + "?mode=ro"
+        with _translating(f"opening {self.path}"):
+            connection = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout)
+        try:
+            with _translating(f"reading the schema of {self.path}"):
+                _check(self.path, *_inspect(connection))
+        finally:
+            connection.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"the store on {self.path} is closed")
+        if self._connection is not None:
+            if self._pid == os.getpid():
+                return self._connection
+            _INHERITED.append(self._connection)  # forked: never close the parent's
+            self._connection = None
+            self._pid = os.getpid()
+        in_memory = self.path == ":memory:" or self.path.startswith("file:")
+        if not in_memory and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            self._validate_read_only()
+        with _translating(f"opening {self.path}"):
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.path.startswith("file:"),
+            )
+        try:
+            self._prepare(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        """Check (again, now under the write lock if needed), create or migrate the schema."""
+        with _translating(f"preparing {self.path}"):
+            new = _check(self.path, *_inspect(connection))
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal" and self.path != ":memory:":
+                connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={self.synchronous}")
+            connection.execute("PRAGMA secure_delete=ON")
+            connection.execute("PRAGMA foreign_keys=OFF")
+            _, version, _ = _inspect(connection)
+            if new or version < SCHEMA_VERSION:
+                self._migrate(connection)
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            application_id, version, tables = _inspect(connection)
+            _check(self.path, application_id, version, tables)  # another process may have won
+            for script in MIGRATIONS[version:]:
+                for statement in _statements(script):
+                    connection.execute(statement)
+            connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Checkpoint the WAL if a redaction still waits for it, and close the file."""
+        with self._lock:
+            connection, self._connection = self._connection, None
+            self._closed = True
+            if connection is None:
+                return
+            if self._pid != os.getpid():
+                _INHERITED.append(connection)
+                return
+            try:
+                if self._checkpoint_owed:
+                    self._checkpoint(connection)
+            finally:
+                connection.close()
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
+        """A transaction; a write one takes the file's write lock first (``BEGIN IMMEDIATE``)."""
+        with self._lock:
+            connection = self._connect()
+            with _translating("beginning a transaction"):
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            txn = _SqliteTransaction(connection)
+            try:
+                yield txn
+            except BaseException:
+                try:
+                    connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original error says more; SQLite rolled back already
+                raise
+            with _translating("committing"):
+                connection.execute("COMMIT")
+            if txn.redacted:
+                self._checkpoint_owed = True
+            if self._checkpoint_owed:
+                self._checkpoint(connection)
+
+    def _checkpoint(self, connection: sqlite3.Connection) -> None:
+        """Copy the WAL into the file and truncate it, so no old page image survives.
+
+        A reader in another process can hold the checkpoint back; then it is owed and
+        tried again after the next write and on ``close``.
+        """
+        if self.path == ":memory:":
+            self._checkpoint_owed = False
+            return
+        with _translating("checkpointing after a redaction"):
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self._checkpoint_owed = bool(busy)
+
+    # --- outside a transaction ------------------------------------------------------------
+
+    def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
+        """The stored events of one aggregate, oldest first."""
+        with self._lock, _translating("reading events"):
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT aggregate_id, sequence, at, type, data FROM events "
+                    "WHERE aggregate = ? AND aggregate_id = ? ORDER BY sequence",
+                    (aggregate, aggregate_id),
+                )
+                .fetchall()
+            )
+        return [_codec.event_from_columns(*row) for row in rows]
+
+    def pending(self, limit: int = 1000) -> list[Event]:
+        """Outbox events not yet marked published, in commit order."""
+        with self._lock, _translating("reading the outbox"):
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT e.aggregate_id, e.sequence, e.at, e.type, e.data "
+                    "FROM outbox AS o JOIN events AS e ON e.position = o.event_position "
+                    "ORDER BY o.event_position LIMIT ?",
+                    (limit,),
+                )
+                .fetchall()
+            )
+        return [_codec.event_from_columns(*row) for row in rows]
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        """Remove events from the outbox (unknown ids are ignored)."""
+        keys = [key for key in map(_parse_event_id, event_ids) if key is not None]
+        if not keys:
+            return
+        with self.transaction() as txn:
+            assert isinstance(txn, _SqliteTransaction)
+            with _translating("marking events published"):
+                txn.connection.executemany(
+                    "DELETE FROM outbox WHERE event_position = (SELECT position FROM events "
+                    "WHERE aggregate = ? AND aggregate_id = ? AND sequence = ?)",
+                    keys,
+                )
+
+    def conversation_ids(self) -> list[str]:
+        """Every conversation id, in the order they were first saved."""
+        with self._lock, _translating("reading conversation ids"):
+            rows = self._connect().execute("SELECT id FROM conversations ORDER BY position")
+            return [row[0] for row in rows]
+
+
+def _quote_path(path: str) -> str:
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (``CREATE TRIGGER`` bodies kept whole)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+def _parse_event_id(event_id: str) -> tuple[str, str, int] | None:
+    """``"conversation:abc:3"`` → ``("conversation", "abc", 3)`` (ids may contain ``:``)."""
+    aggregate, _, rest = event_id.partition(":")
+    aggregate_id, _, sequence = rest.rpartition(":")
+    if not aggregate_id or not sequence.isdigit():
+        return None
+    return aggregate, aggregate_id, int(sequence)
+
+
+class _SqliteTransaction(StoreTransaction):
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.redacted = False
+
+    def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        with _translating("reading"):
+            return self.connection.execute(sql, parameters).fetchall()
+
+    def queue(self, name: str) -> Queue | None:
+        rows = self._rows("SELECT record FROM queues WHERE name = ?", (name,))
+        return _codec.queue_from_json(rows[0][0]) if rows else None
+
+    def queues(self) -> list[Queue]:
+        rows = self._rows("SELECT record FROM queues ORDER BY name")
+        return [_codec.queue_from_json(row[0]) for row in rows]
+
+    def agent(self, agent_id: str) -> Agent | None:
+        rows = self._rows("SELECT record FROM agents WHERE id = ?", (agent_id,))
+        return _codec.agent_from_json(rows[0][0]) if rows else None
+
+    def agents(self, queue: str | None = None) -> list[Agent]:
+        if queue is None:
+            rows = self._rows("SELECT record FROM agents ORDER BY id")
+        else:
+            rows = self._rows(
+                "SELECT a.record FROM agent_queues AS m JOIN agents AS a ON a.id = m.agent_id "
+                "WHERE m.queue = ? ORDER BY a.id",
+                (queue,),
+            )
+        return [_codec.agent_from_json(row[0]) for row in rows]
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        rows = self._rows("SELECT record FROM conversations WHERE id = ?", (conversation_id,))
+        return _codec.conversation_from_json(rows[0][0]) if rows else None
+
+    def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
+        names = sorted(set(queues))
+        if not names or limit <= 0:
+            return []
+        rows = self._rows(
+            "SELECT record FROM conversations WHERE state = 'queued' "
+            "AND queue IN (SELECT value FROM json_each(?)) ORDER BY started_at, id LIMIT ?",
+            (json.dumps(names), limit),
+        )
+        return [_codec.conversation_from_json(row[0]) for row in rows]
+
+    def due(self, now: float, limit: int) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM conversations WHERE next_deadline IS NOT NULL AND next_deadline <= ? "
+            "ORDER BY next_deadline, id LIMIT ?",
+            (now, limit),
+        )
+        return [row[0] for row in rows]
+
+    def open_on_asset(self, asset: str) -> list[str]:
+        rows = self._rows(
+            "SELECT id FROM conversations WHERE asset = ? AND state <> 'closed' ORDER BY id",
+            (asset,),
+        )
+        return [row[0] for row in rows]
+
+    def asset_deleted(self, asset: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM deleted_assets WHERE asset = ?", (asset,)))
+
+    # --- the save -------------------------------------------------------------------------
+
+    def save(self, changes: Changes) -> None:
+        connection = self.connection
+        with _translating("saving"):
+            connection.execute("SAVEPOINT livechat_save")
+        try:
+            with _translating("saving"):
+                self._write(changes)
+        except BaseException:
+            with _translating("rolling back a save"):
+                connection.execute("ROLLBACK TO livechat_save")
+                connection.execute("RELEASE livechat_save")
+            raise
+        with _translating("saving"):
+            connection.execute("RELEASE livechat_save")
+        if changes.redactions:
+            self.redacted = True
+
+    @staticmethod
+    def _conflict(kind: str, key: str, current: int, base: int) -> ConcurrencyConflict:
+        return ConcurrencyConflict(
+            f"{kind} {key} changed since it was read (version {current}, expected {base})",
+            aggregate_id=key,
+        )
+
+    def _current_version(self, table: str, key_column: str, key: str) -> int:
+        row = self.connection.execute(
+            f"SELECT version FROM {table} WHERE {key_column} = ?", (key,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _write(self, changes: Changes) -> None:
+        execute = self.connection.execute
+        for queue, base in changes.queues:
+            document = _codec.record_to_json(queue)
+            if base == 0:
+                cursor = execute(
+                    "INSERT INTO queues (name, version, record) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (queue.name, queue.version, document),
+                )
+            else:
+                cursor = execute(
+                    "UPDATE queues SET version = ?, record = ? WHERE name = ? AND version = ?",
+                    (queue.version, document, queue.name, base),
+                )
+            if cursor.rowcount != 1:
+                current = self._current_version("queues", "name", queue.name)
+                raise self._conflict("queue", queue.name, current, base)
+        for agent, base in changes.agents:
+            self._write_agent(agent, base)
+        for conversation, base in changes.conversations:
+            self._write_conversation(conversation, base)
+        for asset in changes.deleted_assets:
+            execute("INSERT OR IGNORE INTO deleted_assets (asset) VALUES (?)", (asset,))
+        try:
+            self.connection.executemany(
+                "INSERT INTO events (aggregate, aggregate_id, sequence, type, at, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        event.aggregate,
+                        event.aggregate_id,
+                        event.sequence,
+                        event.type,
+                        event.at,
+                        _codec.event_data_json(event),
+                    )
+                    for event in changes.events
+                ],
+            )
+        except sqlite3.IntegrityError as error:
+            raise ConcurrencyConflict(f"an event was already stored: {error}") from error
+        for conversation_id, message_id, text in changes.redactions:
+            self._redact(conversation_id, message_id, text)
+
+    def _write_agent(self, agent: Agent, base: int) -> None:
+        row = self.connection.execute(
+            "SELECT version, queues FROM agents WHERE id = ?", (agent.id,)
+        ).fetchone()
+        current = 0 if row is None else int(row[0])
+        if current != base:
+            raise self._conflict("agent", agent.id, current, base)
+        queues = _codec.dumps(sorted(set(agent.queues)))
+        document = _codec.record_to_json(agent)
+        if row is None:
+            self.connection.execute(
+                "INSERT INTO agents (id, version, queues, record) VALUES (?, ?, ?, ?)",
+                (agent.id, agent.version, queues, document),
+            )
+        else:
+            self.connection.execute(
+                "UPDATE agents SET version = ?, queues = ?, record = ? WHERE id = ? AND version = ?",
+                (agent.version, queues, document, agent.id, base),
+            )
+        if row is None or row[1] != queues:
+            self.connection.execute("DELETE FROM agent_queues WHERE agent_id = ?", (agent.id,))
+            self.connection.executemany(
+                "INSERT INTO agent_queues (queue, agent_id) VALUES (?, ?)",
+                [(name, agent.id) for name in sorted(set(agent.queues))],
+            )
+
+    def _write_conversation(self, conversation: Conversation, base: int) -> None:
+        values = (
+            conversation.version,
+            str(conversation.state),
+            conversation.queue,
+            conversation.asset,
+            conversation.started_at,
+            conversation.next_deadline,
+            _codec.record_to_json(conversation),
+        )
+        if base == 0:
+            cursor = self.connection.execute(
+                "INSERT INTO conversations (version, state, queue, asset, started_at, "
+                "next_deadline, record, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (*values, conversation.id),
+            )
+        else:
+            cursor = self.connection.execute(
+                "UPDATE conversations SET version = ?, state = ?, queue = ?, asset = ?, "
+                "started_at = ?, next_deadline = ?, record = ? WHERE id = ? AND version = ?",
+                (*values, conversation.id, base),
+            )
+        if cursor.rowcount != 1:
+            current = self._current_version("conversations", "id", conversation.id)
+            raise self._conflict("conversation", conversation.id, current, base)
+
+    def _redact(self, conversation_id: str, message_id: str, text: str) -> None:
+        """Rewrite the stored ``MessagePosted`` event (the outbox refers to the same row)."""
+        rows = self.connection.execute(
+            "SELECT position, data FROM events WHERE aggregate = 'conversation' "
+            "AND aggregate_id = ? AND type = ?",
+            (conversation_id, MessagePosted.__name__),
+        ).fetchall()
+        for position, data in rows:
+            redacted = _codec.redact_message_data(_codec.loads(data), message_id, text)
+            if redacted is not None:
+                self.connection.execute(
+                    "UPDATE events SET data = ? WHERE position = ?",
+                    (_codec.dumps(redacted), position),
+                )
