@@ -122,7 +122,7 @@ def test_agent_in_rona_must_change_manually_to_available(desk: Desk, clock: Fake
     assert desk.agent("jana").state == "rona"
     assert desk.conversation(first).state == "queued"
     # time passing does not bring the agent back, nor does a new chat reach them
-    desk.tick(clock.now + 3600)
+    desk.tick(clock.advance(3600))
     second = desk.start_chat("support", "Eva", "eva@example.com")
     assert desk.agent("jana").state == "rona"
     assert desk.offers("jana") == []

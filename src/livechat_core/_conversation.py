@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import attrs
 
 from . import _events as ev
 from ._errors import ConversationStateError, InvalidArgument
 from ._machines import CONVERSATION_MACHINE, LEG_MACHINE, ConversationState, LegState
-from ._model import Conversation, DisconnectReason, Leg, LegRole, OfferKind, Outcome
+from ._model import Conversation, DisconnectReason, Leg, LegRole, OfferKind, Outcome, replace
 
 _C = ConversationState
 _L = LegState
@@ -24,7 +23,7 @@ _L = LegState
 
 def _leg_step(leg: Leg, trigger: str, conversation_id: str, **changes: object) -> Leg:
     state = LEG_MACHINE.next_state(leg.state, trigger, aggregate_id=conversation_id)
-    return attrs.evolve(leg, state=LegState(state), **changes)
+    return replace(leg, state=LegState(state), **changes)
 
 
 def _step(conversation: Conversation, trigger: str) -> ConversationState:
@@ -63,8 +62,8 @@ def _settle(conversation: Conversation, at: float) -> Conversation:
     """After the customer left or the asset went away while nobody held the chat."""
     wrapping = any(leg.state is _L.WRAPPING_UP for leg in conversation.legs)
     if wrapping:
-        return attrs.evolve(conversation, state=_step(conversation, "wrap_up"), ended_at=at)
-    return attrs.evolve(
+        return replace(conversation, state=_step(conversation, "wrap_up"), ended_at=at)
+    return replace(
         conversation,
         state=_step(conversation, "close"),
         ended_at=at,
@@ -99,7 +98,7 @@ def _offer_refused(
             owner = None  # back in its queue: the queue owns it now
         if trigger == "decline" and leg.kind is OfferKind.CHAT:
             declined_by = declined_by | {agent_id}
-        return attrs.evolve(
+        return replace(
             conversation, state=state, legs=legs, owner=owner, declined_by=declined_by
         )
 
@@ -121,15 +120,15 @@ def _started(conversation: Conversation | None, event: ev.ChatStarted) -> Conver
 
 
 def _message(conversation: Conversation, event: ev.MessagePosted) -> Conversation:
-    return attrs.evolve(conversation, messages=(*conversation.messages, event.message))
+    return replace(conversation, messages=(*conversation.messages, event.message))
 
 
 def _redacted(conversation: Conversation, event: ev.MessagesRedacted) -> Conversation:
     texts = dict(event.redactions)
     messages = tuple(
-        attrs.evolve(m, text=texts[m.id]) if m.id in texts else m for m in conversation.messages
+        replace(m, text=texts[m.id]) if m.id in texts else m for m in conversation.messages
     )
-    return attrs.evolve(conversation, messages=messages)
+    return replace(conversation, messages=messages)
 
 
 def _offered(conversation: Conversation, event: ev.ChatOffered) -> Conversation:
@@ -143,7 +142,7 @@ def _offered(conversation: Conversation, event: ev.ChatOffered) -> Conversation:
         offered_at=event.at,
         deadline=event.deadline,
     )
-    return attrs.evolve(
+    return replace(
         conversation, state=_step(conversation, "offer"), legs=(*conversation.legs, leg)
     )
 
@@ -168,7 +167,7 @@ def _transfer_requested(conversation: Conversation, event: ev.TransferRequested)
         deadline=event.deadline,
     )
     legs = (*_replace_leg(conversation.legs, index, wrapped), target)
-    return attrs.evolve(conversation, state=state, legs=legs)
+    return replace(conversation, state=state, legs=legs)
 
 
 def _conference_requested(
@@ -184,7 +183,7 @@ def _conference_requested(
         offered_at=event.at,
         deadline=event.deadline,
     )
-    return attrs.evolve(
+    return replace(
         conversation,
         state=_step(conversation, "request_conference"),
         legs=(*conversation.legs, guest),
@@ -200,8 +199,8 @@ def _accepted(conversation: Conversation, event: ev.OfferAccepted) -> Conversati
         _leg_step(leg, "accept", conversation.id, accepted_at=event.at, deadline=None),
     )
     if leg.role is LegRole.GUEST:
-        return attrs.evolve(conversation, state=state, legs=legs)
-    return attrs.evolve(
+        return replace(conversation, state=state, legs=legs)
+    return replace(
         conversation,
         state=state,
         legs=legs,
@@ -225,7 +224,7 @@ def _transferred_to_queue(
         index,
         _leg_step(leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline),
     )
-    return attrs.evolve(
+    return replace(
         conversation,
         state=state,
         legs=legs,
@@ -247,7 +246,7 @@ def _guest_released(conversation: Conversation, event: ev.GuestReleased) -> Conv
         index,
         _leg_step(leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline),
     )
-    return attrs.evolve(conversation, state=state, legs=legs)
+    return replace(conversation, state=state, legs=legs)
 
 
 def _customer_ended(conversation: Conversation, event: ev.CustomerEnded) -> Conversation:
@@ -267,20 +266,20 @@ def _leave(
 ) -> Conversation:
     legs = _wrap_legs(conversation, at, None, wrap_active=False)
     if conversation.state in (_C.ACTIVE, _C.CONFERENCE_REQUESTED, _C.CONFERENCING):
-        return attrs.evolve(
+        return replace(
             conversation,
             state=_step(conversation, "disconnect"),
             legs=legs,
             cause=cause,
             disconnect_reason=reason,
         )
-    return _settle(attrs.evolve(conversation, legs=legs, cause=cause), at)
+    return _settle(replace(conversation, legs=legs, cause=cause), at)
 
 
 def _ended(conversation: Conversation, event: ev.ChatEnded) -> Conversation:
     state = _step(conversation, "end")
     legs = _wrap_legs(conversation, event.at, event.wrap_up_deadline, wrap_active=True)
-    return attrs.evolve(conversation, state=state, legs=legs, ended_at=event.at)
+    return replace(conversation, state=state, legs=legs, ended_at=event.at)
 
 
 def _wrapped_up(conversation: Conversation, event: ev.WrapUpSubmitted) -> Conversation:
@@ -298,10 +297,10 @@ def _wrapped_up(conversation: Conversation, event: ev.WrapUpSubmitted) -> Conver
         wrapped_up_at=event.at,
         wrapped_up_automatically=event.automatic,
     )
-    conversation = attrs.evolve(conversation, legs=_replace_leg(conversation.legs, index, done))
+    conversation = replace(conversation, legs=_replace_leg(conversation.legs, index, done))
     still_wrapping = any(leg.state is _L.WRAPPING_UP for leg in conversation.legs)
     if conversation.state is _C.WRAP_UP and not still_wrapping:
-        return attrs.evolve(
+        return replace(
             conversation,
             state=_step(conversation, "close"),
             closed_at=event.at,
@@ -352,7 +351,7 @@ def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
         raise InvalidArgument(
             f"event {event.id} out of sequence (expected {result.version + 1})"
         )
-    return attrs.evolve(result, version=event.sequence)
+    return replace(result, version=event.sequence)
 
 
 def replay(events: Iterable[ev.Event]) -> Conversation | None:

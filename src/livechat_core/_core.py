@@ -40,7 +40,17 @@ from ._errors import (
 )
 from ._i18n import system_text
 from ._machines import AGENT_MACHINE, CONVERSATION_MACHINE, AgentState, ConversationState, LegState
-from ._model import Agent, Conversation, DisconnectReason, Leg, LegRole, Message, Queue, Role
+from ._model import (
+    Agent,
+    Conversation,
+    DisconnectReason,
+    Leg,
+    LegRole,
+    Message,
+    Queue,
+    Role,
+    replace,
+)
 from ._model import initials as initials_of
 from .ports import Changes, StoreTransaction
 
@@ -188,7 +198,7 @@ class Unit:
             aggregate_id=agent.id, sequence=agent.sequence + 1, at=self.now, **fields
         )
         self.events.append(event)
-        agent = attrs.evolve(agent, sequence=event.sequence)
+        agent = replace(agent, sequence=event.sequence)
         self.put_agent(agent)
         return agent
 
@@ -231,7 +241,7 @@ class Unit:
         return Changes(
             queues=tuple(self._queues.values()),
             agents=tuple(
-                (attrs.evolve(agent, version=base + 1), base)
+                (replace(agent, version=base + 1), base)
                 for agent, base in self._agents.values()
             ),
             conversations=tuple(self._conversations.values()),
@@ -256,7 +266,7 @@ def _release(unit: Unit, agent_id: str, conversation_id: str, *, wrapping: bool)
     """An agent's offered or active leg ended; with ``wrapping`` it now wraps up."""
     agent = unit.agent(agent_id)
     unit.put_agent(
-        attrs.evolve(
+        replace(
             agent,
             holding=_without(agent.holding, conversation_id),
             wrapping=(*agent.wrapping, conversation_id) if wrapping else agent.wrapping,
@@ -278,11 +288,11 @@ def _settle_agents(unit: Unit, before: Conversation, after: Conversation) -> Non
             wrapping = (*wrapping, after.id)
         if old.state is _L.WRAPPING_UP:
             wrapping = _without(wrapping, after.id)
-        unit.put_agent(attrs.evolve(agent, holding=holding, wrapping=wrapping))
+        unit.put_agent(replace(agent, holding=holding, wrapping=wrapping))
     for leg in after.legs[len(before.legs) :]:
         agent = unit.agent(leg.agent_id)
         unit.put_agent(
-            attrs.evolve(
+            replace(
                 agent, holding=(*agent.holding, after.id), last_offer_at=unit.now
             )
         )
@@ -383,7 +393,7 @@ def _add_queue(unit: Unit, command: cmd.AddQueue) -> None:
         default_wrap_up_reason=command.default_wrap_up_reason,
         version=base + 1,
     )
-    if existing is not None and attrs.evolve(existing, version=base + 1) == queue:
+    if existing is not None and replace(existing, version=base + 1) == queue:
         return  # the same configuration again: nothing changes
     unit.put_queue(queue, base)
     unit.events.append(
@@ -405,7 +415,7 @@ def _login(unit: Unit, command: cmd.Login) -> None:
     existing = unit.find_agent(command.agent_id)
     agent = existing or Agent(id=command.agent_id, name=command.name, queues=command.queues)
     AGENT_MACHINE.next_state(agent.state, "login", aggregate_id=agent.id)
-    agent = attrs.evolve(
+    agent = replace(
         agent,
         name=command.name,
         queues=command.queues,
@@ -438,7 +448,7 @@ def _logout(unit: Unit, command: cmd.Logout) -> None:
             state=agent.state,
             command=command,
         )
-    unit.agent_event(attrs.evolve(agent, state=state, available_since=None), ev.AgentLoggedOut)
+    unit.agent_event(replace(agent, state=state, available_since=None), ev.AgentLoggedOut)
 
 
 def _set_available(unit: Unit, command: cmd.SetAvailable) -> None:
@@ -446,7 +456,7 @@ def _set_available(unit: Unit, command: cmd.SetAvailable) -> None:
     state = _agent_transition(unit, agent, "set_available", command)
     if agent.state is state:
         return  # repeating the current state is a no-op
-    agent = attrs.evolve(agent, state=state, idle_reason=None, available_since=unit.now)
+    agent = replace(agent, state=state, idle_reason=None, available_since=unit.now)
     unit.agent_event(agent, ev.AgentAvailable)
 
 
@@ -460,7 +470,7 @@ def _set_idle(unit: Unit, command: cmd.SetIdle) -> None:
         if conversation.leg_of(agent.id, _L.OFFERED) is not None:
             _emit(unit, conversation, ev.OfferRescinded, agent_id=agent.id)
     agent = unit.agent(agent.id)
-    agent = attrs.evolve(agent, state=state, idle_reason=command.reason)
+    agent = replace(agent, state=state, idle_reason=command.reason)
     unit.agent_event(agent, ev.AgentIdle, reason=command.reason)
 
 
@@ -739,7 +749,7 @@ def _tick(unit: Unit, command: cmd.Tick) -> None:
                 agent = unit.agent(leg.agent_id)
                 state = AGENT_MACHINE.next_state(agent.state, "miss_offer", aggregate_id=agent.id)
                 unit.agent_event(
-                    attrs.evolve(agent, state=AgentState(state)),
+                    replace(agent, state=AgentState(state)),
                     ev.AgentRona,
                     conversation_id=conversation_id,
                 )

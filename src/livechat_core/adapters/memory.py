@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 
 import attrs
 
@@ -42,11 +42,9 @@ class MemoryStore(Store):
         self._events: dict[tuple[str, str], list[Event]] = {}
         self._outbox: dict[str, Event] = {}
 
-    @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """One transaction at a time; ``save`` applies all changes or none."""
-        with self._lock:
-            yield _MemoryTransaction(self)
+        return _MemoryTransaction(self)
 
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         """The events of one aggregate, oldest first."""
@@ -55,6 +53,8 @@ class MemoryStore(Store):
 
     def pending(self, limit: int = 1000) -> list[Event]:
         """Outbox events in commit order."""
+        if not self._outbox:
+            return []
         with self._lock:
             result = []
             for event in self._outbox.values():
@@ -143,9 +143,18 @@ class MemoryStore(Store):
                     self._outbox[event.id] = redacted
 
 
-class _MemoryTransaction(StoreTransaction):
+class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
+    """Holds the store's lock from ``__enter__`` to ``__exit__``."""
+
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
+
+    def __enter__(self) -> _MemoryTransaction:
+        self._store._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._store._lock.release()
 
     def queue(self, name: str) -> Queue | None:
         return self._store._queues.get(name)
