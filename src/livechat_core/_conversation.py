@@ -330,6 +330,9 @@ _HANDLERS: dict[type[ev.Event], Callable[[Conversation, ev.Event], Conversation]
 
 def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
     """The conversation after ``event``; raises if the event does not fit its state."""
+    expected = 1 if conversation is None else conversation.version + 1
+    if event.sequence != expected:
+        raise InvalidArgument(f"event {event.id} out of sequence (expected {expected})")
     if isinstance(event, ev.ChatStarted):
         result = _started(conversation, event)
     else:
@@ -347,11 +350,11 @@ def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
         if handler is None:
             raise InvalidArgument(f"{event.type} is not a conversation event")
         result = handler(conversation, event)
-    if event.sequence != result.version + 1:
-        raise InvalidArgument(
-            f"event {event.id} out of sequence (expected {result.version + 1})"
-        )
-    return replace(result, version=event.sequence)
+    # Every handler builds a new record that nobody else holds yet, so stamping its
+    # version in place keeps it frozen for everyone who will ever see it (and saves a copy).
+    assert result is not conversation
+    object.__setattr__(result, "version", event.sequence)
+    return result
 
 
 def replay(events: Iterable[ev.Event]) -> Conversation | None:

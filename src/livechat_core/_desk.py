@@ -95,7 +95,7 @@ class Desk:
     ) -> None:
         if masking is not None and not isinstance(masking, MaskingPolicy):
             raise InvalidArgument(f"masking must be a MaskingPolicy, not {masking!r}")
-        self.store: Store = MemoryStore() if store is None else store
+        self.store: Store = MemoryStore(outbox=transport is not None) if store is None else store
         self.transport = transport
         self.clock: Clock = time.time if clock is None else clock
         self.masking = MaskingPolicy() if masking is None else masking

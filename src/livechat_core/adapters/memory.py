@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
+from functools import partial
 
 import attrs
 
@@ -27,9 +28,16 @@ _CLOSED = ConversationState.CLOSED
 
 
 class MemoryStore(Store):
-    """Desk state in this process's memory. Thread-safe; not shared between processes."""
+    """Desk state in this process's memory. Thread-safe; not shared between processes.
 
-    def __init__(self) -> None:
+    Args:
+        outbox: keep saved events in an outbox until ``mark_published``. A desk without a
+            transport has nobody to publish to, so ``Desk()`` turns it off for its own
+            store; everything else (history, replay) is unchanged.
+    """
+
+    def __init__(self, *, outbox: bool = True) -> None:
+        self._keep_outbox = outbox
         self._lock = threading.RLock()
         self._queues: dict[str, Queue] = {}
         self._agents: dict[str, Agent] = {}
@@ -94,53 +102,86 @@ class MemoryStore(Store):
                 aggregate_id=key,
             )
 
-    def _apply(self, changes: Changes) -> None:
+    def _apply(self, changes: Changes) -> list[Callable[[], None]]:
+        """Apply ``changes``; returns the steps that undo them, in the order to run them."""
+        undo: list[Callable[[], None]] = []
         for queue, _ in changes.queues:
+            undo.append(partial(self._put_queue, queue.name, self._queues.get(queue.name)))
             self._queues[queue.name] = queue
         for agent, _ in changes.agents:
-            previous = self._agents.get(agent.id)
-            if previous is not None:
-                for name in previous.queues:
-                    self._members[name].discard(agent.id)
-            for name in agent.queues:
-                self._members.setdefault(name, set()).add(agent.id)
-            self._agents[agent.id] = agent
+            undo.append(partial(self._put_agent, agent.id, self._agents.get(agent.id)))
+            self._put_agent(agent.id, agent)
         for conversation, _ in changes.conversations:
-            self._put_conversation(conversation)
-        self._deleted_assets.update(changes.deleted_assets)
+            previous = self._conversations.get(conversation.id)
+            undo.append(partial(self._put_conversation, conversation.id, previous))
+            self._put_conversation(conversation.id, conversation)
+        added = set(changes.deleted_assets) - self._deleted_assets
+        self._deleted_assets |= added
+        undo.append(partial(self._deleted_assets.difference_update, added))
         for event in changes.events:
-            self._events.setdefault((event.aggregate, event.aggregate_id), []).append(event)
-            self._outbox[event.id] = event
+            history = self._events.setdefault((event.aggregate, event.aggregate_id), [])
+            history.append(event)
+            undo.append(history.pop)
+            if self._keep_outbox:
+                self._outbox[event.id] = event
+                undo.append(partial(self._outbox.pop, event.id, None))
         for conversation_id, message_id, text in changes.redactions:
-            self._redact(conversation_id, message_id, text)
+            undo.extend(self._redact(conversation_id, message_id, text))
+        undo.reverse()
+        return undo
 
-    def _put_conversation(self, conversation: Conversation) -> None:
-        previous = self._conversations.get(conversation.id)
-        if previous is not None and previous.state is _QUEUED:
-            entries = self._queued[previous.queue]
-            entries.pop(bisect.bisect_left(entries, (previous.started_at, previous.id)))
+    def _put_queue(self, name: str, queue: Queue | None) -> None:
+        if queue is None:
+            self._queues.pop(name, None)
+        else:
+            self._queues[name] = queue
+
+    def _put_agent(self, agent_id: str, agent: Agent | None) -> None:
+        previous = self._agents.get(agent_id)
+        if previous is not None:
+            for name in previous.queues:
+                self._members[name].discard(agent_id)
+        if agent is None:
+            self._agents.pop(agent_id, None)
+        else:
+            for name in agent.queues:
+                self._members.setdefault(name, set()).add(agent_id)
+            self._agents[agent_id] = agent
+
+    def _put_conversation(self, conversation_id: str, conversation: Conversation | None) -> None:
+        """Store (or, with ``None``, forget) a conversation and keep the indexes in step."""
+        previous = self._conversations.get(conversation_id)
+        if previous is not None:
+            if previous.state is _QUEUED:
+                entries = self._queued[previous.queue]
+                entries.pop(bisect.bisect_left(entries, (previous.started_at, previous.id)))
+            self._open_by_asset[previous.asset].discard(conversation_id)
+        if conversation is None:
+            self._conversations.pop(conversation_id, None)
+            return  # stale deadline heap entries are skipped by ``due``
         if conversation.state is _QUEUED:
             entries = self._queued.setdefault(conversation.queue, [])
             bisect.insort(entries, (conversation.started_at, conversation.id))
         deadline = conversation.next_deadline
         if deadline is not None and (previous is None or previous.next_deadline != deadline):
             heapq.heappush(self._deadlines, (deadline, conversation.id))
-        on_asset = self._open_by_asset.setdefault(conversation.asset, set())
-        if conversation.state is _CLOSED:
-            on_asset.discard(conversation.id)
-        else:
-            on_asset.add(conversation.id)
-        self._conversations[conversation.id] = conversation
+        if conversation.state is not _CLOSED:
+            self._open_by_asset.setdefault(conversation.asset, set()).add(conversation_id)
+        self._conversations[conversation_id] = conversation
 
-    def _redact(self, conversation_id: str, message_id: str, text: str) -> None:
+    def _redact(self, conversation_id: str, message_id: str, text: str) -> list[Callable[[], None]]:
         """Rewrite the stored copy of a message (event history and outbox alike)."""
+        undo: list[Callable[[], None]] = []
         events = self._events.get(("conversation", conversation_id), [])
         for i, event in enumerate(events):
             if isinstance(event, MessagePosted) and event.message.id == message_id:
                 redacted = attrs.evolve(event, message=attrs.evolve(event.message, text=text))
                 events[i] = redacted
+                undo.append(partial(events.__setitem__, i, event))
                 if event.id in self._outbox:
                     self._outbox[event.id] = redacted
+                    undo.append(partial(self._outbox.__setitem__, event.id, event))
+        return undo
 
 
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
@@ -148,13 +189,20 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
+        self._undo: list[Callable[[], None]] = []
 
     def __enter__(self) -> _MemoryTransaction:
         self._store._lock.acquire()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self._store._lock.release()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        try:
+            if exc_type is not None:
+                for step in reversed(self._undo):
+                    step()
+        finally:
+            self._undo = []
+            self._store._lock.release()
 
     def queue(self, name: str) -> Queue | None:
         return self._store._queues.get(name)
@@ -190,7 +238,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         found: list[tuple[float, str]] = []
         while heap and heap[0][0] <= now and len(found) < limit:
             deadline, conversation_id = heapq.heappop(heap)
-            if conversations[conversation_id].next_deadline == deadline:
+            current = conversations.get(conversation_id)
+            if current is not None and current.next_deadline == deadline:
                 found.append((deadline, conversation_id))
         for entry in found:  # still due until a save moves the deadline
             heapq.heappush(heap, entry)
@@ -204,4 +253,5 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def save(self, changes: Changes) -> None:
         self._store._check(changes)
-        self._store._apply(changes)
+        # undo steps of later saves must run first
+        self._undo.extend(reversed(self._store._apply(changes)))

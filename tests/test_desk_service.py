@@ -1,0 +1,146 @@
+"""The application service around the core: transport, relay, retries, views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from livechat_core import (
+    ConcurrencyConflict,
+    Desk,
+    InvalidArgument,
+    MemoryStore,
+    RetriesExhausted,
+    UnknownConversation,
+)
+from livechat_core import _commands, _core
+from livechat_core.events import Event
+from livechat_core.ports import Changes, StoreTransaction
+
+
+class ListTransport:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+
+class RacingStore(MemoryStore):
+    """Another writer wins the race for the first ``losses`` saves."""
+
+    def __init__(self, losses: int) -> None:
+        super().__init__()
+        self.losses = losses
+
+    def _check(self, changes: Changes) -> None:
+        if self.losses:
+            self.losses -= 1
+            raise ConcurrencyConflict("another writer was first")
+        super()._check(changes)
+
+
+def test_every_committed_event_reaches_the_transport_in_order() -> None:
+    transport = ListTransport()
+    desk = Desk(transport=transport)
+    desk.add_queue("support", ["Resolved"])
+    desk.login("a", "Anna", ["support"])
+    desk.set_available("a")
+    conversation_id = desk.start_chat("support", "Karel", "k@example.com")
+    assert [e.type for e in transport.events][-2:] == ["ChatStarted", "ChatOffered"]
+    assert desk.store.pending() == []
+    assert [e for e in transport.events if e.aggregate_id == conversation_id] == desk.events(
+        conversation_id
+    )
+
+
+def test_a_desk_without_transport_keeps_no_outbox_but_all_history() -> None:
+    desk = Desk()
+    desk.add_queue("support", ["Resolved"])
+    conversation_id = desk.start_chat("support", "Karel", "k@example.com")
+    assert desk.store.pending() == []
+    assert [e.type for e in desk.events(conversation_id)] == ["ChatStarted"]
+
+
+def test_a_failing_transport_leaves_events_in_the_outbox_until_the_next_relay() -> None:
+    class Flaky(ListTransport):
+        fail = True
+
+        def publish(self, events: Sequence[Event]) -> None:
+            if self.fail:
+                raise ConnectionError("broker down")
+            super().publish(events)
+
+    transport = Flaky()
+    desk = Desk(transport=transport)
+    with pytest.raises(ConnectionError):
+        desk.add_queue("support", ["Resolved"])
+    assert [e.type for e in desk.store.pending()] == ["QueueConfigured"]
+    assert [q.name for q in desk.queues()] == ["support"]  # committed all the same
+    transport.fail = False
+    assert desk.relay() == 1
+    assert [e.type for e in transport.events] == ["QueueConfigured"]
+
+
+def test_a_lost_race_is_retried_then_refused() -> None:
+    desk = Desk(store=RacingStore(losses=3), retries=5)
+    desk.add_queue("support", ["Resolved"])
+    assert [q.name for q in desk.queues()] == ["support"]
+    stubborn = Desk(store=RacingStore(losses=100), retries=2)
+    with pytest.raises(RetriesExhausted) as caught:
+        stubborn.add_queue("support", ["Resolved"])
+    assert caught.value.code == "retries_exhausted"
+    assert stubborn.queues() == []
+
+
+def test_an_exception_inside_a_memory_transaction_rolls_back_the_save() -> None:
+    desk = Desk()
+    desk.add_queue("support", ["Resolved"])
+    conversation_id = desk.start_chat("support", "Karel", "k@example.com")
+    before = desk.conversation(conversation_id)
+    store = desk.store
+    with pytest.raises(RuntimeError), store.transaction() as txn:
+        assert isinstance(txn, StoreTransaction)
+        changes = _core.decide(
+            txn, _commands.CustomerEnd(conversation_id=conversation_id), 0.0, _core.Settings()
+        )
+        txn.save(changes)
+        raise RuntimeError("crash after saving, before commit")
+    assert desk.conversation(conversation_id) == before
+    assert [e.type for e in desk.events(conversation_id)] == ["ChatStarted"]
+
+
+def test_bad_input_gets_typed_errors() -> None:
+    desk = Desk()
+    with pytest.raises(InvalidArgument):
+        desk.add_queue("", ["Resolved"])
+    with pytest.raises(InvalidArgument):
+        desk.add_queue("q", [])
+    with pytest.raises(InvalidArgument):
+        desk.add_queue("q", ["a"], offer_timeout=-1)
+    with pytest.raises(InvalidArgument):
+        desk.add_queue("q", ["a"], default_wrap_up_reason="b")
+    with pytest.raises(InvalidArgument):
+        desk.add_queue("q", "ab")  # a string is not a list of reasons
+    desk.add_queue("q", ["a"])
+    with pytest.raises(InvalidArgument):
+        desk.login("x", "X", ["q"], capacity=0)
+    with pytest.raises(InvalidArgument):
+        desk.handle("not a command")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument):
+        Desk(locale="de")
+    with pytest.raises(UnknownConversation):
+        desk.conversation("nope")
+    assert desk.add_queue("q", ["a"]) == []  # the same configuration again: no-op
+
+
+def test_system_messages_speak_czech() -> None:
+    desk = Desk(locale="cs")
+    desk.add_queue("podpora", ["Vyřešeno"])
+    desk.login("a", "Anna Malá", ["podpora"])
+    desk.set_available("a")
+    conversation_id = desk.start_chat("podpora", "Karel", "k@example.com")
+    desk.accept("a", conversation_id)
+    desk.customer_end(conversation_id)
+    assert desk.conversation(conversation_id).messages[-1].text == "Zákazník ukončil konverzaci"
