@@ -119,25 +119,25 @@ def record_to_json(record: Queue | Agent | Conversation) -> str:
     return dumps(_plain(record))
 
 
-def _record_from_json(cls: type[_T], text: str | bytes) -> _T:
-    document = loads(text)
+def _record_from_json(cls: type[_T], text: str | bytes | Mapping[str, Any]) -> _T:
+    document = loads(text) if isinstance(text, str | bytes) else text
     try:
         return _build(cls, document)
     except (TypeError, ValueError) as error:
         raise SchemaError(f"a stored {cls.__name__.lower()} does not decode: {error}") from error
 
 
-def queue_from_json(text: str | bytes) -> Queue:
+def queue_from_json(text: str | bytes | Mapping[str, Any]) -> Queue:
     """Decode :func:`record_to_json`'s document of a queue."""
     return _record_from_json(Queue, text)
 
 
-def agent_from_json(text: str | bytes) -> Agent:
+def agent_from_json(text: str | bytes | Mapping[str, Any]) -> Agent:
     """Decode :func:`record_to_json`'s document of an agent."""
     return _record_from_json(Agent, text)
 
 
-def conversation_from_json(text: str | bytes) -> Conversation:
+def conversation_from_json(text: str | bytes | Mapping[str, Any]) -> Conversation:
     """Decode :func:`record_to_json`'s document of a conversation."""
     return _record_from_json(Conversation, text)
 
@@ -172,3 +172,15 @@ def redact_message_data(data: Mapping[str, Any], message_id: str, text: str) -> 
     if not isinstance(message, Mapping) or message.get("id") != message_id:
         return None
     return {**data, "message": {**message, "text": text}}
+
+
+def parse_event_id(event_id: str) -> tuple[str, str, int] | None:
+    """``"conversation:abc:3"`` → ``("conversation", "abc", 3)``; ``None`` if malformed.
+
+    The aggregate id may itself contain ``:``; the aggregate never does.
+    """
+    aggregate, _, rest = event_id.partition(":")
+    aggregate_id, _, sequence = rest.rpartition(":")
+    if not aggregate or not aggregate_id or not sequence.isdigit():
+        return None
+    return aggregate, aggregate_id, int(sequence)

@@ -389,7 +389,7 @@ class SqliteStore(Store):
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         """Remove events from the outbox (unknown ids are ignored)."""
-        keys = [key for key in map(_parse_event_id, event_ids) if key is not None]
+        keys = [key for key in map(_codec.parse_event_id, event_ids) if key is not None]
         if not keys:
             return
         with self.transaction() as txn:
@@ -423,15 +423,6 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
-
-
-def _parse_event_id(event_id: str) -> tuple[str, str, int] | None:
-    """``"conversation:abc:3"`` → ``("conversation", "abc", 3)`` (ids may contain ``:``)."""
-    aggregate, _, rest = event_id.partition(":")
-    aggregate_id, _, sequence = rest.rpartition(":")
-    if not aggregate_id or not sequence.isdigit():
-        return None
-    return aggregate, aggregate_id, int(sequence)
 
 
 class _SqliteTransaction(StoreTransaction):

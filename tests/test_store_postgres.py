@@ -1,0 +1,116 @@
+"""The PostgreSQL store passes the store conformance suite on a real server.
+
+Needs ``LIVECHAT_TEST_POSTGRES`` (see ``tests/conftest.py``); both concurrency modes run.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import psycopg
+import pytest
+
+from livechat_core import ConcurrencyConflict, Desk, SchemaError, StoreError
+from livechat_core.adapters.postgres import PostgresStore
+from livechat_core.ports import Changes, Store
+from livechat_core.testing import StoreConformance
+from livechat_core.testing._conformance import every_event, make_queue, save
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresStoreLock(StoreConformance):
+    concurrency = "lock"
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_dsn: str) -> None:
+        self.dsn = postgres_dsn
+
+    def make_store(self) -> Store:
+        return PostgresStore(self.dsn, concurrency=self.concurrency)  # type: ignore[arg-type]
+
+
+class TestPostgresStoreSerializable(TestPostgresStoreLock):
+    concurrency = "serializable"
+
+
+def test_an_event_stored_twice_conflicts(postgres_dsn: str) -> None:
+    event = every_event()[0]
+    with PostgresStore(postgres_dsn) as store:
+        save(store, Changes(events=(event,)))
+        with pytest.raises(ConcurrencyConflict), store.transaction() as txn:
+            txn.save(Changes(events=(event,)))
+        assert store.events("c1") == [event]
+
+
+def test_the_schema_is_created_once_and_reopened(postgres_dsn: str) -> None:
+    with PostgresStore(postgres_dsn) as first:
+        Desk(store=first).add_queue("support", ["Resolved"])
+    with PostgresStore(postgres_dsn) as second:
+        assert [q.name for q in Desk(store=second).queues()] == ["support"]
+
+
+def test_schemas_keep_stores_apart(postgres_dsn: str) -> None:
+    with PostgresStore(postgres_dsn, schema="a") as a, PostgresStore(postgres_dsn, schema="b") as b:
+        save(a, Changes(queues=((make_queue(), 0),)))
+        with b.transaction(write=False) as txn:
+            assert txn.queues() == []
+
+
+def test_a_foreign_schema_is_refused_untouched(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute("CREATE SCHEMA livechat")
+        connection.execute("CREATE TABLE livechat.queues (name text)")
+        with pytest.raises(SchemaError, match="not a livechat-core store"):
+            PostgresStore(postgres_dsn)
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'livechat'"
+        ).fetchall()
+        assert tables == [("queues",)]
+
+
+def test_a_newer_schema_is_refused(postgres_dsn: str) -> None:
+    PostgresStore(postgres_dsn).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute("UPDATE livechat.schema_info SET version = 99")
+    with pytest.raises(SchemaError, match="newer"):
+        PostgresStore(postgres_dsn)
+
+
+def test_a_missing_table_is_refused(postgres_dsn: str) -> None:
+    PostgresStore(postgres_dsn).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute("DROP TABLE livechat.outbox")
+    with pytest.raises(SchemaError, match="outbox"):
+        PostgresStore(postgres_dsn)
+
+
+def test_an_unreachable_server_is_a_store_error() -> None:
+    with pytest.raises(StoreError) as caught:
+        PostgresStore("host=/nonexistent port=1 user=nobody dbname=none connect_timeout=1")
+    assert isinstance(caught.value.__cause__, psycopg.Error)
+
+
+def test_the_store_reconnects_after_its_connection_broke(postgres_dsn: str) -> None:
+    with PostgresStore(postgres_dsn) as store:
+        save(store, Changes(queues=((make_queue(), 0),)))
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StoreError), store.transaction(write=False) as txn:
+            txn.queues()
+        with store.transaction(write=False) as txn:
+            assert [q.name for q in txn.queues()] == ["support"]
+
+
+def test_a_pickled_store_reconnects_by_dsn(postgres_dsn: str) -> None:
+    with PostgresStore(postgres_dsn) as store:
+        save(store, Changes(queues=((make_queue(), 0),)))
+        copy = pickle.loads(pickle.dumps(store))
+        try:
+            with copy.transaction(write=False) as txn:
+                assert [q.name for q in txn.queues()] == ["support"]
+        finally:
+            copy.close()
