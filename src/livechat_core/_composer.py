@@ -37,9 +37,11 @@ def compose(text: str) -> str:
     text = normalise(text)
     if not text.strip():
         raise EmptyMessage("an empty message cannot be sent")
-    for position, character in enumerate(text):
-        if character in RESERVED_CHARACTERS:
-            raise ReservedCharacter(
+    positions = [i for i in map(text.find, RESERVED_CHARACTERS) if i >= 0]
+    if positions:
+        position = min(positions)
+        character = text[position]
+        raise ReservedCharacter(
                 f"{character!r} at position {position} is reserved for template parameters",
                 position=position,
                 character=character,

@@ -23,13 +23,11 @@ _L = LegState
 
 def _leg_step(leg: Leg, trigger: str, conversation_id: str, **changes: object) -> Leg:
     state = LEG_MACHINE.next_state(leg.state, trigger, aggregate_id=conversation_id)
-    return replace(leg, state=LegState(state), **changes)
+    return replace(leg, state=state, **changes)
 
 
 def _step(conversation: Conversation, trigger: str) -> ConversationState:
-    return ConversationState(
-        CONVERSATION_MACHINE.next_state(conversation.state, trigger, aggregate_id=conversation.id)
-    )
+    return CONVERSATION_MACHINE.next_state(conversation.state, trigger, aggregate_id=conversation.id)
 
 
 def _replace_leg(legs: tuple[Leg, ...], index: int, leg: Leg) -> tuple[Leg, ...]:

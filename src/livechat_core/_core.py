@@ -431,7 +431,7 @@ def _login(unit: Unit, command: cmd.Login) -> None:
 
 def _agent_transition(unit: Unit, agent: Agent, trigger: str, command: cmd.Command) -> AgentState:
     try:
-        return AgentState(AGENT_MACHINE.next_state(agent.state, trigger, aggregate_id=agent.id))
+        return AGENT_MACHINE.next_state(agent.state, trigger, aggregate_id=agent.id)
     except AgentStateError as error:
         error.command = command
         raise
@@ -749,7 +749,7 @@ def _tick(unit: Unit, command: cmd.Tick) -> None:
                 agent = unit.agent(leg.agent_id)
                 state = AGENT_MACHINE.next_state(agent.state, "miss_offer", aggregate_id=agent.id)
                 unit.agent_event(
-                    replace(agent, state=AgentState(state)),
+                    replace(agent, state=state),
                     ev.AgentRona,
                     conversation_id=conversation_id,
                 )

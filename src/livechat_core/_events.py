@@ -321,3 +321,35 @@ def from_record(record: dict[str, Any]) -> Event:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidArgument(f"not an event record: {error}") from error
+
+
+_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in attrs.fields(cls)) for cls in EVENT_TYPES.values()
+}
+_MESSAGE_FIELDS = tuple(f.name for f in attrs.fields(Message))
+
+
+def pack(event: Event) -> tuple[Any, ...]:
+    """An event as a flat tuple of plain values: compact, and once the garbage collector
+    has seen it, never traversed again (tuples of atoms are untracked)."""
+    values: list[Any] = [event.type]
+    for name in _FIELDS[type(event)]:
+        value = getattr(event, name)
+        if isinstance(value, Message):
+            value = tuple(
+                str(value.role) if f == "role" else getattr(value, f) for f in _MESSAGE_FIELDS
+            )
+        values.append(value)
+    return tuple(values)
+
+
+def unpack(packed: tuple[Any, ...]) -> Event:
+    """The event :func:`pack` was given."""
+    cls = EVENT_TYPES[packed[0]]
+    values = dict(zip(_FIELDS[cls], packed[1:], strict=True))
+    message = values.get("message")
+    if isinstance(message, tuple):
+        fields = dict(zip(_MESSAGE_FIELDS, message, strict=True))
+        fields["role"] = Role(fields["role"])
+        values["message"] = Message(**fields)
+    return cls(**values)

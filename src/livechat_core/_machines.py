@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from transitions import Machine
 
@@ -116,7 +116,10 @@ LEG_TABLE: Final[tuple[Row, ...]] = (
 )  # fmt: skip
 
 
-class StateMachine:
+S = TypeVar("S", bound=enum.StrEnum)
+
+
+class StateMachine(Generic[S]):
     """One declared machine and the lookup table derived from it.
 
     Attributes:
@@ -129,9 +132,9 @@ class StateMachine:
     def __init__(
         self,
         name: str,
-        states: type[enum.StrEnum],
+        states: type[S],
         table: Sequence[Row],
-        initial: enum.StrEnum,
+        initial: S,
         error: type[InvalidTransition] = InvalidTransition,
     ) -> None:
         self.name = name
@@ -140,7 +143,8 @@ class StateMachine:
         self.initial = initial
         self._error = error
         self.declaration = declare(states, self.table, initial)
-        self._next: dict[tuple[str, str], str] = {}
+        # keys are (state, trigger); values are the enum members, so callers get a state
+        self._next: dict[tuple[str, str], S] = {}
         for trigger, event in self.declaration.events.items():
             for source, transitions in event.transitions.items():
                 if len(transitions) != 1:
@@ -148,10 +152,12 @@ class StateMachine:
                         f"{name}: {trigger!r} from {source!r} is ambiguous",
                         aggregate_id=name,
                     )
-                self._next[(source, trigger)] = transitions[0].dest
+                self._next[(source, trigger)] = states(transitions[0].dest)
         self.triggers: tuple[str, ...] = tuple(self.declaration.events)
 
-    def next_state(self, state: str, trigger: str, *, aggregate_id: str | None = None) -> str:
+    def next_state(
+        self, state: str, trigger: str, *, aggregate_id: str | None = None
+    ) -> S:
         """Where ``trigger`` leads from ``state``; raises when the table has no such row."""
         try:
             return self._next[(state, trigger)]

@@ -12,13 +12,14 @@ import bisect
 import heapq
 import threading
 from collections.abc import Callable, Collection, Sequence
+from typing import Any
 from contextlib import AbstractContextManager
 from functools import partial
 
 import attrs
 
 from .._errors import ConcurrencyConflict
-from .._events import Event, MessagePosted
+from .._events import Event, MessagePosted, pack, unpack
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Queue
 from ..ports import Changes, Store, StoreTransaction
@@ -47,7 +48,9 @@ class MemoryStore(Store):
         self._deadlines: list[tuple[float, str]] = []
         self._open_by_asset: dict[str, set[str]] = {}
         self._deleted_assets: set[str] = set()
-        self._events: dict[tuple[str, str], list[Event]] = {}
+        # each aggregate's history as a tuple of packed events: the garbage collector
+        # stops traversing them, which keeps full collections short with many live chats
+        self._events: dict[tuple[str, str], tuple[tuple[Any, ...], ...]] = {}
         self._outbox: dict[str, Event] = {}
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
@@ -57,7 +60,7 @@ class MemoryStore(Store):
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         """The events of one aggregate, oldest first."""
         with self._lock:
-            return list(self._events.get((aggregate, aggregate_id), ()))
+            return [unpack(packed) for packed in self._events.get((aggregate, aggregate_id), ())]
 
     def pending(self, limit: int = 1000) -> list[Event]:
         """Outbox events in commit order."""
@@ -119,9 +122,10 @@ class MemoryStore(Store):
         self._deleted_assets |= added
         undo.append(partial(self._deleted_assets.difference_update, added))
         for event in changes.events:
-            history = self._events.setdefault((event.aggregate, event.aggregate_id), [])
-            history.append(event)
-            undo.append(history.pop)
+            key = (event.aggregate, event.aggregate_id)
+            history = self._events.get(key, ())
+            undo.append(partial(self._put_history, key, history))
+            self._events[key] = (*history, pack(event))
             if self._keep_outbox:
                 self._outbox[event.id] = event
                 undo.append(partial(self._outbox.pop, event.id, None))
@@ -169,18 +173,28 @@ class MemoryStore(Store):
             self._open_by_asset.setdefault(conversation.asset, set()).add(conversation_id)
         self._conversations[conversation_id] = conversation
 
+    def _put_history(self, key: tuple[str, str], history: tuple[tuple[Any, ...], ...]) -> None:
+        if history:
+            self._events[key] = history
+        else:
+            self._events.pop(key, None)
+
     def _redact(self, conversation_id: str, message_id: str, text: str) -> list[Callable[[], None]]:
         """Rewrite the stored copy of a message (event history and outbox alike)."""
-        undo: list[Callable[[], None]] = []
-        events = self._events.get(("conversation", conversation_id), [])
-        for i, event in enumerate(events):
+        key = ("conversation", conversation_id)
+        history = self._events.get(key, ())
+        undo: list[Callable[[], None]] = [partial(self._put_history, key, history)]
+        rewritten = []
+        for packed in history:
+            event = unpack(packed)
             if isinstance(event, MessagePosted) and event.message.id == message_id:
                 redacted = attrs.evolve(event, message=attrs.evolve(event.message, text=text))
-                events[i] = redacted
-                undo.append(partial(events.__setitem__, i, event))
+                packed = pack(redacted)
                 if event.id in self._outbox:
+                    undo.append(partial(self._outbox.__setitem__, event.id, self._outbox[event.id]))
                     self._outbox[event.id] = redacted
-                    undo.append(partial(self._outbox.__setitem__, event.id, event))
+            rewritten.append(packed)
+        self._events[key] = tuple(rewritten)
         return undo
 
 
