@@ -80,7 +80,9 @@ _DECODERS: Final[dict[type[Any], dict[str, Callable[[Any], Any]]]] = {
 def _plain(value: Any) -> Any:
     """The JSON-ready form of one attrs value (records, enums, tuples, frozensets)."""
     if attrs.has(type(value)):
-        return {field.name: _plain(getattr(value, field.name)) for field in attrs.fields(type(value))}
+        return {
+            field.name: _plain(getattr(value, field.name)) for field in attrs.fields(type(value))
+        }
     if isinstance(value, str):
         return str(value)  # a StrEnum becomes its plain string value
     if isinstance(value, frozenset):
@@ -148,7 +150,11 @@ def event_data_json(event: Event) -> str:
 
 
 def event_from_columns(
-    aggregate_id: str, sequence: int, at: float, type_name: str, data: str | bytes | Mapping[str, Any]
+    aggregate_id: str,
+    sequence: int,
+    at: float,
+    type_name: str,
+    data: str | bytes | Mapping[str, Any],
 ) -> Event:
     """Rebuild an event from its stored columns (``data`` as JSON text or already decoded)."""
     decoded = loads(data) if isinstance(data, str | bytes) else data
@@ -165,7 +171,9 @@ def event_from_columns(
         raise SchemaError(f"a stored {type_name} event does not decode: {error}") from error
 
 
-def redact_message_data(data: Mapping[str, Any], message_id: str, text: str) -> dict[str, Any] | None:
+def redact_message_data(
+    data: Mapping[str, Any], message_id: str, text: str
+) -> dict[str, Any] | None:
     """The ``data`` of a ``MessagePosted`` record with ``message_id``'s text replaced, or
     ``None`` if the record is about another message."""
     message = data.get("message")

@@ -31,10 +31,11 @@ queue. Two ways to prevent it are offered (``concurrency=``):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Literal
 
@@ -267,9 +268,7 @@ class PostgresStore(Store):
                     connection.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
                     for script in MIGRATIONS[version:]:
                         connection.execute(script.encode())
-                    connection.execute(
-                        "UPDATE schema_info SET version = %s", (SCHEMA_VERSION,)
-                    )
+                    connection.execute("UPDATE schema_info SET version = %s", (SCHEMA_VERSION,))
             connection.execute(sql.SQL("SET search_path TO {}").format(schema))
 
     def _inspect(self, connection: psycopg.Connection[Any]) -> int:
@@ -299,7 +298,7 @@ class PostgresStore(Store):
                 f"schema {self.schema!r} has version {version}, newer than this library's "
                 f"{SCHEMA_VERSION}: upgrade livechat-core"
             )
-        if version == SCHEMA_VERSION and not TABLES <= tables:
+        if version == SCHEMA_VERSION and not tables >= TABLES:
             raise SchemaError(f"schema {self.schema!r} lacks the tables {sorted(TABLES - tables)}")
         return version
 
@@ -334,10 +333,9 @@ class PostgresStore(Store):
                 yield _PostgresTransaction(connection)
             except BaseException:
                 if not connection.broken:
-                    try:
+                    # The original error says more; the server may have rolled back already.
+                    with contextlib.suppress(psycopg.Error):
                         connection.execute("ROLLBACK")
-                    except psycopg.Error:
-                        pass  # the original error says more; the server rolled back already
                 raise
             with _translating("committing"):
                 connection.execute("COMMIT")
@@ -492,7 +490,9 @@ class _PostgresTransaction(StoreTransaction):
         connection = self.connection
         with connection.pipeline():
 
-            def run(query: str, parameters: Sequence[Any]) -> psycopg.Cursor[Any]:
+            def run(
+                query: str, parameters: Sequence[Any] | Mapping[str, Any]
+            ) -> psycopg.Cursor[Any]:
                 return connection.cursor().execute(query.encode(), parameters)
 
             for queue, base in changes.queues:
@@ -522,8 +522,12 @@ class _PostgresTransaction(StoreTransaction):
                         "SELECT q, %(id)s FROM unnest(%(queues)s::text[]) AS q "
                         "WHERE EXISTS (SELECT 1 FROM added)) "
                         "SELECT 1 FROM added",
-                        {"id": agent.id, "version": agent.version, "queues": queues,
-                         "record": document},
+                        {
+                            "id": agent.id,
+                            "version": agent.version,
+                            "queues": queues,
+                            "record": document,
+                        },
                     )
                 else:
                     # Membership rows change only when the agent's queues did (a login),
@@ -541,8 +545,13 @@ class _PostgresTransaction(StoreTransaction):
                         "SELECT q, %(id)s FROM unnest(%(queues)s::text[]) AS q "
                         "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING) "
                         "SELECT 1 FROM changed",
-                        {"id": agent.id, "version": agent.version, "queues": queues,
-                         "record": document, "base": base},
+                        {
+                            "id": agent.id,
+                            "version": agent.version,
+                            "queues": queues,
+                            "record": document,
+                            "base": base,
+                        },
                     )
                 checks.append(("agent", agent.id, base, cursor))
             for conversation, base in changes.conversations:

@@ -25,6 +25,7 @@ raises :class:`~livechat_core.SchemaError` before anything is written to it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -162,7 +163,7 @@ def _check(path: str, application_id: int, version: int, tables: set[str]) -> bo
             f"{path} has schema version {version}, newer than this library's "
             f"{SCHEMA_VERSION}: upgrade livechat-core"
         )
-    if version == SCHEMA_VERSION and not TABLES <= tables:
+    if version == SCHEMA_VERSION and not tables >= TABLES:
         raise SchemaError(f"{path} lacks the tables {sorted(TABLES - tables)}")
     return False
 
@@ -210,7 +211,11 @@ class SqliteStore(Store):
     # --- pickling: reopen by path ---------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "synchronous": self.synchronous, "busy_timeout": self.busy_timeout}
+        return {
+            "path": self.path,
+            "synchronous": self.synchronous,
+            "busy_timeout": self.busy_timeout,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
@@ -331,10 +336,9 @@ class SqliteStore(Store):
             try:
                 yield txn
             except BaseException:
-                try:
+                # The original error says more; SQLite may have rolled back already.
+                with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # the original error says more; SQLite rolled back already
                 raise
             with _translating("committing"):
                 connection.execute("COMMIT")
@@ -583,7 +587,8 @@ class _SqliteTransaction(StoreTransaction):
             )
         else:
             self.connection.execute(
-                "UPDATE agents SET version = ?, queues = ?, record = ? WHERE id = ? AND version = ?",
+                "UPDATE agents SET version = ?, queues = ?, record = ? "
+                "WHERE id = ? AND version = ?",
                 (agent.version, queues, document, agent.id, base),
             )
         if row is None or row[1] != queues:

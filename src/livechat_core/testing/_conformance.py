@@ -214,7 +214,12 @@ def every_event() -> list[Event]:
         MessagePosted(aggregate_id=c, sequence=2, at=T0 + 1, message=message),
         MessagesRedacted(aggregate_id=c, sequence=3, at=T0 + 2, redactions=(("c1/1", "****"),)),
         ChatOffered(
-            aggregate_id=c, sequence=4, at=T0 + 3, agent_id="jana", agent_name="Jana", deadline=T0 + 33
+            aggregate_id=c,
+            sequence=4,
+            at=T0 + 3,
+            agent_id="jana",
+            agent_name="Jana",
+            deadline=T0 + 33,
         ),
         TransferRequested(
             aggregate_id=c,
@@ -240,23 +245,43 @@ def every_event() -> list[Event]:
         OfferTimedOut(aggregate_id=c, sequence=9, at=T0 + 8, agent_id="eva"),
         OfferRescinded(aggregate_id=c, sequence=10, at=T0 + 9, agent_id="eva"),
         TransferredToQueue(
-            aggregate_id=c, sequence=11, at=T0 + 10, agent_id="jana", queue="billing",
+            aggregate_id=c,
+            sequence=11,
+            at=T0 + 10,
+            agent_id="jana",
+            queue="billing",
             wrap_up_deadline=T0 + 70,
         ),
         GuestReleased(
-            aggregate_id=c, sequence=12, at=T0 + 11, agent_id="eva", by="jana", wrap_up_deadline=None
+            aggregate_id=c,
+            sequence=12,
+            at=T0 + 11,
+            agent_id="eva",
+            by="jana",
+            wrap_up_deadline=None,
         ),
         CustomerEnded(aggregate_id=c, sequence=13, at=T0 + 12),
         ChatInterrupted(aggregate_id=c, sequence=14, at=T0 + 13, asset="livechat"),
-        ChatEnded(aggregate_id=c, sequence=15, at=T0 + 14, agent_id="jana", wrap_up_deadline=T0 + 74),
+        ChatEnded(
+            aggregate_id=c, sequence=15, at=T0 + 14, agent_id="jana", wrap_up_deadline=T0 + 74
+        ),
         WrapUpSubmitted(
-            aggregate_id=c, sequence=16, at=T0 + 15, agent_id="jana", reason="Resolved",
-            notes="ok\nthanks", automatic=False,
+            aggregate_id=c,
+            sequence=16,
+            at=T0 + 15,
+            agent_id="jana",
+            reason="Resolved",
+            notes="ok\nthanks",
+            automatic=False,
         ),
     ]
     other_events: list[Event] = [
         AgentLoggedIn(
-            aggregate_id="jana", sequence=1, at=T0, name="Jana", queues=("support", "billing"),
+            aggregate_id="jana",
+            sequence=1,
+            at=T0,
+            name="Jana",
+            queues=("support", "billing"),
             capacity=2,
         ),
         AgentAvailable(aggregate_id="jana", sequence=2, at=T0 + 1),
@@ -264,8 +289,13 @@ def every_event() -> list[Event]:
         AgentRona(aggregate_id="jana", sequence=4, at=T0 + 3, conversation_id=c),
         AgentLoggedOut(aggregate_id="jana", sequence=5, at=T0 + 4),
         QueueConfigured(
-            aggregate_id="support", sequence=1, at=T0, wrap_up_reasons=("Resolved", "Escalated"),
-            offer_timeout=30.0, wrap_up_timeout=None, default_wrap_up_reason="Resolved",
+            aggregate_id="support",
+            sequence=1,
+            at=T0,
+            wrap_up_reasons=("Resolved", "Escalated"),
+            offer_timeout=30.0,
+            wrap_up_timeout=None,
+            default_wrap_up_reason="Resolved",
         ),
         AssetDeletedEvent(aggregate_id="livechat", sequence=1, at=T0 + 5),
     ]
@@ -429,9 +459,14 @@ class StoreConformance:
             deleted_assets=("shop",),
             events=tuple(every_event()),
         )
-        with pytest.raises(RuntimeError, match="boom"), store.transaction() as txn:
-            txn.save(changes)
-            raise RuntimeError("boom")
+
+        def save_then_fail() -> None:
+            with store.transaction() as txn:
+                txn.save(changes)
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            save_then_fail()
         self._assert_empty(store)
 
     def test_a_conflicting_save_writes_nothing_even_when_caught(self, store: Store) -> None:
@@ -686,16 +721,24 @@ class StoreConformance:
     def test_redactions_rewrite_the_stored_message_and_its_outbox_copy(self, store: Store) -> None:
         def posted(sequence: int, text: str) -> MessagePosted:
             message = Message(
-                id=f"c1/{sequence}", role=Role.CUSTOMER, author="Karel", text=text,
-                at=T0 + sequence, initials="K",
+                id=f"c1/{sequence}",
+                role=Role.CUSTOMER,
+                author="Karel",
+                text=text,
+                at=T0 + sequence,
+                initials="K",
             )
-            return MessagePosted(aggregate_id="c1", sequence=sequence, at=T0 + sequence, message=message)
+            return MessagePosted(
+                aggregate_id="c1", sequence=sequence, at=T0 + sequence, message=message
+            )
 
         first, second = posted(1, "karta 4111 1111"), posted(2, "a 1111 1111")
         save(store, Changes(events=(first, second)))
         store.mark_published([first.id])
         redacted = MessagesRedacted(
-            aggregate_id="c1", sequence=3, at=T0 + 3,
+            aggregate_id="c1",
+            sequence=3,
+            at=T0 + 3,
             redactions=(("c1/1", "karta ****"), ("c1/2", "a ****1111")),
         )
         save(
@@ -718,8 +761,13 @@ class StoreConformance:
 
     def test_conversation_ids_are_in_the_order_first_saved(self, store: Store) -> None:
         save(store, Changes(conversations=((make_conversation("b", started_at=T0 + 9), 0),)))
-        save(store, Changes(conversations=((make_conversation("a"), 0), (make_conversation("c"), 0))))
-        save(store, Changes(conversations=((make_conversation("b", version=2, started_at=T0 + 9), 1),)))
+        save(
+            store, Changes(conversations=((make_conversation("a"), 0), (make_conversation("c"), 0)))
+        )
+        save(
+            store,
+            Changes(conversations=((make_conversation("b", version=2, started_at=T0 + 9), 1),)),
+        )
         assert store.conversation_ids() == ["b", "a", "c"]
 
     # --- the whole desk ---------------------------------------------------------------------
