@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import pathlib
+import pickle
 
+import attrs
 import pytest
 
+from livechat_core import ConcurrencyConflict, Desk, Message, Role
 from livechat_core.adapters.sqlite import SqliteStore
-from livechat_core.ports import Store
+from livechat_core.events import MessagePosted
+from livechat_core.ports import Changes, Store
 from livechat_core.testing import StoreConformance
+from livechat_core.testing._conformance import every_event, make_conversation, save
 
 
 class TestSqliteStore(StoreConformance):
@@ -18,3 +24,101 @@ class TestSqliteStore(StoreConformance):
 
     def make_store(self) -> Store:
         return SqliteStore(self.path)
+
+
+def _digits_in_files(directory: pathlib.Path, needles: list[bytes]) -> list[str]:
+    found = []
+    for path in directory.iterdir():
+        data = path.read_bytes()
+        found += [f"{path.name}: {needle!r}" for needle in needles if needle in data]
+    return found
+
+
+def test_a_card_split_over_messages_leaves_no_copy_in_the_files(tmp_path: pathlib.Path) -> None:
+    """PCI at rest: the earlier fragment is redacted, and no old copy survives on disk."""
+    store = SqliteStore(tmp_path / "desk.db")
+    try:
+        desk = Desk(store=store)
+        desk.add_queue("support", ["Resolved"])
+        chat = desk.start_chat("support", "Karel", "karel@example.com")
+        for number in range(30):
+            desk.send_customer_message(chat, f"zpráva číslo {number} " + "x" * 200)
+        desk.send_customer_message(chat, "moje karta 4012 8888")
+        desk.send_customer_message(chat, "8888 1881 platí do 12/27")
+        texts = [message.text for message in desk.conversation(chat).messages]
+        assert not any("4012" in text for text in texts), texts
+        assert _digits_in_files(tmp_path, [b"4012 8888", b"4012888888881881"]) == []
+    finally:
+        store.close()
+    assert _digits_in_files(tmp_path, [b"4012 8888", b"4012888888881881"]) == []
+
+
+def test_the_store_pickles_and_reopens_by_path(tmp_path: pathlib.Path) -> None:
+    with SqliteStore(tmp_path / "desk.db", synchronous="NORMAL") as store:
+        Desk(store=store).add_queue("support", ["Resolved"])
+        copy = pickle.loads(pickle.dumps(store))
+        try:
+            assert copy.synchronous == "NORMAL"
+            assert [q.name for q in Desk(store=copy).queues()] == ["support"]
+        finally:
+            copy.close()
+
+
+def _child_adds_a_queue(store: SqliteStore, name: str) -> None:
+    try:
+        Desk(store=store).add_queue(name, ["Resolved"])
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_a_child_process_uses_the_same_file(tmp_path: pathlib.Path, method: str) -> None:
+    with SqliteStore(tmp_path / "desk.db") as store:
+        Desk(store=store).add_queue("support", ["Resolved"])
+        context = multiprocessing.get_context(method)
+        child = context.Process(target=_child_adds_a_queue, args=(store, "billing"))
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        assert [q.name for q in Desk(store=store).queues()] == ["billing", "support"]
+
+
+def test_an_event_stored_twice_conflicts(tmp_path: pathlib.Path) -> None:
+    event = every_event()[0]
+    with SqliteStore(tmp_path / "desk.db") as store:
+        save(store, Changes(events=(event,)))
+        with pytest.raises(ConcurrencyConflict), store.transaction() as txn:
+            txn.save(Changes(events=(event,)))
+        assert store.events("c1") == [event]
+
+
+def test_synchronous_must_be_a_sqlite_level(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SqliteStore(tmp_path / "desk.db", synchronous="SOMETIMES")  # type: ignore[arg-type]
+
+
+def test_a_redaction_leaves_no_old_copy_in_the_files(tmp_path: pathlib.Path) -> None:
+    """The store alone: a redacted message's old text is gone from the file and the WAL."""
+    conversation = make_conversation("c1")
+    message = Message(
+        id="c1/1", role=Role.CUSTOMER, author="Karel", text="karta 4012 8888", at=1.0, initials="K"
+    )
+    posted = MessagePosted(aggregate_id="c1", sequence=2, at=1.0, message=message)
+    noise = [
+        MessagePosted(
+            aggregate_id="c1",
+            sequence=3 + n,
+            at=2.0,
+            message=attrs.evolve(message, id=f"c1/{n + 2}", text="x" * 300),
+        )
+        for n in range(40)
+    ]
+    with SqliteStore(tmp_path / "desk.db") as store:
+        save(store, Changes(conversations=((conversation, 0),), events=(posted, *noise)))
+        store.mark_published([posted.id])
+        assert _digits_in_files(tmp_path, [b"4012 8888"]) != []
+        save(store, Changes(redactions=(("c1", "c1/1", "karta **** ****"),)))
+        assert _digits_in_files(tmp_path, [b"4012 8888"]) == []
+        stored = store.events("c1")[0]
+        assert isinstance(stored, MessagePosted)
+        assert stored.message.text == "karta **** ****"
