@@ -35,40 +35,105 @@ TRANSITIONS = [
 
 
 class NaiveChat:
-    """What a user would write first: one Machine per conversation."""
+    """What a user would write first: one Machine per conversation, with a callback that
+    records each transition as a timestamped event, as the Desk does."""
 
     state: str
 
-    def __init__(self, customer: str) -> None:
+    def __init__(self, conversation_id: str, customer: str, queue: str) -> None:
+        self.id = conversation_id
         self.customer = customer
-        self.messages: list[tuple[str, str, float]] = []
+        self.queue = queue
         self.owner: str | None = None
+        self.messages: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.wrap_up: dict[str, str] = {}
         self.machine = Machine(
             model=self,
             states=STATES,
             transitions=TRANSITIONS,
             initial="queued",
             auto_transitions=False,
+            send_event=True,
+            after_state_change="record",
         )
 
-    def say(self, who: str, text: str) -> None:
-        if self.state != "active":
+    def record(self, event: Any) -> None:
+        self.events.append(
+            {
+                "sequence": len(self.events) + 1,
+                "type": event.event.name,
+                "state": self.state,
+                "at": time.time(),
+                **event.kwargs,
+            }
+        )
+
+
+class NaiveDesk:
+    """The same lifecycle's bookkeeping, written plainly: agents' load, routing to the
+    first available agent with room, composer checks, wrap-up reasons."""
+
+    def __init__(self) -> None:
+        self.reasons = {"support": ["Resolved"]}
+        self.agents = {"a0": {"state": "available", "load": 0, "capacity": 1}}
+        self.chats: dict[str, NaiveChat] = {}
+
+    def start_chat(self, i: int) -> str:
+        chat = NaiveChat(f"c{i}", f"Customer {i}", "support")
+        self.chats[chat.id] = chat
+        for agent_id, agent in self.agents.items():
+            if agent["state"] == "available" and agent["load"] < agent["capacity"]:
+                agent["load"] += 1
+                chat.offer(agent_id=agent_id)  # type: ignore[attr-defined]
+                break
+        return chat.id
+
+    def accept(self, agent_id: str, chat_id: str) -> None:
+        chat = self.chats[chat_id]
+        chat.owner = agent_id
+        chat.accept(agent_id=agent_id)  # type: ignore[attr-defined]
+
+    def say(self, chat_id: str, role: str, text: str) -> None:
+        chat = self.chats[chat_id]
+        if chat.state != "active":
             raise RuntimeError("not active")
-        self.messages.append((who, text, time.time()))
+        if role == "agent" and (len(text) > 1000 or "<" in text or ">" in text):
+            raise ValueError("composer rules")
+        chat.messages.append({"role": role, "text": text, "at": time.time()})
+        chat.record(_Note("message", {"text": text}))
+
+    def end(self, agent_id: str, chat_id: str) -> None:
+        chat = self.chats[chat_id]
+        chat.end(agent_id=agent_id)  # type: ignore[attr-defined]
+        self.agents[agent_id]["load"] -= 1
+
+    def submit_wrap_up(self, agent_id: str, chat_id: str, reason: str) -> None:
+        chat = self.chats[chat_id]
+        if reason not in self.reasons[chat.queue]:
+            raise ValueError("unknown reason")
+        chat.wrap_up[agent_id] = reason
+        chat.close(agent_id=agent_id, reason=reason)  # type: ignore[attr-defined]
 
 
-def naive_lifecycle(i: int) -> NaiveChat:
-    chat = NaiveChat(f"Customer {i}")
-    chat.offer()  # type: ignore[attr-defined]
-    chat.owner = "a1"
-    chat.accept()  # type: ignore[attr-defined]
-    chat.say("customer", "Hello, I need help with my order")
-    chat.say("agent", "Hello, how can I help?")
-    chat.say("customer", "It has not arrived yet")
-    chat.say("agent", "Let me check that for you")
-    chat.end()  # type: ignore[attr-defined]
-    chat.close()  # type: ignore[attr-defined]
-    return chat
+class _Note:
+    """Stands in for transitions' EventData when a message (no transition) is recorded."""
+
+    def __init__(self, name: str, kwargs: dict[str, Any]) -> None:
+        self.event = self
+        self.name = name
+        self.kwargs = kwargs
+
+
+def naive_lifecycle(desk: NaiveDesk, i: int) -> None:
+    chat_id = desk.start_chat(i)
+    desk.accept("a0", chat_id)
+    desk.say(chat_id, "customer", "Hello, I need help with my order")
+    desk.say(chat_id, "agent", "Hello, how can I help?")
+    desk.say(chat_id, "customer", "It has not arrived yet")
+    desk.say(chat_id, "agent", "Let me check that for you")
+    desk.end("a0", chat_id)
+    desk.submit_wrap_up("a0", chat_id, "Resolved")
 
 
 def make_desk(agents: int = 1, capacity: int = 1) -> Desk:
@@ -104,7 +169,8 @@ def best_of(repeats: int, count: int, body: Callable[[int], Any]) -> float:
 
 def lifecycle(count: int) -> dict[str, float]:
     desk = make_desk()
-    naive = best_of(5, count, naive_lifecycle)
+    naive_desk = NaiveDesk()
+    naive = best_of(5, count, lambda i: naive_lifecycle(naive_desk, i))
     ours = best_of(5, count, lambda i: desk_lifecycle(desk, i))
     return {"naive_us": naive * 1e6, "desk_us": ours * 1e6, "ratio": ours / naive}
 
@@ -125,12 +191,10 @@ def memory_per_active_chat(count: int) -> dict[str, float]:
     tracemalloc.stop()
     grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
     naive_before = tracemalloc.start() or tracemalloc.take_snapshot()
-    chats = []
+    naive_desk = NaiveDesk()
+    naive_desk.agents["a0"]["capacity"] = count
     for i in range(count // 10):
-        chat = NaiveChat(f"Customer {i}")
-        chat.offer()  # type: ignore[attr-defined]
-        chat.accept()  # type: ignore[attr-defined]
-        chats.append(chat)
+        naive_desk.accept("a0", naive_desk.start_chat(i))
     naive_after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     naive = sum(s.size_diff for s in naive_after.compare_to(naive_before, "filename"))
@@ -150,7 +214,7 @@ def gc_pause(count: int) -> dict[str, float]:
         pauses.append(time.perf_counter() - started)
     ours = statistics.median(pauses)
     naive_count = count // 20  # a Machine per chat is too heavy to hold 100,000 here
-    chats = [NaiveChat(f"Customer {i}") for i in range(naive_count)]
+    chats = [NaiveChat(f"c{i}", f"Customer {i}", "support") for i in range(naive_count)]
     started = time.perf_counter()
     gc.collect()
     naive = (time.perf_counter() - started) * (count / naive_count)

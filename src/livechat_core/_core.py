@@ -768,7 +768,7 @@ def _tick(unit: Unit, command: cmd.Tick) -> None:
 
 def _route(unit: Unit) -> None:
     """Offer queued conversations of the touched queues to eligible agents, oldest first."""
-    while unit.touched_queues:
+    while unit.touched_queues and unit.queued(unit.touched_queues, limit=1):
         pools = {
             queue: [agent for agent in unit.members(queue) if agent.routable]
             for queue in sorted(unit.touched_queues)

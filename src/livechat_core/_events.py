@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import attrs
 
 from ._errors import InvalidArgument
-from ._model import Message, Role
+from ._model import Message, Role, field_reader
 
 
 @attrs.frozen(kw_only=True)
@@ -323,33 +323,24 @@ def from_record(record: dict[str, Any]) -> Event:
         raise InvalidArgument(f"not an event record: {error}") from error
 
 
-_FIELDS: dict[type[Event], tuple[str, ...]] = {
-    cls: tuple(f.name for f in attrs.fields(cls)) for cls in EVENT_TYPES.values()
-}
-_MESSAGE_FIELDS = tuple(f.name for f in attrs.fields(Message))
-
-
 def pack(event: Event) -> tuple[Any, ...]:
     """An event as a flat tuple of plain values: compact, and once the garbage collector
     has seen it, never traversed again (tuples of atoms are untracked)."""
-    values: list[Any] = [event.type]
-    for name in _FIELDS[type(event)]:
-        value = getattr(event, name)
-        if isinstance(value, Message):
-            value = tuple(
-                str(value.role) if f == "role" else getattr(value, f) for f in _MESSAGE_FIELDS
-            )
-        values.append(value)
-    return tuple(values)
+    _, values_of = field_reader(type(event))
+    values = values_of(event)
+    if isinstance(event, MessagePosted):
+        message_id, role, *rest = field_reader(Message)[1](event.message)
+        return (event.type, *values[:-1], (message_id, str(role), *rest))
+    return (event.type, *values)
 
 
 def unpack(packed: tuple[Any, ...]) -> Event:
     """The event :func:`pack` was given."""
     cls = EVENT_TYPES[packed[0]]
-    values = dict(zip(_FIELDS[cls], packed[1:], strict=True))
-    message = values.get("message")
-    if isinstance(message, tuple):
-        fields = dict(zip(_MESSAGE_FIELDS, message, strict=True))
+    names, _ = field_reader(cls)
+    values = dict(zip(names, packed[1:], strict=True))
+    if cls is MessagePosted:
+        fields = dict(zip(field_reader(Message)[0], values["message"], strict=True))
         fields["role"] = Role(fields["role"])
         values["message"] = Message(**fields)
     return cls(**values)

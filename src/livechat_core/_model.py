@@ -7,24 +7,33 @@ derives new ones, so a refused command leaves nothing half-changed.
 from __future__ import annotations
 
 import enum
+import operator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
 
 _R = TypeVar("_R")
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_READERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def field_reader(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """A class's field names and a C-speed getter of all their values as a tuple."""
+    found = _READERS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in attrs.fields(cls))
+        getter = operator.attrgetter(*names)
+        found = _READERS[cls] = (names, (lambda r: (getter(r),)) if len(names) == 1 else getter)
+    return found
 
 
 def replace(record: _R, **changes: Any) -> _R:
     """A copy of a frozen record with ``changes``: ``attrs.evolve`` without its per-call
     introspection, for the hot path (the records here have no validators to skip)."""
-    cls = type(record)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls))
-    values = {name: getattr(record, name) for name in names}
+    names, values_of = field_reader(type(record))
+    values = dict(zip(names, values_of(record), strict=True))
     values.update(changes)
-    return cls(**values)
+    return type(record)(**values)
 
 from ._machines import AgentState, ConversationState, LegState
 
