@@ -118,9 +118,10 @@ class MemoryStore(Store):
             previous = self._conversations.get(conversation.id)
             undo.append(partial(self._put_conversation, conversation.id, previous))
             self._put_conversation(conversation.id, conversation)
-        added = set(changes.deleted_assets) - self._deleted_assets
-        self._deleted_assets |= added
-        undo.append(partial(self._deleted_assets.difference_update, added))
+        if changes.deleted_assets:
+            added = set(changes.deleted_assets) - self._deleted_assets
+            self._deleted_assets |= added
+            undo.append(partial(self._deleted_assets.difference_update, added))
         for event in changes.events:
             key = (event.aggregate, event.aggregate_id)
             history = self._events.get(key, ())
@@ -166,9 +167,10 @@ class MemoryStore(Store):
         if conversation.state is _QUEUED:
             entries = self._queued.setdefault(conversation.queue, [])
             bisect.insort(entries, (conversation.started_at, conversation.id))
-        deadline = conversation.next_deadline
-        if deadline is not None and (previous is None or previous.next_deadline != deadline):
-            heapq.heappush(self._deadlines, (deadline, conversation.id))
+        if previous is None or previous.legs is not conversation.legs:
+            deadline = conversation.next_deadline
+            if deadline is not None and (previous is None or previous.next_deadline != deadline):
+                heapq.heappush(self._deadlines, (deadline, conversation.id))
         if conversation.state is not _CLOSED:
             self._open_by_asset.setdefault(conversation.asset, set()).add(conversation_id)
         self._conversations[conversation_id] = conversation
