@@ -89,7 +89,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         next_deadline double precision,
         record jsonb NOT NULL
     );
-    CREATE INDEX conversations_queued ON conversations (started_at, id)
+    CREATE INDEX conversations_queued ON conversations (queue, started_at, id)
         WHERE state = 'queued';
     CREATE INDEX conversations_due ON conversations (next_deadline, id)
         WHERE next_deadline IS NOT NULL;
@@ -279,6 +279,11 @@ class PostgresStore(Store):
                         connection.execute(script.encode())
                     connection.execute("UPDATE schema_info SET version = %s", (SCHEMA_VERSION,))
             connection.execute(sql.SQL("SET search_path TO {}").format(schema))
+            if self.concurrency == "serializable":
+                # A sequential scan takes a predicate lock on the whole table, so every
+                # writer would conflict with every reader; index scans lock only the
+                # ranges read (one queue's waiting chats, one agent's row).
+                connection.execute("SET enable_seqscan = off")
 
     def _inspect(self, connection: psycopg.Connection[Any]) -> int:
         """The schema's version, 0 if it is absent or empty; ``SchemaError`` unless ours."""

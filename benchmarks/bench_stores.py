@@ -1,0 +1,223 @@
+"""Commands and chat lifecycles per second on each store, beside the database's own limit.
+
+Run on demand (it is not a test)::
+
+    .venv/bin/python benchmarks/bench_stores.py                      # memory and SQLite
+    LIVECHAT_PG_OPTIONS= scripts/with-postgres.sh \\
+        .venv/bin/python benchmarks/bench_stores.py                  # + PostgreSQL, fsync on
+
+A lifecycle is six commands: ``start_chat`` (routed to the agent at once),
+``send_customer_message``, ``accept``, ``send_agent_message``, ``end``,
+``submit_wrap_up``; each command is one store transaction plus the outbox relay.
+
+Beside each store, the database's own limit on the same machine and settings:
+
+* SQLite: a bare ``BEGIN IMMEDIATE; INSERT; COMMIT`` loop on a WAL file with the same
+  ``synchronous`` setting. Target: the store sustains >= 1/3 of it.
+* PostgreSQL: ``pgbench -N`` (simple update) with 4 clients on the same server, against
+  the store driven by 4 worker processes. Target: >= 1/2 of pgbench's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import multiprocessing
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+
+from livechat_core import Desk, MemoryStore
+from livechat_core.adapters.sqlite import SqliteStore, Synchronous
+from livechat_core.ports import Store
+
+COMMANDS_PER_LIFECYCLE = 6
+
+
+def lifecycles(desk: Desk, agent: str, queue: str, count: int) -> None:
+    """``count`` chat lifecycles handled by ``agent`` in ``queue``."""
+    for number in range(count):
+        chat = desk.start_chat(queue, "Karel Novák", "karel@example.com")
+        desk.send_customer_message(chat, f"Dobrý den, dotaz číslo {number}")
+        desk.accept(agent, chat)
+        desk.send_agent_message(agent, chat, "Dobrý den, hned to vyřešíme.")
+        desk.end(agent, chat)
+        desk.submit_wrap_up(agent, chat, "Resolved")
+
+
+def prepare(store: Store, workers: int) -> None:
+    desk = Desk(store=store)
+    for worker in range(workers):
+        desk.add_queue(f"queue{worker}", ["Resolved"], offer_timeout=3600.0)
+        desk.login(f"agent{worker}", f"Agent {worker}", [f"queue{worker}"])
+        desk.set_available(f"agent{worker}")
+
+
+def run_single(store: Store, seconds: float) -> float:
+    """Commands per second of one desk in this process."""
+    prepare(store, 1)
+    desk = Desk(store=store)
+    lifecycles(desk, "agent0", "queue0", 3)  # warm up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        lifecycles(desk, "agent0", "queue0", 10)
+        done += 10
+    return done * COMMANDS_PER_LIFECYCLE / (time.perf_counter() - start)
+
+
+def _worker(store: Store, worker: int, seconds: float, start_at: float) -> int:
+    desk = Desk(store=store)
+    lifecycles(desk, f"agent{worker}", f"queue{worker}", 2)  # warm up, connect
+    while time.time() < start_at:
+        time.sleep(0.001)
+    done = 0
+    while time.time() < start_at + seconds:
+        lifecycles(desk, f"agent{worker}", f"queue{worker}", 5)
+        done += 5
+    store.close()
+    return done
+
+
+def run_parallel(store: Store, workers: int, seconds: float) -> float:
+    """Commands per second of ``workers`` processes, each with its own desk and agent."""
+    prepare(store, workers)
+    context = multiprocessing.get_context("spawn")
+    start_at = time.time() + 3.0
+    with context.Pool(workers) as pool:
+        counts = pool.starmap(_worker, [(store, w, seconds, start_at) for w in range(workers)])
+    return sum(counts) * COMMANDS_PER_LIFECYCLE / seconds
+
+
+def bare_sqlite(path: str, synchronous: str, seconds: float) -> float:
+    """Transactions per second of a bare insert-and-commit loop (same file settings)."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(f"PRAGMA synchronous={synchronous}")
+        connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
+        payload = "x" * 200
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(50):
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("INSERT INTO t (payload) VALUES (?)", (payload,))
+                connection.execute("COMMIT")
+            done += 50
+        return done / (time.perf_counter() - start)
+
+
+def _pg_tool(name: str) -> str:
+    candidates = [os.path.join(os.environ.get("PGBIN", ""), name)]
+    candidates += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    found = shutil.which(name)
+    candidates += [found] if found else []
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise SystemExit(f"{name} not found (set PGBIN)")
+
+
+@contextlib.contextmanager
+def scratch_database(server: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"livechat_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def pgbench(dsn: str, clients: int, seconds: float) -> float:
+    """pgbench's simple-update (``-N``) rate with ``clients`` clients."""
+    tool = _pg_tool("pgbench")
+    subprocess.run([tool, "-q", "-i", "-s", "4", dsn], check=True, capture_output=True)
+    result = subprocess.run(
+        [tool, "-N", "-c", str(clients), "-j", str(clients), "-T", str(round(seconds)), dsn],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", result.stdout)
+    if match is None:
+        raise SystemExit(f"cannot read pgbench's output:\n{result.stdout}")
+    return float(match.group(1))
+
+
+def _row(name: str, rate: float, limit: str = "", ratio: str = "") -> None:
+    print(f"| {name} | {rate:,.0f} | {rate / COMMANDS_PER_LIFECYCLE:,.0f} | {limit} | {ratio} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    parser.add_argument("--postgres", default=os.environ.get("LIVECHAT_TEST_POSTGRES"))
+    parser.add_argument("--workers", type=int, default=4)
+    arguments = parser.parse_args()
+    seconds = arguments.seconds
+
+    print("| store | commands/s | lifecycles/s | database's own limit (tx/s) | ratio |")
+    print("|---|---:|---:|---:|---:|")
+    _row("MemoryStore", run_single(MemoryStore(), seconds))
+    directory = tempfile.mkdtemp(prefix="livechat-bench-")
+    try:
+        levels: tuple[Synchronous, ...] = ("FULL", "NORMAL")
+        for synchronous in levels:
+            bare = bare_sqlite(
+                os.path.join(directory, f"bare-{synchronous}.db"), synchronous, seconds
+            )
+            with SqliteStore(
+                os.path.join(directory, f"desk-{synchronous}.db"), synchronous=synchronous
+            ) as store:
+                rate = run_single(store, seconds)
+            _row(
+                f"SqliteStore synchronous={synchronous}",
+                rate,
+                f"{bare:,.0f} (bare INSERT+COMMIT)",
+                f"{rate / bare:.2f} (target >= 0.33)",
+            )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    if not arguments.postgres:
+        print("\n(PostgreSQL skipped: no --postgres / LIVECHAT_TEST_POSTGRES)")
+        return
+    from livechat_core.adapters.postgres import Concurrency, PostgresStore
+
+    with scratch_database(arguments.postgres) as dsn:
+        bench = pgbench(dsn, arguments.workers, seconds)
+    modes: tuple[Concurrency, ...] = ("lock", "serializable")
+    for mode in modes:
+        with scratch_database(arguments.postgres) as dsn:
+            single = PostgresStore(dsn, concurrency=mode)
+            try:
+                _row(f"PostgresStore {mode}, 1 process", run_single(single, seconds))
+            finally:
+                single.close()
+        with scratch_database(arguments.postgres) as dsn:
+            shared = PostgresStore(dsn, concurrency=mode)
+            try:
+                rate = run_parallel(shared, arguments.workers, seconds)
+            finally:
+                shared.close()
+            _row(
+                f"PostgresStore {mode}, {arguments.workers} processes",
+                rate,
+                f"{bench:,.0f} (pgbench -N, {arguments.workers} clients)",
+                f"{rate / bench:.2f} (target >= 0.5)",
+            )
+
+
+if __name__ == "__main__":
+    main()
