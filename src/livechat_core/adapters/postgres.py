@@ -410,13 +410,19 @@ class PostgresStore(Store):
         if not keys:
             return
         aggregates, aggregate_ids, sequences = (list(column) for column in zip(*keys, strict=True))
-        self._query(
-            "marking events published",
-            "DELETE FROM outbox WHERE event_position IN (SELECT e.position FROM events AS e "
-            "JOIN unnest(%s::text[], %s::text[], %s::integer[]) AS k (aggregate, aggregate_id, "
-            "sequence) USING (aggregate, aggregate_id, sequence)) RETURNING event_position",
-            (aggregates, aggregate_ids, sequences),
-        )
+        # Losing this deletion in a crash only publishes the events again, which the
+        # outbox allows (at least once), so it does not wait for its WAL flush.
+        with self._lock:
+            connection = self._connect()
+            with _translating("marking events published"), connection.transaction():
+                connection.execute(b"SET LOCAL synchronous_commit = off")
+                connection.execute(
+                    b"DELETE FROM outbox WHERE event_position IN (SELECT e.position "
+                    b"FROM events AS e JOIN unnest(%s::text[], %s::text[], %s::integer[]) "
+                    b"AS k (aggregate, aggregate_id, sequence) "
+                    b"USING (aggregate, aggregate_id, sequence))",
+                    (aggregates, aggregate_ids, sequences),
+                )
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""

@@ -396,14 +396,27 @@ class SqliteStore(Store):
         keys = [key for key in map(_codec.parse_event_id, event_ids) if key is not None]
         if not keys:
             return
-        with self.transaction() as txn:
-            assert isinstance(txn, _SqliteTransaction)
-            with _translating("marking events published"):
-                txn.connection.executemany(
-                    "DELETE FROM outbox WHERE event_position = (SELECT position FROM events "
-                    "WHERE aggregate = ? AND aggregate_id = ? AND sequence = ?)",
-                    keys,
-                )
+        with self._lock:
+            connection = self._connect()
+            # Losing this deletion to a power cut only publishes the events again, which
+            # the outbox allows (at least once), so it commits without its own fsync: the
+            # next durable commit writes it to disk with its own WAL frames.
+            if self.synchronous in ("FULL", "EXTRA"):
+                with _translating("marking events published"):
+                    connection.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.transaction() as txn:
+                    assert isinstance(txn, _SqliteTransaction)
+                    with _translating("marking events published"):
+                        txn.connection.executemany(
+                            "DELETE FROM outbox WHERE event_position = (SELECT position "
+                            "FROM events WHERE aggregate = ? AND aggregate_id = ? "
+                            "AND sequence = ?)",
+                            keys,
+                        )
+            finally:
+                with _translating("marking events published"):
+                    connection.execute(f"PRAGMA synchronous={self.synchronous}")
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""
