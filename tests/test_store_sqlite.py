@@ -76,7 +76,9 @@ def test_a_child_process_uses_the_same_file(tmp_path: pathlib.Path, method: str)
     with SqliteStore(tmp_path / "desk.db") as store:
         Desk(store=store).add_queue("support", ["Resolved"])
         context = multiprocessing.get_context(method)
-        child = context.Process(target=_child_adds_a_queue, args=(store, "billing"))
+        child = context.Process(  # type: ignore[attr-defined]
+            target=_child_adds_a_queue, args=(store, "billing")
+        )
         child.start()
         child.join(60)
         assert child.exitcode == 0
