@@ -13,9 +13,14 @@ DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "model.md"
 def main() -> None:
     text = DOCS.read_text(encoding="utf-8")
     for name, machine in MACHINES.items():
-        block = f"<!-- diagram:{name} -->\n```mermaid\n{mermaid(machine)}```\n<!-- /diagram:{name} -->"
+        block = (
+            f"<!-- diagram:{name} -->\n```mermaid\n{mermaid(machine)}```\n<!-- /diagram:{name} -->"
+        )
         text, count = re.subn(
-            rf"<!-- diagram:{name} -->.*?<!-- /diagram:{name} -->", lambda _: block, text, flags=re.S
+            rf"<!-- diagram:{name} -->.*?<!-- /diagram:{name} -->",
+            lambda _, block=block: block,
+            text,
+            flags=re.S,
         )
         if count != 1:
             raise SystemExit(f"docs/model.md needs one <!-- diagram:{name} --> marker pair")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from desk_fixtures import FakeClock, clock, desk
 
+from desk_fixtures import FakeClock, clock, desk
 from livechat_core import (
     MAX_MESSAGE_LENGTH,
     AgentBusy,
@@ -118,7 +118,8 @@ def test_agent_in_rona_must_change_manually_to_available(desk: Desk, clock: Fake
     desk.set_available("jana")
     first = desk.start_chat("support", "Karel Novák", "karel@example.com")
     fired = desk.tick(clock.now + 30.0)
-    assert [type(e) for e in fired] == [ev.OfferTimedOut, ev.AgentRona]
+    expected: list[type[ev.Event]] = [ev.OfferTimedOut, ev.AgentRona]
+    assert [type(e) for e in fired] == expected
     assert desk.agent("jana").state == "rona"
     assert desk.conversation(first).state == "queued"
     # time passing does not bring the agent back, nor does a new chat reach them
@@ -536,9 +537,7 @@ def test_decliner_is_skipped_while_another_eligible_agent_exists(desk: Desk) -> 
     assert desk.conversation(conversation_id).legs[-1].agent_id == "jana"
 
 
-def test_longest_waiting_agent_gets_the_oldest_chat_first(
-    desk: Desk, clock: FakeClock
-) -> None:
+def test_longest_waiting_agent_gets_the_oldest_chat_first(desk: Desk, clock: FakeClock) -> None:
     desk.set_available("petr")
     clock.advance(1)
     desk.set_available("jana")
@@ -586,8 +585,9 @@ def test_refusals_are_typed_carry_code_aggregate_state_and_command(desk: Desk) -
     assert unknown.value.code == "unknown_conversation"
     with pytest.raises(UnknownAgent):
         desk.set_available("ghost")
+    desk.customer_end(conversation_id)
     with pytest.raises(ConversationStateError) as wrong:
-        desk.customer_end(conversation_id) and desk.customer_end(conversation_id)
+        desk.customer_end(conversation_id)
     error = wrong.value
     assert isinstance(error, LivechatError)
     assert (error.code, error.aggregate_id, error.state) == (

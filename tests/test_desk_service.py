@@ -13,8 +13,9 @@ from livechat_core import (
     MemoryStore,
     RetriesExhausted,
     UnknownConversation,
+    _commands,
+    _core,
 )
-from livechat_core import _commands, _core
 from livechat_core.events import Event
 from livechat_core.ports import Changes, StoreTransaction
 
@@ -100,13 +101,16 @@ def test_an_exception_inside_a_memory_transaction_rolls_back_the_save() -> None:
     conversation_id = desk.start_chat("support", "Karel", "k@example.com")
     before = desk.conversation(conversation_id)
     store = desk.store
-    with pytest.raises(RuntimeError), store.transaction() as txn:
-        assert isinstance(txn, StoreTransaction)
-        changes = _core.decide(
-            txn, _commands.CustomerEnd(conversation_id=conversation_id), 0.0, _core.Settings()
-        )
-        txn.save(changes)
-        raise RuntimeError("crash after saving, before commit")
+
+    def crash_after_saving() -> None:
+        with store.transaction() as txn:
+            assert isinstance(txn, StoreTransaction)
+            command = _commands.CustomerEnd(conversation_id=conversation_id)
+            txn.save(_core.decide(txn, command, 0.0, _core.Settings()))
+            raise RuntimeError("crash after saving, before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_after_saving()
     assert desk.conversation(conversation_id) == before
     assert [e.type for e in desk.events(conversation_id)] == ["ChatStarted"]
 

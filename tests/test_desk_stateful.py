@@ -30,9 +30,7 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile(
-    "deep", max_examples=3000, stateful_step_count=80, deadline=None
-)
+settings.register_profile("deep", max_examples=3000, stateful_step_count=80, deadline=None)
 settings.register_profile("dev", max_examples=60, stateful_step_count=30, deadline=None)
 
 AGENTS = ("a1", "a2", "a3", "a4")
@@ -60,6 +58,17 @@ def _state(desk: Desk) -> Any:
         queues = tuple(txn.queues())
     conversations = tuple(desk.conversation(i) for i in store.conversation_ids())
     return agents, queues, conversations
+
+
+def _offered_agent(event: ev.Event) -> str | None:
+    """The agent an event offers something to, if it is an offer."""
+    if isinstance(event, ev.ChatOffered):
+        return event.agent_id
+    if isinstance(event, ev.TransferRequested):
+        return event.target_agent_id
+    if isinstance(event, ev.ConferenceRequested):
+        return event.guest_agent_id
+    return None
 
 
 class DeskMachine(RuleBasedStateMachine):
@@ -93,33 +102,29 @@ class DeskMachine(RuleBasedStateMachine):
             assert _state(self.desk) == before, "a refused command changed something"
             return
         for event in events:
-            if isinstance(event, ev.ChatOffered | ev.TransferRequested | ev.ConferenceRequested):
-                target = getattr(
-                    event,
-                    "agent_id" if isinstance(event, ev.ChatOffered) else (
-                        "target_agent_id" if isinstance(event, ev.TransferRequested)
-                        else "guest_agent_id"
-                    ),
-                )
-                # (c) offers go only to agents who were available (before, or made so by
-                # this very command)
-                was = agents_before.get(target)
-                now = self.desk.agent(target)
-                if not (
-                    (was is not None and was.state == "available")
-                    or isinstance(command, cmd.SetAvailable)
-                    and command.agent_id == target
-                ):
-                    self.offered_while_unavailable.append(target)
-                del now
+            target = _offered_agent(event)
+            if target is None:
+                continue
+            # (c) offers go only to agents who were available before the command, or whom
+            # this very command made available
+            was = agents_before.get(target)
+            made_available = isinstance(command, cmd.SetAvailable) and command.agent_id == target
+            if not made_available and (was is None or was.state != "available"):
+                self.offered_while_unavailable.append(target)
 
     # --- rules ---------------------------------------------------------------------------
 
-    @rule(agent=st.sampled_from(AGENTS), queues=st.sets(st.sampled_from(QUEUES), min_size=1),
-          capacity=st.integers(1, 3))
+    @rule(
+        agent=st.sampled_from(AGENTS),
+        queues=st.sets(st.sampled_from(QUEUES), min_size=1),
+        capacity=st.integers(1, 3),
+    )
     def login(self, agent: str, queues: set[str], capacity: int) -> None:
-        self._run(cmd.Login(agent_id=agent, name=f"Agent {agent}", queues=sorted(queues),
-                            capacity=capacity))
+        self._run(
+            cmd.Login(
+                agent_id=agent, name=f"Agent {agent}", queues=sorted(queues), capacity=capacity
+            )
+        )
 
     @rule(agent=st.sampled_from(AGENTS))
     def logout(self, agent: str) -> None:
@@ -133,16 +138,29 @@ class DeskMachine(RuleBasedStateMachine):
     def set_idle(self, agent: str, reason: str) -> None:
         self._run(cmd.SetIdle(agent_id=agent, reason=reason))
 
-    @rule(queue=st.sampled_from((*QUEUES, "nowhere")), asset=st.sampled_from(ASSETS),
-          proactive=st.booleans())
+    @rule(
+        queue=st.sampled_from((*QUEUES, "nowhere")),
+        asset=st.sampled_from(ASSETS),
+        proactive=st.booleans(),
+    )
     def start_chat(self, queue: str, asset: str, proactive: bool) -> None:
-        self._run(cmd.StartChat(conversation_id=self._new_id(), queue=queue,
-                                customer_name="Jana Nováková", customer_contact="+420 777 123 456",
-                                proactive=proactive, asset=asset))
+        self._run(
+            cmd.StartChat(
+                conversation_id=self._new_id(),
+                queue=queue,
+                customer_name="Jana Nováková",
+                customer_contact="+420 777 123 456",
+                proactive=proactive,
+                asset=asset,
+            )
+        )
 
     @precondition(lambda self: self._conversation_ids())
-    @rule(data=st.data(), agent=st.sampled_from(AGENTS),
-          action=st.sampled_from(["accept", "decline", "end", "end_conference", "transfer_queue"]))
+    @rule(
+        data=st.data(),
+        agent=st.sampled_from(AGENTS),
+        action=st.sampled_from(["accept", "decline", "end", "end_conference", "transfer_queue"]),
+    )
     def agent_action(self, data: st.DataObject, agent: str, action: str) -> None:
         conversation_id = data.draw(st.sampled_from(self._conversation_ids()))
         command: cmd.Command
@@ -156,29 +174,44 @@ class DeskMachine(RuleBasedStateMachine):
             command = cmd.EndConference(agent_id=agent, conversation_id=conversation_id)
         else:
             queue = data.draw(st.sampled_from(QUEUES))
-            command = cmd.TransferToQueue(agent_id=agent, conversation_id=conversation_id,
-                                          queue=queue)
+            command = cmd.TransferToQueue(
+                agent_id=agent, conversation_id=conversation_id, queue=queue
+            )
         self._run(command)
 
     @precondition(lambda self: self._conversation_ids())
-    @rule(data=st.data(), agent=st.sampled_from(AGENTS), other=st.sampled_from(AGENTS),
-          conference=st.booleans())
+    @rule(
+        data=st.data(),
+        agent=st.sampled_from(AGENTS),
+        other=st.sampled_from(AGENTS),
+        conference=st.booleans(),
+    )
     def invite(self, data: st.DataObject, agent: str, other: str, conference: bool) -> None:
         conversation_id = data.draw(st.sampled_from(self._conversation_ids()))
         if conference:
-            self._run(cmd.RequestConference(agent_id=agent, conversation_id=conversation_id,
-                                            guest_agent_id=other))
+            self._run(
+                cmd.RequestConference(
+                    agent_id=agent, conversation_id=conversation_id, guest_agent_id=other
+                )
+            )
         else:
-            self._run(cmd.TransferToAgent(agent_id=agent, conversation_id=conversation_id,
-                                          target_agent_id=other))
+            self._run(
+                cmd.TransferToAgent(
+                    agent_id=agent, conversation_id=conversation_id, target_agent_id=other
+                )
+            )
 
     @precondition(lambda self: self._conversation_ids())
-    @rule(data=st.data(), agent=st.sampled_from(AGENTS),
-          reason=st.sampled_from((*REASONS, "bogus")))
+    @rule(
+        data=st.data(), agent=st.sampled_from(AGENTS), reason=st.sampled_from((*REASONS, "bogus"))
+    )
     def wrap_up(self, data: st.DataObject, agent: str, reason: str) -> None:
         conversation_id = data.draw(st.sampled_from(self._conversation_ids()))
-        self._run(cmd.SubmitWrapUp(agent_id=agent, conversation_id=conversation_id,
-                                   reason=reason, notes="n"))
+        self._run(
+            cmd.SubmitWrapUp(
+                agent_id=agent, conversation_id=conversation_id, reason=reason, notes="n"
+            )
+        )
 
     @precondition(lambda self: self._conversation_ids())
     @rule(data=st.data(), text=TEXTS, agent=st.sampled_from((*AGENTS, None)))
@@ -188,8 +221,9 @@ class DeskMachine(RuleBasedStateMachine):
             command: cmd.Command = (
                 cmd.SendCustomerMessage(conversation_id=conversation_id, text=text)
                 if agent is None
-                else cmd.SendAgentMessage(agent_id=agent, conversation_id=conversation_id,
-                                          text=text)
+                else cmd.SendAgentMessage(
+                    agent_id=agent, conversation_id=conversation_id, text=text
+                )
             )
         except LivechatError:
             return  # an invalid command cannot even be built
@@ -243,7 +277,8 @@ class DeskMachine(RuleBasedStateMachine):
             assert sorted(agent.holding) == sorted(holding.get(agent.id, [])), agent
             assert sorted(agent.wrapping) == sorted(wrapping.get(agent.id, [])), agent
             if agent.state == "logged_out":
-                assert not agent.holding and not agent.wrapping
+                assert not agent.holding
+                assert not agent.wrapping
 
     @invariant()
     def offers_went_only_to_available_agents(self) -> None:  # (c)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+from typing import Any
 
 import pytest
 from transitions import MachineError
@@ -25,7 +26,7 @@ class _Model:
     state: str
 
 
-def _declared_dest(machine: StateMachine, state: str, trigger: str) -> str | None:
+def _declared_dest(machine: StateMachine[Any], state: str, trigger: str) -> str | None:
     """Ask the ``transitions`` declaration itself, with a throwaway model."""
     model = _Model()
     machine.declaration.add_model(model, initial=state)
@@ -39,16 +40,16 @@ def _declared_dest(machine: StateMachine, state: str, trigger: str) -> str | Non
 
 
 @pytest.mark.parametrize("machine", list(MACHINES.values()), ids=list(MACHINES))
-def test_derived_table_agrees_with_declaration_on_every_pair(machine: StateMachine) -> None:
+def test_derived_table_agrees_with_declaration_on_every_pair(machine: StateMachine[Any]) -> None:
     pairs = list(machine.pairs())
-    assert len(pairs) == len(machine.states) * len(machine.triggers)
+    assert len(pairs) == len(machine.states.__members__) * len(machine.triggers)
     for state, trigger, derived in pairs:
         assert derived == _declared_dest(machine, state, trigger), (state, trigger)
 
 
 @pytest.mark.parametrize("machine", list(MACHINES.values()), ids=list(MACHINES))
 def test_missing_pair_raises_typed_error_naming_machine_state_and_trigger(
-    machine: StateMachine,
+    machine: StateMachine[Any],
 ) -> None:
     for state, trigger, dest in machine.pairs():
         if dest is not None:

@@ -8,6 +8,8 @@ transport port. See ``README.md`` and ``docs/`` for a tour.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import events
 from ._commands import (
     Accept,
@@ -64,7 +66,9 @@ from ._errors import (
     UnknownQueue,
     UnknownWrapUpReason,
 )
-from ._events import Event, from_record as event_from_record, to_record as event_to_record
+from ._events import Event
+from ._events import from_record as event_from_record
+from ._events import to_record as event_to_record
 from ._machines import AgentState, ConversationState, LegState
 from ._masking import Finding, MaskingPolicy, find_sensitive, mask_across, mask_text
 from ._model import (
@@ -82,6 +86,20 @@ from ._model import (
 from ._search import filter_options
 from ._surfaces import Surfaces, render_surfaces
 from .adapters.memory import MemoryStore
+from .adapters.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .adapters.postgres import PostgresStore
+
+
+def __getattr__(name: str) -> object:
+    # PostgresStore needs psycopg (the ``postgres`` extra): import it only when asked for.
+    if name == "PostgresStore":
+        from .adapters.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module 'livechat_core' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -133,6 +151,7 @@ __all__ = [
     "Offer",
     "OfferKind",
     "Outcome",
+    "PostgresStore",
     "Queue",
     "RequestConference",
     "ReservedCharacter",
@@ -144,6 +163,7 @@ __all__ = [
     "SendCustomerMessage",
     "SetAvailable",
     "SetIdle",
+    "SqliteStore",
     "StartChat",
     "StoreError",
     "SubmitWrapUp",

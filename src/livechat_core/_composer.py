@@ -42,10 +42,10 @@ def compose(text: str) -> str:
         position = min(positions)
         character = text[position]
         raise ReservedCharacter(
-                f"{character!r} at position {position} is reserved for template parameters",
-                position=position,
-                character=character,
-            )
+            f"{character!r} at position {position} is reserved for template parameters",
+            position=position,
+            character=character,
+        )
     if len(text) > MAX_MESSAGE_LENGTH:
         raise MessageTooLong(
             f"the message has {len(text)} characters; the composer accepts at most "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-
 from . import _events as ev
 from ._errors import ConversationStateError, InvalidArgument
 from ._machines import CONVERSATION_MACHINE, LEG_MACHINE, ConversationState, LegState
@@ -27,7 +26,9 @@ def _leg_step(leg: Leg, trigger: str, conversation_id: str, **changes: object) -
 
 
 def _step(conversation: Conversation, trigger: str) -> ConversationState:
-    return CONVERSATION_MACHINE.next_state(conversation.state, trigger, aggregate_id=conversation.id)
+    return CONVERSATION_MACHINE.next_state(
+        conversation.state, trigger, aggregate_id=conversation.id
+    )
 
 
 def _replace_leg(legs: tuple[Leg, ...], index: int, leg: Leg) -> tuple[Leg, ...]:
@@ -96,9 +97,7 @@ def _offer_refused(
             owner = None  # back in its queue: the queue owns it now
         if trigger == "decline" and leg.kind is OfferKind.CHAT:
             declined_by = declined_by | {agent_id}
-        return replace(
-            conversation, state=state, legs=legs, owner=owner, declined_by=declined_by
-        )
+        return replace(conversation, state=state, legs=legs, owner=owner, declined_by=declined_by)
 
     return handle
 
@@ -140,9 +139,7 @@ def _offered(conversation: Conversation, event: ev.ChatOffered) -> Conversation:
         offered_at=event.at,
         deadline=event.deadline,
     )
-    return replace(
-        conversation, state=_step(conversation, "offer"), legs=(*conversation.legs, leg)
-    )
+    return replace(conversation, state=_step(conversation, "offer"), legs=(*conversation.legs, leg))
 
 
 def _transfer_requested(conversation: Conversation, event: ev.TransferRequested) -> Conversation:
@@ -209,9 +206,7 @@ def _accepted(conversation: Conversation, event: ev.OfferAccepted) -> Conversati
     )
 
 
-def _transferred_to_queue(
-    conversation: Conversation, event: ev.TransferredToQueue
-) -> Conversation:
+def _transferred_to_queue(conversation: Conversation, event: ev.TransferredToQueue) -> Conversation:
     state = _step(conversation, "transfer_to_queue")
     found = conversation.leg_of(event.agent_id, _L.ACTIVE)
     if found is None:
@@ -220,7 +215,9 @@ def _transferred_to_queue(
     legs = _replace_leg(
         conversation.legs,
         index,
-        _leg_step(leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline),
+        _leg_step(
+            leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline
+        ),
     )
     return replace(
         conversation,
@@ -242,7 +239,9 @@ def _guest_released(conversation: Conversation, event: ev.GuestReleased) -> Conv
     legs = _replace_leg(
         conversation.legs,
         index,
-        _leg_step(leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline),
+        _leg_step(
+            leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline
+        ),
     )
     return replace(conversation, state=state, legs=legs)
 

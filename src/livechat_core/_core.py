@@ -151,7 +151,9 @@ class Unit:
         staged = self._agents.get(agent_id)
         return staged[0] if staged else self.reader.agent(agent_id)
 
-    def conversation(self, conversation_id: str, command: cmd.Command | None = None) -> Conversation:
+    def conversation(
+        self, conversation_id: str, command: cmd.Command | None = None
+    ) -> Conversation:
         staged = self._conversations.get(conversation_id)
         conversation = staged[0] if staged else self.reader.conversation(conversation_id)
         if conversation is None:
@@ -175,9 +177,7 @@ class Unit:
         staged = self._conversations
         committed = self.reader.queued(queues, limit + len(staged))
         result = [c for c in committed if c.id not in staged]
-        result.extend(
-            c for c, _ in staged.values() if c.state is _C.QUEUED and c.queue in queues
-        )
+        result.extend(c for c, _ in staged.values() if c.state is _C.QUEUED and c.queue in queues)
         result.sort(key=lambda c: (c.started_at, c.id))
         return result[:limit]
 
@@ -203,7 +203,11 @@ class Unit:
         return agent
 
     def emit(
-        self, conversation: Conversation | None, event_type: type[_E], aggregate_id: str, **fields: Any
+        self,
+        conversation: Conversation | None,
+        event_type: type[_E],
+        aggregate_id: str,
+        **fields: Any,
     ) -> Conversation:
         """Apply one event to a conversation and stage the result."""
         sequence = 1 if conversation is None else conversation.version + 1
@@ -217,7 +221,9 @@ class Unit:
             self.touched_queues.add(updated.queue)
         return updated
 
-    def post_system_message(self, conversation: Conversation, key: str, **params: str) -> Conversation:
+    def post_system_message(
+        self, conversation: Conversation, key: str, **params: str
+    ) -> Conversation:
         message = Message(
             id=f"{conversation.id}/{len(conversation.messages) + 1}",
             role=Role.SYSTEM,
@@ -241,8 +247,7 @@ class Unit:
         return Changes(
             queues=tuple(self._queues.values()),
             agents=tuple(
-                (replace(agent, version=base + 1), base)
-                for agent, base in self._agents.values()
+                (replace(agent, version=base + 1), base) for agent, base in self._agents.values()
             ),
             conversations=tuple(self._conversations.values()),
             deleted_assets=tuple(self._deleted_assets),
@@ -291,11 +296,7 @@ def _settle_agents(unit: Unit, before: Conversation, after: Conversation) -> Non
         unit.put_agent(replace(agent, holding=holding, wrapping=wrapping))
     for leg in after.legs[len(before.legs) :]:
         agent = unit.agent(leg.agent_id)
-        unit.put_agent(
-            replace(
-                agent, holding=(*agent.holding, after.id), last_offer_at=unit.now
-            )
-        )
+        unit.put_agent(replace(agent, holding=(*agent.holding, after.id), last_offer_at=unit.now))
 
 
 def _emit(
@@ -311,7 +312,8 @@ def _refuse_state(
     conversation: Conversation, trigger: str, command: cmd.Command, why: str = ""
 ) -> ConversationStateError:
     return ConversationStateError(
-        why or f"conversation {conversation.id} cannot {trigger.replace('_', ' ')} "
+        why
+        or f"conversation {conversation.id} cannot {trigger.replace('_', ' ')} "
         f"while {conversation.state}",
         machine="conversation",
         trigger=trigger,
@@ -359,9 +361,7 @@ def _target(unit: Unit, agent_id: str, target_id: str, command: cmd.Command) -> 
     return target
 
 
-def _pending_offer(
-    unit: Unit, command: cmd.Accept | cmd.Decline
-) -> tuple[Conversation, Leg]:
+def _pending_offer(unit: Unit, command: cmd.Accept | cmd.Decline) -> tuple[Conversation, Leg]:
     conversation = unit.conversation(command.conversation_id, command)
     unit.agent(command.agent_id, command)
     found = conversation.leg_of(command.agent_id, _L.OFFERED)

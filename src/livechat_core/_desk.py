@@ -9,6 +9,7 @@ relays the outbox to the transport.
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -119,15 +120,19 @@ class Desk:
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
-        for _ in range(self._retries + 1):
+        for attempt in range(self._retries + 1):
             try:
                 with self.store.transaction() as txn:
                     changes = decide(txn, command, float(self.clock()), self._settings)
                     if changes:
                         txn.save(changes)
             except ConcurrencyConflict:
+                # Writers that aborted each other would retry in lockstep: spread them out
+                # (full jitter, growing, capped at 50 ms).
+                time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
                 continue
-            self.relay()
+            if self.transport is not None:
+                self.relay()
             return list(changes.events)
         raise RetriesExhausted(
             f"{type(command).__name__} lost the race for its records {self._retries + 1} times",
@@ -137,8 +142,9 @@ class Desk:
     def relay(self) -> int:
         """Hand pending outbox events to the transport; returns how many were published.
 
-        Called after every command; call it at start-up to deliver what a crashed
-        process committed but did not publish.
+        Called after every command when the desk has a transport; call it at start-up
+        to deliver what a crashed process committed but did not publish. A desk without a
+        transport leaves events in the store's outbox for one that has.
         """
         published = 0
         while batch := self.store.pending(500):
@@ -162,7 +168,7 @@ class Desk:
         return self.handle(
             cmd.AddQueue(
                 name=name,
-                wrap_up_reasons=wrap_up_reasons,  # type: ignore[arg-type]
+                wrap_up_reasons=wrap_up_reasons,
                 offer_timeout=offer_timeout,
                 wrap_up_timeout=wrap_up_timeout,
                 default_wrap_up_reason=default_wrap_up_reason,
@@ -174,7 +180,7 @@ class Desk:
     ) -> list[Event]:
         """Log an agent in, idle, serving ``queues`` with up to ``capacity`` chats."""
         return self.handle(
-            cmd.Login(agent_id=agent_id, name=name, queues=queues, capacity=capacity)  # type: ignore[arg-type]
+            cmd.Login(agent_id=agent_id, name=name, queues=queues, capacity=capacity)
         )
 
     def logout(self, agent_id: str) -> list[Event]:

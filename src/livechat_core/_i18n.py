@@ -25,8 +25,7 @@ SYSTEM_MESSAGES: Final[dict[str, dict[str, str]]] = {
         "agent_left": "{name} opustil(a) konverzaci",
         "customer_ended": "Zákazník ukončil konverzaci",
         "asset_deleted": (
-            "Správce odstranil prostředek chatu. "
-            "V konverzaci nelze pokračovat, ukončete ji prosím."
+            "Správce odstranil prostředek chatu. V konverzaci nelze pokračovat, ukončete ji prosím."
         ),
     },
 }

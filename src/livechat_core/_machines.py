@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from transitions import Machine
 
@@ -152,12 +152,10 @@ class StateMachine(Generic[S]):
                         f"{name}: {trigger!r} from {source!r} is ambiguous",
                         aggregate_id=name,
                     )
-                self._next[(source, trigger)] = states(transitions[0].dest)
+                self._next[(source, trigger)] = states(str(transitions[0].dest))
         self.triggers: tuple[str, ...] = tuple(self.declaration.events)
 
-    def next_state(
-        self, state: str, trigger: str, *, aggregate_id: str | None = None
-    ) -> S:
+    def next_state(self, state: str, trigger: str, *, aggregate_id: str | None = None) -> S:
         """Where ``trigger`` leads from ``state``; raises when the table has no such row."""
         try:
             return self._next[(state, trigger)]
@@ -191,7 +189,9 @@ def declare(states: type[enum.StrEnum], table: Sequence[Row], initial: enum.StrE
         for state in (*source_list, dest):
             if state not in names:
                 raise MachineDefinitionError(f"unknown state {state!r} in row {trigger!r}")
-        rows.append({"trigger": trigger, "source": [str(s) for s in source_list], "dest": str(dest)})
+        rows.append(
+            {"trigger": trigger, "source": [str(s) for s in source_list], "dest": str(dest)}
+        )
     return Machine(
         model=None,
         states=names,
@@ -202,7 +202,7 @@ def declare(states: type[enum.StrEnum], table: Sequence[Row], initial: enum.StrE
     )
 
 
-def mermaid(machine: StateMachine) -> str:
+def mermaid(machine: StateMachine[Any]) -> str:
     """A Mermaid ``stateDiagram-v2`` of the machine, generated from its declaration."""
     lines = ["stateDiagram-v2", f"    [*] --> {machine.initial.value}"]
     for trigger, sources, dest in machine.table:
@@ -231,4 +231,6 @@ CONVERSATION_MACHINE: Final = StateMachine(
 )
 LEG_MACHINE: Final = StateMachine("leg", LegState, LEG_TABLE, LegState.OFFERED)
 
-MACHINES: Final = {m.name: m for m in (AGENT_MACHINE, CONVERSATION_MACHINE, LEG_MACHINE)}
+MACHINES: Final[dict[str, StateMachine[Any]]] = {
+    m.name: m for m in (AGENT_MACHINE, CONVERSATION_MACHINE, LEG_MACHINE)
+}

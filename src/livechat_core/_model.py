@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ._machines import AgentState, ConversationState, LegState
+
 _R = TypeVar("_R")
 _READERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
@@ -34,8 +36,6 @@ def replace(record: _R, **changes: Any) -> _R:
     values = dict(zip(names, values_of(record), strict=True))
     values.update(changes)
     return type(record)(**values)
-
-from ._machines import AgentState, ConversationState, LegState
 
 
 class Role(enum.StrEnum):

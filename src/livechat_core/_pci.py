@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from ._masking import MaskingPolicy, mask_across
-from ._model import Conversation, Role
+from ._model import Conversation, Message, Role
 
 CARDS_ONLY: Final = MaskingPolicy(kinds=frozenset({"card"}))
 WINDOW: Final = 8
@@ -22,7 +22,7 @@ def scrub_customer_text(
     conversation: Conversation, text: str
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The new message's text with cards masked, and redactions of earlier fragments."""
-    earlier = []
+    earlier: list[Message] = []
     for message in reversed(conversation.messages):
         if message.role is not Role.CUSTOMER or len(earlier) == WINDOW:
             break

@@ -6,6 +6,21 @@ imports one. The PostgreSQL adapter needs the ``postgres`` extra (psycopg 3).
 
 from __future__ import annotations
 
-from .memory import MemoryStore
+from typing import TYPE_CHECKING
 
-__all__ = ["MemoryStore"]
+from .memory import MemoryStore
+from .sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+
+
+def __getattr__(name: str) -> object:
+    if name == "PostgresStore":  # needs psycopg: imported only when asked for
+        from .postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module 'livechat_core.adapters' has no attribute {name!r}")
+
+
+__all__ = ["MemoryStore", "PostgresStore", "SqliteStore"]

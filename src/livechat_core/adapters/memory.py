@@ -12,9 +12,9 @@ import bisect
 import heapq
 import threading
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
 from contextlib import AbstractContextManager
 from functools import partial
+from typing import Any
 
 import attrs
 
@@ -67,7 +67,7 @@ class MemoryStore(Store):
         if not self._outbox:
             return []
         with self._lock:
-            result = []
+            result: list[Event] = []
             for event in self._outbox.values():
                 if len(result) >= limit:
                     break
@@ -97,7 +97,9 @@ class MemoryStore(Store):
             self._expect("conversation", conversation.id, current, base)
 
     @staticmethod
-    def _expect(kind: str, key: str, current: Queue | Agent | Conversation | None, base: int) -> None:
+    def _expect(
+        kind: str, key: str, current: Queue | Agent | Conversation | None, base: int
+    ) -> None:
         version = 0 if current is None else current.version
         if version != base:
             raise ConcurrencyConflict(
@@ -129,11 +131,14 @@ class MemoryStore(Store):
             self._events[key] = (*history, pack(event))
             if self._keep_outbox:
                 self._outbox[event.id] = event
-                undo.append(partial(self._outbox.pop, event.id, None))
+                undo.append(partial(self._unpublish, event.id))
         for conversation_id, message_id, text in changes.redactions:
             undo.extend(self._redact(conversation_id, message_id, text))
         undo.reverse()
         return undo
+
+    def _unpublish(self, event_id: str) -> None:
+        self._outbox.pop(event_id, None)
 
     def _put_queue(self, name: str, queue: Queue | None) -> None:
         if queue is None:
@@ -241,7 +246,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         merged = heapq.merge(*(self._store._queued.get(q, ()) for q in queues))
         conversations = self._store._conversations
-        result = []
+        result: list[Conversation] = []
         for _, conversation_id in merged:
             if len(result) >= limit:
                 break

@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import threading
-import time
 import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -200,7 +198,6 @@ class PostgresStore(Store):
         self._connection: psycopg.Connection[Any] | None = None
         self._pid = os.getpid()
         self._closed = False
-        self._conflicts_in_a_row = 0
         # One advisory-lock key per schema, so separate stores in one database are independent.
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
 
@@ -344,31 +341,15 @@ class PostgresStore(Store):
                     connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
                     connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
             try:
-                try:
-                    yield _PostgresTransaction(connection)
-                except BaseException:
-                    if not connection.broken:
-                        # The original error says more; the server may have rolled back.
-                        with contextlib.suppress(psycopg.Error):
-                            connection.execute("ROLLBACK")
-                    raise
-                with _translating("committing"):
-                    connection.execute("COMMIT")
-            except ConcurrencyConflict:
-                self._back_off()
+                yield _PostgresTransaction(connection)
+            except BaseException:
+                if not connection.broken:
+                    # The original error says more; the server may have rolled back.
+                    with contextlib.suppress(psycopg.Error):
+                        connection.execute("ROLLBACK")
                 raise
-            self._conflicts_in_a_row = 0
-
-    def _back_off(self) -> None:
-        """Sleep a random, growing while before the desk retries a conflicting command.
-
-        Without it, writers that abort each other (serializable mode) retry in lockstep
-        and can exhaust the desk's retries; with it they spread out (full jitter, capped
-        at about 50 ms).
-        """
-        self._conflicts_in_a_row += 1
-        ceiling = min(0.05, 0.001 * 2 ** min(self._conflicts_in_a_row, 6))
-        time.sleep(random.uniform(0, ceiling))
+            with _translating("committing"):
+                connection.execute("COMMIT")
 
     # --- outside a transaction ------------------------------------------------------------
 
