@@ -1,0 +1,842 @@
+"""Finding and masking PCI and PII in chat text (SPEC section 6), as pure, total functions.
+
+Theory of operation
+-------------------
+Detection never rewrites the text: it reads it where it stands, so every finding is a span of
+the text as written, separators and invisible characters included.
+
+* **Numbers** (cards, SSNs, phones) are read as *runs*: digit groups joined by short separator
+  chunks of any kind and mix (spaces of every width, dashes, dots, slashes, parentheses, line
+  breaks). Zero-width and other format characters (Unicode ``Cf``) inside a group are skipped, and
+  every Unicode decimal digit counts as its ASCII value. Each run is then judged window by window
+  (a window is a sequence of whole groups): a card needs a plausible issuer prefix, 13–19 digits
+  and the Luhn check; a formatted SSN needs the ``AAA-GG-SSSS`` shape (a bare nine-digit one needs a
+  keyword such as "SSN" before it) and the area/group/serial rules; a phone needs either a ``+`` or
+  ``00`` country code with the number of digits that country uses, or a national shape of the
+  supported countries that fills a whole run, is not glued to a word and is not a date, an IP
+  address, an amount or an order/invoice/tracking number by its context.
+* **IBANs** start at a two-letter country code of the ISO 13616 registry and two check digits;
+  exactly as many letters and digits as that country's IBAN has are collected across separators and
+  the mod-97 check decides.
+* **E-mail addresses** are matched by one pattern (Unicode letters, plus tags, sub-domains, IDN
+  labels, full-width ``＠``).
+
+When candidates overlap, the stronger proof wins: e-mail (when the policy masks e-mails), IBAN
+(country, length and mod 97), card (issuer and Luhn), SSN, phone. Candidates of every number kind
+take part in that contest even when the policy does not mask them, so a card-only policy never
+masks digits that are really part of an IBAN.
+
+Masking a number keeps only its last four digits (and, with ``keep_card_bin``, a card's first
+six): whitespace and format characters are dropped, every other character becomes ``*``, the
+stars come first and the kept digits, written in ASCII, last. The result of a mask therefore ends
+in ``***`` followed by four ASCII digits; such a tail (and a six-digit head right before ``***``) is
+never read again as part of a new number, which is what makes masking idempotent.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Final, NamedTuple
+
+import attrs
+import regex
+
+from ._errors import InvalidArgument
+
+__all__ = [
+    "ALL_KINDS",
+    "Finding",
+    "MaskingPolicy",
+    "find_sensitive",
+    "looks_like_phone",
+    "mask_across",
+    "mask_text",
+    "redact_cards",
+]
+
+ALL_KINDS: Final = frozenset({"card", "iban", "ssn", "email", "phone"})
+
+
+def _to_kinds(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str | bytes):
+        raise InvalidArgument(f"kinds must be a collection of kind names, not {value!r}")
+    try:
+        kinds = frozenset(value)
+    except TypeError:
+        raise InvalidArgument(f"kinds must be a collection of kind names, not {value!r}") from None
+    unknown = sorted(repr(kind) for kind in kinds if kind not in ALL_KINDS)
+    if unknown:
+        raise InvalidArgument(
+            f"unknown masking kind(s) {', '.join(unknown)}; known: {', '.join(sorted(ALL_KINDS))}"
+        )
+    return kinds
+
+
+def _must_be_bool(instance: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{attribute.name} must be a bool, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class MaskingPolicy:
+    """The administrator's "Mask sensitive customer data" setting, as a value.
+
+    Attributes:
+        enabled: the switch; with masking off every text passes through unchanged.
+        kinds: which kinds are masked (any iterable of ``"card"``, ``"iban"``, ``"ssn"``,
+            ``"email"``, ``"phone"``; stored as a frozenset).
+        keep_card_bin: also show a card's first six digits (PCI DSS allows at most the BIN and
+            the last four); by default only the last four stay.
+    """
+
+    enabled: bool = attrs.field(default=True, validator=_must_be_bool)
+    kinds: frozenset[str] = attrs.field(default=ALL_KINDS, converter=_to_kinds)
+    keep_card_bin: bool = attrs.field(default=False, validator=_must_be_bool)
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """One sensitive item: ``text[start:end]`` is the item as written (separators included)."""
+
+    kind: str
+    start: int
+    end: int
+
+
+_DEFAULT_POLICY: Final = MaskingPolicy()
+
+# --------------------------------------------------------------------------- character classes
+
+_TRIGGER: Final = regex.compile(r"[\d@＠]")
+_INVISIBLE_CLASS: Final = r"\s\p{Cf}"
+_INVISIBLE: Final = regex.compile(rf"[{_INVISIBLE_CLASS}]+")
+_CF: Final = regex.compile(r"\p{Cf}+")
+# Separators between the digit groups of one number: every whitespace (NBSP, thin space, line
+# breaks), format characters, dashes of every kind, dot, slash, backslash, middle dot,
+# parentheses and underscore, in full-width forms too. Commas, colons and semicolons are not:
+# they separate amounts, times and list items.
+_SEPARATOR_CLASS: Final = (
+    r"\s\p{Cf}\p{Pd}\u2212./\\\u00b7\u2022()_\uff0e\uff0f\uff3c\uff08\uff09\u3002\uff61"
+)
+_GROUP: Final = r"\d(?:\p{Cf}*\d)*"
+_RUN: Final = regex.compile(
+    rf"(?:\(?[+＋][{_INVISIBLE_CLASS}]{{0,3}}|\((?=\d))?"
+    rf"{_GROUP}(?:[{_SEPARATOR_CLASS}]{{1,6}}{_GROUP})*"
+)
+_GROUP_RE: Final = regex.compile(_GROUP)
+_LETTER_OR_DIGIT: Final = regex.compile(r"[\p{L}\p{N}]")
+_GLUE_BEFORE: Final = regex.compile(r"[\p{L}\p{N}][\-_#]?$")
+_GLUE_AFTER: Final = regex.compile(r"^[\-_]?[\p{L}\p{N}]")
+_STARS_BEFORE: Final = regex.compile(r"\*{3}$")
+_STARS_AFTER: Final = regex.compile(r"^\*{3}")
+_STAR_NEIGHBOUR_BEFORE: Final = regex.compile(rf"\*[{_SEPARATOR_CLASS}+＋]{{0,6}}$")
+_STAR_NEIGHBOUR_AFTER: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]{{0,6}}\*")
+
+_CONTEXT: Final = 40
+
+_PHONE_WORDS: Final = regex.compile(
+    r"(?i)(?<![\p{L}])(?:tel|tel\.|phone|telephone|mobile|mob|mobil|cell|cellphone|call|ring|"
+    r"text\s+me|sms|whats\s*app|viber|signal|telegram|fax|hotline|reach\s+me|contact|kontakt|"
+    r"telefon\w*|mobiln\w*|zavolej\w*|volejte|volat|handy|rufnummer|anrufen|téléphone|"
+    r"portable|appel\w*|telefono|cellulare|chiama\w*|teléfono|móvil|movil|llam\w*|komórk\w*|"
+    r"komork\w*|zadzwo\w*)(?![\p{L}])"
+)
+_NOT_PHONE_WORDS: Final = regex.compile(
+    r"(?i)(?<![\p{L}])(?:order|orders|invoice|inv|bill|tracking|track|trace|parcel|package|"
+    r"shipment|consignment|awb|ticket|case|ref|reference|id|account|acct|customer\s+no|"
+    r"objednávk\w*|objednavk\w*|faktur\w*|zásilk\w*|zasilk\w*|balík\w*|balik\w*|účt\w*|účet|"
+    r"ucet|uctu|variabilní|variabilni|vs|psč|psc|zip|postcode|ičo|ico|dič|dic|pin|code|kód|"
+    r"kod|serial|s/n|sn|imei|booking|reservation|rezervac\w*|contract|smlouv\w*|policy|claim|"
+    r"transaction|txn|receipt|voucher|coupon|gift\s*card|iban|bic|swift|routing|sort\s+code|"
+    r"bestellung|rechnung|sendung|kundennummer|commande|facture|colis|ordine|fattura|pedido|"
+    r"factura|zamówieni\w*|faktura|przesyłk\w*|version|ver|build|release|ip|model|sku|ean|isbn|"
+    r"upc|article|art)(?![\p{L}])"
+)
+_SSN_WORDS: Final = regex.compile(
+    r"(?i)(?<![\p{L}])(?:ssn|ssns|ss\s*#|s\.s\.n\.?|social\s+security|soc\.?\s*sec\.?|"
+    r"social\s+sec\.?)(?![\p{L}])"
+)
+_AMOUNT_BEFORE: Final = regex.compile(
+    r"(?i)(?:[$€£¥₹₽¢]|kč|czk|eur|usd|gbp|pln|chf|huf|inr|rs\.?|zł)\s?$"
+)
+_AMOUNT_AFTER: Final = regex.compile(
+    r"(?i)\s?(?:[$€£¥₹₽%‰]|,-|[.,]\d|kč|kc|czk|eur|euro|usd|dollars?|gbp|pln|zł|zl|chf|huf|ft|"
+    r"inr|rs|rupees?|korun\w*|ks|pcs|kg|km|mb|gb|kb|tb|px|ms)(?![\p{L}])"
+)
+
+# --------------------------------------------------------------------------- reference data
+
+IBAN_LENGTHS: Final[dict[str, int]] = {
+    # ISO 13616 IBAN registry (SWIFT, release of 2025): country code -> IBAN length.
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28,
+    "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22,
+    "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
+    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+
+_ONE_DIGIT_COUNTRY_CODES: Final = frozenset({"1", "7"})
+_TWO_DIGIT_COUNTRY_CODES: Final = frozenset({
+    "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+    "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+    "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+})  # fmt: skip
+NATIONAL_NUMBER_LENGTHS: Final[dict[str, tuple[int, int]]] = {
+    # Country calling code -> (shortest, longest) national significant number, per the ITU-T
+    # E.164 national numbering plans; other codes accept 6-12 digits (15 in all at most).
+    "1": (10, 10), "7": (10, 10), "20": (9, 10), "27": (9, 9), "30": (10, 10), "31": (9, 9),
+    "32": (8, 9), "33": (9, 9), "34": (9, 9), "36": (8, 9), "39": (6, 11), "40": (9, 9),
+    "41": (9, 9), "43": (4, 13), "44": (9, 10), "45": (8, 8), "46": (7, 10), "47": (8, 8),
+    "48": (9, 9), "49": (6, 13), "52": (10, 10), "55": (10, 11), "61": (9, 9), "81": (9, 10),
+    "86": (10, 11), "90": (10, 10), "91": (10, 10), "351": (9, 9), "353": (7, 9),
+    "358": (5, 12), "380": (9, 9), "420": (9, 9), "421": (9, 9),
+}  # fmt: skip
+_COUNTRY_CODES_WITHOUT_PLUS: Final = ("420", "421", "44", "49", "33", "48", "34", "39", "91", "1")
+
+# Card issuer prefixes: (first digits, allowed lengths). Visa, Mastercard (51-55, 2221-2720),
+# Amex, Diners, JCB, Discover, UnionPay, Maestro, Mir, RuPay, Verve, Troy, UATP, Dankort...
+_CARD_LENGTHS_BY_FIRST_DIGIT: Final[dict[str, frozenset[int]]] = {
+    "1": frozenset({15}),
+    "3": frozenset(range(14, 20)),
+    "4": frozenset(range(13, 20)),
+    "5": frozenset(range(13, 20)),
+    "6": frozenset(range(13, 20)),
+    "8": frozenset(range(16, 20)),
+}
+
+
+def _card_issuer_plausible(digits: str) -> bool:
+    first = digits[0]
+    if first == "2":
+        prefix = int(digits[:4])
+        return len(digits) >= 16 and (2221 <= prefix <= 2720 or 2200 <= prefix <= 2204)
+    if first == "8":
+        return digits[:2] in ("81", "82") and len(digits) >= 16
+    if first == "9":
+        return digits.startswith("9792") and len(digits) == 16
+    return len(digits) in _CARD_LENGTHS_BY_FIRST_DIGIT.get(first, frozenset())
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _ssn_valid(digits: str) -> bool:
+    area, group, serial = int(digits[:3]), digits[3:5], digits[5:]
+    return area != 0 and area != 666 and area < 900 and group != "00" and serial != "0000"
+
+
+def _ascii_digits(text: str) -> str:
+    if text.isascii():
+        return "".join(c for c in text if "0" <= c <= "9")
+    out = []
+    for char in text:
+        value = unicodedata.decimal(char, None)
+        if value is not None:
+            out.append(chr(48 + value))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- candidates
+
+# Lower rank wins when two candidates overlap.
+_RANK: Final = {"email": 0, "iban": 1, "card": 2, "ssn": 3, "phone": 4}
+
+
+class _Candidate(NamedTuple):
+    rank: int
+    start: int
+    end: int
+    kind: str
+
+
+class _Group(NamedTuple):
+    start: int
+    end: int
+    digits: str  # ASCII
+    poisoned: bool  # the kept tail or head of an earlier mask: never part of a new number
+
+
+class _Run(NamedTuple):
+    start: int  # with the "+" or "(" prefix
+    end: int
+    plus: bool
+    paren: bool
+    groups: list[_Group]
+    separators: list[str]  # separators[k] lies between groups k-1 and k; separators[0] == ""
+
+
+def _parse_run(text: str, start: int, end: int) -> _Run:
+    body = text[start:end]
+    first_digit = _GROUP_RE.search(body)
+    assert first_digit is not None
+    prefix = body[: first_digit.start()]
+    groups: list[_Group] = []
+    separators: list[str] = []
+    previous_end = first_digit.start()
+    for match in _GROUP_RE.finditer(body, first_digit.start()):
+        separators.append(body[previous_end : match.start()])
+        groups.append(
+            _Group(start + match.start(), start + match.end(), _ascii_digits(match[0]), False)
+        )
+        previous_end = match.end()
+    first, last = groups[0], groups[-1]
+    if (
+        not prefix
+        and len(first.digits) == 4
+        and text[first.start : first.end].isascii()
+        and _STARS_BEFORE.search(text, max(0, start - 3), start)
+    ):
+        groups[0] = first._replace(poisoned=True)
+    if (
+        len(last.digits) == 6
+        and text[last.start : last.end].isascii()
+        and _STARS_AFTER.match(text[end : end + 3])
+    ):
+        groups[-1] = groups[-1]._replace(poisoned=True)
+    return _Run(start, end, "+" in prefix or "＋" in prefix, "(" in prefix, groups, separators)
+
+
+def _glued_before(text: str, position: int) -> bool:
+    return bool(_GLUE_BEFORE.search(text[max(0, position - 2) : position]))
+
+
+def _glued_after(text: str, position: int) -> bool:
+    following = text[position : position + 2]
+    if following[:1] in ("x", "X"):  # a phone extension: 555-0147x12
+        return False
+    return bool(_GLUE_AFTER.match(following))
+
+
+def _last_match_end(pattern: regex.Pattern[str], text: str) -> int:
+    """Where the last match of ``pattern`` in ``text`` ends, or -1."""
+    last = -1
+    for match in pattern.finditer(text):
+        last = match.end()
+    return last
+
+
+def _card_candidates(run: _Run, found: list[_Candidate]) -> None:
+    groups = run.groups
+    count = len(groups)
+    scored: list[tuple[tuple[bool, bool, int], int, int]] = []
+    for i in range(count):
+        if groups[i].poisoned or (i == 0 and run.plus):
+            continue
+        digits = ""
+        for j in range(i, count):
+            if groups[j].poisoned:
+                break
+            digits += groups[j].digits
+            if len(digits) > 19:
+                break
+            if len(digits) < 13 or digits[0] == "0":
+                continue
+            if not (_card_issuer_plausible(digits) and _luhn_valid(digits)):
+                continue
+            sizes = [len(g.digits) for g in groups[i : j + 1]]
+            standard = (
+                len(sizes) == 1
+                or all(size == 4 for size in sizes[:-1])
+                or sizes in ([4, 6, 5], [4, 6, 4], [4, 4, 5], [4, 5, 6])
+            )
+            whole = i == 0 and j == count - 1
+            scored.append(((standard, whole, len(digits)), i, j))
+    scored.sort(reverse=True)
+    taken: list[tuple[int, int]] = []
+    for _, i, j in scored:
+        if all(j < a or i > b for a, b in taken):
+            taken.append((i, j))
+            found.append(_Candidate(_RANK["card"], groups[i].start, groups[j].end, "card"))
+
+
+def _international_phone(text: str, run: _Run) -> _Candidate | None:
+    groups = run.groups
+    if groups[0].poisoned:
+        return None
+    digits_seen = ""
+    if run.plus:
+        skip = 0
+        if run.start > 0 and _LETTER_OR_DIGIT.match(text, run.start - 1):
+            return None
+    elif groups[0].digits.startswith("00") and not _glued_before(text, run.start):
+        skip = 2
+    else:
+        return None
+    best_end = -1
+    for group in groups:
+        if group.poisoned:
+            break
+        digits_seen += group.digits
+        number = digits_seen[skip:]
+        if len(number) > 16:
+            break
+        national = _national_part(number)
+        if national is not None:
+            best_end = group.end
+    if best_end < 0:
+        return None
+    return _Candidate(_RANK["phone"], run.start, best_end, "phone")
+
+
+def _national_part(number: str) -> str | None:
+    """The national significant number of ``number`` (country code first), if its length fits."""
+    if not number or number[0] == "0":
+        return None
+    if number[0] in _ONE_DIGIT_COUNTRY_CODES:
+        code = number[0]
+    elif number[:2] in _TWO_DIGIT_COUNTRY_CODES:
+        code = number[:2]
+    else:
+        code = number[:3]
+    national = number[len(code) :]
+    shortest, longest = NATIONAL_NUMBER_LENGTHS.get(code, (6, 12))
+    if national.startswith("0") and code != "39":
+        national = national[1:]  # the trunk prefix written by habit: +44 (0)20 ..., +49 0151 ...
+    if shortest <= len(national) <= longest and len(code) + len(national) <= 15:
+        return national
+    return None
+
+
+def _looks_like_date_or_address(groups: list[_Group], separators: list[str]) -> bool:
+    sizes = [len(g.digits) for g in groups]
+    plain = [_CF.sub("", s).strip() for s in separators]
+    if len(groups) == 4 and all(p == "." for p in plain[1:]) and max(sizes) <= 3:
+        return True  # an IPv4 address
+    if sizes == [5, 4] and plain[1] == "-":
+        return True  # a US ZIP+4 code
+    for k in range(len(groups) - 2):
+        a, b, c = (int(g.digits) for g in groups[k : k + 3])
+        sa, sb, sc = sizes[k : k + 3]
+        dated = all(p in (".", "/", "-") for p in plain[k + 1 : k + 3])
+        if not dated:
+            continue
+        if sc == 4 and 1900 <= c <= 2099 and sa <= 2 and sb <= 2 and 1 <= a <= 31 and 1 <= b <= 31:
+            return True
+        if sa == 4 and 1900 <= a <= 2099 and sb <= 2 and sc <= 2 and 1 <= b <= 12 and 1 <= c <= 31:
+            return True
+    return False
+
+
+def _national_shape(digits: str, sizes: list[int], keyword: bool) -> bool:
+    """Whether ``digits`` (grouped as ``sizes``) has the shape of a national number of the
+    supported countries (US, GB, CZ, SK, DE, FR, PL, ES, IT, IN)."""
+    count = len(digits)
+    if digits.startswith("00"):
+        return False
+    if keyword and 7 <= count <= 12:
+        return True
+    if digits[0] == "0":
+        return 9 <= count <= 12  # trunk prefix: GB, DE, FR, SK, IT landlines, IN
+    if count == 9:
+        return True  # CZ, PL, ES (and SK mobiles written without the trunk zero)
+    if count == 10:
+        return sizes in ([3, 3, 4], [10]) if digits[0] == "1" else True  # US, IT mobiles, IN
+    if count == 11 and digits[0] == "1":
+        return sizes in ([1, 3, 3, 4], [11], [1, 10], [4, 3, 4]) and digits[1] != "0"
+    if count in (11, 12, 13) and len(sizes) > 1:
+        # a country code written without "+", set apart: 420 603 123 456
+        code = digits[: sizes[0]]
+        if code in _COUNTRY_CODES_WITHOUT_PLUS and code != "1":
+            shortest, longest = NATIONAL_NUMBER_LENGTHS[code]
+            return shortest <= count - len(code) <= longest
+    return False
+
+
+def _strong_separator(separator: str) -> bool:
+    """A separator between two numbers rather than inside one: a line break, a spaced slash,
+    or a wide gap."""
+    stripped = separator.strip()
+    return "\n" in separator or ("/" in stripped and separator != stripped) or "  " in separator
+
+
+def _segments(run: _Run) -> list[tuple[int, int]]:
+    """The whole run, then (when it has any) its pieces between strong separators."""
+    whole = [(0, len(run.groups) - 1)]
+    cuts = [k for k in range(1, len(run.groups)) if _strong_separator(run.separators[k])]
+    if not cuts:
+        return whole
+    bounds = [0, *cuts, len(run.groups)]
+    return whole + [(bounds[k], bounds[k + 1] - 1) for k in range(len(bounds) - 1)]
+
+
+def _whole_segment_candidates(text: str, run: _Run, found: list[_Candidate]) -> None:
+    """SSNs and national phone numbers: they must fill a run (or a piece of one) on their own."""
+    context_start = max(0, run.start - _CONTEXT)
+    before = text[context_start : run.start]
+    phone_word = _last_match_end(_PHONE_WORDS, before)
+    other_word = _last_match_end(_NOT_PHONE_WORDS, before)
+    ssn_word = _last_match_end(_SSN_WORDS, before)
+    for i, j in _segments(run):
+        groups = run.groups[i : j + 1]
+        if any(g.poisoned for g in groups):
+            continue
+        start, end = groups[0].start, groups[-1].end
+        if i == 0:
+            if _glued_before(text, run.start) or _STAR_NEIGHBOUR_BEFORE.search(
+                text, max(0, run.start - 7), run.start
+            ):
+                continue
+            if run.paren:
+                start = run.start
+        if j == len(run.groups) - 1 and (
+            _glued_after(text, run.end) or _STAR_NEIGHBOUR_AFTER.match(text, run.end)
+        ):
+            continue
+        separators = run.separators[i : j + 1]
+        digits = "".join(g.digits for g in groups)
+        sizes = [len(g.digits) for g in groups]
+        if len(digits) == 9 and _ssn_valid(digits):
+            plain = {_CF.sub("", s) for s in separators[1:]}
+            formatted = (
+                sizes == [3, 2, 4]
+                and len(plain) == 1
+                and (plain.pop().strip() in ("-", "\u2010", "\u2011", "\u2013", ""))
+            )
+            if formatted or ssn_word > max(phone_word, other_word):
+                found.append(_Candidate(_RANK["ssn"], groups[0].start, groups[-1].end, "ssn"))
+                continue
+        if run.plus and i == 0:
+            continue  # an international number: judged by its country code alone
+        if other_word > phone_word or ssn_word > phone_word:
+            continue
+        if _AMOUNT_BEFORE.search(text, context_start, start) or _AMOUNT_AFTER.match(text, end):
+            continue
+        if _looks_like_date_or_address(groups, separators):
+            continue
+        if _national_shape(digits, sizes, keyword=phone_word >= 0):
+            found.append(_Candidate(_RANK["phone"], start, end, "phone"))
+
+
+def _number_candidates(text: str, found: list[_Candidate]) -> None:
+    for match in _RUN.finditer(text):
+        run = _parse_run(text, match.start(), match.end())
+        if sum(len(g.digits) for g in run.groups) < 7:
+            continue
+        _card_candidates(run, found)
+        phone = _international_phone(text, run)
+        if phone is not None:
+            found.append(phone)
+        _whole_segment_candidates(text, run, found)
+
+
+_IBAN_START: Final = regex.compile(
+    rf"(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
+    rf"[{_SEPARATOR_CLASS}]{{0,3}}(\d)\p{{Cf}}*(\d)"
+)
+_IBAN_CHAR: Final = regex.compile(r"[A-Za-zＡ-Ｚａ-ｚ\d]")
+_IBAN_SEPARATOR_RUN: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]{{1,4}}")
+
+
+def _ascii_alnum(char: str) -> str:
+    if "Ａ" <= char <= "Ｚ" or "ａ" <= char <= "ｚ":
+        char = chr(ord(char) - 0xFEE0)
+    if char.isascii():
+        return char.upper()
+    return chr(48 + unicodedata.decimal(char))
+
+
+def _iban_candidates(text: str, found: list[_Candidate]) -> None:
+    for match in _IBAN_START.finditer(text):
+        country = _ascii_alnum(match[1]) + _ascii_alnum(match[2])
+        length = IBAN_LENGTHS.get(country)
+        if length is None:
+            continue
+        chars = [country[0], country[1], _ascii_alnum(match[3]), _ascii_alnum(match[4])]
+        position = match.end()
+        letter_groups = 0  # BBAN groups without a digit (a bank code such as NWBK)
+        group_digits = 1
+        group_letters = 0
+        plausible = True
+        while len(chars) < length and position < len(text):
+            char = text[position]
+            if _IBAN_CHAR.match(char):
+                chars.append(_ascii_alnum(char))
+                if chars[-1].isdigit():
+                    group_digits += 1
+                else:
+                    group_letters += 1
+                position += 1
+                continue
+            if unicodedata.category(char) == "Cf":
+                position += 1
+                continue
+            separator = _IBAN_SEPARATOR_RUN.match(text, position)
+            if separator is None:
+                break
+            if not group_digits:
+                letter_groups += 1
+                plausible = plausible and group_letters <= 4
+            group_digits, group_letters = 0, 0
+            position = separator.end()
+        if len(chars) != length or _LETTER_OR_DIGIT.match(text, position):
+            continue
+        if not group_digits:
+            letter_groups += 1
+            plausible = plausible and group_letters <= 4
+        body = chars[4:]
+        digit_share = sum(c.isdigit() for c in body) / len(body)
+        if not plausible or letter_groups > 1 or digit_share < 0.6:
+            continue
+        check = int(chars[2] + chars[3])
+        if not 2 <= check <= 98:
+            continue
+        rearranged = "".join(body) + "".join(chars[:4])
+        if int("".join(str(int(c, 36)) for c in rearranged)) % 97 != 1:
+            continue
+        found.append(_Candidate(_RANK["iban"], match.start(), position, "iban"))
+
+
+_LOCAL: Final = r"[\p{L}\p{M}\p{N}_.+\-%*]"
+_LABEL: Final = r"[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]{0,61}[\p{L}\p{M}\p{N}])?"
+_EMAIL: Final = regex.compile(
+    rf"(?<![\p{{L}}\p{{M}}\p{{N}}_.+\-%])([\p{{L}}\p{{N}}_]{_LOCAL}{{0,63}})([@＠])"
+    rf"((?:{_LABEL}[.．。｡])+(?:\p{{L}}[\p{{L}}\p{{M}}]{{1,62}}|xn--[A-Za-z0-9\-]{{2,59}}))"
+    rf"(?![\p{{L}}\p{{M}}\p{{N}}\-])"
+)
+
+
+def _email_candidates(text: str, found: list[_Candidate]) -> None:
+    for match in _EMAIL.finditer(text):
+        local = match[1]
+        if len(local) > 1 and local[1:].strip("*") == "":
+            continue  # already masked
+        found.append(_Candidate(_RANK["email"], match.start(), match.end(), "email"))
+
+
+def _candidates(text: str, kinds: frozenset[str]) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    if "email" in kinds and ("@" in text or "＠" in text):
+        _email_candidates(text, found)
+    _iban_candidates(text, found)
+    _number_candidates(text, found)
+    found.sort()
+    chosen: list[_Candidate] = []
+    for candidate in found:
+        if all(candidate.end <= c.start or candidate.start >= c.end for c in chosen):
+            chosen.append(candidate)
+    chosen = [c for c in chosen if c.kind in kinds]
+    chosen.sort(key=lambda c: c.start)
+    return chosen
+
+
+def _find(text: str, policy: MaskingPolicy | None) -> list[_Candidate]:
+    policy = _DEFAULT_POLICY if policy is None else policy
+    if not policy.enabled or not policy.kinds or not _TRIGGER.search(text):
+        return []
+    return _candidates(text, policy.kinds)
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def _mask_number(item: str, keep_head: int) -> str:
+    visible = _INVISIBLE.sub("", item)
+    digit_positions = [k for k, c in enumerate(visible) if unicodedata.decimal(c, None) is not None]
+    tail = digit_positions[-4:]
+    head = [k for k in digit_positions[:keep_head] if k not in tail]
+    kept_head = _ascii_digits("".join(visible[k] for k in head))
+    kept_tail = _ascii_digits("".join(visible[k] for k in tail))
+    return kept_head + "*" * (len(visible) - len(head) - len(tail)) + kept_tail
+
+
+def _mask_email(item: str) -> str:
+    at = max(item.rfind("@"), item.rfind("＠"))
+    local = item[:at]
+    return local[:1] + "*" * (len(local) - 1) + item[at:]
+
+
+def _mask(text: str, candidate: _Candidate, policy: MaskingPolicy) -> str:
+    item = text[candidate.start : candidate.end]
+    if candidate.kind == "email":
+        return _mask_email(item)
+    keep_head = 6 if candidate.kind == "card" and policy.keep_card_bin else 0
+    return _mask_number(item, keep_head)
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def find_sensitive(text: str, policy: MaskingPolicy | None = None) -> list[Finding]:
+    """Every item of the policy's kinds in ``text``, in text order, never overlapping.
+
+    ``policy`` ``None`` means ``MaskingPolicy()``; a disabled policy finds nothing.
+    """
+    return [Finding(kind=c.kind, start=c.start, end=c.end) for c in _find(text, policy)]
+
+
+def mask_text(text: str, policy: MaskingPolicy | None = None) -> str:
+    """``text`` with every item of the policy's kinds masked; everything else unchanged.
+
+    >>> mask_text("+447966197542")
+    '*********7542'
+    >>> mask_text("melissa@gmail.com")
+    'm******@gmail.com'
+    """
+    candidates = _find(text, policy)
+    if not candidates:
+        return text
+    effective = _DEFAULT_POLICY if policy is None else policy
+    pieces: list[str] = []
+    position = 0
+    for candidate in candidates:
+        pieces.append(text[position : candidate.start])
+        pieces.append(_mask(text, candidate, effective))
+        position = candidate.end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+_CARDS_ONLY: Final = MaskingPolicy(kinds=frozenset({"card"}))
+_PHONES_ONLY: Final = MaskingPolicy(kinds=frozenset({"phone"}))
+
+
+def redact_cards(text: str) -> str:
+    """``text`` with card numbers masked (PCI at rest): ``mask_text(text, cards only)``."""
+    return mask_text(text, _CARDS_ONLY)
+
+
+def looks_like_phone(text: str) -> bool:
+    """Whether ``text`` (a customer name, say) is nothing but a phone number."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    findings = _find(stripped, _PHONES_ONLY)
+    return len(findings) == 1 and findings[0].start == 0 and findings[0].end == len(stripped)
+
+
+_TAIL_DIGIT: Final = regex.compile(rf"\d[{_SEPARATOR_CLASS}]*$")
+_HEAD_DIGIT: Final = regex.compile(rf"^[{_SEPARATOR_CLASS}]*\d")
+_BARRIER: Final = "\n\x00\n"
+_JOINT: Final = " "
+
+
+def _joinable(earlier: str, later: str) -> bool:
+    """Whether two consecutive messages may be parts of one number: the first ends with a digit
+    group and the second starts with one (separators aside)."""
+    return bool(_TAIL_DIGIT.search(earlier) and _HEAD_DIGIT.match(later))
+
+
+def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> list[str]:
+    """Consecutive customer messages (oldest first), masked as one conversation.
+
+    Every message is masked on its own, and an item split over consecutive messages (a card
+    sent as four messages of four digits, an IBAN in two halves, a phone number in two) is
+    masked in every part: each part's characters become ``*`` except the item's last four
+    digits (and a card's first six with ``keep_card_bin``), wherever they fall. Messages are
+    joined only where the earlier one ends with a digit group and the later one starts with
+    one, so unrelated numbers in unrelated sentences never merge.
+    """
+    texts = list(texts)
+    effective = _DEFAULT_POLICY if policy is None else policy
+    masked = [mask_text(text, effective) for text in texts]
+    if len(texts) < 2 or not effective.enabled:
+        return masked
+    # Lay the messages out in one text: joinable neighbours with a plain space between them,
+    # the others with a barrier no number crosses.
+    offsets: list[int] = []
+    pieces: list[str] = []
+    position = 0
+    for k, text in enumerate(texts):
+        if k:
+            joint = _JOINT if _joinable(texts[k - 1], text) else _BARRIER
+            pieces.append(joint)
+            position += len(joint)
+        offsets.append(position)
+        pieces.append(text)
+        position += len(text)
+    if all(p != _JOINT for p in pieces[1::2]):
+        return masked
+    combined = "".join(pieces)
+    spanning: dict[int, list[tuple[int, int, set[int], set[int]]]] = {}
+    for candidate in _find(combined, effective):
+        first = _message_at(offsets, candidate.start)
+        last = _message_at(offsets, candidate.end - 1)
+        if first == last:
+            continue
+        head, tail = _kept_positions(combined, candidate, effective)
+        for k in range(first, last + 1):
+            begin = max(candidate.start, offsets[k]) - offsets[k]
+            finish = min(candidate.end, offsets[k] + len(texts[k])) - offsets[k]
+            if begin < finish:
+                spanning.setdefault(k, []).append(
+                    (
+                        begin,
+                        finish,
+                        {p - offsets[k] for p in head},
+                        {p - offsets[k] for p in tail},
+                    )
+                )
+    for k, parts in spanning.items():
+        masked[k] = _mask_parts(texts[k], parts, effective)
+    return masked
+
+
+def _message_at(offsets: list[int], position: int) -> int:
+    index = 0
+    for k, offset in enumerate(offsets):
+        if offset <= position:
+            index = k
+    return index
+
+
+def _kept_positions(
+    text: str, candidate: _Candidate, policy: MaskingPolicy
+) -> tuple[set[int], set[int]]:
+    """Where the digits an item's mask keeps are: the card's first six (with ``keep_card_bin``)
+    and the last four."""
+    digits = [
+        k
+        for k in range(candidate.start, candidate.end)
+        if unicodedata.decimal(text[k], None) is not None
+    ]
+    tail = set(digits[-4:])
+    head = set(digits[:6]) - tail if candidate.kind == "card" and policy.keep_card_bin else set()
+    return head, tail
+
+
+def _mask_parts(
+    text: str, parts: list[tuple[int, int, set[int], set[int]]], policy: MaskingPolicy
+) -> str:
+    """``text`` with the parts of spanning items masked, and its own items masked too."""
+    own = [(c.start, c.end, _mask(text, c, policy)) for c in _find(text, policy)]
+    intervals: list[tuple[int, int, str]] = []
+    for begin, finish, head, tail in parts:
+        visible = [k for k in range(begin, finish) if not _INVISIBLE.match(text[k])]
+        kept_head = [k for k in visible if k in head]
+        kept_tail = [k for k in visible if k in tail]
+        rendered = (
+            _ascii_digits("".join(text[k] for k in kept_head))
+            + "*" * (len(visible) - len(kept_head) - len(kept_tail))
+            + _ascii_digits("".join(text[k] for k in kept_tail))
+        )
+        intervals.append((begin, finish, rendered))
+    # A part of a spanning item wins over an item of the message it overlaps.
+    for start, end, replacement in own:
+        if all(end <= b or start >= f for b, f, _ in intervals):
+            intervals.append((start, end, replacement))
+    intervals.sort()
+    pieces: list[str] = []
+    position = 0
+    for start, end, replacement in intervals:
+        if start < position:
+            continue
+        pieces.append(text[position:start])
+        pieces.append(replacement)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
