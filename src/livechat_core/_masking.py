@@ -151,7 +151,14 @@ _NOT_PHONE_WORDS: Final = regex.compile(
     r"transaction|txn|receipt|voucher|coupon|gift\s*card|iban|bic|swift|routing|sort\s+code|"
     r"bestellung|rechnung|sendung|kundennummer|commande|facture|colis|ordine|fattura|pedido|"
     r"factura|zamówieni\w*|faktura|przesyłk\w*|version|ver|build|release|ip|model|sku|ean|isbn|"
-    r"upc|article|art)(?![\p{L}])"
+    r"upc|article|art|verze|verzi|version|versión|timestamp|unix|epoch|dhl|ups|fedex|gls|ppl|"
+    r"dpd|usps|tnt|zásilkovna|zasilkovna|imei|iccid|meid|barcode|gtin)(?![\p{L}])"
+)
+_LABEL_GAP: Final = regex.compile(r"[^,;!?\n]{0,16}")
+"""What may stand between a label ("order", "invoice no.") and the number it labels."""
+_NOT_CARD_WORDS: Final = regex.compile(
+    r"(?i)(?<![\p{L}])(?:imei|iccid|meid|ean|gtin|isbn|issn|upc|barcode|serial|s/n|sn|sku|"
+    r"tracking|timestamp)(?![\p{L}])"
 )
 _SSN_WORDS: Final = regex.compile(
     r"(?i)(?<![\p{L}])(?:ssn|ssns|ss\s*#|s\.s\.n\.?|social\s+security|soc\.?\s*sec\.?|"
@@ -330,7 +337,9 @@ def _last_match_end(pattern: regex.Pattern[str], text: str) -> int:
     return last
 
 
-def _card_candidates(run: _Run, found: list[_Candidate]) -> None:
+def _card_candidates(text: str, run: _Run, found: list[_Candidate]) -> None:
+    if _NOT_CARD_WORDS.search(text, max(0, run.start - 24), run.start):
+        return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
     groups = run.groups
     count = len(groups)
     scored: list[tuple[tuple[bool, bool, int], int, int]] = []
@@ -354,6 +363,16 @@ def _card_candidates(run: _Run, found: list[_Candidate]) -> None:
                 or all(size == 4 for size in sizes[:-1])
                 or sizes in ([4, 6, 5], [4, 6, 4], [4, 4, 5], [4, 5, 6])
             )
+            if not standard and (
+                # evasive chunking is even (41 11 11 ...) or small; a bank account
+                # (5590519535/0800) or two dates in a row are neither card-like
+                len(sizes) < 3
+                or not (len(set(sizes[:-1])) == 1 or max(sizes) <= 4)
+                or _looks_like_date_or_address(
+                    groups[i : j + 1], run.separators[i : j + 1], versions=False
+                )
+            ):
+                continue
             whole = i == 0 and j == count - 1
             scored.append(((standard, whole, len(digits)), i, j))
     scored.sort(reverse=True)
@@ -364,33 +383,35 @@ def _card_candidates(run: _Run, found: list[_Candidate]) -> None:
             found.append(_Candidate(_RANK["card"], groups[i].start, groups[j].end, "card"))
 
 
-def _international_phone(text: str, run: _Run) -> _Candidate | None:
+def _international_phone(text: str, run: _Run, first: int) -> _Candidate | None:
+    """A number with a country code (``+420 …``, ``00420 …``) starting at group ``first``."""
     groups = run.groups
-    if groups[0].poisoned:
+    if groups[first].poisoned:
         return None
-    digits_seen = ""
-    if run.plus:
-        skip = 0
+    if first == 0 and run.plus:
+        skip, start = 0, run.start
         if run.start > 0 and _LETTER_OR_DIGIT.match(text, run.start - 1):
             return None
-    elif groups[0].digits.startswith("00") and not _glued_before(text, run.start):
-        skip = 2
+    elif groups[first].digits.startswith("00") and (
+        first > 0 or not _glued_before(text, run.start)
+    ):
+        skip, start = 2, groups[first].start
     else:
         return None
+    digits_seen = ""
     best_end = -1
-    for group in groups:
+    for group in groups[first:]:
         if group.poisoned:
             break
         digits_seen += group.digits
         number = digits_seen[skip:]
         if len(number) > 16:
             break
-        national = _national_part(number)
-        if national is not None:
+        if _national_part(number) is not None:
             best_end = group.end
     if best_end < 0:
         return None
-    return _Candidate(_RANK["phone"], run.start, best_end, "phone")
+    return _Candidate(_RANK["phone"], start, best_end, "phone")
 
 
 def _national_part(number: str) -> str | None:
@@ -412,11 +433,21 @@ def _national_part(number: str) -> str | None:
     return None
 
 
-def _looks_like_date_or_address(groups: list[_Group], separators: list[str]) -> bool:
+def _looks_like_date_or_address(
+    groups: list[_Group], separators: list[str], *, versions: bool = True
+) -> bool:
     sizes = [len(g.digits) for g in groups]
     plain = [_CF.sub("", s).strip() for s in separators]
     if len(groups) == 4 and all(p == "." for p in plain[1:]) and max(sizes) <= 3:
         return True  # an IPv4 address
+    if (
+        versions
+        and len(groups) >= 3
+        and all(p == "." for p in plain[1:])
+        and sizes[0] <= 2
+        and groups[0].digits[0] != "0"
+    ):
+        return True  # a version: 20.6.76.8240
     if sizes == [5, 4] and plain[1] == "-":
         return True  # a US ZIP+4 code
     for k in range(len(groups) - 2):
@@ -445,7 +476,7 @@ def _national_shape(digits: str, sizes: list[int], keyword: bool) -> bool:
     if count == 9:
         return True  # CZ, PL, ES (and SK mobiles written without the trunk zero)
     if count == 10:
-        return sizes in ([3, 3, 4], [10]) if digits[0] == "1" else True  # US, IT mobiles, IN
+        return sizes == [3, 3, 4] if digits[0] == "1" else True  # US, IT mobiles, IN
     if count == 11 and digits[0] == "1":
         return sizes in ([1, 3, 3, 4], [11], [1, 10], [4, 3, 4]) and digits[1] != "0"
     if count in (11, 12, 13) and len(sizes) > 1:
@@ -464,24 +495,47 @@ def _strong_separator(separator: str) -> bool:
     return "\n" in separator or ("/" in stripped and separator != stripped) or "  " in separator
 
 
+_MAX_PIECES: Final = 8
+
+
 def _segments(run: _Run) -> list[tuple[int, int]]:
-    """The whole run, then (when it has any) its pieces between strong separators."""
-    whole = [(0, len(run.groups) - 1)]
-    cuts = [k for k in range(1, len(run.groups)) if _strong_separator(run.separators[k])]
+    """The ranges of groups a whole number may fill: the run, and (when strong separators cut
+    it into pieces) every range of consecutive pieces, longest first."""
+    count = len(run.groups)
+    cuts = []
+    open_parens = 1 if run.paren else 0
+    for k in range(1, count):
+        separator = run.separators[k]
+        closes = separator.count(")") + separator.count("\uff09")
+        if _strong_separator(separator) or closes > open_parens:
+            cuts.append(k)  # "1) 603 123 456": the list number is not part of the phone
+        opens = separator.count("(") + separator.count("\uff08")
+        open_parens = max(0, open_parens - closes) + opens
     if not cuts:
-        return whole
-    bounds = [0, *cuts, len(run.groups)]
-    return whole + [(bounds[k], bounds[k + 1] - 1) for k in range(len(bounds) - 1)]
+        return [(0, count - 1)]
+    bounds = [0, *cuts, count]
+    pieces = [(bounds[k], bounds[k + 1] - 1) for k in range(len(bounds) - 1)]
+    if len(pieces) > _MAX_PIECES:
+        return [(0, count - 1), *pieces]
+    ranges = [
+        (pieces[a][0], pieces[b][1]) for a in range(len(pieces)) for b in range(a, len(pieces))
+    ]
+    ranges.sort(key=lambda r: r[0] - r[1])
+    return ranges
 
 
-def _whole_segment_candidates(text: str, run: _Run, found: list[_Candidate]) -> None:
+def _whole_segment_candidates(
+    text: str, run: _Run, segments: list[tuple[int, int]], found: list[_Candidate]
+) -> None:
     """SSNs and national phone numbers: they must fill a run (or a piece of one) on their own."""
     context_start = max(0, run.start - _CONTEXT)
     before = text[context_start : run.start]
     phone_word = _last_match_end(_PHONE_WORDS, before)
     other_word = _last_match_end(_NOT_PHONE_WORDS, before)
+    if other_word >= 0 and not _LABEL_GAP.fullmatch(before, other_word):
+        other_word = -1  # "order" three clauses earlier does not label this number
     ssn_word = _last_match_end(_SSN_WORDS, before)
-    for i, j in _segments(run):
+    for i, j in segments:
         groups = run.groups[i : j + 1]
         if any(g.poisoned for g in groups):
             continue
@@ -527,11 +581,13 @@ def _number_candidates(text: str, found: list[_Candidate]) -> None:
         run = _parse_run(text, match.start(), match.end())
         if sum(len(g.digits) for g in run.groups) < 7:
             continue
-        _card_candidates(run, found)
-        phone = _international_phone(text, run)
-        if phone is not None:
-            found.append(phone)
-        _whole_segment_candidates(text, run, found)
+        _card_candidates(text, run, found)
+        segments = _segments(run)
+        for first in sorted({0, *(i for i, _ in segments)}):
+            phone = _international_phone(text, run, first)
+            if phone is not None:
+                found.append(phone)
+        _whole_segment_candidates(text, run, segments, found)
 
 
 _IBAN_START: Final = regex.compile(
@@ -624,7 +680,8 @@ def _candidates(text: str, kinds: frozenset[str]) -> list[_Candidate]:
         _email_candidates(text, found)
     _iban_candidates(text, found)
     _number_candidates(text, found)
-    found.sort()
+    # the stronger kind first; then the earlier, then the longer candidate
+    found.sort(key=lambda c: (c.rank, c.start, -c.end))
     chosen: list[_Candidate] = []
     for candidate in found:
         if all(candidate.end <= c.start or candidate.start >= c.end for c in chosen):
