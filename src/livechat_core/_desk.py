@@ -120,9 +120,26 @@ class Desk:
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
+
+        def named(*fields: str) -> list[str]:
+            """The command's values of these string fields (for the store's prefetch)."""
+            return [value for field in fields if (value := getattr(command, field, None))]
+
         for attempt in range(self._retries + 1):
             try:
                 with self.store.transaction() as txn:
+                    # A hint for stores with round trips: the records the command names,
+                    # fetched together before decide reads them one at a time.
+                    txn.prefetch(
+                        conversation_ids=named("conversation_id"),
+                        agent_ids=named("agent_id", "target_agent_id", "guest_agent_id"),
+                        queues=(
+                            *named("queue"),
+                            *getattr(command, "queues", ()),
+                            *([command.name] if isinstance(command, cmd.AddQueue) else []),
+                        ),
+                        assets=named("asset"),
+                    )
                     changes = decide(txn, command, float(self.clock()), self._settings)
                     if changes:
                         txn.save(changes)

@@ -104,6 +104,22 @@ class StoreTransaction(abc.ABC):
     def save(self, changes: Changes) -> None:
         """Write ``changes`` (records, events, outbox) or raise ``ConcurrencyConflict``."""
 
+    def prefetch(  # noqa: B027 - optional hook: the default reads nothing ahead
+        self,
+        *,
+        conversation_ids: Collection[str] = (),
+        agent_ids: Collection[str] = (),
+        queues: Collection[str] = (),
+        assets: Collection[str] = (),
+    ) -> None:
+        """A hint: the command about to be decided will read these records.
+
+        A store may fetch them (and whatever it expects to follow from them) in one round
+        trip and answer the later reads from that. It changes no result: every read
+        afterwards must return what it would have returned without the hint, and ids
+        that do not exist are simply absent. The default does nothing.
+        """
+
 
 class Store(abc.ABC):
     """Where the desk keeps its state. See the module docstring for the contract."""

@@ -33,6 +33,7 @@ from .._model import (
     Outcome,
     Queue,
     Role,
+    field_reader,
 )
 
 _T = TypeVar("_T")
@@ -77,29 +78,35 @@ _DECODERS: Final[dict[type[Any], dict[str, Callable[[Any], Any]]]] = {
 }
 
 
-def _plain(value: Any) -> Any:
-    """The JSON-ready form of one attrs value (records, enums, tuples, frozensets)."""
-    if attrs.has(type(value)):
-        return {
-            field.name: _plain(getattr(value, field.name)) for field in attrs.fields(type(value))
-        }
-    if isinstance(value, str):
-        return str(value)  # a StrEnum becomes its plain string value
-    if isinstance(value, frozenset):
-        return sorted(_plain(item) for item in value)
-    if isinstance(value, tuple | list):
-        return [_plain(item) for item in value]
-    return value
+_READERS: dict[type[Any], tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _default(value: Any) -> Any:
+    """What ``json.dumps`` cannot encode by itself: attrs records and frozensets.
+
+    Tuples become lists and enumerations (``StrEnum``) their string values in the
+    encoder itself, so only records come back to Python, one call each.
+    """
+    cls = type(value)
+    reader = _READERS.get(cls)
+    if reader is None:
+        if isinstance(value, frozenset):
+            return sorted(value)
+        if not attrs.has(cls):
+            raise TypeError(f"{cls.__name__} is not JSON serializable")
+        # Field names and a C-speed getter, looked up once per class (the hot path).
+        reader = _READERS[cls] = field_reader(cls)
+    names, values_of = reader
+    return dict(zip(names, values_of(value), strict=True))
 
 
 def _build(cls: type[_T], document: Any) -> _T:
     if not isinstance(document, Mapping):
         raise TypeError(f"a {cls.__name__} document must be a JSON object, not {document!r}")
-    decoders = _DECODERS.get(cls, {})
-    fields = {
-        name: decoders[name](value) if name in decoders else value
-        for name, value in document.items()
-    }
+    fields = dict(document)
+    for name, decode in _DECODERS.get(cls, {}).items():
+        if name in fields:
+            fields[name] = decode(fields[name])
     return cls(**fields)
 
 
@@ -116,9 +123,14 @@ def loads(text: str | bytes) -> Any:
         raise SchemaError(f"a stored document is not JSON: {error}") from error
 
 
+_ENCODE: Final = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+).encode
+
+
 def record_to_json(record: Queue | Agent | Conversation) -> str:
     """The JSON document of a queue, an agent or a conversation."""
-    return dumps(_plain(record))
+    return _ENCODE(record)
 
 
 def _record_from_json(cls: type[_T], text: str | bytes | Mapping[str, Any]) -> _T:

@@ -340,6 +340,8 @@ class SqliteStore(Store):
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
                 raise
+            if txn.aborted:
+                raise StoreError("the transaction was rolled back after a failed save")
             with _translating("committing"):
                 connection.execute("COMMIT")
             if txn.redacted:
@@ -425,6 +427,19 @@ class SqliteStore(Store):
             return [row[0] for row in rows]
 
 
+_EVENTS_PER_STATEMENT: Final = 500
+
+
+def _queue_list(queues: Collection[str]) -> str:
+    """The ``agents.queues`` column: the agent's queues, sorted, as JSON."""
+    return _codec.dumps(sorted(set(queues)))
+
+
+def _written(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
+    if cursor.rowcount != 1:  # the versions were checked under the write lock
+        raise StoreError(f"the {kind} {key} was not written")
+
+
 def _quote_path(path: str) -> str:
     return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
@@ -443,25 +458,60 @@ def _statements(script: str) -> list[str]:
 
 
 class _SqliteTransaction(StoreTransaction):
+    """Reads and saves of one transaction, with the records read so far kept decoded.
+
+    A write transaction holds the file's write lock from ``BEGIN IMMEDIATE`` on, and a
+    read transaction sees one snapshot, so a record read once cannot change underneath
+    the transaction: later reads of it are answered from memory (the desk reads an agent
+    or a conversation several times per command) and ``save`` knows the stored version
+    and queue list of such a record without asking the file again. A save puts what it
+    wrote into the cache; a failed save empties it.
+    """
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
         self.redacted = False
+        self.aborted = False
+        self._queues: dict[str, Queue | None] = {}
+        self._agents: dict[str, Agent | None] = {}
+        self._conversations: dict[str, Conversation | None] = {}
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         with _translating("reading"):
             return self.connection.execute(sql, parameters).fetchall()
 
+    def prefetch(
+        self,
+        *,
+        conversation_ids: Collection[str] = (),
+        agent_ids: Collection[str] = (),
+        queues: Collection[str] = (),
+        assets: Collection[str] = (),
+    ) -> None:
+        # No round trips to save: the reads are cached as the desk makes them.
+        del conversation_ids, agent_ids, queues, assets
+
     def queue(self, name: str) -> Queue | None:
+        try:
+            return self._queues[name]
+        except KeyError:
+            pass
         rows = self._rows("SELECT record FROM queues WHERE name = ?", (name,))
-        return _codec.queue_from_json(rows[0][0]) if rows else None
+        found = self._queues[name] = _codec.queue_from_json(rows[0][0]) if rows else None
+        return found
 
     def queues(self) -> list[Queue]:
         rows = self._rows("SELECT record FROM queues ORDER BY name")
         return [_codec.queue_from_json(row[0]) for row in rows]
 
     def agent(self, agent_id: str) -> Agent | None:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            pass
         rows = self._rows("SELECT record FROM agents WHERE id = ?", (agent_id,))
-        return _codec.agent_from_json(rows[0][0]) if rows else None
+        found = self._agents[agent_id] = _codec.agent_from_json(rows[0][0]) if rows else None
+        return found
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         if queue is None:
@@ -475,18 +525,31 @@ class _SqliteTransaction(StoreTransaction):
         return [_codec.agent_from_json(row[0]) for row in rows]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
+        try:
+            return self._conversations[conversation_id]
+        except KeyError:
+            pass
         rows = self._rows("SELECT record FROM conversations WHERE id = ?", (conversation_id,))
-        return _codec.conversation_from_json(rows[0][0]) if rows else None
+        found = _codec.conversation_from_json(rows[0][0]) if rows else None
+        self._conversations[conversation_id] = found
+        return found
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         names = sorted(set(queues))
         if not names or limit <= 0:
             return []
-        rows = self._rows(
-            "SELECT record FROM conversations WHERE state = 'queued' "
-            "AND queue IN (SELECT value FROM json_each(?)) ORDER BY started_at, id LIMIT ?",
-            (json.dumps(names), limit),
-        )
+        if len(names) == 1:
+            rows = self._rows(
+                "SELECT record FROM conversations WHERE state = 'queued' AND queue = ? "
+                "ORDER BY started_at, id LIMIT ?",
+                (names[0], limit),
+            )
+        else:
+            rows = self._rows(
+                "SELECT record FROM conversations WHERE state = 'queued' "
+                "AND queue IN (SELECT value FROM json_each(?)) ORDER BY started_at, id LIMIT ?",
+                (json.dumps(names), limit),
+            )
         return [_codec.conversation_from_json(row[0]) for row in rows]
 
     def due(self, now: float, limit: int) -> list[str]:
@@ -510,21 +573,47 @@ class _SqliteTransaction(StoreTransaction):
     # --- the save -------------------------------------------------------------------------
 
     def save(self, changes: Changes) -> None:
+        """Check every version first, then write: a conflict is found before anything is
+        written, so no savepoint is needed (the write lock keeps the versions still)."""
+        if self.aborted:
+            raise StoreError("the transaction was rolled back after a failed save")
         connection = self.connection
-        with _translating("saving"):
-            connection.execute("SAVEPOINT livechat_save")
+        events = changes.events
+        # Events go in one statement (atomic: a duplicate fails it whole); a save with
+        # more events than one statement takes falls back to a savepoint.
+        savepoint = len(events) > _EVENTS_PER_STATEMENT
         try:
-            with _translating("saving"):
-                self._write(changes)
-        except BaseException:
-            with _translating("rolling back a save"):
-                connection.execute("ROLLBACK TO livechat_save")
+            agents = self._check(changes)
+            if savepoint:
+                connection.execute("SAVEPOINT livechat_save")
+            try:
+                self._insert_events(events)
+            except sqlite3.IntegrityError as error:
+                if savepoint:
+                    connection.execute("ROLLBACK TO livechat_save")
+                    connection.execute("RELEASE livechat_save")
+                raise ConcurrencyConflict(f"an event was already stored: {error}") from error
+        except sqlite3.Error as error:
+            raise _translate(error, "saving") from error
+        try:
+            self._write(changes, agents)
+            if savepoint:
                 connection.execute("RELEASE livechat_save")
+        except BaseException as error:
+            # Unreachable for conflicts (checked above): a driver error after the first
+            # write. Undo the whole transaction rather than leave half a save.
+            self.aborted = True
+            self._queues.clear()
+            self._agents.clear()
+            self._conversations.clear()
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise _translate(error, "saving") from error
             raise
-        with _translating("saving"):
-            connection.execute("RELEASE livechat_save")
         if changes.redactions:
             self.redacted = True
+            self._conversations.clear()  # messages were rewritten in the file only
 
     @staticmethod
     def _conflict(kind: str, key: str, current: int, base: int) -> ConcurrencyConflict:
@@ -533,20 +622,74 @@ class _SqliteTransaction(StoreTransaction):
             aggregate_id=key,
         )
 
-    def _current_version(self, table: str, key_column: str, key: str) -> int:
-        row = self.connection.execute(
-            f"SELECT version FROM {table} WHERE {key_column} = ?", (key,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])
+    def _check(self, changes: Changes) -> list[tuple[Agent, str, str | None]]:
+        """Raise ``ConcurrencyConflict`` unless every base is the stored version; returns
+        each agent with its new and stored queue lists (``None``: a new agent)."""
+        execute = self.connection.execute
+        for queue, base in changes.queues:
+            if queue.name in self._queues:
+                known = self._queues[queue.name]
+                current = 0 if known is None else known.version
+            else:
+                row = execute("SELECT version FROM queues WHERE name = ?", (queue.name,)).fetchone()
+                current = 0 if row is None else int(row[0])
+            if current != base:
+                raise self._conflict("queue", queue.name, current, base)
+        agents: list[tuple[Agent, str, str | None]] = []
+        for agent, base in changes.agents:
+            found_row: tuple[int, str] | None
+            if agent.id in self._agents:
+                # Read in this transaction, so this is what the file holds (see the class).
+                found = self._agents[agent.id]
+                found_row = None if found is None else (found.version, _queue_list(found.queues))
+            else:
+                found_row = execute(
+                    "SELECT version, queues FROM agents WHERE id = ?", (agent.id,)
+                ).fetchone()
+            current = 0 if found_row is None else int(found_row[0])
+            if current != base:
+                raise self._conflict("agent", agent.id, current, base)
+            stored = None if found_row is None else found_row[1]
+            agents.append((agent, _queue_list(agent.queues), stored))
+        for conversation, base in changes.conversations:
+            if conversation.id in self._conversations:
+                seen = self._conversations[conversation.id]
+                current = 0 if seen is None else seen.version
+            else:
+                row_ = execute(
+                    "SELECT version FROM conversations WHERE id = ?", (conversation.id,)
+                ).fetchone()
+                current = 0 if row_ is None else int(row_[0])
+            if current != base:
+                raise self._conflict("conversation", conversation.id, current, base)
+        return agents
 
-    def _write(self, changes: Changes) -> None:
+    def _insert_events(self, events: Sequence[Event]) -> None:
+        for start in range(0, len(events), _EVENTS_PER_STATEMENT):
+            chunk = events[start : start + _EVENTS_PER_STATEMENT]
+            values: list[Any] = []
+            for event in chunk:
+                values += (
+                    event.aggregate,
+                    event.aggregate_id,
+                    event.sequence,
+                    event.type,
+                    event.at,
+                    _codec.event_data_json(event),
+                )
+            self.connection.execute(
+                "INSERT INTO events (aggregate, aggregate_id, sequence, type, at, data) VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                values,
+            )
+
+    def _write(self, changes: Changes, agents: list[tuple[Agent, str, str | None]]) -> None:
         execute = self.connection.execute
         for queue, base in changes.queues:
             document = _codec.record_to_json(queue)
             if base == 0:
                 cursor = execute(
-                    "INSERT INTO queues (name, version, record) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO queues (name, version, record) VALUES (?, ?, ?)",
                     (queue.name, queue.version, document),
                 )
             else:
@@ -554,57 +697,32 @@ class _SqliteTransaction(StoreTransaction):
                     "UPDATE queues SET version = ?, record = ? WHERE name = ? AND version = ?",
                     (queue.version, document, queue.name, base),
                 )
-            if cursor.rowcount != 1:
-                current = self._current_version("queues", "name", queue.name)
-                raise self._conflict("queue", queue.name, current, base)
-        for agent, base in changes.agents:
-            self._write_agent(agent, base)
+            _written(cursor, "queue", queue.name)
+            self._queues[queue.name] = queue
+        for agent, queues, stored_queues in agents:
+            self._write_agent(agent, queues, stored_queues)
         for conversation, base in changes.conversations:
             self._write_conversation(conversation, base)
         for asset in changes.deleted_assets:
             execute("INSERT OR IGNORE INTO deleted_assets (asset) VALUES (?)", (asset,))
-        try:
-            self.connection.executemany(
-                "INSERT INTO events (aggregate, aggregate_id, sequence, type, at, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        event.aggregate,
-                        event.aggregate_id,
-                        event.sequence,
-                        event.type,
-                        event.at,
-                        _codec.event_data_json(event),
-                    )
-                    for event in changes.events
-                ],
-            )
-        except sqlite3.IntegrityError as error:
-            raise ConcurrencyConflict(f"an event was already stored: {error}") from error
         for conversation_id, message_id, text in changes.redactions:
             self._redact(conversation_id, message_id, text)
 
-    def _write_agent(self, agent: Agent, base: int) -> None:
-        row = self.connection.execute(
-            "SELECT version, queues FROM agents WHERE id = ?", (agent.id,)
-        ).fetchone()
-        current = 0 if row is None else int(row[0])
-        if current != base:
-            raise self._conflict("agent", agent.id, current, base)
-        queues = _codec.dumps(sorted(set(agent.queues)))
+    def _write_agent(self, agent: Agent, queues: str, stored_queues: str | None) -> None:
         document = _codec.record_to_json(agent)
-        if row is None:
-            self.connection.execute(
+        if stored_queues is None:
+            cursor = self.connection.execute(
                 "INSERT INTO agents (id, version, queues, record) VALUES (?, ?, ?, ?)",
                 (agent.id, agent.version, queues, document),
             )
         else:
-            self.connection.execute(
-                "UPDATE agents SET version = ?, queues = ?, record = ? "
-                "WHERE id = ? AND version = ?",
-                (agent.version, queues, document, agent.id, base),
+            cursor = self.connection.execute(
+                "UPDATE agents SET version = ?, queues = ?, record = ? WHERE id = ?",
+                (agent.version, queues, document, agent.id),
             )
-        if row is None or row[1] != queues:
+        _written(cursor, "agent", agent.id)
+        self._agents[agent.id] = agent
+        if stored_queues != queues:
             self.connection.execute("DELETE FROM agent_queues WHERE agent_id = ?", (agent.id,))
             self.connection.executemany(
                 "INSERT INTO agent_queues (queue, agent_id) VALUES (?, ?)",
@@ -624,19 +742,17 @@ class _SqliteTransaction(StoreTransaction):
         if base == 0:
             cursor = self.connection.execute(
                 "INSERT INTO conversations (version, state, queue, asset, started_at, "
-                "next_deadline, record, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING",
+                "next_deadline, record, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, conversation.id),
             )
         else:
             cursor = self.connection.execute(
                 "UPDATE conversations SET version = ?, state = ?, queue = ?, asset = ?, "
-                "started_at = ?, next_deadline = ?, record = ? WHERE id = ? AND version = ?",
-                (*values, conversation.id, base),
+                "started_at = ?, next_deadline = ?, record = ? WHERE id = ?",
+                (*values, conversation.id),
             )
-        if cursor.rowcount != 1:
-            current = self._current_version("conversations", "id", conversation.id)
-            raise self._conflict("conversation", conversation.id, current, base)
+        _written(cursor, "conversation", conversation.id)
+        self._conversations[conversation.id] = conversation
 
     def _redact(self, conversation_id: str, message_id: str, text: str) -> None:
         """Rewrite the stored ``MessagePosted`` event (the outbox refers to the same row)."""
