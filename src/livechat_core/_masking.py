@@ -337,7 +337,34 @@ def _last_match_end(pattern: regex.Pattern[str], text: str) -> int:
     return last
 
 
-def _card_candidates(text: str, run: _Run, found: list[_Candidate]) -> None:
+def _group_sizes(groups: list[_Group], separators: list[str], joints: frozenset[int]) -> list[int]:
+    """Digits per group, groups cut only by a message boundary counted as one (a card typed
+    as 400000000000 and then 6 is grouped as one run of 13 digits)."""
+    sizes = [len(groups[0].digits)]
+    for group, previous, separator in zip(groups[1:], groups, separators[1:], strict=False):
+        if separator == _JOINT and previous.end in joints:
+            sizes[-1] += len(group.digits)
+        else:
+            sizes.append(len(group.digits))
+    return sizes
+
+
+def _standard_card_grouping(sizes: list[int]) -> bool:
+    """One run of digits, fours, or the Amex/Diners 4-6-5 and 4-6-4 layouts."""
+    return (
+        len(sizes) == 1
+        or all(size == 4 for size in sizes[:-1])
+        or sizes in ([4, 6, 5], [4, 6, 4], [4, 4, 5], [4, 5, 6])
+    )
+
+
+def _evasive_card_grouping(sizes: list[int]) -> bool:
+    """Evasive chunking is even (41 11 11 …) or small (4 1-1 11 …); a bank account
+    (5590519535/0800) is neither."""
+    return len(sizes) >= 3 and (len(set(sizes[:-1])) == 1 or max(sizes) <= 4)
+
+
+def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: frozenset[int]) -> None:
     if _NOT_CARD_WORDS.search(text, max(0, run.start - 24), run.start):
         return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
     groups = run.groups
@@ -357,20 +384,15 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate]) -> None:
                 continue
             if not (_card_issuer_plausible(digits) and _luhn_valid(digits)):
                 continue
-            sizes = [len(g.digits) for g in groups[i : j + 1]]
-            standard = (
-                len(sizes) == 1
-                or all(size == 4 for size in sizes[:-1])
-                or sizes in ([4, 6, 5], [4, 6, 4], [4, 4, 5], [4, 5, 6])
-            )
+            window = groups[i : j + 1]
+            separators = run.separators[i : j + 1]
+            groupings = [[len(g.digits) for g in window]]
+            if joints:
+                groupings.append(_group_sizes(window, separators, joints))
+            standard = any(_standard_card_grouping(sizes) for sizes in groupings)
             if not standard and (
-                # evasive chunking is even (41 11 11 ...) or small; a bank account
-                # (5590519535/0800) or two dates in a row are neither card-like
-                len(sizes) < 3
-                or not (len(set(sizes[:-1])) == 1 or max(sizes) <= 4)
-                or _looks_like_date_or_address(
-                    groups[i : j + 1], run.separators[i : j + 1], versions=False
-                )
+                not any(_evasive_card_grouping(sizes) for sizes in groupings)
+                or _looks_like_date_or_address(window, separators, versions=False)
             ):
                 continue
             whole = i == 0 and j == count - 1
@@ -576,12 +598,12 @@ def _whole_segment_candidates(
             found.append(_Candidate(_RANK["phone"], start, end, "phone"))
 
 
-def _number_candidates(text: str, found: list[_Candidate]) -> None:
+def _number_candidates(text: str, found: list[_Candidate], joints: frozenset[int]) -> None:
     for match in _RUN.finditer(text):
         run = _parse_run(text, match.start(), match.end())
         if sum(len(g.digits) for g in run.groups) < 7:
             continue
-        _card_candidates(text, run, found)
+        _card_candidates(text, run, found, joints)
         segments = _segments(run)
         for first in sorted({0, *(i for i, _ in segments)}):
             phone = _international_phone(text, run, first)
@@ -674,12 +696,16 @@ def _email_candidates(text: str, found: list[_Candidate]) -> None:
         found.append(_Candidate(_RANK["email"], match.start(), match.end(), "email"))
 
 
-def _candidates(text: str, kinds: frozenset[str]) -> list[_Candidate]:
+def _candidates(
+    text: str, kinds: frozenset[str], joints: frozenset[int] = frozenset()
+) -> list[_Candidate]:
+    """The chosen candidates of ``kinds``; ``joints`` are the positions of the spaces that
+    stand for message boundaries (see :func:`mask_across`)."""
     found: list[_Candidate] = []
     if "email" in kinds and ("@" in text or "＠" in text):
         _email_candidates(text, found)
     _iban_candidates(text, found)
-    _number_candidates(text, found)
+    _number_candidates(text, found, joints)
     # the stronger kind first; then the earlier, then the longer candidate
     found.sort(key=lambda c: (c.rank, c.start, -c.end))
     chosen: list[_Candidate] = []
@@ -803,14 +829,17 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
     masked = [mask_text(text, effective) for text in texts]
     if len(texts) < 2 or not effective.enabled:
         return masked
-    # Lay the messages out in one text: joinable neighbours with a plain space between them,
+    # Lay the messages out in one text: joinable neighbours with a space between them (a joint),
     # the others with a barrier no number crosses.
     offsets: list[int] = []
     pieces: list[str] = []
+    joints: set[int] = set()
     position = 0
     for k, text in enumerate(texts):
         if k:
             joint = _JOINT if _joinable(texts[k - 1], text) else _BARRIER
+            if joint == _JOINT:
+                joints.add(position)
             pieces.append(joint)
             position += len(joint)
         offsets.append(position)
@@ -820,7 +849,7 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
         return masked
     combined = "".join(pieces)
     spanning: dict[int, list[tuple[int, int, set[int], set[int]]]] = {}
-    for candidate in _find(combined, effective):
+    for candidate in _candidates(combined, effective.kinds, frozenset(joints)):
         first = _message_at(offsets, candidate.start)
         last = _message_at(offsets, candidate.end - 1)
         if first == last:
