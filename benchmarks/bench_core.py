@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -167,12 +170,16 @@ def best_of(repeats: int, count: int, body: Callable[[int], Any]) -> float:
     return min(results)
 
 
-def lifecycle(count: int) -> dict[str, float]:
+def lifecycle_desk(count: int) -> float:
+    """Microseconds per lifecycle through a Desk; the desk keeps every chat's history."""
     desk = make_desk()
+    return best_of(5, count, lambda i: desk_lifecycle(desk, i)) * 1e6
+
+
+def lifecycle_naive(count: int) -> float:
+    """Microseconds per lifecycle the naive way; it keeps every chat, as the Desk does."""
     naive_desk = NaiveDesk()
-    naive = best_of(5, count, lambda i: naive_lifecycle(naive_desk, i))
-    ours = best_of(5, count, lambda i: desk_lifecycle(desk, i))
-    return {"naive_us": naive * 1e6, "desk_us": ours * 1e6, "ratio": ours / naive}
+    return best_of(5, count, lambda i: naive_lifecycle(naive_desk, i)) * 1e6
 
 
 def memory_per_active_chat(count: int) -> dict[str, float]:
@@ -222,22 +229,47 @@ def gc_pause(count: int) -> dict[str, float]:
     return {"desk_ms": ours * 1e3, "naive_ms_extrapolated": naive * 1e3}
 
 
+MEASUREMENTS: dict[str, Callable[[int], Any]] = {
+    "lifecycle_desk": lifecycle_desk,
+    "lifecycle_naive": lifecycle_naive,
+    "memory": memory_per_active_chat,
+    "gc_pause": gc_pause,
+}
+
+
+def measure(name: str, count: int) -> Any:
+    """Run one measurement in a fresh interpreter, so none inherits another's garbage."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--only", name, "--count", str(count)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument("--only", choices=sorted(MEASUREMENTS), help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only:
+        print(json.dumps(MEASUREMENTS[args.only](args.count)))
+        return
     scale = 10 if args.quick else 1
-    life = lifecycle(2000 // scale)
+    desk_us = measure("lifecycle_desk", 2000 // scale)
+    naive_us = measure("lifecycle_naive", 2000 // scale)
     print(
-        f"lifecycle: desk {life['desk_us']:.0f} us, naive Machine-per-chat "
-        f"{life['naive_us']:.0f} us, ratio {life['ratio']:.2f} (target <= 0.50)"
+        f"lifecycle: desk {desk_us:.0f} us, naive Machine-per-chat {naive_us:.0f} us, "
+        f"ratio {desk_us / naive_us:.2f} (target <= 0.50)"
     )
-    memory = memory_per_active_chat(10_000 // scale)
+    memory = measure("memory", 10_000 // scale)
     print(
         f"memory per active chat: desk {memory['desk_bytes']:.0f} B "
         f"(target <= 2048), naive {memory['naive_bytes']:.0f} B"
     )
-    pause = gc_pause(100_000 // scale)
+    pause = measure("gc_pause", 100_000 // scale)
     print(
         f"full gc.collect() with {100_000 // scale} live chats: desk {pause['desk_ms']:.1f} ms "
         f"(target < 100), naive extrapolated {pause['naive_ms_extrapolated']:.0f} ms"

@@ -21,14 +21,14 @@ PREVIEW_LENGTH = 120
 
 @attrs.frozen(kw_only=True)
 class Surfaces:
-    """The text of every masked surface; ``attrs.asdict`` lists them all."""
+    """The text of every masked surface; ``attrs.asdict`` lists them all, each a string."""
 
     task_title: str
     message_preview: str
     desktop_notification: str
     notification_popover: str
     interaction_title: str
-    message_signatures: tuple[str, ...]
+    message_signature: str
     composer_placeholder: str
     history_title: str
     contact_origin: str
@@ -51,6 +51,7 @@ def render_surfaces(conversation: Conversation, policy: MaskingPolicy) -> Surfac
     preview = mask_text(last, policy)
     if len(preview) > PREVIEW_LENGTH:
         preview = preview[: PREVIEW_LENGTH - 1] + "…"
+    # the signature under each customer bubble: who wrote it
     signature = f"{name} · {contact}" if contact else name
     return Surfaces(
         task_title=who,
@@ -58,7 +59,7 @@ def render_surfaces(conversation: Conversation, policy: MaskingPolicy) -> Surfac
         desktop_notification=f"New chat from {who}" + (f": {preview}" if preview else ""),
         notification_popover=f"{who} · {conversation.queue}",
         interaction_title=who,
-        message_signatures=tuple(signature for _ in customer_messages),
+        message_signature=signature,
         composer_placeholder=f"Reply to {contact or name}",
         history_title=who,
         contact_origin=contact,
