@@ -187,6 +187,8 @@ class Unit:
         self._queues[queue.name] = (queue, base)
 
     def put_agent(self, agent: Agent) -> None:
+        """Stage an agent record built for this command (never one read from the store:
+        :meth:`changes` stamps the new version on it in place)."""
         staged = self._agents.get(agent.id)
         base = staged[1] if staged else agent.version
         self._agents[agent.id] = (agent, base)
@@ -244,11 +246,12 @@ class Unit:
         self._redactions.append((conversation_id, message_id, text))
 
     def changes(self) -> Changes:
+        for agent, base in self._agents.values():
+            # staged agents are new records nobody else holds yet (see put_agent)
+            object.__setattr__(agent, "version", base + 1)
         return Changes(
             queues=tuple(self._queues.values()),
-            agents=tuple(
-                (replace(agent, version=base + 1), base) for agent, base in self._agents.values()
-            ),
+            agents=tuple(self._agents.values()),
             conversations=tuple(self._conversations.values()),
             deleted_assets=tuple(self._deleted_assets),
             events=tuple(self.events),
@@ -265,18 +268,6 @@ def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
         return items
     index = items.index(item)
     return items[:index] + items[index + 1 :]
-
-
-def _release(unit: Unit, agent_id: str, conversation_id: str, *, wrapping: bool) -> None:
-    """An agent's offered or active leg ended; with ``wrapping`` it now wraps up."""
-    agent = unit.agent(agent_id)
-    unit.put_agent(
-        replace(
-            agent,
-            holding=_without(agent.holding, conversation_id),
-            wrapping=(*agent.wrapping, conversation_id) if wrapping else agent.wrapping,
-        )
-    )
 
 
 def _settle_agents(unit: Unit, before: Conversation, after: Conversation) -> None:
