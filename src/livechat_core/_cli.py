@@ -1,0 +1,715 @@
+"""The ``livechat-core`` command line: ``simulate``, ``mask`` and ``diagram``.
+
+Every failure a user can cause (a bad option, an unreadable file, a malformed line) ends
+with one line on standard error and a non-zero exit status: 2 for usage errors, 1 for
+data and file errors. Progress bars go to standard error, only when it is a terminal or
+``--progress`` asks for one, so pipelines stay clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, NoReturn, TextIO
+
+from ._errors import LivechatError
+from ._events import Event
+from ._events import to_record as event_to_record
+from ._machines import MACHINES, mermaid
+from ._masking import ALL_KINDS, MaskingPolicy, find_sensitive, mask_text
+
+PROGRAM = "livechat-core"
+DEFAULT_DB = "livechat-sim.db"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_MAX_REPORTED = 20  # malformed lines reported one by one before a summary
+
+
+class UsageError(Exception):
+    """Bad arguments: exit status 2."""
+
+
+class DataError(Exception):
+    """Unreadable input, unwritable output or malformed data: exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class ProgressBar:
+    """A one-line progress bar on standard error (``\\r``-redrawn, throttled)."""
+
+    def __init__(self, label: str, enabled: bool, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.stream = stream
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def update(self, fraction: float | None, detail: str = "") -> None:
+        """Redraw with ``fraction`` done (``None`` when the total is unknown)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        if fraction is None:
+            bar = ""
+        else:
+            fraction = max(0.0, min(1.0, fraction))
+            filled = round(fraction * 30)
+            bar = f"[{'█' * filled}{'░' * (30 - filled)}] {fraction:4.0%} "
+        stream = self.stream or sys.stderr
+        stream.write(f"\r{self.label} {bar}{detail}\x1b[K")
+        stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        """Erase the bar."""
+        if self._drawn:
+            stream = self.stream or sys.stderr
+            stream.write("\r\x1b[K")
+            stream.flush()
+            self._drawn = False
+
+
+def _progress_enabled(choice: bool | None) -> bool:
+    if choice is not None:
+        return choice
+    return sys.stderr.isatty()
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+
+
+def _kinds(text: str) -> frozenset[str]:
+    kinds = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if not kinds:
+        raise argparse.ArgumentTypeError("expected kinds separated by commas, e.g. card,email")
+    unknown = sorted(kinds - ALL_KINDS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind {', '.join(unknown)}; choose from {', '.join(sorted(ALL_KINDS))}"
+        )
+    return kinds
+
+
+def _delimiter(text: str) -> str:
+    text = {"tab": "\t", "\\t": "\t"}.get(text, text)
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(f"a delimiter is one character, not {text!r}")
+    return text
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``livechat-core`` argument parser with its three commands."""
+    from . import __version__
+
+    parser = _Parser(
+        prog=PROGRAM,
+        description="Live chat between website customers and contact-center agents.",
+        epilog=f"Run '{PROGRAM} COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run a seeded contact-center shift and print a report",
+        description=(
+            "Run a reproducible contact-center shift on a desk stored in SQLite: agents with "
+            "capacities serve three queues, customers arrive at random, agents accept, miss "
+            "offers (RONA) and recover, decline, transfer, conference, end and wrap up. "
+            "Prints what happened; the same options give the same report and events."
+        ),
+    )
+    simulate.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
+    simulate.add_argument(
+        "--agents", type=_positive_int, default=8, help="agents on the shift (default 8)"
+    )
+    simulate.add_argument(
+        "--minutes",
+        type=_positive_float,
+        default=60.0,
+        help="minutes during which customers arrive (default 60)",
+    )
+    simulate.add_argument(
+        "--arrival-rate",
+        type=_positive_float,
+        default=2.0,
+        metavar="PER_MINUTE",
+        help="customers per minute on average, Poisson arrivals (default 2)",
+    )
+    simulate.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        metavar="PATH",
+        help=(
+            f"SQLite file for the desk (default {DEFAULT_DB}); replaced if it already holds a "
+            "livechat-core store, refused if it holds anything else; ':memory:' keeps it in "
+            "memory"
+        ),
+    )
+    simulate.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    simulate.add_argument(
+        "--events", metavar="FILE", help="write every event as JSON Lines (one record a line)"
+    )
+    simulate.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw queue length and handling times into an image (needs matplotlib)",
+    )
+    _progress_option(simulate)
+    simulate.set_defaults(run=_simulate)
+
+    mask = commands.add_parser(
+        "mask",
+        help="mask cards, IBANs, SSNs, e-mails and phones in text, JSON Lines or CSV",
+        description=(
+            "Stream text, JSON Lines or CSV from FILE (or standard input) to standard output "
+            "with sensitive data masked, in constant memory. Per-kind counts go to standard "
+            "error. A malformed line is reported with its number and is fatal, or skipped "
+            "(left out of the output) with --on-error skip."
+        ),
+    )
+    mask.add_argument("file", nargs="?", default="-", help="input file; '-' or none: stdin")
+    mask.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv"),
+        default="text",
+        help="input format (default text: every line is masked)",
+    )
+    mask.add_argument(
+        "--field",
+        action="append",
+        metavar="NAME",
+        help=(
+            "JSON field or CSV column to mask (repeatable); default: every string value of "
+            "each JSON record, every CSV column"
+        ),
+    )
+    mask.add_argument(
+        "--kinds",
+        type=_kinds,
+        metavar="KINDS",
+        help=f"kinds to mask, comma-separated (default all: {','.join(sorted(ALL_KINDS))})",
+    )
+    mask.add_argument(
+        "--keep-card-bin", action="store_true", help="keep a card's first six digits visible"
+    )
+    mask.add_argument("--off", action="store_true", help="masking off: copy the input unchanged")
+    mask.add_argument(
+        "--on-error",
+        choices=("fail", "skip"),
+        default="fail",
+        help="a malformed line stops the run (fail, the default) or is left out (skip)",
+    )
+    mask.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        default=",",
+        help="CSV field delimiter (default ','; 'tab' for tab-separated)",
+    )
+    _progress_option(mask)
+    mask.set_defaults(run=_mask)
+
+    diagram = commands.add_parser(
+        "diagram",
+        help="print the Mermaid state diagram of a machine",
+        description="Print the Mermaid diagram of a state machine, generated from its table.",
+    )
+    diagram.add_argument("machine", choices=sorted(MACHINES), help="which machine")
+    diagram.add_argument(
+        "--fenced", action="store_true", help="wrap it in a ```mermaid block for Markdown"
+    )
+    diagram.set_defaults(run=_diagram)
+    return parser
+
+
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on standard error (default: only when it is a terminal)",
+    )
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _open_output(path: str) -> TextIO:
+    try:
+        return open(path, "w", encoding="utf-8", newline="\n")
+    except OSError as error:
+        raise DataError(f"cannot write {path!r}: {error.strerror or error}") from None
+
+
+def _fresh_sqlite(path: str) -> None:
+    """Remove a previous livechat-core store at ``path``; refuse to touch anything else."""
+    if not os.path.lexists(path):
+        return
+    if not os.path.isfile(path):
+        raise DataError(f"{path!r} is not a regular file; choose another --db")
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError as error:
+        raise DataError(f"cannot read {path!r}: {error.strerror or error}") from None
+    from .adapters.sqlite import APPLICATION_ID
+
+    ours = (
+        len(header) == 100
+        and header.startswith(_SQLITE_HEADER)
+        and int.from_bytes(header[68:72], "big") == APPLICATION_ID
+    )
+    if header and not ours:
+        raise DataError(
+            f"{path!r} exists and is not a livechat-core store; not replacing it "
+            "(choose another --db)"
+        )
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.remove(path + suffix)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise DataError(f"cannot replace {path + suffix!r}: {error.strerror}") from None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ._simulation import ShiftConfig, simulate
+    from .adapters.memory import MemoryStore
+    from .adapters.sqlite import SqliteStore
+    from .ports import Store
+
+    try:
+        config = ShiftConfig(
+            seed=args.seed, agents=args.agents, minutes=args.minutes, arrival_rate=args.arrival_rate
+        )
+    except LivechatError as error:
+        raise UsageError(f"{PROGRAM} simulate: {error.message}") from None
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise DataError("--plot needs matplotlib: pip install 'livechat-core[plots]'") from None
+    outputs: list[TextIO] = []
+    store: Store
+    try:
+        json_file = _open_output(args.json) if args.json else None
+        if json_file is not None:
+            outputs.append(json_file)
+        events_file = _open_output(args.events) if args.events else None
+        if events_file is not None:
+            outputs.append(events_file)
+        if args.db == ":memory:":
+            store, where = MemoryStore(), "in memory"
+        else:
+            _fresh_sqlite(args.db)
+            try:
+                # a throwaway demo file: skip the fsync of every commit (WAL keeps it safe
+                # from a crash of the process; only a power cut could lose the last commits)
+                store = SqliteStore(args.db, synchronous="NORMAL")
+            except LivechatError as error:
+                raise DataError(f"cannot open {args.db!r}: {error.message}") from None
+            where = f"in {args.db} (SQLite)"
+
+        on_event: Callable[[Event], None] | None = None
+        if events_file is not None:
+            write = events_file.write
+
+            def on_event(event: Event) -> None:
+                write(json.dumps(event_to_record(event), ensure_ascii=False) + "\n")
+
+        bar = ProgressBar("simulating", _progress_enabled(args.progress))
+        try:
+            report = simulate(
+                config,
+                store=store,
+                on_event=on_event,
+                progress=lambda fraction: bar.update(fraction),
+            )
+        finally:
+            bar.close()
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+        if json_file is not None:
+            json_file.write(report.to_json() + "\n")
+        if args.plot is not None:
+            try:
+                report.plot(args.plot)
+            except (OSError, ValueError) as error:
+                raise DataError(f"cannot draw {args.plot!r}: {error}") from None
+    finally:
+        for output in outputs:
+            output.close()
+    print(f"Simulated shift, desk kept {where}\n")
+    print(report.format(), end="")
+    written = [
+        f"{label} {path}"
+        for label, path in (("report", args.json), ("events", args.events), ("plot", args.plot))
+        if path
+    ]
+    if written:
+        print("\nWrote " + ", ".join(written) + ".")
+    return 0
+
+
+# --------------------------------------------------------------------------- mask
+
+
+class _Masker:
+    """Masks strings under a policy and counts what it masked, per kind."""
+
+    def __init__(self, policy: MaskingPolicy) -> None:
+        self.policy = policy
+        self.counts: Counter[str] = Counter()
+
+    def text(self, text: str) -> str:
+        if not self.policy.enabled:
+            return text
+        findings = find_sensitive(text, self.policy)
+        if not findings:
+            return text
+        self.counts.update(finding.kind for finding in findings)
+        return mask_text(text, self.policy)
+
+    def value(self, value: Any) -> Any:
+        """Mask every string in a JSON value (integers too: a card number may be one)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            digits = str(value)
+            masked = self.text(digits)
+            return value if masked == digits else masked
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.value(item) for key, item in value.items()}
+        return value
+
+
+class _Malformed(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+class _Reporter:
+    """Reports malformed lines on stderr; fatal or skipped by ``--on-error``."""
+
+    def __init__(self, skip: bool, bar: ProgressBar) -> None:
+        self.skip = skip
+        self.bar = bar
+        self.skipped = 0
+
+    def __call__(self, problem: _Malformed) -> None:
+        if not self.skip:
+            raise DataError(f"{problem}") from None
+        self.skipped += 1
+        if self.skipped <= _MAX_REPORTED:
+            self.bar.close()
+            print(f"{PROGRAM} mask: skipped {problem}", file=sys.stderr)
+
+
+def _binary_input(path: str) -> tuple[IO[bytes], int | None]:
+    if path == "-":
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:  # a replaced sys.stdin without bytes underneath
+            return io.BytesIO(sys.stdin.read().encode("utf-8")), None
+        return buffer, None
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        size = os.fstat(file.fileno()).st_size
+    except OSError as error:
+        raise DataError(f"cannot read {path!r}: {error.strerror or error}") from None
+    if os.path.isdir(path):
+        file.close()
+        raise DataError(f"cannot read {path!r}: it is a directory")
+    return file, size
+
+
+def _lines(source: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    try:
+        yield from enumerate(source, 1)
+    except OSError as error:
+        raise DataError(f"reading failed: {error.strerror or error}") from None
+
+
+def _decode(number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _Malformed(number, f"not UTF-8 (byte {error.start + 1})") from None
+
+
+def _mask_text_lines(
+    source: IO[bytes], out: TextIO, masker: _Masker, report: _Reporter, tick: Callable[[int], None]
+) -> int:
+    count = 0
+    for number, raw in _lines(source):
+        count = number
+        tick(number)
+        try:
+            line = _decode(number, raw)
+        except _Malformed as problem:
+            report(problem)
+            continue
+        out.write(masker.text(line))
+    return count
+
+
+def _mask_jsonl(
+    source: IO[bytes],
+    out: TextIO,
+    masker: _Masker,
+    report: _Reporter,
+    tick: Callable[[int], None],
+    fields: Sequence[str] | None,
+) -> int:
+    count = 0
+    for number, raw in _lines(source):
+        count = number
+        tick(number)
+        try:
+            line = _decode(number, raw)
+            body = line.rstrip("\r\n")
+            if not body.strip():
+                out.write(line)
+                continue
+            try:
+                record = json.loads(body)
+            except json.JSONDecodeError as error:
+                raise _Malformed(number, f"not JSON ({error.msg}, column {error.colno})") from None
+            if fields is not None and not isinstance(record, dict):
+                raise _Malformed(number, f"expected a JSON object, got {type(record).__name__}")
+        except _Malformed as problem:
+            report(problem)
+            continue
+        if fields is None:
+            masked = masker.value(record)
+        else:
+            masked = dict(record)
+            for field in fields:
+                if field in masked:
+                    masked[field] = masker.value(masked[field])
+        if masked == record and type(masked) is type(record):
+            out.write(line)  # untouched lines keep their exact bytes
+        else:
+            out.write(json.dumps(masked, ensure_ascii=False) + line[len(body) :])
+    return count
+
+
+def _mask_csv(
+    source: IO[bytes],
+    out: TextIO,
+    masker: _Masker,
+    report: _Reporter,
+    tick: Callable[[int], None],
+    fields: Sequence[str] | None,
+    delimiter: str,
+) -> int:
+    text = io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    rows = 0
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise DataError(f"line {reader.line_num}: not CSV ({error})") from None
+    if header is None:
+        return 0
+    if any(_has_surrogates(cell) for cell in header):
+        raise DataError("line 1: the CSV header is not UTF-8")
+    if fields is None:
+        chosen = list(range(len(header)))
+    else:
+        missing = [field for field in fields if field not in header]
+        if missing:
+            raise UsageError(
+                f"{PROGRAM} mask: no column {', '.join(map(repr, missing))} in the CSV header "
+                f"(columns: {', '.join(header)})"
+            )
+        chosen = [index for index, name in enumerate(header) if name in fields]
+    writer.writerow(header)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # the csv module cannot resume after a broken quoted field
+            raise DataError(f"line {reader.line_num}: not CSV ({error})") from None
+        rows += 1
+        tick(reader.line_num)
+        try:
+            if len(row) != len(header):
+                raise _Malformed(
+                    reader.line_num, f"{len(row)} fields where the header has {len(header)}"
+                )
+            if any(_has_surrogates(cell) for cell in row):
+                raise _Malformed(reader.line_num, "not UTF-8")
+        except _Malformed as problem:
+            report(problem)
+            continue
+        for index in chosen:
+            row[index] = masker.text(row[index])
+        writer.writerow(row)
+    text.detach()
+    return rows
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= char <= "\udcff" for char in text)
+
+
+def _mask(args: argparse.Namespace) -> int:
+    try:
+        policy = MaskingPolicy(
+            enabled=not args.off,
+            kinds=args.kinds if args.kinds is not None else ALL_KINDS,
+            keep_card_bin=args.keep_card_bin,
+        )
+    except LivechatError as error:
+        raise UsageError(f"{PROGRAM} mask: {error.message}") from None
+    if args.field is not None and args.format == "text":
+        raise UsageError(f"{PROGRAM} mask: --field needs --format jsonl or csv")
+    source, size = _binary_input(args.file)
+    bar = ProgressBar("masking", _progress_enabled(args.progress))
+    masker = _Masker(policy)
+    report = _Reporter(args.on_error == "skip", bar)
+
+    def tick(line: int) -> None:
+        if bar.enabled and line % 1000 == 0:
+            fraction = None
+            if size:
+                try:
+                    fraction = source.tell() / size
+                except (OSError, ValueError):
+                    fraction = None
+            bar.update(fraction, f"{line:,} lines")
+
+    out = sys.stdout
+    try:
+        if args.format == "text":
+            lines = _mask_text_lines(source, out, masker, report, tick)
+            unit = "lines"
+        elif args.format == "jsonl":
+            lines = _mask_jsonl(source, out, masker, report, tick, args.field)
+            unit = "lines"
+        else:
+            lines = _mask_csv(source, out, masker, report, tick, args.field, args.delimiter)
+            unit = "rows"
+        out.flush()
+    finally:
+        bar.close()
+        if source is not getattr(sys.stdin, "buffer", None):
+            source.close()
+    if report.skipped > _MAX_REPORTED:
+        print(
+            f"{PROGRAM} mask: … and {report.skipped - _MAX_REPORTED} more malformed lines skipped",
+            file=sys.stderr,
+        )
+    if not policy.enabled:
+        summary = f"masking off: {lines:,} {unit} copied unchanged"
+    else:
+        kinds = [kind for kind in ("card", "iban", "ssn", "email", "phone") if kind in policy.kinds]
+        total = sum(masker.counts.values())
+        summary = f"masked {total:,} items in {lines:,} {unit}: " + ", ".join(
+            f"{kind} {masker.counts[kind]:,}" for kind in kinds
+        )
+    if report.skipped:
+        summary += f"; {report.skipped:,} malformed skipped"
+    print(f"{PROGRAM} mask: {summary}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- diagram
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    text = mermaid(MACHINES[args.machine])
+    sys.stdout.write(f"```mermaid\n{text}```\n" if args.fenced else text)
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # --help and --version
+            return exit_.code if isinstance(exit_.code, int) else 0
+        status: int = args.run(args)
+        return status
+    except UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except DataError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, without a second error at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+    except LivechatError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1
