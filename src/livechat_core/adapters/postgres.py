@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -109,6 +110,20 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         event_position bigint PRIMARY KEY REFERENCES events (position)
     );
     INSERT INTO schema_info (application, version) VALUES ('livechat-core', 1);
+    """,
+    # 2: a save checks its versions on the server, so it needs no reply before the next
+    # statement: a stale base raises serialization_failure with the record's key.
+    """
+    CREATE FUNCTION stale(kind text, key text, base integer) RETURNS integer
+    LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+        RAISE EXCEPTION USING
+            ERRCODE = 'serialization_failure',
+            MESSAGE = kind || ' ' || key || ' changed since it was read (expected version '
+                || base || ')',
+            DETAIL = key;
+    END
+    $$;
     """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
@@ -198,8 +213,11 @@ class PostgresStore(Store):
         self._connection: psycopg.Connection[Any] | None = None
         self._pid = os.getpid()
         self._closed = False
-        # One advisory-lock key per schema, so separate stores in one database are independent.
+        # One advisory-lock key per schema, so separate stores in one database are independent
+        # (taken for migrations); writers lock one key per queue and per asset of the schema.
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
+        self._queue_space = zlib.crc32(f"livechat-core:{self.schema}:queue".encode()) - 2**31
+        self._asset_space = zlib.crc32(f"livechat-core:{self.schema}:asset".encode()) - 2**31
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -246,11 +264,14 @@ class PostgresStore(Store):
             # No server-side prepared statements: after an aborted pipeline psycopg's
             # cache of them can disagree with the server ("prepared statement does not
             # exist"), and a pooler in transaction mode (PgBouncer) does not keep them.
+            # Client-side binding: several statements go to the server as one simple
+            # query, one round trip (pipelining without its per-statement bookkeeping).
             connection = psycopg.connect(
                 self.dsn,
                 autocommit=True,
                 connect_timeout=max(1, round(self.connect_timeout)),
                 prepare_threshold=None,
+                cursor_factory=psycopg.ClientCursor,
             )
         try:
             self._prepare(connection)
@@ -329,27 +350,35 @@ class PostgresStore(Store):
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
-        """A transaction; see the module docstring for how writers are kept apart."""
+        """A transaction; see the module docstring for how writers are kept apart.
+
+        ``BEGIN`` travels with the transaction's first statements (one round trip).
+        """
         with self._lock:
             connection = self._connect()
-            with _translating("beginning a transaction"):
-                if not write:
-                    connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                elif self.concurrency == "serializable":
-                    connection.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-                else:
-                    connection.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+            if not write:
+                begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            elif self.concurrency == "serializable":
+                begin = "BEGIN ISOLATION LEVEL SERIALIZABLE"
+            else:
+                begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
+            txn = _PostgresTransaction(
+                connection,
+                begin,
+                locking=write and self.concurrency == "lock",
+                spaces=(self._queue_space, self._asset_space),
+            )
             try:
-                yield _PostgresTransaction(connection)
+                yield txn
             except BaseException:
-                if not connection.broken:
+                if txn.begun and not connection.broken:
                     # The original error says more; the server may have rolled back.
                     with contextlib.suppress(psycopg.Error):
-                        connection.execute("ROLLBACK")
+                        connection.execute(b"ROLLBACK")
                 raise
-            with _translating("committing"):
-                connection.execute("COMMIT")
+            if txn.begun:
+                with _translating("committing"):
+                    connection.execute(b"COMMIT")
 
     # --- outside a transaction ------------------------------------------------------------
 
@@ -413,51 +442,243 @@ class PostgresStore(Store):
         return [row[0] for row in rows]
 
 
+_Key = tuple[int, int]
+_ROUTING_ROWS: Final = 4
+"""Queued conversations read ahead per queue when routing first reads a queue."""
+
+
 class _PostgresTransaction(StoreTransaction):
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+    """Reads and saves of one transaction, in as few round trips as it can.
+
+    * ``BEGIN`` goes with the first statements; ``prefetch`` reads the records a command
+      names (and the agents and queues of the conversations among them) in one query.
+    * Records read once are kept decoded for the rest of the transaction. In ``lock``
+      mode (READ COMMITTED) a re-read could see a newer version; the cached one is the
+      version this transaction decided with, and ``save`` checks it on the server.
+    * Routing reads (``queued`` and ``agents(queue)``) first lock the queues they read
+      (``lock`` mode), then read a few queued conversations, the members and the queue
+      records of every queue asked for, in one round trip.
+    * ``save`` sends every write in one round trip inside a savepoint; the versions are
+      checked by the server (``stale()`` raises), so nothing waits for a reply between.
+    """
+
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        begin: str,
+        *,
+        locking: bool,
+        spaces: tuple[int, int],
+    ) -> None:
         self.connection = connection
+        self.begun = False
+        self._begin = begin
+        self._locking = locking
+        self._queue_space, self._asset_space = spaces
+        self._held: dict[_Key, bool] = {}  # advisory lock → exclusive
+        self._queues: dict[str, Queue | None] = {}
+        self._agents: dict[str, Agent | None] = {}
+        self._conversations: dict[str, Conversation | None] = {}
+        self._deleted: dict[str, bool] = {}
+        self._queued: dict[str, tuple[list[Conversation], bool]] = {}  # rows, complete
+        self._members: dict[str, list[Agent]] = {}
+
+    # --- round trips ----------------------------------------------------------------------
+
+    def _run(self, statements: Sequence[tuple[str, Sequence[Any]]], doing: str) -> list[Any]:
+        """Execute ``statements`` in one round trip; their rows (``None``: no rows)."""
+        parts = [statement for statement, _ in statements]
+        parameters = [value for _, values in statements for value in values]
+        if not self.begun:
+            parts.insert(0, self._begin)
+            self.begun = True
+        cursor = self.connection.cursor()
+        with _translating(doing):
+            cursor.execute(";\n".join(parts).encode(), parameters)
+            results = []
+            while True:
+                results.append(cursor.fetchall() if cursor.description is not None else None)
+                if not cursor.nextset():
+                    break
+        return results[len(results) - len(statements) :]
+
+    def _lock_statements(self, wanted: dict[_Key, bool]) -> list[tuple[str, Sequence[Any]]]:
+        """Statements taking the advisory locks ``wanted`` (key → exclusive) not yet held.
+
+        Deadlock-free: a lock is waited for only when every other lock held sorts below
+        it; any other is only tried, and a busy one means another writer won the race.
+        """
+        if not self._locking:
+            return []
+        tries: list[str] = []
+        waits: list[str] = []
+        parameters_try: list[int] = []
+        parameters_wait: list[int] = []
+        for key in sorted(wanted):
+            exclusive = wanted[key]
+            if key in self._held and (self._held[key] or not exclusive):
+                continue
+            below = all(other < key for other in self._held if other != key)
+            function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            if below:
+                waits.append(f"{function}(%s, %s)")
+                parameters_wait += key
+            else:
+                tries.append(f"pg_try_{function[3:]}(%s, %s)")
+                parameters_try += key
+            self._held[key] = exclusive
+        statements: list[tuple[str, Sequence[Any]]] = []
+        if tries:
+            statements.append(("SELECT " + " AND ".join(tries) + " AS locked", parameters_try))
+        if waits:
+            statements.append(("SELECT " + ", ".join(waits), parameters_wait))
+        return statements
+
+    def _check_tries(self, statements: Sequence[tuple[str, Sequence[Any]]], rows: Any) -> None:
+        if statements and statements[0][0].endswith(" AS locked") and not rows[0][0][0]:
+            raise ConcurrencyConflict("another writer holds a queue or asset this command needs")
+
+    def _queue_key(self, name: str) -> _Key:
+        return (self._queue_space, zlib.crc32(name.encode()) - 2**31)
+
+    def _asset_key(self, asset: str) -> _Key:
+        return (self._asset_space, zlib.crc32(asset.encode()) - 2**31)
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def prefetch(
+        self,
+        *,
+        conversation_ids: Collection[str] = (),
+        agent_ids: Collection[str] = (),
+        queues: Collection[str] = (),
+        assets: Collection[str] = (),
+    ) -> None:
+        conversations = sorted(set(conversation_ids) - self._conversations.keys())
+        agents = sorted(set(agent_ids) - self._agents.keys())
+        names = sorted(set(queues) - self._queues.keys())
+        deleted = sorted(set(assets) - self._deleted.keys())
+        if not (conversations or agents or names or deleted):
+            return
+        # Whether an asset was deleted is read under a shared lock of it (see asset_deleted).
+        locks = self._lock_statements({self._asset_key(asset): False for asset in deleted})
+        query = (
+            "WITH c AS MATERIALIZED (SELECT id, record FROM conversations WHERE id = ANY(%s)), "
+            "l AS MATERIALIZED (SELECT leg FROM c, jsonb_array_elements(c.record -> 'legs') "
+            "AS leg) "
+            "SELECT 0, id, record FROM c "
+            # "= ANY(array)" keeps these index scans (a SERIALIZABLE reader's predicate
+            # locks then cover the rows read, not whole tables).
+            "UNION ALL SELECT 1, id, record FROM agents WHERE id = ANY(%s::text[] "
+            "|| ARRAY(SELECT leg ->> 'agent_id' FROM l)) "
+            "UNION ALL SELECT 2, name, record FROM queues WHERE name = ANY(%s::text[] "
+            "|| ARRAY(SELECT record ->> 'queue' FROM c) || ARRAY(SELECT leg ->> 'queue' FROM l)) "
+            "UNION ALL SELECT 3, asset, NULL FROM deleted_assets WHERE asset = ANY(%s)"
+        )
+        results = self._run(
+            [*locks, (query, (conversations, agents, names, deleted))], "prefetching"
+        )
+        self._check_tries(locks, results)
+        for conversation_id in conversations:
+            self._conversations[conversation_id] = None
+        for agent_id in agents:
+            self._agents[agent_id] = None
+        for name in names:
+            self._queues[name] = None
+        for asset in deleted:
+            self._deleted[asset] = False
+        for kind, key, record in results[-1]:
+            if kind == 0:
+                self._conversations[key] = _codec.conversation_from_json(record)
+            elif kind == 1:
+                self._agents.setdefault(key, None)
+                self._agents[key] = self._agents[key] or _codec.agent_from_json(record)
+            elif kind == 2:
+                self._queues.setdefault(key, None)
+                self._queues[key] = self._queues[key] or _codec.queue_from_json(record)
+            else:
+                self._deleted[key] = True
 
     def _rows(self, query: str, parameters: Sequence[Any] = ()) -> list[Any]:
-        with _translating("reading"):
-            return self.connection.execute(query.encode(), parameters).fetchall()
+        rows: list[Any] = self._run([(query, parameters)], "reading")[-1]
+        return rows
 
     def queue(self, name: str) -> Queue | None:
-        rows = self._rows("SELECT record FROM queues WHERE name = %s", (name,))
-        return _codec.queue_from_json(rows[0][0]) if rows else None
+        if name not in self._queues:
+            rows = self._rows("SELECT record FROM queues WHERE name = %s", (name,))
+            self._queues[name] = _codec.queue_from_json(rows[0][0]) if rows else None
+        return self._queues[name]
 
     def queues(self) -> list[Queue]:
         rows = self._rows("SELECT record FROM queues ORDER BY name")
         return [_codec.queue_from_json(row[0]) for row in rows]
 
     def agent(self, agent_id: str) -> Agent | None:
-        rows = self._rows("SELECT record FROM agents WHERE id = %s", (agent_id,))
-        return _codec.agent_from_json(rows[0][0]) if rows else None
+        if agent_id not in self._agents:
+            rows = self._rows("SELECT record FROM agents WHERE id = %s", (agent_id,))
+            self._agents[agent_id] = _codec.agent_from_json(rows[0][0]) if rows else None
+        return self._agents[agent_id]
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         if queue is None:
             rows = self._rows("SELECT record FROM agents ORDER BY id")
-        else:
-            rows = self._rows(
-                "SELECT a.record FROM agent_queues AS m JOIN agents AS a ON a.id = m.agent_id "
-                "WHERE m.queue = %s ORDER BY a.id",
-                (queue,),
-            )
-        return [_codec.agent_from_json(row[0]) for row in rows]
+            return [_codec.agent_from_json(row[0]) for row in rows]
+        if queue not in self._members:
+            self._read_queues([queue], _ROUTING_ROWS)
+        return list(self._members[queue])
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        rows = self._rows("SELECT record FROM conversations WHERE id = %s", (conversation_id,))
-        return _codec.conversation_from_json(rows[0][0]) if rows else None
+        if conversation_id not in self._conversations:
+            rows = self._rows("SELECT record FROM conversations WHERE id = %s", (conversation_id,))
+            found = _codec.conversation_from_json(rows[0][0]) if rows else None
+            self._conversations[conversation_id] = found
+        return self._conversations[conversation_id]
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         names = sorted(set(queues))
         if not names or limit <= 0:
             return []
-        rows = self._rows(
-            "SELECT record FROM conversations WHERE state = 'queued' AND queue = ANY(%s) "
-            "ORDER BY started_at, id LIMIT %s",
-            (names, limit),
+        missing = [
+            name
+            for name in names
+            if name not in self._queued
+            or (not self._queued[name][1] and len(self._queued[name][0]) < limit)
+        ]
+        if missing:
+            self._read_queues(missing, max(limit, _ROUTING_ROWS))
+        found = [conversation for name in names for conversation in self._queued[name][0]]
+        found.sort(key=lambda conversation: (conversation.started_at, conversation.id))
+        return found[:limit]
+
+    def _read_queues(self, names: list[str], limit: int) -> None:
+        """Lock the queues (``lock`` mode), then read what routing in them needs."""
+        locks = self._lock_statements({self._queue_key(name): True for name in names})
+        query = (
+            "SELECT 0, q.name, c.record FROM unnest(%s::text[]) AS q (name), LATERAL "
+            "(SELECT record FROM conversations WHERE state = 'queued' AND queue = q.name "
+            "ORDER BY started_at, id LIMIT %s) AS c "
+            "UNION ALL SELECT 1, m.queue, a.record FROM agent_queues AS m "
+            "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ANY(%s) "
+            "UNION ALL SELECT 2, name, record FROM queues WHERE name = ANY(%s)"
         )
-        return [_codec.conversation_from_json(row[0]) for row in rows]
+        unknown = [name for name in names if name not in self._queues]
+        results = self._run([*locks, (query, (names, limit, names, unknown))], "reading")
+        self._check_tries(locks, results)
+        queued: dict[str, list[Conversation]] = {name: [] for name in names}
+        members: dict[str, list[Agent]] = {name: [] for name in names}
+        for name in unknown:
+            self._queues[name] = None
+        for kind, key, record in results[-1]:
+            if kind == 0:
+                queued[key].append(_codec.conversation_from_json(record))
+            elif kind == 1:
+                members[key].append(_codec.agent_from_json(record))
+            else:
+                self._queues[key] = _codec.queue_from_json(record)
+        for name in names:
+            rows = sorted(queued[name], key=lambda c: (c.started_at, c.id))
+            self._queued[name] = (rows, len(rows) < limit)
+            self._members[name] = sorted(members[name], key=lambda agent: agent.id)
 
     def due(self, now: float, limit: int) -> list[str]:
         rows = self._rows(
@@ -468,175 +689,216 @@ class _PostgresTransaction(StoreTransaction):
         return [row[0] for row in rows]
 
     def open_on_asset(self, asset: str) -> list[str]:
-        rows = self._rows(
-            "SELECT id FROM conversations WHERE asset = %s AND state <> 'closed' ORDER BY id",
-            (asset,),
-        )
-        return [row[0] for row in rows]
+        # Deleting an asset: exclusive, so no chat starts on it unseen (StartChat holds
+        # the shared lock while it checks the asset and saves the chat).
+        locks = self._lock_statements({self._asset_key(asset): True})
+        query = "SELECT id FROM conversations WHERE asset = %s AND state <> 'closed' ORDER BY id"
+        results = self._run([*locks, (query, (asset,))], "reading")
+        self._check_tries(locks, results)
+        return [row[0] for row in results[-1]]
 
     def asset_deleted(self, asset: str) -> bool:
-        return bool(self._rows("SELECT 1 FROM deleted_assets WHERE asset = %s", (asset,)))
+        if asset not in self._deleted:
+            locks = self._lock_statements({self._asset_key(asset): False})
+            query = "SELECT 1 FROM deleted_assets WHERE asset = %s"
+            results = self._run([*locks, (query, (asset,))], "reading")
+            self._check_tries(locks, results)
+            self._deleted[asset] = bool(results[-1])
+        return self._deleted[asset]
 
     # --- the save -------------------------------------------------------------------------
 
     def save(self, changes: Changes) -> None:
-        connection = self.connection
-        with _translating("saving"):
-            connection.execute(b"SAVEPOINT livechat_save")
+        statements = [("SAVEPOINT livechat_save", ()), *self._writes(changes)]
+        statements.append(("RELEASE SAVEPOINT livechat_save", ()))
+        # What routing read is no longer what the database holds after this save.
+        self._queued.clear()
+        self._members.clear()
         try:
-            with _translating("saving"):
-                checks = self._write(changes)
-            for kind, key, base, cursor in checks:
-                row = cursor.fetchone()
-                if row is None:
-                    raise ConcurrencyConflict(
-                        f"{kind} {key} changed since it was read (expected version {base})",
-                        aggregate_id=key,
-                    )
-        except BaseException:
-            if not connection.broken:
+            self._run(statements, "saving")
+        except ConcurrencyConflict as conflict:
+            cause = conflict.__cause__
+            if not self.connection.broken:
                 with _translating("rolling back a save"):
-                    connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
+                    self.connection.execute(
+                        b"ROLLBACK TO SAVEPOINT livechat_save; RELEASE SAVEPOINT livechat_save"
+                    )
+            if isinstance(cause, pg_errors.SerializationFailure) and cause.diag.message_detail:
+                raise ConcurrencyConflict(
+                    str(cause.diag.message_primary), aggregate_id=cause.diag.message_detail
+                ) from cause
             raise
-        with _translating("saving"):
-            connection.execute(b"RELEASE SAVEPOINT livechat_save")
+        except StoreError:
+            if not self.connection.broken:
+                with contextlib.suppress(psycopg.Error):
+                    self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
+            raise
+        for queue, _ in changes.queues:
+            self._queues[queue.name] = queue
+        for agent, _ in changes.agents:
+            self._agents[agent.id] = agent
+        for conversation, _ in changes.conversations:
+            self._conversations[conversation.id] = conversation
+        for asset in changes.deleted_assets:
+            self._deleted[asset] = True
 
-    def _write(self, changes: Changes) -> list[tuple[str, str, int, psycopg.Cursor[Any]]]:
-        """Send every write in one pipeline; return the cursors whose row proves a write."""
-        checks: list[tuple[str, str, int, psycopg.Cursor[Any]]] = []
-        connection = self.connection
-        with connection.pipeline():
+    @staticmethod
+    def _checked(kind: str, write: str) -> str:
+        """``write`` (a statement ``RETURNING 1``) that raises unless it wrote one row."""
+        return (
+            f"WITH w AS ({write}) SELECT CASE WHEN (SELECT count(*) FROM w) = 1 THEN 1 "
+            f"ELSE stale('{kind}', %(key)s, %(base)s) END"
+        )
 
-            def run(
-                query: str, parameters: Sequence[Any] | Mapping[str, Any]
-            ) -> psycopg.Cursor[Any]:
-                return connection.cursor().execute(query.encode(), parameters)
+    def _writes(self, changes: Changes) -> list[tuple[str, Any]]:
+        """The save's statements; rows are written in one order (kind, then key), so two
+        saves never wait for each other's rows in a cycle."""
+        statements: list[tuple[str, Any]] = []
 
-            for queue, base in changes.queues:
-                document = _codec.record_to_json(queue)
-                if base == 0:
-                    cursor = run(
-                        "INSERT INTO queues (name, version, record) VALUES (%s, %s, %s::jsonb) "
-                        "ON CONFLICT (name) DO NOTHING RETURNING 1",
-                        (queue.name, queue.version, document),
-                    )
-                else:
-                    cursor = run(
-                        "UPDATE queues SET version = %s, record = %s::jsonb "
-                        "WHERE name = %s AND version = %s RETURNING 1",
-                        (queue.version, document, queue.name, base),
-                    )
-                checks.append(("queue", queue.name, base, cursor))
-            for agent, base in changes.agents:
-                queues = sorted(set(agent.queues))
-                document = _codec.record_to_json(agent)
-                if base == 0:
-                    cursor = run(
-                        "WITH added AS (INSERT INTO agents (id, version, queues, record) "
-                        "VALUES (%(id)s, %(version)s, %(queues)s, %(record)s::jsonb) "
-                        "ON CONFLICT (id) DO NOTHING RETURNING id), "
-                        "members AS (INSERT INTO agent_queues (queue, agent_id) "
-                        "SELECT q, %(id)s FROM unnest(%(queues)s::text[]) AS q "
-                        "WHERE EXISTS (SELECT 1 FROM added)) "
-                        "SELECT 1 FROM added",
-                        {
-                            "id": agent.id,
-                            "version": agent.version,
-                            "queues": queues,
-                            "record": document,
-                        },
-                    )
-                else:
-                    # Membership rows change only when the agent's queues did (a login),
-                    # so routine saves do not touch what routing reads.
-                    cursor = run(
-                        "WITH old AS (SELECT queues FROM agents WHERE id = %(id)s), "
-                        "changed AS (UPDATE agents SET version = %(version)s, "
-                        "queues = %(queues)s, record = %(record)s::jsonb "
-                        "WHERE id = %(id)s AND version = %(base)s RETURNING id), "
-                        "moved AS (SELECT 1 FROM changed, old "
-                        "WHERE old.queues IS DISTINCT FROM %(queues)s::text[]), "
-                        "gone AS (DELETE FROM agent_queues WHERE agent_id = %(id)s "
-                        "AND EXISTS (SELECT 1 FROM moved) AND queue <> ALL(%(queues)s)), "
-                        "members AS (INSERT INTO agent_queues (queue, agent_id) "
-                        "SELECT q, %(id)s FROM unnest(%(queues)s::text[]) AS q "
-                        "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING) "
-                        "SELECT 1 FROM changed",
-                        {
-                            "id": agent.id,
-                            "version": agent.version,
-                            "queues": queues,
-                            "record": document,
-                            "base": base,
-                        },
-                    )
-                checks.append(("agent", agent.id, base, cursor))
-            for conversation, base in changes.conversations:
-                values = {
-                    "id": conversation.id,
-                    "version": conversation.version,
-                    "state": str(conversation.state),
-                    "queue": conversation.queue,
-                    "asset": conversation.asset,
-                    "started_at": conversation.started_at,
-                    "deadline": conversation.next_deadline,
-                    "record": _codec.record_to_json(conversation),
-                    "base": base,
-                }
-                if base == 0:
-                    cursor = run(
-                        "INSERT INTO conversations (id, version, state, queue, asset, "
-                        "started_at, next_deadline, record) VALUES (%(id)s, %(version)s, "
-                        "%(state)s, %(queue)s, %(asset)s, %(started_at)s, %(deadline)s, "
-                        "%(record)s::jsonb) ON CONFLICT (id) DO NOTHING RETURNING 1",
-                        values,
-                    )
-                else:
-                    cursor = run(
-                        "UPDATE conversations SET version = %(version)s, state = %(state)s, "
-                        "queue = %(queue)s, asset = %(asset)s, started_at = %(started_at)s, "
-                        "next_deadline = %(deadline)s, record = %(record)s::jsonb "
-                        "WHERE id = %(id)s AND version = %(base)s RETURNING 1",
-                        values,
-                    )
-                checks.append(("conversation", conversation.id, base, cursor))
-            for asset in changes.deleted_assets:
-                run(
-                    "INSERT INTO deleted_assets (asset) VALUES (%s) ON CONFLICT DO NOTHING",
-                    (asset,),
-                )
-            if changes.events:
-                events = changes.events
-                run(
-                    "WITH added AS (INSERT INTO events (aggregate, aggregate_id, sequence, type, "
-                    "at, data) SELECT a, i, s, t, at, d::jsonb FROM unnest(%s::text[], "
-                    "%s::text[], %s::integer[], %s::text[], %s::float8[], %s::text[]) "
-                    "WITH ORDINALITY AS e (a, i, s, t, at, d, n) ORDER BY n RETURNING position) "
-                    "INSERT INTO outbox (event_position) SELECT position FROM added",
-                    (
-                        [event.aggregate for event in events],
-                        [event.aggregate_id for event in events],
-                        [event.sequence for event in events],
-                        [event.type for event in events],
-                        [event.at for event in events],
-                        [_codec.event_data_json(event) for event in events],
+        def add(statement: str, values: dict[str, Any]) -> None:
+            statements.append(_named(statement, values))
+
+        for queue, base in sorted(changes.queues, key=lambda item: item[0].name):
+            values = {
+                "key": queue.name,
+                "base": base,
+                "version": queue.version,
+                "record": _codec.record_to_json(queue),
+            }
+            if base == 0:
+                add(
+                    self._checked(
+                        "queue",
+                        "INSERT INTO queues (name, version, record) VALUES (%(key)s, "
+                        "%(version)s, %(record)s::jsonb) ON CONFLICT (name) DO NOTHING RETURNING 1",
                     ),
+                    values,
                 )
+            else:
+                add(
+                    self._checked(
+                        "queue",
+                        "UPDATE queues SET version = %(version)s, record = %(record)s::jsonb "
+                        "WHERE name = %(key)s AND version = %(base)s RETURNING 1",
+                    ),
+                    values,
+                )
+        for agent, base in sorted(changes.agents, key=lambda item: item[0].id):
+            values = {
+                "key": agent.id,
+                "base": base,
+                "version": agent.version,
+                "queues": sorted(set(agent.queues)),
+                "record": _codec.record_to_json(agent),
+            }
+            if base == 0:
+                add(
+                    "WITH added AS (INSERT INTO agents (id, version, queues, record) "
+                    "VALUES (%(key)s, %(version)s, %(queues)s, %(record)s::jsonb) "
+                    "ON CONFLICT (id) DO NOTHING RETURNING id), "
+                    "members AS (INSERT INTO agent_queues (queue, agent_id) "
+                    "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
+                    "WHERE EXISTS (SELECT 1 FROM added)) "
+                    "SELECT CASE WHEN (SELECT count(*) FROM added) = 1 THEN 1 "
+                    "ELSE stale('agent', %(key)s, %(base)s) END",
+                    values,
+                )
+            else:
+                # Membership rows change only when the agent's queues did (a login),
+                # so routine saves do not touch what routing reads.
+                add(
+                    "WITH old AS (SELECT queues FROM agents WHERE id = %(key)s), "
+                    "changed AS (UPDATE agents SET version = %(version)s, "
+                    "queues = %(queues)s, record = %(record)s::jsonb "
+                    "WHERE id = %(key)s AND version = %(base)s RETURNING id), "
+                    "moved AS (SELECT 1 FROM changed, old "
+                    "WHERE old.queues IS DISTINCT FROM %(queues)s::text[]), "
+                    "gone AS (DELETE FROM agent_queues WHERE agent_id = %(key)s "
+                    "AND EXISTS (SELECT 1 FROM moved) AND queue <> ALL(%(queues)s)), "
+                    "members AS (INSERT INTO agent_queues (queue, agent_id) "
+                    "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
+                    "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING) "
+                    "SELECT CASE WHEN (SELECT count(*) FROM changed) = 1 THEN 1 "
+                    "ELSE stale('agent', %(key)s, %(base)s) END",
+                    values,
+                )
+        for conversation, base in sorted(changes.conversations, key=lambda item: item[0].id):
+            values = {
+                "key": conversation.id,
+                "version": conversation.version,
+                "state": str(conversation.state),
+                "queue": conversation.queue,
+                "asset": conversation.asset,
+                "started_at": conversation.started_at,
+                "deadline": conversation.next_deadline,
+                "record": _codec.record_to_json(conversation),
+                "base": base,
+            }
+            if base == 0:
+                write = (
+                    "INSERT INTO conversations (id, version, state, queue, asset, "
+                    "started_at, next_deadline, record) VALUES (%(key)s, %(version)s, "
+                    "%(state)s, %(queue)s, %(asset)s, %(started_at)s, %(deadline)s, "
+                    "%(record)s::jsonb) ON CONFLICT (id) DO NOTHING RETURNING 1"
+                )
+            else:
+                write = (
+                    "UPDATE conversations SET version = %(version)s, state = %(state)s, "
+                    "queue = %(queue)s, asset = %(asset)s, started_at = %(started_at)s, "
+                    "next_deadline = %(deadline)s, record = %(record)s::jsonb "
+                    "WHERE id = %(key)s AND version = %(base)s RETURNING 1"
+                )
+            add(self._checked("conversation", write), values)
+        for asset in changes.deleted_assets:
+            add(
+                "INSERT INTO deleted_assets (asset) VALUES (%(asset)s) ON CONFLICT DO NOTHING",
+                {"asset": asset},
+            )
+        if changes.events:
+            events = changes.events
+            add(
+                "WITH added AS (INSERT INTO events (aggregate, aggregate_id, sequence, type, "
+                "at, data) SELECT a, i, s, t, at, d::jsonb FROM unnest(%(a)s::text[], "
+                "%(i)s::text[], %(s)s::integer[], %(t)s::text[], %(at)s::float8[], "
+                "%(d)s::text[]) WITH ORDINALITY AS e (a, i, s, t, at, d, n) ORDER BY n "
+                "RETURNING position) "
+                "INSERT INTO outbox (event_position) SELECT position FROM added",
+                {
+                    "a": [event.aggregate for event in events],
+                    "i": [event.aggregate_id for event in events],
+                    "s": [event.sequence for event in events],
+                    "t": [event.type for event in events],
+                    "at": [event.at for event in events],
+                    "d": [_codec.event_data_json(event) for event in events],
+                },
+            )
         for conversation_id, message_id, text in changes.redactions:
-            self._redact(conversation_id, message_id, text)
-        return checks
+            # Rewrite the stored MessagePosted event (the outbox refers to the same row).
+            add(
+                "UPDATE events SET data = jsonb_set(data, '{message,text}', "
+                "to_jsonb(%(text)s::text)) WHERE aggregate = 'conversation' "
+                "AND aggregate_id = %(id)s AND type = %(type)s "
+                "AND data -> 'message' ->> 'id' = %(message)s",
+                {
+                    "text": text,
+                    "id": conversation_id,
+                    "type": MessagePosted.__name__,
+                    "message": message_id,
+                },
+            )
+        return statements
 
-    def _redact(self, conversation_id: str, message_id: str, text: str) -> None:
-        """Rewrite the stored ``MessagePosted`` event (the outbox refers to the same row)."""
-        rows = self.connection.execute(
-            b"SELECT position, data FROM events WHERE aggregate = 'conversation' "
-            b"AND aggregate_id = %s AND type = %s AND data -> 'message' ->> 'id' = %s",
-            (conversation_id, MessagePosted.__name__, message_id),
-        ).fetchall()
-        for position, data in rows:
-            redacted = _codec.redact_message_data(data, message_id, text)
-            if redacted is not None:
-                self.connection.execute(
-                    b"UPDATE events SET data = %s::jsonb WHERE position = %s",
-                    (_codec.dumps(redacted), position),
-                )
+
+def _named(statement: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """A statement with ``%(name)s`` placeholders as positional ``%s`` and its values, so
+    that statements can be joined into one query."""
+    parameters: list[Any] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        parameters.append(values[match.group(1)])
+        return "%s"
+
+    return _PLACEHOLDER.sub(placeholder, statement), parameters
+
+
+_PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
