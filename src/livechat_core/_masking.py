@@ -594,6 +594,8 @@ def _whole_segment_candidates(
             continue
         if _looks_like_date_or_address(groups, separators):
             continue
+        if phone_word < 0 and len(groups) >= 3 and groups[-1].digits == groups[-2].digits == "000":
+            continue  # a round figure in thousands: 250 000 000
         if _national_shape(digits, sizes, keyword=phone_word >= 0):
             found.append(_Candidate(_RANK["phone"], start, end, "phone"))
 
