@@ -415,11 +415,10 @@ class _Masker:
     def text(self, text: str) -> str:
         if not self.policy.enabled:
             return text
-        findings = find_sensitive(text, self.policy)
-        if not findings:
-            return text
-        self.counts.update(finding.kind for finding in findings)
-        return mask_text(text, self.policy)
+        masked = mask_text(text, self.policy)
+        if masked != text:  # most lines hold nothing: count only when something changed
+            self.counts.update(finding.kind for finding in find_sensitive(text, self.policy))
+        return masked
 
     def value(self, value: Any) -> Any:
         """Mask every string in a JSON value (integers too: a card number may be one)."""
