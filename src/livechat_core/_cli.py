@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw queue length and handling times into an image (needs matplotlib)",
     )
     _progress_option(simulate)
-    simulate.set_defaults(run=_simulate)
+    simulate.set_defaults(run=_simulate, parser=simulate)
 
     mask = commands.add_parser(
         "mask",
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV field delimiter (default ','; 'tab' for tab-separated)",
     )
     _progress_option(mask)
-    mask.set_defaults(run=_mask)
+    mask.set_defaults(run=_mask, parser=mask)
 
     diagram = commands.add_parser(
         "diagram",
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagram.add_argument(
         "--fenced", action="store_true", help="wrap it in a ```mermaid block for Markdown"
     )
-    diagram.set_defaults(run=_diagram)
+    diagram.set_defaults(run=_diagram, parser=diagram)
     return parser
 
 
@@ -559,6 +559,21 @@ def _mask_csv(
     delimiter: str,
 ) -> int:
     text = io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline="")
+    try:
+        return _mask_csv_rows(text, out, masker, report, tick, fields, delimiter)
+    finally:
+        text.detach()  # the caller closes the file (or leaves stdin open)
+
+
+def _mask_csv_rows(
+    text: TextIO,
+    out: TextIO,
+    masker: _Masker,
+    report: _Reporter,
+    tick: Callable[[int], None],
+    fields: Sequence[str] | None,
+    delimiter: str,
+) -> int:
     reader = csv.reader(text, delimiter=delimiter, strict=True)
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     rows = 0
@@ -604,7 +619,6 @@ def _mask_csv(
         for index in chosen:
             row[index] = masker.text(row[index])
         writer.writerow(row)
-    text.detach()
     return rows
 
 
@@ -690,9 +704,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         try:
-            args = parser.parse_args(argv)
+            args, extras = parser.parse_known_args(argv)
         except SystemExit as exit_:  # --help and --version
             return exit_.code if isinstance(exit_.code, int) else 0
+        if extras:  # reported by the command's parser, which names the command
+            args.parser.error(f"unrecognized arguments: {' '.join(extras)}")
         status: int = args.run(args)
         return status
     except UsageError as error:
