@@ -35,6 +35,7 @@ never read again as part of a new number, which is what makes masking idempotent
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
@@ -398,10 +399,10 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             whole = i == 0 and j == count - 1
             scored.append(((standard, whole, len(digits)), i, j))
     scored.sort(reverse=True)
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(count)  # windows span at most 19 groups: checking them is cheap
     for _, i, j in scored:
-        if all(j < a or i > b for a, b in taken):
-            taken.append((i, j))
+        if not any(taken[i : j + 1]):
+            taken[i : j + 1] = b"\x01" * (j + 1 - i)
             found.append(_Candidate(_RANK["card"], groups[i].start, groups[j].end, "card"))
 
 
@@ -422,7 +423,8 @@ def _international_phone(text: str, run: _Run, first: int) -> _Candidate | None:
         return None
     digits_seen = ""
     best_end = -1
-    for group in groups[first:]:
+    for index in range(first, len(groups)):
+        group = groups[index]
         if group.poisoned:
             break
         digits_seen += group.digits
@@ -459,6 +461,8 @@ def _looks_like_date_or_address(
     groups: list[_Group], separators: list[str], *, versions: bool = True
 ) -> bool:
     sizes = [len(g.digits) for g in groups]
+    if 4 not in sizes and len(groups) != 4 and not versions:
+        return False  # neither a year nor a dotted quad: the common case, kept cheap
     plain = [_CF.sub("", s).strip() for s in separators]
     if len(groups) == 4 and all(p == "." for p in plain[1:]) and max(sizes) <= 3:
         return True  # an IPv4 address
@@ -472,7 +476,7 @@ def _looks_like_date_or_address(
         return True  # a version: 20.6.76.8240
     if sizes == [5, 4] and plain[1] == "-":
         return True  # a US ZIP+4 code
-    for k in range(len(groups) - 2):
+    for k in range(len(groups) - 2 if 4 in sizes else 0):
         a, b, c = (int(g.digits) for g in groups[k : k + 3])
         sa, sb, sc = sizes[k : k + 3]
         dated = all(p in (".", "/", "-") for p in plain[k + 1 : k + 3])
@@ -590,7 +594,7 @@ def _whole_segment_candidates(
             continue  # an international number: judged by its country code alone
         if other_word > phone_word or ssn_word > phone_word:
             continue
-        if _AMOUNT_BEFORE.search(text, context_start, start) or _AMOUNT_AFTER.match(text, end):
+        if _AMOUNT_BEFORE.search(text, max(0, start - 8), start) or _AMOUNT_AFTER.match(text, end):
             continue
         if _looks_like_date_or_address(groups, separators):
             continue
@@ -710,13 +714,17 @@ def _candidates(
     _number_candidates(text, found, joints)
     # the stronger kind first; then the earlier, then the longer candidate
     found.sort(key=lambda c: (c.rank, c.start, -c.end))
-    chosen: list[_Candidate] = []
+    starts: list[int] = []  # of the chosen candidates, kept sorted
+    by_start: dict[int, _Candidate] = {}
     for candidate in found:
-        if all(candidate.end <= c.start or candidate.start >= c.end for c in chosen):
-            chosen.append(candidate)
-    chosen = [c for c in chosen if c.kind in kinds]
-    chosen.sort(key=lambda c: c.start)
-    return chosen
+        index = bisect.bisect_right(starts, candidate.start)
+        if index and by_start[starts[index - 1]].end > candidate.start:
+            continue
+        if index < len(starts) and starts[index] < candidate.end:
+            continue
+        starts.insert(index, candidate.start)
+        by_start[candidate.start] = candidate
+    return [by_start[start] for start in starts if by_start[start].kind in kinds]
 
 
 def _find(text: str, policy: MaskingPolicy | None) -> list[_Candidate]:
@@ -772,15 +780,17 @@ def mask_text(text: str, policy: MaskingPolicy | None = None) -> str:
     >>> mask_text("melissa@gmail.com")
     'm******@gmail.com'
     """
-    candidates = _find(text, policy)
+    return _apply(text, _find(text, policy), _DEFAULT_POLICY if policy is None else policy)
+
+
+def _apply(text: str, candidates: list[_Candidate], policy: MaskingPolicy) -> str:
     if not candidates:
         return text
-    effective = _DEFAULT_POLICY if policy is None else policy
     pieces: list[str] = []
     position = 0
     for candidate in candidates:
         pieces.append(text[position : candidate.start])
-        pieces.append(_mask(text, candidate, effective))
+        pieces.append(_mask(text, candidate, policy))
         position = candidate.end
     pieces.append(text[position:])
     return "".join(pieces)
@@ -828,7 +838,10 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
     """
     texts = list(texts)
     effective = _DEFAULT_POLICY if policy is None else policy
-    masked = [mask_text(text, effective) for text in texts]
+    own = [_find(text, effective) for text in texts]
+    masked = [
+        _apply(text, candidates, effective) for text, candidates in zip(texts, own, strict=True)
+    ]
     if len(texts) < 2 or not effective.enabled:
         return masked
     # Lay the messages out in one text: joinable neighbours with a space between them (a joint),
@@ -870,7 +883,7 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
                     )
                 )
     for k, parts in spanning.items():
-        masked[k] = _mask_parts(texts[k], parts, effective)
+        masked[k] = _mask_parts(texts[k], own[k], parts, effective)
     return masked
 
 
@@ -898,10 +911,13 @@ def _kept_positions(
 
 
 def _mask_parts(
-    text: str, parts: list[tuple[int, int, set[int], set[int]]], policy: MaskingPolicy
+    text: str,
+    candidates: list[_Candidate],
+    parts: list[tuple[int, int, set[int], set[int]]],
+    policy: MaskingPolicy,
 ) -> str:
     """``text`` with the parts of spanning items masked, and its own items masked too."""
-    own = [(c.start, c.end, _mask(text, c, policy)) for c in _find(text, policy)]
+    own = [(c.start, c.end, _mask(text, c, policy)) for c in candidates]
     intervals: list[tuple[int, int, str]] = []
     for begin, finish, head, tail in parts:
         visible = [k for k in range(begin, finish) if not _INVISIBLE.match(text[k])]
