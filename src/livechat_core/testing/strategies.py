@@ -262,6 +262,19 @@ _PRESENT = (
 )
 
 _Candidate = Callable[[st.DrawFn], cmd.Command]
+# built once: a strategy validates itself on first use, which would cost every draw
+_CUSTOMER_TEXTS = customer_message_texts()
+_AGENT_TEXTS = agent_message_texts(80)
+_IDLE_REASONS = st.sampled_from(("break", "lunch"))
+_ADVANCES = st.sampled_from((1.0, 5.0, 15.0, 31.0, 61.0, 300.0))
+_CONTACTS = st.sampled_from(("", "karel@example.com", "+420 777 123 456"))
+_NAMES = st.sampled_from(_PEOPLE)
+_NOTES = st.sampled_from(("", "called back", "poznámka"))
+_AGENT_NAMES = st.sampled_from(_PEOPLE[:7])
+_CAPACITIES = st.integers(1, 3)
+_REASON_LISTS = st.lists(st.sampled_from(_REASONS), min_size=1, max_size=3, unique=True)
+_OFFER_TIMEOUTS = st.sampled_from((10.0, 30.0))
+_WRAP_UP_TIMEOUTS = st.sampled_from((None, 60.0))
 
 
 def _fixed(command: cmd.Command) -> _Candidate:
@@ -275,7 +288,7 @@ def _wrap_up(agent_id: str, chat_id: str, reasons: Sequence[str]) -> _Candidate:
             agent_id=agent_id,
             conversation_id=chat_id,
             reason=draw(st.sampled_from(reasons)),
-            notes=draw(st.sampled_from(("", "called back", "poznámka"))),
+            notes=draw(_NOTES),
         )
 
     return build
@@ -292,6 +305,7 @@ class _Builder:
         self.chats: list[str] = []
         self.queues: dict[str, tuple[str, ...]] = {}
         self.deleted: set[str] = set()
+        self.queue_lists: st.SearchStrategy[list[str]] | None = None
 
     def apply(self, command: cmd.Command) -> None:
         # Every candidate is one the desk's state allows; a refusal here is a bug in the
@@ -315,10 +329,8 @@ class _Builder:
                 return cmd.StartChat(
                     conversation_id=chat_id,
                     queue=draw(st.sampled_from(queues)),
-                    customer_name=draw(st.sampled_from(_PEOPLE)),
-                    customer_contact=draw(
-                        st.sampled_from(("", "karel@example.com", "+420 777 123 456"))
-                    ),
+                    customer_name=draw(_NAMES),
+                    customer_contact=draw(_CONTACTS),
                     proactive=draw(st.booleans()),
                     asset=draw(st.sampled_from(assets)),
                 )
@@ -326,7 +338,7 @@ class _Builder:
             found += [start] * 3
 
         def advance(draw: st.DrawFn) -> cmd.Command:
-            self.clock.advance(draw(st.sampled_from((1.0, 5.0, 15.0, 31.0, 61.0, 300.0))))
+            self.clock.advance(draw(_ADVANCES))
             return cmd.Tick(now=self.clock.now)
 
         found += [advance] * 2
@@ -347,11 +359,7 @@ class _Builder:
         if state is not AgentState.AVAILABLE:
             found += [_fixed(cmd.SetAvailable(agent_id=agent_id))] * 3
         if state is not AgentState.IDLE:
-            found.append(
-                lambda draw: cmd.SetIdle(
-                    agent_id=agent_id, reason=draw(st.sampled_from(("break", "lunch")))
-                )
-            )
+            found.append(lambda draw: cmd.SetIdle(agent_id=agent_id, reason=draw(_IDLE_REASONS)))
         if not agent.holding and not agent.wrapping:
             found.append(_fixed(cmd.Logout(agent_id=agent_id)))
         for offer in self.desk.offers(agent_id):
@@ -369,14 +377,14 @@ class _Builder:
         if state in _PRESENT:
             found += [
                 lambda draw: cmd.SendCustomerMessage(
-                    conversation_id=chat_id, text=draw(customer_message_texts())
+                    conversation_id=chat_id, text=draw(_CUSTOMER_TEXTS)
                 )
             ] * 2
             found.append(_fixed(cmd.CustomerEnd(conversation_id=chat_id)))
         if owner is not None and state in _HELD:
             found += [
                 lambda draw: cmd.SendAgentMessage(
-                    agent_id=owner, conversation_id=chat_id, text=draw(agent_message_texts(80))
+                    agent_id=owner, conversation_id=chat_id, text=draw(_AGENT_TEXTS)
                 )
             ] * 2
         if owner is not None and state is ConversationState.ACTIVE:
@@ -426,12 +434,13 @@ class _Builder:
         return found
 
     def _login(self, draw: st.DrawFn, agent_id: str) -> cmd.Command:
-        names = list(self.queues)
+        if self.queue_lists is None:  # the queues are all added before anyone logs in
+            self.queue_lists = st.lists(st.sampled_from(list(self.queues)), min_size=1, unique=True)
         return cmd.Login(
             agent_id=agent_id,
-            name=draw(st.sampled_from(_PEOPLE[:7])),
-            queues=draw(st.lists(st.sampled_from(names), min_size=1, unique=True)),
-            capacity=draw(st.integers(1, 3)),
+            name=draw(_AGENT_NAMES),
+            queues=draw(self.queue_lists),
+            capacity=draw(_CAPACITIES),
         )
 
 
@@ -439,14 +448,14 @@ class _Builder:
 def _scenarios(draw: st.DrawFn, max_agents: int, max_queues: int, max_steps: int) -> Scenario:
     builder = _Builder(draw, DEFAULT_START)
     for name in _QUEUE_NAMES[: draw(st.integers(1, max_queues))]:
-        reasons = draw(st.lists(st.sampled_from(_REASONS), min_size=1, max_size=3, unique=True))
+        reasons = draw(_REASON_LISTS)
         builder.queues[name] = tuple(reasons)
         builder.apply(
             cmd.AddQueue(
                 name=name,
                 wrap_up_reasons=reasons,
-                offer_timeout=draw(st.sampled_from((10.0, 30.0))),
-                wrap_up_timeout=draw(st.sampled_from((None, 60.0))),
+                offer_timeout=draw(_OFFER_TIMEOUTS),
+                wrap_up_timeout=draw(_WRAP_UP_TIMEOUTS),
             )
         )
     for index in range(draw(st.integers(1, max_agents))):
