@@ -15,6 +15,7 @@ from livechat_core import (
     UnknownConversation,
     _commands,
     _core,
+    filter_options,
 )
 from livechat_core.events import Event
 from livechat_core.ports import Changes, StoreTransaction
@@ -148,3 +149,24 @@ def test_system_messages_speak_czech() -> None:
     desk.accept("a", conversation_id)
     desk.customer_end(conversation_id)
     assert desk.conversation(conversation_id).messages[-1].text == "Zákazník ukončil konverzaci"
+
+
+def test_views_picked_from_the_dialog_lists_may_stand_for_their_ids() -> None:
+    desk = Desk()
+    desk.add_queue("support", ["Resolved"])
+    desk.add_queue("billing", ["Paid"])
+    desk.login("jana", "Jana Nováková", desk.queues())  # type: ignore[arg-type]
+    desk.login("petr", "Petr Svoboda", ["support"])
+    desk.set_available("jana")
+    desk.set_available("petr")
+    chat = desk.start_chat("support", "Karel", "k@example.com")
+    owner = desk.conversation(chat).legs[0].agent_id
+    desk.accept(owner, chat)
+    (target,) = filter_options(desk.available_agents(exclude=owner), "")
+    # the annotations say str; views are accepted for callers who pass what a list gave them
+    desk.request_conference(desk.agent(owner), desk.conversation(chat), target)  # type: ignore[arg-type]
+    assert desk.conversation(chat).legs[-1].agent_id == target.id
+    desk.end_conference(owner, chat)
+    (billing,) = filter_options(desk.queues(), "bill")
+    desk.transfer_to_queue(owner, chat, billing)  # type: ignore[arg-type]
+    assert desk.conversation(chat).queue == "billing"

@@ -16,6 +16,7 @@ import attrs
 
 from ._composer import compose, normalise
 from ._errors import EmptyMessage, InvalidArgument
+from ._model import Agent, Conversation, Queue
 
 
 def _text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -54,10 +55,20 @@ def _optional_timeout(instance: Any, attribute: attrs.Attribute[Any], value: Any
         _seconds(value, attribute.name)
 
 
+def _identifier(value: Any) -> Any:
+    """An id or name, also when given the view it names (an agent picked from
+    ``available_agents``, a queue from ``queues``, a conversation view)."""
+    if isinstance(value, Agent | Conversation):
+        return value.id
+    if isinstance(value, Queue):
+        return value.name
+    return value
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise InvalidArgument(f"expected a list of names, not {value!r}")
-    names = tuple(value)
+    names = tuple(_identifier(name) for name in value)
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise InvalidArgument(f"every name must be a non-empty string, not {name!r}")
@@ -122,7 +133,7 @@ def _capacity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 class Login(Command):
     """An agent logs in (idle) to serve ``queues``."""
 
-    agent_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
     name: str = attrs.field(validator=_text)
     queues: tuple[str, ...] = attrs.field(converter=_names, validator=_non_empty)
     capacity: int = attrs.field(default=1, validator=_capacity)
@@ -132,21 +143,21 @@ class Login(Command):
 class Logout(Command):
     """An agent logs out (refused while they hold any leg)."""
 
-    agent_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class SetAvailable(Command):
     """An agent becomes available for offers (also the manual way out of RONA)."""
 
-    agent_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class SetIdle(Command):
     """An agent goes idle with a reason code; their pending offers are withdrawn."""
 
-    agent_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
     reason: str = attrs.field(validator=_text)
 
 
@@ -154,8 +165,8 @@ class SetIdle(Command):
 class StartChat(Command):
     """A customer starts a chat from the widget of ``asset``."""
 
-    conversation_id: str = attrs.field(validator=_text)
-    queue: str = attrs.field(validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
+    queue: str = attrs.field(converter=_identifier, validator=_text)
     customer_name: str = attrs.field(validator=_text)
     customer_contact: str = attrs.field(validator=_string)
     proactive: bool = attrs.field(default=False, validator=_flag)
@@ -166,24 +177,24 @@ class StartChat(Command):
 class Accept(Command):
     """An agent accepts their offer for a conversation."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class Decline(Command):
     """An agent declines their offer for a conversation."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class SendAgentMessage(Command):
     """An agent sends a message; the text obeys the composer rules (normalised here)."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
     text: str = attrs.field(converter=_agent_text)
 
 
@@ -191,7 +202,7 @@ class SendAgentMessage(Command):
 class SendCustomerMessage(Command):
     """The customer sends a message from the widget."""
 
-    conversation_id: str = attrs.field(validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
     text: str = attrs.field(converter=_customer_text)
 
 
@@ -199,42 +210,42 @@ class SendCustomerMessage(Command):
 class TransferToAgent(Command):
     """The owner transfers the chat to another available agent."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
-    target_agent_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
+    target_agent_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class TransferToQueue(Command):
     """The owner sends the chat to a queue."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
-    queue: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
+    queue: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class RequestConference(Command):
     """The owner invites another available agent as a guest."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
-    guest_agent_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
+    guest_agent_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class EndConference(Command):
     """The owner ends the conference (or withdraws the invitation); a guest leaves."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class CustomerEnd(Command):
     """The customer clicks "End chat" in the widget."""
 
-    conversation_id: str = attrs.field(validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
@@ -248,16 +259,16 @@ class DeleteAsset(Command):
 class End(Command):
     """The owner ends the chat; every active leg goes to wrap-up."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
 
 
 @attrs.frozen(kw_only=True)
 class SubmitWrapUp(Command):
     """An agent submits the wrap-up of their leg with a reason and optional notes."""
 
-    agent_id: str = attrs.field(validator=_text)
-    conversation_id: str = attrs.field(validator=_text)
+    agent_id: str = attrs.field(converter=_identifier, validator=_text)
+    conversation_id: str = attrs.field(converter=_identifier, validator=_text)
     reason: str = attrs.field(validator=_text)
     notes: str = attrs.field(default="", validator=_string)
 
