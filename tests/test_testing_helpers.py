@@ -25,7 +25,7 @@ from livechat_core import (
 )
 from livechat_core._machines import ConversationState, LegState
 from livechat_core._pii_samples import Item, LabelledMessage
-from livechat_core.testing._clock import DEFAULT_START, ManualClock
+from livechat_core.testing.clock import DEFAULT_START, ManualClock
 from livechat_core.testing.strategies import (
     Scenario,
     agent_message_texts,
@@ -222,7 +222,7 @@ def _plugin_args() -> list[str]:
 USER_TESTS = """
 from hypothesis import given, settings
 from livechat_core import Desk
-from livechat_core.testing._clock import ManualClock
+from livechat_core.testing.clock import ManualClock
 from livechat_core.testing.strategies import scenarios
 
 

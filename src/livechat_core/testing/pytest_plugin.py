@@ -8,7 +8,7 @@ root ``conftest.py``.
 Fixtures:
 
 ``livechat_clock``
-    A :class:`~livechat_core.testing.ManualClock` at 2026-01-01 09:00 UTC: callable,
+    A :class:`~livechat_core.testing.clock.ManualClock` at 2026-01-01 09:00 UTC: callable,
     with ``.now``, ``.advance(seconds)`` and ``.set(now)``.
 ``livechat_desk``
     A :class:`~livechat_core.Desk` on a fresh :class:`~livechat_core.MemoryStore`, on
@@ -39,7 +39,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .. import Desk
-    from ._clock import ManualClock
+    from .clock import ManualClock
 
 POSTGRES_ENV = "LIVECHAT_TEST_POSTGRES"
 """The environment variable naming the PostgreSQL server for ``livechat_postgres_desk``."""
@@ -50,7 +50,7 @@ STORES = ("memory", "sqlite", "postgres")
 @pytest.fixture
 def livechat_clock() -> ManualClock:
     """A clock the test moves by hand (``.advance(seconds)``), starting 2026-01-01 09:00 UTC."""
-    from ._clock import ManualClock
+    from .clock import ManualClock
 
     return ManualClock()
 

@@ -37,7 +37,7 @@ from .._pii_strategies import (
     pii_items,
     surrounding_text,
 )
-from ._clock import DEFAULT_START, ManualClock
+from .clock import DEFAULT_START, ManualClock
 
 __all__ = [
     "Scenario",

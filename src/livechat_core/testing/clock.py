@@ -1,4 +1,4 @@
-"""A clock that tests move by hand."""
+"""A clock that tests move by hand: ``from livechat_core.testing.clock import ManualClock``."""
 
 from __future__ import annotations
 
