@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -391,7 +392,8 @@ def _simulate(args: argparse.Namespace) -> int:
         for output in outputs:
             output.close()
     print(f"Simulated shift, desk kept {where}\n")
-    print(report.format(), end="")
+    width = min(100, shutil.get_terminal_size((100, 24)).columns)
+    print(report.format(width), end="")
     written = [
         f"{label} {path}"
         for label, path in (("report", args.json), ("events", args.events), ("plot", args.plot))

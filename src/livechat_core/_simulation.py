@@ -28,6 +28,7 @@ import json
 import math
 import os
 import random
+import textwrap
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -305,9 +306,9 @@ class ShiftReport:
         """The report as JSON text."""
         return json.dumps(attrs.asdict(self), indent=indent, ensure_ascii=False)
 
-    def format(self) -> str:
-        """A plain-text summary for a terminal."""
-        return _format(self)
+    def format(self, width: int = 100) -> str:
+        """A plain-text summary for a terminal, wrapped at ``width`` columns."""
+        return _format(self, width)
 
     def plot(self, path: str | os.PathLike[str]) -> None:
         """Draw queue length over time and the handling-time histogram into an image file.
@@ -1009,7 +1010,20 @@ def _counts(mapping: dict[str, int]) -> str:
     return " · ".join(f"{name.replace('_', ' ')} {count}" for name, count in mapping.items())
 
 
-def _format(report: ShiftReport) -> str:
+def _wrap(text: str, width: int) -> list[str]:
+    """Wrap at the `` · `` between items when possible, else between words."""
+    lines: list[str] = []
+    for item in text.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(item) <= width:
+            lines[-1] += " · " + item
+        else:
+            if lines:
+                lines[-1] += " ·"
+            lines.extend(textwrap.wrap(item, width=width, break_on_hyphens=False) or [""])
+    return lines
+
+
+def _format(report: ShiftReport, width: int) -> str:
     config = report.config
     rows: list[tuple[str, str]] = []
 
@@ -1057,12 +1071,15 @@ def _format(report: ShiftReport) -> str:
     sensitive = sum(report.sensitive_messages.values())
     row(
         "Messages",
-        f"{total} ({_counts(report.messages)}); {sensitive} customer messages carried "
-        + (
-            ", ".join(f"{count} {kind}" for kind, count in report.sensitive_messages.items())
-            if sensitive
-            else "no sensitive data"
-        ),
+        f"{total}: " + ", ".join(f"{role} {count}" for role, count in report.messages.items()),
+    )
+    row(
+        "Sensitive data",
+        f"{sensitive} customer messages carried "
+        + ", ".join(f"{kind} {count}" for kind, count in report.sensitive_messages.items())
+        + " (masked on every surface; card numbers before they are stored)"
+        if sensitive
+        else "none in customer messages",
     )
     row(
         "Wrap-up",
@@ -1072,8 +1089,12 @@ def _format(report: ShiftReport) -> str:
     if report.refused:
         row("Late clicks", _counts(report.refused) + " (refused by the desk, nothing changed)")
     row("Desk", f"{report.commands} commands · {report.events} events")
-    width = max(len(label) for label, _ in rows)
-    lines = [f"{label:<{width}}  {text}" for label, text in rows]
+    label_width = max(len(label) for label, _ in rows)
+    lines = []
+    for label, text in rows:
+        wrapped = _wrap(text, max(40, width - label_width - 2))
+        lines.append(f"{label:<{label_width}}  {wrapped[0]}")
+        lines.extend(" " * (label_width + 2) + more for more in wrapped[1:])
     lines.append("")
     lines.append("Agents")
     name_width = max((len(agent.name) for agent in report.agents), default=0)
