@@ -8,6 +8,8 @@ when the line before it is ``<!-- no-run -->``. Tracebacks point at the Markdown
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -127,3 +129,22 @@ def test_the_readme_and_the_tutorial_have_code_that_runs() -> None:
     assert runnable(ROOT / "README.md")
     assert len(runnable(ROOT / "docs" / "tutorial.md")) >= 5
     assert runnable(ROOT / "docs" / "testing.md")
+
+
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    """``mkdocs build --strict``: every page in the nav exists, links resolve, the API
+    reference renders from the docstrings without a warning."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    api = (tmp_path / "api" / "index.html").read_text(encoding="utf-8")
+    for name in ("livechat_core.Desk", "livechat_core.testing.strategies.scenarios"):
+        assert f'id="{name}"' in api
