@@ -332,6 +332,15 @@ class ShiftReport:
             top.step(minutes, waiting, where="post", color="#1f6feb")
             top.fill_between(minutes, waiting, step="post", alpha=0.2, color="#1f6feb")
             top.axvline(self.config.minutes, color="#888", linestyle="--", linewidth=1)
+            top.annotate(
+                "arrivals stop",
+                (self.config.minutes, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -12),
+                textcoords="offset points",
+                color="#666",
+                fontsize=8,
+            )
             top.set_title("Chats waiting for an agent")
             top.set_xlabel("minute of the shift")
             top.set_ylabel("queued or offered")
