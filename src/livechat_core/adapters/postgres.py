@@ -198,6 +198,7 @@ class PostgresStore(Store):
         schema: str = "livechat",
         concurrency: Concurrency = "lock",
         connect_timeout: float = 10.0,
+        prepare: bool = True,
     ) -> None:
         if concurrency not in ("lock", "serializable"):
             raise ValueError(f"concurrency must be 'lock' or 'serializable', not {concurrency!r}")
@@ -205,6 +206,7 @@ class PostgresStore(Store):
         self.schema = schema
         self.concurrency: Concurrency = concurrency
         self.connect_timeout = connect_timeout
+        self.prepare = prepare
         self._init_runtime()
         self._connect()
 
@@ -213,6 +215,7 @@ class PostgresStore(Store):
         self._connection: psycopg.Connection[Any] | None = None
         self._pid = os.getpid()
         self._closed = False
+        self._prepared: dict[str, str] = {}  # statement → name prepared on the connection
         # One advisory-lock key per schema, so separate stores in one database are independent
         # (taken for migrations); writers lock one key per queue and per asset of the schema.
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
@@ -225,6 +228,7 @@ class PostgresStore(Store):
             "schema": self.schema,
             "concurrency": self.concurrency,
             "connect_timeout": self.connect_timeout,
+            "prepare": self.prepare,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -232,6 +236,7 @@ class PostgresStore(Store):
         self.schema = state["schema"]
         self.concurrency = state["concurrency"]
         self.connect_timeout = state["connect_timeout"]
+        self.prepare = state.get("prepare", True)
         self._init_runtime()
 
     def __repr__(self) -> str:
@@ -278,6 +283,7 @@ class PostgresStore(Store):
         except BaseException:
             connection.close()
             raise
+        self._prepared = {}  # a new session: nothing prepared yet
         self._connection = connection
         return connection
 
@@ -297,6 +303,10 @@ class PostgresStore(Store):
                         connection.execute(script.encode())
                     connection.execute("UPDATE schema_info SET version = %s", (SCHEMA_VERSION,))
             connection.execute(sql.SQL("SET search_path TO {}").format(schema))
+            if self.prepare:
+                # The desk's statements read and write rows by key: one generic plan each
+                # serves every call, instead of planning each of the first calls anew.
+                connection.execute("SET plan_cache_mode = force_generic_plan")
             if self.concurrency == "serializable":
                 # A sequential scan takes a predicate lock on the whole table, so every
                 # writer would conflict with every reader; index scans lock only the
@@ -367,6 +377,7 @@ class PostgresStore(Store):
                 begin,
                 locking=write and self.concurrency == "lock",
                 spaces=(self._queue_space, self._asset_space),
+                prepared=self._prepared if self.prepare else None,
             )
             try:
                 yield txn
@@ -469,9 +480,11 @@ class _PostgresTransaction(StoreTransaction):
         *,
         locking: bool,
         spaces: tuple[int, int],
+        prepared: dict[str, str] | None,
     ) -> None:
         self.connection = connection
         self.begun = False
+        self._prepared = prepared
         self._begin = begin
         self._locking = locking
         self._queue_space, self._asset_space = spaces
@@ -486,7 +499,20 @@ class _PostgresTransaction(StoreTransaction):
     # --- round trips ----------------------------------------------------------------------
 
     def _run(self, statements: Sequence[tuple[str, Sequence[Any]]], doing: str) -> list[Any]:
-        """Execute ``statements`` in one round trip; their rows (``None``: no rows)."""
+        """Execute ``statements`` in one round trip; their rows (``None``: no rows).
+
+        With prepared statements on, every statement but the locks and the savepoints
+        runs as ``EXECUTE`` of a statement this connection prepared the first time it was
+        needed (parsing and planning cost more than running the desk's small queries).
+        """
+        prepared = self._prepared
+        if prepared is not None:
+            statements = [
+                (statement, values)
+                if not _PREPARABLE.match(statement)
+                else (self._prepare(prepared, statement, doing), values)
+                for statement, values in statements
+            ]
         parts = [statement for statement, _ in statements]
         parameters = [value for _, values in statements for value in values]
         if not self.begun:
@@ -501,6 +527,20 @@ class _PostgresTransaction(StoreTransaction):
                 if not cursor.nextset():
                     break
         return results[len(results) - len(statements) :]
+
+    def _prepare(self, prepared: dict[str, str], statement: str, doing: str) -> str:
+        """``EXECUTE`` of ``statement`` (``%s`` placeholders), prepared once per connection."""
+        name = prepared.get(statement)
+        count = statement.count("%s")
+        if name is None:
+            name = f"livechat_{len(prepared) + 1}"
+            numbered = iter(range(1, count + 1))
+            body = re.sub(r"%s", lambda _: f"${next(numbered)}", statement)
+            # PREPARE is not transactional: it outlives a rollback of this transaction.
+            with _translating(doing):
+                self.connection.execute(f"PREPARE {name} AS {body}".encode())
+            prepared[statement] = name
+        return f"EXECUTE {name}(" + ", ".join(["%s"] * count) + ")" if count else f"EXECUTE {name}"
 
     def _lock_statements(self, wanted: dict[_Key, bool]) -> list[tuple[str, Sequence[Any]]]:
         """Statements taking the advisory locks ``wanted`` (key → exclusive) not yet held.
@@ -672,7 +712,10 @@ class _PostgresTransaction(StoreTransaction):
             if kind == 0:
                 queued[key].append(_codec.conversation_from_json(record))
             elif kind == 1:
-                members[key].append(_codec.agent_from_json(record))
+                # The version this transaction read first is the one it decides with.
+                member = self._agents.get(record["id"]) or _codec.agent_from_json(record)
+                self._agents[member.id] = member
+                members[key].append(member)
             else:
                 self._queues[key] = _codec.queue_from_json(record)
         for name in names:
@@ -887,6 +930,9 @@ class _PostgresTransaction(StoreTransaction):
                 },
             )
         return statements
+
+
+_PREPARABLE: Final = re.compile(r"(WITH|SELECT (?!pg_)|INSERT|UPDATE)")
 
 
 def _named(statement: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
