@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import tempfile
 import textwrap
 from pathlib import Path
@@ -277,3 +278,11 @@ def test_the_plugin_fixtures_in_a_users_test_run(
     result = pytester.runpytest(*_plugin_args(), "-q", "-p", "no:cacheprovider")
     # memory and sqlite run; the PostgreSQL cases skip without a server
     result.assert_outcomes(passed=6, skipped=2)
+
+
+def test_the_postgres_fixtures_on_a_real_server(pytester: pytest.Pytester) -> None:
+    if not os.environ.get("LIVECHAT_TEST_POSTGRES"):
+        pytest.skip("LIVECHAT_TEST_POSTGRES is not set (scripts/with-postgres.sh sets it)")
+    pytester.makepyfile(test_user=textwrap.dedent(USER_TESTS))
+    result = pytester.runpytest(*_plugin_args(), "-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
