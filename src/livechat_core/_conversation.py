@@ -128,61 +128,88 @@ def _redacted(conversation: Conversation, event: ev.MessagesRedacted) -> Convers
     return replace(conversation, messages=messages)
 
 
-def _offered(conversation: Conversation, event: ev.ChatOffered) -> Conversation:
+def _new_offer(
+    conversation: Conversation,
+    event: ev.Event,
+    agent_id: str,
+    agent_name: str,
+    role: LegRole,
+    kind: OfferKind,
+    deadline: float,
+) -> tuple[Leg, ...]:
+    """The legs with a new offered one at the end (in the conversation's current queue)."""
     leg = Leg(
-        agent_id=event.agent_id,
-        agent_name=event.agent_name,
-        role=LegRole.OWNER,
-        kind=OfferKind.CHAT,
+        agent_id=agent_id,
+        agent_name=agent_name,
+        role=role,
+        kind=kind,
         queue=conversation.queue,
         state=_L.OFFERED,
         offered_at=event.at,
-        deadline=event.deadline,
+        deadline=deadline,
     )
-    return replace(conversation, state=_step(conversation, "offer"), legs=(*conversation.legs, leg))
+    return (*conversation.legs, leg)
+
+
+def _wrap_active_leg(
+    conversation: Conversation,
+    agent_id: str,
+    role: LegRole,
+    at: float,
+    wrap_up_deadline: float | None,
+) -> tuple[Leg, ...]:
+    """The legs with the agent's active leg of ``role`` wrapping up."""
+    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    if found is None or found[1].role is not role:
+        raise InvalidArgument(f"{agent_id} holds no active {role} leg in {conversation.id}")
+    index, leg = found
+    wrapped = _leg_step(leg, "wrap_up", conversation.id, ended_at=at, deadline=wrap_up_deadline)
+    return _replace_leg(conversation.legs, index, wrapped)
+
+
+def _offered(conversation: Conversation, event: ev.ChatOffered) -> Conversation:
+    legs = _new_offer(
+        conversation,
+        event,
+        event.agent_id,
+        event.agent_name,
+        LegRole.OWNER,
+        OfferKind.CHAT,
+        event.deadline,
+    )
+    return replace(conversation, state=_step(conversation, "offer"), legs=legs)
 
 
 def _transfer_requested(conversation: Conversation, event: ev.TransferRequested) -> Conversation:
     state = _step(conversation, "transfer_to_agent")
-    found = conversation.leg_of(event.agent_id, _L.ACTIVE)
-    if found is None or found[1].role is not LegRole.OWNER:
-        raise InvalidArgument(f"{event.agent_id} does not own {conversation.id}")
-    index, owner_leg = found
-    wrapped = _leg_step(
-        owner_leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline
+    wrapped = _wrap_active_leg(
+        conversation, event.agent_id, LegRole.OWNER, event.at, event.wrap_up_deadline
     )
-    target = Leg(
-        agent_id=event.target_agent_id,
-        agent_name=event.target_agent_name,
-        role=LegRole.OWNER,
-        kind=OfferKind.TRANSFER,
-        queue=conversation.queue,
-        state=_L.OFFERED,
-        offered_at=event.at,
-        deadline=event.deadline,
+    legs = _new_offer(
+        replace(conversation, legs=wrapped),
+        event,
+        event.target_agent_id,
+        event.target_agent_name,
+        LegRole.OWNER,
+        OfferKind.TRANSFER,
+        event.deadline,
     )
-    legs = (*_replace_leg(conversation.legs, index, wrapped), target)
     return replace(conversation, state=state, legs=legs)
 
 
 def _conference_requested(
     conversation: Conversation, event: ev.ConferenceRequested
 ) -> Conversation:
-    guest = Leg(
-        agent_id=event.guest_agent_id,
-        agent_name=event.guest_agent_name,
-        role=LegRole.GUEST,
-        kind=OfferKind.CONFERENCE,
-        queue=conversation.queue,
-        state=_L.OFFERED,
-        offered_at=event.at,
-        deadline=event.deadline,
-    )
-    return replace(
+    legs = _new_offer(
         conversation,
-        state=_step(conversation, "request_conference"),
-        legs=(*conversation.legs, guest),
+        event,
+        event.guest_agent_id,
+        event.guest_agent_name,
+        LegRole.GUEST,
+        OfferKind.CONFERENCE,
+        event.deadline,
     )
+    return replace(conversation, state=_step(conversation, "request_conference"), legs=legs)
 
 
 def _accepted(conversation: Conversation, event: ev.OfferAccepted) -> Conversation:
@@ -208,16 +235,8 @@ def _accepted(conversation: Conversation, event: ev.OfferAccepted) -> Conversati
 
 def _transferred_to_queue(conversation: Conversation, event: ev.TransferredToQueue) -> Conversation:
     state = _step(conversation, "transfer_to_queue")
-    found = conversation.leg_of(event.agent_id, _L.ACTIVE)
-    if found is None:
-        raise InvalidArgument(f"{event.agent_id} does not hold {conversation.id}")
-    index, leg = found
-    legs = _replace_leg(
-        conversation.legs,
-        index,
-        _leg_step(
-            leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline
-        ),
+    legs = _wrap_active_leg(
+        conversation, event.agent_id, LegRole.OWNER, event.at, event.wrap_up_deadline
     )
     return replace(
         conversation,
@@ -232,16 +251,8 @@ def _transferred_to_queue(conversation: Conversation, event: ev.TransferredToQue
 
 def _guest_released(conversation: Conversation, event: ev.GuestReleased) -> Conversation:
     state = _step(conversation, "release_guest")
-    found = conversation.leg_of(event.agent_id, _L.ACTIVE)
-    if found is None or found[1].role is not LegRole.GUEST:
-        raise InvalidArgument(f"{event.agent_id} is not a guest of {conversation.id}")
-    index, leg = found
-    legs = _replace_leg(
-        conversation.legs,
-        index,
-        _leg_step(
-            leg, "wrap_up", conversation.id, ended_at=event.at, deadline=event.wrap_up_deadline
-        ),
+    legs = _wrap_active_leg(
+        conversation, event.agent_id, LegRole.GUEST, event.at, event.wrap_up_deadline
     )
     return replace(conversation, state=state, legs=legs)
 
