@@ -833,7 +833,7 @@ class _Shift:
 
     def _on_accepted(self, event: ev.OfferAccepted) -> None:
         chat = self.chats[event.aggregate_id]
-        kind = chat.offers.pop(event.agent_id)
+        kind = chat.offers.pop(event.agent_id, None)
         if kind is OfferKind.CONFERENCE:
             chat.guest = event.agent_id
             self.counts["conferences_joined"] += 1
@@ -854,12 +854,12 @@ class _Shift:
         chat = self.chats[event.aggregate_id]
         self.agents[event.agent_id].declines += 1
         self.counts["declines"] += 1
-        if chat.offers.pop(event.agent_id) is OfferKind.TRANSFER:
+        if chat.offers.pop(event.agent_id, None) is OfferKind.TRANSFER:
             self.counts["transfers_cancelled"] += 1
 
     def _on_offer_closed(self, event: ev.OfferTimedOut | ev.OfferRescinded) -> None:
         chat = self.chats[event.aggregate_id]
-        if chat.offers.pop(event.agent_id) is OfferKind.TRANSFER:
+        if chat.offers.pop(event.agent_id, None) is OfferKind.TRANSFER:
             self.counts["transfers_cancelled"] += 1
 
     def _on_rona(self, event: ev.AgentRona) -> None:
