@@ -513,6 +513,16 @@ def test_mask_csv_broken_quoting_and_encoding(
     assert "skipped line 2: not UTF-8" in captured.err
 
 
+def test_mask_byte_order_marks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bom = b"\xef\xbb\xbf"
+    jsonl = write(tmp_path, "export.jsonl", bom + f'{{"text": "{EMAIL}"}}\n'.encode())
+    assert main(["mask", jsonl, "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out == '{"text": "m******@gmail.com"}\n'
+    table = write(tmp_path, "export.csv", bom + f"id,text\n1,{EMAIL}\n".encode())
+    assert main(["mask", table, "--format", "csv", "--field", "id", "--field", "text"]) == 0
+    assert capsys.readouterr().out == "id,text\n1,m******@gmail.com\n"
+
+
 def test_mask_empty_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = write(tmp_path, "empty", "")
     for fmt in ("text", "jsonl", "csv"):

@@ -524,6 +524,8 @@ def _mask_jsonl(
         tick(number)
         try:
             line = _decode(number, raw)
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark is not JSON
             body = line.rstrip("\r\n")
             if not body.strip():
                 out.write(line)
@@ -560,7 +562,8 @@ def _mask_csv(
     fields: Sequence[str] | None,
     delimiter: str,
 ) -> int:
-    text = io.TextIOWrapper(source, encoding="utf-8", errors="surrogateescape", newline="")
+    # utf-8-sig: spreadsheet exports start with a byte-order mark that is not a column name
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         return _mask_csv_rows(text, out, masker, report, tick, fields, delimiter)
     finally:
