@@ -32,6 +32,7 @@ queue. Two ways to prevent it are offered (``concurrency=``):
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import threading
@@ -303,6 +304,8 @@ class PostgresStore(Store):
                         connection.execute(script.encode())
                     connection.execute("UPDATE schema_info SET version = %s", (SCHEMA_VERSION,))
             connection.execute(sql.SQL("SET search_path TO {}").format(schema))
+            # The store writes its own literals (see _literal): quotes are the only escape.
+            connection.execute("SET standard_conforming_strings = on")
             if self.prepare:
                 # The desk's statements read and write rows by key: one generic plan each
                 # serves every call, instead of planning each of the first calls anew.
@@ -483,6 +486,7 @@ class _PostgresTransaction(StoreTransaction):
         prepared: dict[str, str] | None,
     ) -> None:
         self.connection = connection
+        self._encoding = connection.info.encoding
         self.begun = False
         self._prepared = prepared
         self._begin = begin
@@ -513,14 +517,14 @@ class _PostgresTransaction(StoreTransaction):
                 else (self._prepare(prepared, statement, doing), values)
                 for statement, values in statements
             ]
-        parts = [statement for statement, _ in statements]
-        parameters = [value for _, values in statements for value in values]
+        parts = [_compose(statement, values) for statement, values in statements]
         if not self.begun:
             parts.insert(0, self._begin)
             self.begun = True
         cursor = self.connection.cursor()
         with _translating(doing):
-            cursor.execute(";\n".join(parts).encode(), parameters)
+            # No parameters: the text goes as one simple query, all statements at once.
+            cursor.execute(";\n".join(parts).encode(self._encoding))
             results = []
             while True:
                 results.append(cursor.fetchall() if cursor.description is not None else None)
@@ -930,6 +934,47 @@ class _PostgresTransaction(StoreTransaction):
                 },
             )
         return statements
+
+
+def _literal(value: Any) -> str:
+    """``value`` as an SQL literal, for the few types the store sends.
+
+    Much faster than the driver's general adaptation, which dominated a command's time.
+    Strings double their quotes only: the session runs with
+    ``standard_conforming_strings = on`` (set when connecting), so a backslash is itself.
+    """
+    cls = type(value)
+    if cls is str:
+        text: str = value
+        return "'" + text.replace("'", "''") + "'"
+    if value is None:
+        return "NULL"
+    if cls is bool:
+        return "true" if value else "false"
+    if cls is int:
+        return str(value)
+    if cls is float:
+        if math.isfinite(value):
+            return repr(value)  # the shortest decimal that reads back as this float
+        return f"'{value!r}'::float8"
+    if cls is list or cls is tuple:
+        if not value:
+            return "'{}'"
+        return "ARRAY[" + ", ".join(map(_literal, value)) + "]"
+    raise TypeError(f"the PostgreSQL store does not send {cls.__name__} values")
+
+
+def _compose(statement: str, values: Sequence[Any]) -> str:
+    """``statement`` with each ``%s`` replaced by the next value's literal."""
+    if not values:
+        return statement
+    pieces = statement.split("%s")
+    if len(pieces) != len(values) + 1:
+        raise ValueError(f"{len(values)} values for {len(pieces) - 1} placeholders")
+    composed = [pieces[0]]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        composed += (_literal(value), piece)
+    return "".join(composed)
 
 
 _PREPARABLE: Final = re.compile(r"(WITH|SELECT (?!pg_)|INSERT|UPDATE)")
