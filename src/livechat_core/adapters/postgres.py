@@ -112,20 +112,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     INSERT INTO schema_info (application, version) VALUES ('livechat-core', 1);
     """,
-    # 2: a save checks its versions on the server, so it needs no reply before the next
-    # statement: a stale base raises serialization_failure with the record's key.
-    """
-    CREATE FUNCTION stale(kind text, key text, base integer) RETURNS integer
-    LANGUAGE plpgsql VOLATILE AS $$
-    BEGIN
-        RAISE EXCEPTION USING
-            ERRCODE = 'serialization_failure',
-            MESSAGE = kind || ' ' || key || ' changed since it was read (expected version '
-                || base || ')',
-            DETAIL = key;
-    END
-    $$;
-    """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
 
@@ -472,8 +458,8 @@ class _PostgresTransaction(StoreTransaction):
     * Routing reads (``queued`` and ``agents(queue)``) first lock the queues they read
       (``lock`` mode), then read a few queued conversations, the members and the queue
       records of every queue asked for, in one round trip.
-    * ``save`` sends every write in one round trip inside a savepoint; the versions are
-      checked by the server (``stale()`` raises), so nothing waits for a reply between.
+    * ``save`` sends every write in one round trip inside a savepoint; each versioned
+      write returns its row count, and a stale one rolls the savepoint back.
     """
 
     def __init__(
@@ -756,30 +742,30 @@ class _PostgresTransaction(StoreTransaction):
     # --- the save -------------------------------------------------------------------------
 
     def save(self, changes: Changes) -> None:
-        statements = [("SAVEPOINT livechat_save", ()), *self._writes(changes)]
-        statements.append(("RELEASE SAVEPOINT livechat_save", ()))
+        statements, checks = self._writes(changes)
         # What routing read is no longer what the database holds after this save.
         self._queued.clear()
         self._members.clear()
+        # The savepoint stays open on success (COMMIT releases it): a conflict is seen in
+        # the returned row counts, with no error (and no error log) on the server, and
+        # only then costs a second round trip to roll the save back.
         try:
-            self._run(statements, "saving")
-        except ConcurrencyConflict as conflict:
-            cause = conflict.__cause__
-            if not self.connection.broken:
-                with _translating("rolling back a save"):
-                    self.connection.execute(
-                        b"ROLLBACK TO SAVEPOINT livechat_save; RELEASE SAVEPOINT livechat_save"
-                    )
-            if isinstance(cause, pg_errors.SerializationFailure) and cause.diag.message_detail:
-                raise ConcurrencyConflict(
-                    str(cause.diag.message_primary), aggregate_id=cause.diag.message_detail
-                ) from cause
-            raise
+            results = self._run([("SAVEPOINT livechat_save", ()), *statements], "saving")
         except StoreError:
             if not self.connection.broken:
                 with contextlib.suppress(psycopg.Error):
                     self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
             raise
+        for index, kind, key, base, expected in checks:
+            if results[index + 1][0][0] != expected:
+                with _translating("rolling back a save"):
+                    self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
+                if kind == "events":
+                    raise ConcurrencyConflict(f"an event of {key} was already stored")
+                raise ConcurrencyConflict(
+                    f"{kind} {key} changed since it was read (expected version {base})",
+                    aggregate_id=key,
+                )
         for queue, _ in changes.queues:
             self._queues[queue.name] = queue
         for agent, _ in changes.agents:
@@ -790,19 +776,22 @@ class _PostgresTransaction(StoreTransaction):
             self._deleted[asset] = True
 
     @staticmethod
-    def _checked(kind: str, write: str) -> str:
-        """``write`` (a statement ``RETURNING 1``) that raises unless it wrote one row."""
-        return (
-            f"WITH w AS ({write}) SELECT CASE WHEN (SELECT count(*) FROM w) = 1 THEN 1 "
-            f"ELSE stale('{kind}', %(key)s, %(base)s) END"
-        )
+    def _checked(write: str) -> str:
+        """``write`` (a statement ``RETURNING 1``) returning how many rows it wrote."""
+        return f"WITH w AS ({write}) SELECT count(*) FROM w"
 
-    def _writes(self, changes: Changes) -> list[tuple[str, Any]]:
-        """The save's statements; rows are written in one order (kind, then key), so two
-        saves never wait for each other's rows in a cycle."""
+    def _writes(
+        self, changes: Changes
+    ) -> tuple[list[tuple[str, Any]], list[tuple[int, str, str, int, int]]]:
+        """The save's statements, and which of them return a row count to check (index,
+        kind, key, base, expected count). Rows are written in one order (kind, then key),
+        so two saves never wait for each other's rows in a cycle."""
         statements: list[tuple[str, Any]] = []
+        checks: list[tuple[int, str, str, int, int]] = []
 
-        def add(statement: str, values: dict[str, Any]) -> None:
+        def add(statement: str, values: dict[str, Any], kind: str = "", expected: int = 1) -> None:
+            if kind:
+                checks.append((len(statements), kind, values["key"], values["base"], expected))
             statements.append(_named(statement, values))
 
         for queue, base in sorted(changes.queues, key=lambda item: item[0].name):
@@ -815,20 +804,20 @@ class _PostgresTransaction(StoreTransaction):
             if base == 0:
                 add(
                     self._checked(
-                        "queue",
                         "INSERT INTO queues (name, version, record) VALUES (%(key)s, "
                         "%(version)s, %(record)s::jsonb) ON CONFLICT (name) DO NOTHING RETURNING 1",
                     ),
                     values,
+                    "queue",
                 )
             else:
                 add(
                     self._checked(
-                        "queue",
                         "UPDATE queues SET version = %(version)s, record = %(record)s::jsonb "
                         "WHERE name = %(key)s AND version = %(base)s RETURNING 1",
                     ),
                     values,
+                    "queue",
                 )
         for agent, base in sorted(changes.agents, key=lambda item: item[0].id):
             values = {
@@ -846,9 +835,9 @@ class _PostgresTransaction(StoreTransaction):
                     "members AS (INSERT INTO agent_queues (queue, agent_id) "
                     "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
                     "WHERE EXISTS (SELECT 1 FROM added)) "
-                    "SELECT CASE WHEN (SELECT count(*) FROM added) = 1 THEN 1 "
-                    "ELSE stale('agent', %(key)s, %(base)s) END",
+                    "SELECT count(*) FROM added",
                     values,
+                    "agent",
                 )
             else:
                 # Membership rows change only when the agent's queues did (a login),
@@ -865,9 +854,9 @@ class _PostgresTransaction(StoreTransaction):
                     "members AS (INSERT INTO agent_queues (queue, agent_id) "
                     "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
                     "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING) "
-                    "SELECT CASE WHEN (SELECT count(*) FROM changed) = 1 THEN 1 "
-                    "ELSE stale('agent', %(key)s, %(base)s) END",
+                    "SELECT count(*) FROM changed",
                     values,
+                    "agent",
                 )
         for conversation, base in sorted(changes.conversations, key=lambda item: item[0].id):
             values = {
@@ -895,7 +884,7 @@ class _PostgresTransaction(StoreTransaction):
                     "next_deadline = %(deadline)s, record = %(record)s::jsonb "
                     "WHERE id = %(key)s AND version = %(base)s RETURNING 1"
                 )
-            add(self._checked("conversation", write), values)
+            add(self._checked(write), values, "conversation")
         for asset in changes.deleted_assets:
             add(
                 "INSERT INTO deleted_assets (asset) VALUES (%(asset)s) ON CONFLICT DO NOTHING",
@@ -908,9 +897,13 @@ class _PostgresTransaction(StoreTransaction):
                 "at, data) SELECT a, i, s, t, at, d::jsonb FROM unnest(%(a)s::text[], "
                 "%(i)s::text[], %(s)s::integer[], %(t)s::text[], %(at)s::float8[], "
                 "%(d)s::text[]) WITH ORDINALITY AS e (a, i, s, t, at, d, n) ORDER BY n "
-                "RETURNING position) "
-                "INSERT INTO outbox (event_position) SELECT position FROM added",
+                "ON CONFLICT (aggregate, aggregate_id, sequence) DO NOTHING "
+                "RETURNING position), "
+                "queued AS (INSERT INTO outbox (event_position) SELECT position FROM added) "
+                "SELECT count(*) FROM added",
                 {
+                    "key": events[0].id,
+                    "base": 0,
                     "a": [event.aggregate for event in events],
                     "i": [event.aggregate_id for event in events],
                     "s": [event.sequence for event in events],
@@ -918,6 +911,8 @@ class _PostgresTransaction(StoreTransaction):
                     "at": [event.at for event in events],
                     "d": [_codec.event_data_json(event) for event in events],
                 },
+                "events",
+                len(events),
             )
         for conversation_id, message_id, text in changes.redactions:
             # Rewrite the stored MessagePosted event (the outbox refers to the same row).
@@ -933,7 +928,7 @@ class _PostgresTransaction(StoreTransaction):
                     "message": message_id,
                 },
             )
-        return statements
+        return statements, checks
 
 
 def _literal(value: Any) -> str:
