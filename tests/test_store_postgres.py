@@ -6,6 +6,8 @@ Needs ``LIVECHAT_TEST_POSTGRES`` (see ``tests/conftest.py``); both concurrency m
 from __future__ import annotations
 
 import pickle
+import threading
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -114,3 +116,61 @@ def test_a_pickled_store_reconnects_by_dsn(postgres_dsn: str) -> None:
                 assert [q.name for q in txn.queues()] == ["support"]
         finally:
             copy.close()
+
+
+def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, threading.Event]:
+    done = threading.Event()
+
+    def run() -> None:
+        work()
+        done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, done
+
+
+def test_routing_locks_only_the_queues_it_reads(postgres_dsn: str) -> None:
+    """Lock mode: a routing read holds its queue until commit; other queues stay free."""
+    with PostgresStore(postgres_dsn) as first, PostgresStore(postgres_dsn) as second:
+        save(first, Changes(queues=((make_queue(), 0), (make_queue("billing"), 0))))
+
+        def route(queue: str) -> Callable[[], object]:
+            def work() -> object:
+                with second.transaction() as txn:
+                    return txn.queued([queue], 1)
+
+            return work
+
+        with first.transaction() as txn:
+            txn.queued(["support"], 1)
+            other, other_done = _in_thread(route("billing"))
+            assert other_done.wait(5), "a routing read of another queue waited"
+            other.join()
+            same, same_done = _in_thread(route("support"))
+            assert not same_done.wait(0.3), "two routing reads of one queue overlapped"
+        assert same_done.wait(5)
+        same.join()
+
+
+def test_an_asset_deletion_waits_for_chats_starting_on_it(postgres_dsn: str) -> None:
+    """Starting chats share the asset's lock; deleting the asset takes it alone."""
+    with PostgresStore(postgres_dsn) as first, PostgresStore(postgres_dsn) as second:
+
+        def start() -> object:
+            with second.transaction() as txn:
+                return txn.asset_deleted("shop")
+
+        def delete() -> object:
+            with second.transaction() as txn:
+                return txn.open_on_asset("shop")
+
+        with first.transaction() as txn:
+            txn.prefetch(assets=["shop"])  # a chat start checks the asset
+            starting, started = _in_thread(start)
+            assert started.wait(5), "two chat starts on one asset waited for each other"
+            starting.join()
+            deleting, deleted = _in_thread(delete)
+            assert not deleted.wait(0.3), "an asset was deleted while a chat started on it"
+        assert deleted.wait(5)
+        deleting.join()

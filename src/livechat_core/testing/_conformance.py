@@ -591,6 +591,108 @@ class StoreConformance:
         with store.transaction(write=False) as txn:
             assert [c.id for c in txn.queued(["billing", "support"], 10)] == ["c1", "c2"]
 
+    # --- prefetch: a hint that changes no result -----------------------------------------
+
+    def _prefetch_fixture(self, store: Store) -> None:
+        member = make_agent("jana", queues=("support", "billing"))
+        offered = make_conversation("c2", started_at=T0 + 1, deadline=T0 + 30)
+        offered = attrs.evolve(offered, state=ConversationState.OFFERED)
+        save(
+            store,
+            Changes(
+                queues=((make_queue(), 0), (make_queue("billing"), 0)),
+                agents=((member, 0), (make_agent("petr"), 0)),
+                conversations=((make_conversation("c1"), 0), (offered, 0)),
+                deleted_assets=("shop",),
+            ),
+        )
+
+    @staticmethod
+    def _everything(txn: Any) -> list[Any]:
+        return [
+            txn.conversation("c1"),
+            txn.conversation("c2"),
+            txn.conversation("missing"),
+            txn.agent("jana"),
+            txn.agent("petr"),
+            txn.agent("missing"),
+            txn.queue("support"),
+            txn.queue("billing"),
+            txn.queue("missing"),
+            txn.asset_deleted("shop"),
+            txn.asset_deleted("livechat"),
+            txn.queued(["support"], 10),
+            txn.queued(["billing", "support"], 1),
+            txn.agents("support"),
+            txn.agents("billing"),
+            txn.agents(),
+            txn.queues(),
+        ]
+
+    @pytest.mark.parametrize("write", [True, False])
+    def test_prefetch_changes_no_read(self, store: Store, write: bool) -> None:
+        self._prefetch_fixture(store)
+        with store.transaction(write=write) as txn:
+            expected = self._everything(txn)
+        with store.transaction(write=write) as txn:
+            txn.prefetch(
+                conversation_ids=["c2", "missing", "c1"],
+                agent_ids=["missing", "petr"],
+                queues=["support", "missing"],
+                assets=["shop", "livechat"],
+            )
+            txn.prefetch()  # nothing asked: nothing happens
+            txn.prefetch(conversation_ids=["c1"], agent_ids=["jana"])  # again: the same
+            assert self._everything(txn) == expected
+            assert self._everything(txn) == expected  # and reading twice changes nothing
+
+    def test_reads_after_a_save_see_it_even_after_prefetch(self, store: Store) -> None:
+        self._prefetch_fixture(store)
+        with store.transaction() as txn:
+            txn.prefetch(conversation_ids=["c1", "c3"], agent_ids=["jana"], assets=["web"])
+            assert [c.id for c in txn.queued(["support"], 1)] == ["c1"]
+            assert [a.id for a in txn.agents("billing")] == ["jana"]
+            offered = attrs.evolve(
+                make_conversation("c1"), state=ConversationState.OFFERED, version=2
+            )
+            moved = make_agent("jana", queues=("support",), version=2)
+            new = make_conversation("c3", started_at=T0 + 5)
+            txn.save(
+                Changes(
+                    conversations=((offered, 1), (new, 0)),
+                    agents=((moved, 1),),
+                    deleted_assets=("web",),
+                )
+            )
+            assert txn.conversation("c1") == offered
+            assert txn.conversation("c3") == new
+            assert txn.agent("jana") == moved
+            assert txn.asset_deleted("web") is True
+            assert txn.queued(["support"], 1) == [new]
+            assert txn.agents("billing") == []
+        with store.transaction(write=False) as txn:
+            assert txn.conversation("c1") == offered
+            assert txn.agent("jana") == moved
+
+    def test_a_stale_save_after_prefetch_conflicts_and_the_reads_stay(self, store: Store) -> None:
+        self._prefetch_fixture(store)
+        with store.transaction() as txn:
+            txn.prefetch(conversation_ids=["c1"], agent_ids=["jana"], queues=["support"])
+            before = self._everything(txn)
+            stale = make_agent("jana", queues=("support",), version=5)
+            with pytest.raises(ConcurrencyConflict):
+                txn.save(
+                    Changes(
+                        conversations=((make_conversation("c9"), 0),),
+                        agents=((stale, 4),),
+                        events=(every_event()[0],),
+                    )
+                )
+            assert self._everything(txn) == before
+            assert txn.conversation("c9") is None
+        assert store.events("c1") == []
+        assert store.pending() == []
+
     def test_due_is_ordered_by_deadline_then_id(self, store: Store) -> None:
         conversations = [
             make_conversation("c3", deadline=T0 + 30),
