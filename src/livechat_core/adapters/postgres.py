@@ -839,6 +839,19 @@ class _PostgresTransaction(StoreTransaction):
                     values,
                     "agent",
                 )
+            elif (read := self._agents.get(agent.id)) is not None and (
+                read.version == base and sorted(set(read.queues)) == values["queues"]
+            ):
+                # The version read is the one the update requires, and at that version the
+                # queues were these: the membership rows stay as they are.
+                add(
+                    self._checked(
+                        "UPDATE agents SET version = %(version)s, record = %(record)s::jsonb "
+                        "WHERE id = %(key)s AND version = %(base)s RETURNING 1"
+                    ),
+                    values,
+                    "agent",
+                )
             else:
                 # Membership rows change only when the agent's queues did (a login),
                 # so routine saves do not touch what routing reads.
