@@ -15,10 +15,9 @@ import html
 from collections import Counter
 from pathlib import Path
 
-from livechat_core import Desk, MaskingPolicy, SqliteStore, events
+from livechat_core import Desk, MaskingPolicy, ShiftConfig, SqliteStore, events, simulate
 from livechat_core._html import agent_html, conversation_html, desk_html
-from livechat_core._simulation import ShiftConfig, simulate
-from livechat_core.testing.clock import ManualClock
+from livechat_core.testing import ManualClock
 
 page: list[str] = []  # what the notebook would display, cell by cell
 

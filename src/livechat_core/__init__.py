@@ -84,6 +84,7 @@ from ._model import (
     Role,
 )
 from ._search import filter_options
+from ._simulation import ShiftConfig, ShiftReport, simulate
 from ._surfaces import Surfaces, render_surfaces
 from .adapters.memory import MemoryStore
 from .adapters.sqlite import SqliteStore
@@ -163,6 +164,8 @@ __all__ = [
     "SendCustomerMessage",
     "SetAvailable",
     "SetIdle",
+    "ShiftConfig",
+    "ShiftReport",
     "SqliteStore",
     "StartChat",
     "StoreError",
@@ -188,4 +191,5 @@ __all__ = [
     "mask_text",
     "render_surfaces",
     "replay",
+    "simulate",
 ]

@@ -382,6 +382,13 @@ class Desk:
         """The stored events of a conversation, oldest first (replayable)."""
         return self.store.events(conversation_id, "conversation")
 
+    def _repr_html_(self) -> str:
+        """An overview for notebooks: agents, queues and open chats, masked by the desk's
+        policy, timers by the desk's clock."""
+        from ._html import desk_html
+
+        return desk_html(self)
+
     def surfaces(self, conversation_id: str, policy: MaskingPolicy | None = None) -> Surfaces:
         """Every masked surface of SPEC section 6 for a conversation (policy ``None`` → the
         desk's masking policy)."""

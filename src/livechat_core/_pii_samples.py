@@ -362,6 +362,11 @@ _PHONE_COUNTRIES: tuple[Callable[[random.Random], str], ...] = (
 
 def make_phone(rng: random.Random) -> Item:
     text = rng.choice(_PHONE_COUNTRIES)(rng)
+    # A number ending in two groups of 000 reads as an amount in thousands (600 000 000)
+    # and is masked only beside a phone word; subscribers are not given such numbers.
+    if "".join(c for c in text if c.isdigit()).endswith("000000"):
+        last = max(i for i, c in enumerate(text) if c.isdigit())
+        text = text[:last] + "7" + text[last + 1 :]
     if rng.random() < 0.15:
         text = _evade(rng, text)
     return Item(kind="phone", text=text)

@@ -1,11 +1,20 @@
-"""Test helpers for users of livechat-core: the store conformance suite.
+"""Test helpers for users of livechat-core.
 
-Check your own store adapter by subclassing :class:`StoreConformance` and implementing
-``make_store``.
+* :class:`StoreConformance`: check your own store adapter by subclassing it and
+  implementing ``make_store`` (a pytest test class).
+* :class:`ManualClock`: a clock your test moves by hand (``Desk(clock=ManualClock())``).
+* ``livechat_core.testing.strategies``: Hypothesis strategies for commands, valid command
+  sequences, PII items in every supported format and chat text carrying them (imports
+  Hypothesis, so it is a module of its own).
+* ``livechat_core.testing.pytest_plugin``: fixtures ``livechat_clock``, ``livechat_desk``,
+  ``livechat_sqlite_desk`` and more; registered with pytest when the package is installed.
+
+See ``docs/testing.md`` for a user's own property test.
 """
 
 from __future__ import annotations
 
 from ._conformance import StoreConformance
+from .clock import ManualClock
 
-__all__ = ["StoreConformance"]
+__all__ = ["ManualClock", "StoreConformance"]
