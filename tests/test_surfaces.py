@@ -127,3 +127,21 @@ def test_pci_at_rest_can_be_turned_off_for_a_compliant_vault() -> None:
     desk.send_customer_message(chat, "4111 1111 1111 1111")
     assert desk.conversation(chat).messages[-1].text == "4111 1111 1111 1111"
     assert desk.surfaces(chat).message_preview == "************1111"
+
+
+def test_no_free_text_brings_a_card_into_the_store() -> None:
+    desk = _desk()
+    desk.login("jana", "Jana", ["support"])
+    desk.set_available("jana")
+    card = "4111 1111 1111 1111"
+    chat = desk.start_chat("support", card, f"card {card}")
+    desk.accept("jana", chat)
+    desk.send_agent_message("jana", chat, f"I see {card} on file")
+    desk.end("jana", chat)
+    desk.submit_wrap_up("jana", chat, "Resolved", notes=f"refunded {card}")
+    assert "4111 1111" not in repr(desk.events(chat)) + repr(desk.conversation(chat))
+    view = desk.conversation(chat)
+    assert view.customer_name == "************1111"
+    assert view.customer_contact == "card ************1111"
+    assert view.messages[0].text == "I see ************1111 on file"
+    assert view.legs[0].wrap_up_notes == "refunded ************1111"

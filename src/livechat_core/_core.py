@@ -98,7 +98,9 @@ class Settings:
 
     ``customer_text`` receives the conversation and the normalised text of a new
     customer message and returns the text to store plus redactions of earlier messages
-    (``(message_id, new_text)``); the desk's default masks card numbers (PCI at rest).
+    (``(message_id, new_text)``); ``scrub`` filters every other free text that gets
+    stored (agent messages, wrap-up notes, the customer's name and contact). The desk's
+    defaults mask card numbers in all of them (PCI at rest).
     """
 
     locale: str = "en"
@@ -106,6 +108,7 @@ class Settings:
     customer_text: Callable[[Conversation, str], tuple[str, tuple[tuple[str, str], ...]]] = (
         attrs.field(default=lambda conversation, text: (text, ()))
     )
+    scrub: Callable[[str], str] = attrs.field(default=lambda text: text)
 
 
 _E = TypeVar("_E", bound=ev.Event)
@@ -482,8 +485,8 @@ def _start_chat(unit: Unit, command: cmd.StartChat) -> None:
         ev.ChatStarted,
         command.conversation_id,
         queue=command.queue,
-        customer_name=command.customer_name,
-        customer_contact=command.customer_contact,
+        customer_name=unit.settings.scrub(command.customer_name),
+        customer_contact=unit.settings.scrub(command.customer_contact),
         proactive=command.proactive,
         asset=command.asset,
     )
@@ -529,7 +532,7 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
         id=f"{conversation.id}/{len(conversation.messages) + 1}",
         role=Role.AGENT,
         author=agent.id,
-        text=command.text,
+        text=unit.settings.scrub(command.text),
         at=unit.now,
         initials=initials_of(agent.name),
     )
@@ -719,7 +722,7 @@ def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
         ev.WrapUpSubmitted,
         agent_id=command.agent_id,
         reason=command.reason,
-        notes=command.notes,
+        notes=unit.settings.scrub(command.notes),
         automatic=False,
     )
 

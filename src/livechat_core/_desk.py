@@ -24,7 +24,7 @@ from ._errors import UnknownConversation as _UnknownConversation
 from ._events import Event
 from ._i18n import check_locale
 from ._machines import LegState
-from ._masking import MaskingPolicy
+from ._masking import MaskingPolicy, redact_cards
 from ._model import Agent, Conversation, Message, OfferKind, Queue
 from ._pci import scrub_customer_text
 from ._surfaces import Surfaces, render_surfaces
@@ -104,7 +104,7 @@ class Desk:
         if routing is not None:
             settings = attrs.evolve(settings, routing=routing)
         if pci_at_rest:
-            settings = attrs.evolve(settings, customer_text=scrub_customer_text)
+            settings = attrs.evolve(settings, customer_text=scrub_customer_text, scrub=redact_cards)
         self._settings = settings
         self._new_id = _new_id if new_id is None else new_id
         self._retries = retries

@@ -366,8 +366,9 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
 
 
 def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: frozenset[int]) -> None:
-    if _NOT_CARD_WORDS.search(text, max(0, run.start - 24), run.start):
-        return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
+    for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
+        if _LABEL_GAP.fullmatch(text, label.end(), run.start):
+            return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
     groups = run.groups
     count = len(groups)
     scored: list[tuple[tuple[bool, bool, int], int, int]] = []
