@@ -13,6 +13,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# In CI the property tests explore the same (many) examples on every run, so a red build
+# always means a change broke something; locally, and with HYPOTHESIS_PROFILE=deep, they
+# search afresh each time.
+settings.register_profile("livechat-ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("livechat-ci")
 
 POSTGRES_ENV = "LIVECHAT_TEST_POSTGRES"
 

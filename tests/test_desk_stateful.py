@@ -25,6 +25,7 @@ from livechat_core import events as ev
 
 settings.register_profile(
     "ci",
+    derandomize=bool(os.environ.get("CI")),  # the same examples on every CI run
     max_examples=300,
     stateful_step_count=40,
     deadline=None,
