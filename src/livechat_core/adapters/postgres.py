@@ -26,7 +26,7 @@ queue. Two ways to prevent it are offered (``concurrency=``):
     :class:`~livechat_core.ConcurrencyConflict` so the desk retries it. Writers run in
     parallel, but conflicting ones (same queue, same agent) retry.
 
-``docs/stores.md`` and ``docs/performance-stores.md`` compare them.
+``docs/stores.md`` and ``docs/performance.md`` compare them.
 """
 
 from __future__ import annotations
