@@ -59,6 +59,23 @@ class Offer:
     messages: tuple[Message, ...]
 
 
+def _prefetch_hint(command: cmd.Command) -> dict[str, list[str]]:
+    """The ids a command names, by kind, for :meth:`StoreTransaction.prefetch`."""
+
+    def named(*fields: str) -> list[str]:
+        return [value for field in fields if (value := getattr(command, field, None))]
+
+    queues = [*named("queue"), *getattr(command, "queues", ())]
+    if isinstance(command, cmd.AddQueue):
+        queues.append(command.name)
+    return {
+        "conversation_ids": named("conversation_id"),
+        "agent_ids": named("agent_id", "target_agent_id", "guest_agent_id"),
+        "queues": queues,
+        "assets": named("asset"),
+    }
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -121,25 +138,16 @@ class Desk:
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
 
-        def named(*fields: str) -> list[str]:
-            """The command's values of these string fields (for the store's prefetch)."""
-            return [value for field in fields if (value := getattr(command, field, None))]
-
+        hint: dict[str, list[str]] | None = None
         for attempt in range(self._retries + 1):
             try:
                 with self.store.transaction() as txn:
                     # A hint for stores with round trips: the records the command names,
-                    # fetched together before decide reads them one at a time.
-                    txn.prefetch(
-                        conversation_ids=named("conversation_id"),
-                        agent_ids=named("agent_id", "target_agent_id", "guest_agent_id"),
-                        queues=(
-                            *named("queue"),
-                            *getattr(command, "queues", ()),
-                            *([command.name] if isinstance(command, cmd.AddQueue) else []),
-                        ),
-                        assets=named("asset"),
-                    )
+                    # fetched together before decide reads them one at a time (skipped
+                    # for stores that do not use it, such as the memory store).
+                    if type(txn).prefetch is not StoreTransaction.prefetch:
+                        hint = hint or _prefetch_hint(command)
+                        txn.prefetch(**hint)
                     changes = decide(txn, command, float(self.clock()), self._settings)
                     if changes:
                         txn.save(changes)
