@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ._composer import compose, normalise
-from ._errors import EmptyMessage, InvalidArgument
+from ._errors import ComposerError, EmptyMessage, InvalidArgument
 from ._model import Agent, Conversation, Queue
 
 
@@ -82,19 +82,28 @@ def _non_empty(instance: Any, attribute: attrs.Attribute[Any], value: tuple[str,
         raise InvalidArgument(f"{attribute.name} must not be empty")
 
 
-def _customer_text(value: Any) -> str:
+def _message_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str):
         raise InvalidArgument(f"a message must be a string, not {value!r}")
-    text = normalise(value)
+
+
+def _customer_text(text: str) -> str:
+    text = normalise(text)
     if not text.strip():
         raise EmptyMessage("an empty message cannot be sent")
     return text
 
 
-def _agent_text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"a message must be a string, not {value!r}")
-    return compose(value)
+def _compose_into(command: SendAgentMessage | SendCustomerMessage, rule: Any) -> None:
+    """Apply a composer rule to the command's text; a refusal names the conversation and
+    carries the refused command, like every other refusal (SPEC section 3)."""
+    try:
+        text = rule(command.text)
+    except ComposerError as error:
+        error.aggregate_id = command.conversation_id
+        error.command = command
+        raise
+    object.__setattr__(command, "text", text)
 
 
 def _number(value: Any) -> float:
@@ -195,7 +204,10 @@ class SendAgentMessage(Command):
 
     agent_id: str = attrs.field(converter=_identifier, validator=_text)
     conversation_id: str = attrs.field(converter=_identifier, validator=_text)
-    text: str = attrs.field(converter=_agent_text)
+    text: str = attrs.field(validator=_message_text)
+
+    def __attrs_post_init__(self) -> None:
+        _compose_into(self, compose)
 
 
 @attrs.frozen(kw_only=True)
@@ -203,7 +215,10 @@ class SendCustomerMessage(Command):
     """The customer sends a message from the widget."""
 
     conversation_id: str = attrs.field(converter=_identifier, validator=_text)
-    text: str = attrs.field(converter=_customer_text)
+    text: str = attrs.field(validator=_message_text)
+
+    def __attrs_post_init__(self) -> None:
+        _compose_into(self, _customer_text)
 
 
 @attrs.frozen(kw_only=True)

@@ -93,9 +93,12 @@ def _offer_refused(
         state = _requeue_or_cancel(conversation, leg)
         owner = conversation.owner
         declined_by = conversation.declined_by
-        if leg.kind is OfferKind.TRANSFER:
-            owner = None  # back in its queue: the queue owns it now
-        if trigger == "decline" and leg.kind is OfferKind.CHAT:
+        if leg.kind is OfferKind.TRANSFER and owner is not None:
+            # back in its queue: the queue owns it now, and the agent who handed it off is
+            # skipped while somebody else can take it (as after a transfer to a queue)
+            declined_by = declined_by | {owner}
+            owner = None
+        if trigger == "decline" and leg.kind is not OfferKind.CONFERENCE:
             declined_by = declined_by | {agent_id}
         return replace(conversation, state=state, legs=legs, owner=owner, declined_by=declined_by)
 

@@ -408,7 +408,7 @@ def _login(unit: Unit, command: cmd.Login) -> None:
         unit.queue(name, command)
     existing = unit.find_agent(command.agent_id)
     agent = existing or Agent(id=command.agent_id, name=command.name, queues=command.queues)
-    AGENT_MACHINE.next_state(agent.state, "login", aggregate_id=agent.id)
+    _agent_transition(unit, agent, "login", command)
     agent = replace(
         agent,
         name=command.name,
