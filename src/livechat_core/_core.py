@@ -727,37 +727,56 @@ def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
     )
 
 
+_DUE_BATCH = 10_000
+
+
 def _tick(unit: Unit, command: cmd.Tick) -> None:
-    for conversation_id in unit.reader.due(command.now, limit=10_000):
+    # Every expired deadline fires (SPEC section 4), however many: the store reads the
+    # committed state, so conversations fired earlier in this tick are read again and
+    # skipped, and the reads grow by one batch until the store has no more.
+    fired: set[str] = set()
+    while True:
+        limit = len(fired) + _DUE_BATCH
+        due = unit.reader.due(command.now, limit=limit)
+        fresh = [conversation_id for conversation_id in due if conversation_id not in fired]
+        for conversation_id in fresh:
+            fired.add(conversation_id)
+            _fire_deadlines(unit, conversation_id, command.now)
+        if len(due) < limit or not fresh:
+            return
+
+
+def _fire_deadlines(unit: Unit, conversation_id: str, now: float) -> None:
+    """Fire the expired deadlines of one conversation, oldest first."""
+    conversation = unit.conversation(conversation_id)
+    expired = sorted(
+        (leg.deadline, index)
+        for index, leg in enumerate(conversation.legs)
+        if leg.deadline is not None and leg.deadline <= now
+    )
+    for _, index in expired:
         conversation = unit.conversation(conversation_id)
-        expired = sorted(
-            (leg.deadline, index)
-            for index, leg in enumerate(conversation.legs)
-            if leg.deadline is not None and leg.deadline <= command.now
-        )
-        for _, index in expired:
-            conversation = unit.conversation(conversation_id)
-            leg = conversation.legs[index]
-            if leg.state is _L.OFFERED:
-                conversation = _emit(unit, conversation, ev.OfferTimedOut, agent_id=leg.agent_id)
-                agent = unit.agent(leg.agent_id)
-                state = AGENT_MACHINE.next_state(agent.state, "miss_offer", aggregate_id=agent.id)
-                unit.agent_event(
-                    replace(agent, state=state),
-                    ev.AgentRona,
-                    conversation_id=conversation_id,
-                )
-            elif leg.state is _L.WRAPPING_UP:
-                queue = unit.queue(leg.queue)
-                _emit(
-                    unit,
-                    conversation,
-                    ev.WrapUpSubmitted,
-                    agent_id=leg.agent_id,
-                    reason=queue.automatic_wrap_up_reason,
-                    notes="",
-                    automatic=True,
-                )
+        leg = conversation.legs[index]
+        if leg.state is _L.OFFERED:
+            conversation = _emit(unit, conversation, ev.OfferTimedOut, agent_id=leg.agent_id)
+            agent = unit.agent(leg.agent_id)
+            state = AGENT_MACHINE.next_state(agent.state, "miss_offer", aggregate_id=agent.id)
+            unit.agent_event(
+                replace(agent, state=state),
+                ev.AgentRona,
+                conversation_id=conversation_id,
+            )
+        elif leg.state is _L.WRAPPING_UP:
+            queue = unit.queue(leg.queue)
+            _emit(
+                unit,
+                conversation,
+                ev.WrapUpSubmitted,
+                agent_id=leg.agent_id,
+                reason=queue.automatic_wrap_up_reason,
+                notes="",
+                automatic=True,
+            )
 
 
 def _route(unit: Unit) -> None:
