@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from livechat_core import ConcurrencyConflict, Desk, SchemaError, StoreError
-from livechat_core.adapters.postgres import PostgresStore
+from livechat_core.adapters.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
 from livechat_core.ports import Changes, Store
 from livechat_core.testing import StoreConformance
 from livechat_core.testing._conformance import every_event, make_queue, save
@@ -69,6 +69,39 @@ def test_a_foreign_schema_is_refused_untouched(postgres_dsn: str) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'livechat'"
         ).fetchall()
         assert tables == [("queues",)]
+
+
+def test_a_version_1_schema_is_migrated_forward_with_its_data(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute("CREATE SCHEMA old")
+        connection.execute("SET search_path TO old")
+        connection.execute(MIGRATIONS[0].encode())
+    with PostgresStore(postgres_dsn, schema="old") as store:
+        desk = Desk(store=store)
+        desk.add_queue("support", ["Resolved"])
+        desk.login("jana", "Jana Nováková", ["support"])
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        # Back to version 1 with data in it: the function of version 2 goes, the rows stay.
+        connection.execute("DROP FUNCTION old.expect_written")
+        connection.execute("UPDATE old.schema_info SET version = 1")
+    with PostgresStore(postgres_dsn, schema="old") as store:
+        desk = Desk(store=store)
+        assert [queue.name for queue in desk.queues()] == ["support"]
+        desk.set_available("jana")
+        chat = desk.start_chat("support", "Karel Novák", "karel@example.com")
+        assert desk.conversation(chat).state == "offered"
+    with psycopg.connect(postgres_dsn) as connection:
+        version = connection.execute("SELECT version FROM old.schema_info").fetchone()
+        assert version == (SCHEMA_VERSION,)
+
+
+def test_a_stale_last_save_names_the_record(postgres_dsn: str) -> None:
+    with PostgresStore(postgres_dsn) as store:
+        save(store, Changes(queues=((make_queue(), 0),)))
+        with pytest.raises(ConcurrencyConflict) as caught, store.transaction() as txn:
+            txn.save_last(Changes(queues=((make_queue(version=3), 2),)))
+        assert caught.value.aggregate_id == "support"
+        assert "queue support changed since it was read" in str(caught.value)
 
 
 def test_a_newer_schema_is_refused(postgres_dsn: str) -> None:

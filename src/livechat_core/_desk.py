@@ -150,7 +150,7 @@ class Desk:
                         txn.prefetch(**hint)
                     changes = decide(txn, command, float(self.clock()), self._settings)
                     if changes:
-                        txn.save(changes)
+                        txn.save_last(changes)
             except ConcurrencyConflict:
                 # Writers that aborted each other would retry in lockstep: spread them out
                 # (full jitter, growing, capped at 50 ms).

@@ -104,6 +104,17 @@ class StoreTransaction(abc.ABC):
     def save(self, changes: Changes) -> None:
         """Write ``changes`` (records, events, outbox) or raise ``ConcurrencyConflict``."""
 
+    def save_last(self, changes: Changes) -> None:
+        """Save ``changes`` as the transaction's last act: nothing is read after it.
+
+        A store with round trips may hold the writes back and send them with the commit,
+        one round trip for both; a conflict then surfaces as ``ConcurrencyConflict``
+        from the end of the ``with`` block instead of from this call, and still writes
+        nothing. Only a caller that reads nothing more in the transaction may use it
+        (``Desk.handle`` does). The default is :meth:`save`.
+        """
+        self.save(changes)
+
     def prefetch(  # noqa: B027 - optional hook: the default reads nothing ahead
         self,
         *,

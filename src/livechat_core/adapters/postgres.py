@@ -32,9 +32,11 @@ queue. Two ways to prevent it are offered (``concurrency=``):
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
+import select
 import threading
 import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -43,7 +45,7 @@ from typing import Any, Final, Literal
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
+from psycopg import pq, sql
 
 from .._errors import ConcurrencyConflict, SchemaError, StoreError
 from .._events import Event, MessagePosted
@@ -112,6 +114,19 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     INSERT INTO schema_info (application, version) VALUES ('livechat-core', 1);
     """,
+    # 2: a stale write fails on the server, so the writes of a save can travel with the
+    # COMMIT (one round trip): the error aborts the transaction before it commits.
+    """
+    CREATE FUNCTION expect_written(written bigint, expected bigint, message text, key text)
+    RETURNS bigint LANGUAGE plpgsql AS $$
+    BEGIN
+        IF written IS DISTINCT FROM expected THEN
+            RAISE EXCEPTION USING ERRCODE = 'LC409', MESSAGE = message, DETAIL = coalesce(key, '');
+        END IF;
+        RETURN written;
+    END
+    $$;
+    """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
 
@@ -138,10 +153,18 @@ _CONFLICTS: Final = (
     pg_errors.LockNotAvailable,
 )
 
+STALE_WRITE: Final = "LC409"
+"""The SQLSTATE ``expect_written`` raises when a versioned write found another version."""
+
 _INHERITED: list[psycopg.Connection[Any]] = []
 
 
 def _translate(error: psycopg.Error, doing: str) -> StoreError:
+    if error.sqlstate == STALE_WRITE:
+        return ConcurrencyConflict(
+            error.diag.message_primary or "a stale write",
+            aggregate_id=error.diag.message_detail or None,
+        )
     if isinstance(error, _CONFLICTS):
         return ConcurrencyConflict(f"another writer won the race ({doing}): {error}")
     if isinstance(error, pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
@@ -351,7 +374,9 @@ class PostgresStore(Store):
     def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
         """A transaction; see the module docstring for how writers are kept apart.
 
-        ``BEGIN`` travels with the transaction's first statements (one round trip).
+        ``BEGIN`` travels with the transaction's first statements, and the writes of
+        :meth:`~livechat_core.ports.StoreTransaction.save_last` with ``COMMIT``: a command
+        costs two round trips, three when it routes.
         """
         with self._lock:
             connection = self._connect()
@@ -371,14 +396,9 @@ class PostgresStore(Store):
             try:
                 yield txn
             except BaseException:
-                if txn.begun and not connection.broken:
-                    # The original error says more; the server may have rolled back.
-                    with contextlib.suppress(psycopg.Error):
-                        connection.execute(b"ROLLBACK")
+                txn.abandon()
                 raise
-            if txn.begun:
-                with _translating("committing"):
-                    connection.execute(b"COMMIT")
+            txn.commit()
 
     # --- outside a transaction ------------------------------------------------------------
 
@@ -458,8 +478,13 @@ class _PostgresTransaction(StoreTransaction):
     * Routing reads (``queued`` and ``agents(queue)``) first lock the queues they read
       (``lock`` mode), then read a few queued conversations, the members and the queue
       records of every queue asked for, in one round trip.
-    * ``save`` sends every write in one round trip inside a savepoint; each versioned
-      write returns its row count, and a stale one rolls the savepoint back.
+    * Every versioned write passes its row count to ``expect_written``, which fails the
+      statement when it is not the expected one: a stale write is an error on the
+      server. ``save`` sends its writes in one round trip inside a savepoint, rolled
+      back on such an error; ``save_last`` holds them back and :meth:`commit` sends
+      them with ``COMMIT``, which the error then never reaches.
+    * Round trips go straight through libpq (``pgconn``): one simple query whose
+      results are decoded here by column type, without a cursor's bookkeeping.
     """
 
     def __init__(
@@ -485,11 +510,19 @@ class _PostgresTransaction(StoreTransaction):
         self._deleted: dict[str, bool] = {}
         self._queued: dict[str, tuple[list[Conversation], bool]] = {}  # rows, complete
         self._members: dict[str, list[Agent]] = {}
+        self._last: list[tuple[str, Sequence[Any]]] | None = None  # held for the commit
 
     # --- round trips ----------------------------------------------------------------------
 
-    def _run(self, statements: Sequence[tuple[str, Sequence[Any]]], doing: str) -> list[Any]:
-        """Execute ``statements`` in one round trip; their rows (``None``: no rows).
+    def _run(
+        self,
+        statements: Sequence[tuple[str, Sequence[Any]]],
+        doing: str,
+        *,
+        commit: bool = False,
+    ) -> list[Any]:
+        """Execute ``statements`` in one round trip (with ``COMMIT`` after them if asked);
+        their rows (``None``: no rows).
 
         With prepared statements on, every statement but the locks and the savepoints
         runs as ``EXECUTE`` of a statement this connection prepared the first time it was
@@ -504,19 +537,16 @@ class _PostgresTransaction(StoreTransaction):
                 for statement, values in statements
             ]
         parts = [_compose(statement, values) for statement, values in statements]
+        first = 0
         if not self.begun:
             parts.insert(0, self._begin)
             self.begun = True
-        cursor = self.connection.cursor()
+            first = 1
+        if commit:
+            parts.append("COMMIT")
         with _translating(doing):
-            # No parameters: the text goes as one simple query, all statements at once.
-            cursor.execute(";\n".join(parts).encode(self._encoding))
-            results = []
-            while True:
-                results.append(cursor.fetchall() if cursor.description is not None else None)
-                if not cursor.nextset():
-                    break
-        return results[len(results) - len(statements) :]
+            results = _exchange(self.connection, ";\n".join(parts).encode(self._encoding))
+        return results[first : first + len(statements)]
 
     def _prepare(self, prepared: dict[str, str], statement: str, doing: str) -> str:
         """``EXECUTE`` of ``statement`` (``%s`` placeholders), prepared once per connection."""
@@ -742,30 +772,46 @@ class _PostgresTransaction(StoreTransaction):
     # --- the save -------------------------------------------------------------------------
 
     def save(self, changes: Changes) -> None:
-        statements, checks = self._writes(changes)
+        statements = self._writes(changes)
         # What routing read is no longer what the database holds after this save.
         self._queued.clear()
         self._members.clear()
-        # The savepoint stays open on success (COMMIT releases it): a conflict is seen in
-        # the returned row counts, with no error (and no error log) on the server, and
-        # only then costs a second round trip to roll the save back.
         try:
-            results = self._run([("SAVEPOINT livechat_save", ()), *statements], "saving")
+            self._run([("SAVEPOINT livechat_save", ()), *statements], "saving")
         except StoreError:
+            # A stale write failed its statement: undo the save, keep the transaction.
             if not self.connection.broken:
-                with contextlib.suppress(psycopg.Error):
-                    self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
-            raise
-        for index, kind, key, base, expected in checks:
-            if results[index + 1][0][0] != expected:
                 with _translating("rolling back a save"):
                     self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
-                if kind == "events":
-                    raise ConcurrencyConflict(f"an event of {key} was already stored")
-                raise ConcurrencyConflict(
-                    f"{kind} {key} changed since it was read (expected version {base})",
-                    aggregate_id=key,
-                )
+            raise
+        self._remember(changes)
+
+    def save_last(self, changes: Changes) -> None:
+        # Composed now, so that a value the store cannot send fails here, not at commit.
+        self._last = self._writes(changes)
+        self._remember(changes)
+
+    def commit(self) -> None:
+        """Send the writes held by ``save_last`` with ``COMMIT``, or just commit."""
+        last, self._last = self._last, None
+        try:
+            if last:
+                self._run(last, "saving", commit=True)
+            elif self.begun:
+                with _translating("committing"):
+                    self.connection.execute(b"COMMIT")
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """Roll the transaction back (errors ignored: the one that got us here says more)."""
+        self._last = None
+        if self.begun and not self.connection.broken:
+            with contextlib.suppress(psycopg.Error):
+                self.connection.execute(b"ROLLBACK")
+
+    def _remember(self, changes: Changes) -> None:
         for queue, _ in changes.queues:
             self._queues[queue.name] = queue
         for agent, _ in changes.agents:
@@ -777,21 +823,26 @@ class _PostgresTransaction(StoreTransaction):
 
     @staticmethod
     def _checked(write: str) -> str:
-        """``write`` (a statement ``RETURNING 1``) returning how many rows it wrote."""
-        return f"WITH w AS ({write}) SELECT count(*) FROM w"
+        """``write`` (a statement ``RETURNING 1``), failing unless it wrote as expected."""
+        return f"WITH w AS ({write}) {_EXPECT} FROM w"
 
-    def _writes(
-        self, changes: Changes
-    ) -> tuple[list[tuple[str, Any]], list[tuple[int, str, str, int, int]]]:
-        """The save's statements, and which of them return a row count to check (index,
-        kind, key, base, expected count). Rows are written in one order (kind, then key),
-        so two saves never wait for each other's rows in a cycle."""
+    def _writes(self, changes: Changes) -> list[tuple[str, Any]]:
+        """The save's statements; each versioned write fails on the server when stale.
+        Rows are written in one order (kind, then key), so two saves never wait for each
+        other's rows in a cycle."""
         statements: list[tuple[str, Any]] = []
-        checks: list[tuple[int, str, str, int, int]] = []
 
         def add(statement: str, values: dict[str, Any], kind: str = "", expected: int = 1) -> None:
-            if kind:
-                checks.append((len(statements), kind, values["key"], values["base"], expected))
+            if kind == "events":
+                values["message"] = f"an event of {values['key']} was already stored"
+                values["detail"] = None
+            elif kind:
+                values["message"] = (
+                    f"{kind} {values['key']} changed since it was read "
+                    f"(expected version {values['base']})"
+                )
+                values["detail"] = values["key"]
+            values["expected"] = expected
             statements.append(_named(statement, values))
 
         for queue, base in sorted(changes.queues, key=lambda item: item[0].name):
@@ -835,7 +886,7 @@ class _PostgresTransaction(StoreTransaction):
                     "members AS (INSERT INTO agent_queues (queue, agent_id) "
                     "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
                     "WHERE EXISTS (SELECT 1 FROM added)) "
-                    "SELECT count(*) FROM added",
+                    f"{_EXPECT} FROM added",
                     values,
                     "agent",
                 )
@@ -867,7 +918,7 @@ class _PostgresTransaction(StoreTransaction):
                     "members AS (INSERT INTO agent_queues (queue, agent_id) "
                     "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
                     "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING) "
-                    "SELECT count(*) FROM changed",
+                    f"{_EXPECT} FROM changed",
                     values,
                     "agent",
                 )
@@ -913,7 +964,7 @@ class _PostgresTransaction(StoreTransaction):
                 "ON CONFLICT (aggregate, aggregate_id, sequence) DO NOTHING "
                 "RETURNING position), "
                 "queued AS (INSERT INTO outbox (event_position) SELECT position FROM added) "
-                "SELECT count(*) FROM added",
+                f"{_EXPECT} FROM added",
                 {
                     "key": events[0].id,
                     "base": 0,
@@ -941,7 +992,78 @@ class _PostgresTransaction(StoreTransaction):
                     "message": message_id,
                 },
             )
-        return statements, checks
+        return statements
+
+
+_DECODERS: Final[dict[int, Any]] = {
+    16: lambda value: value == b"t",  # bool
+    20: int,  # int8
+    21: int,  # int2
+    23: int,  # int4
+    701: float,  # float8
+    114: json.loads,  # json
+    3802: json.loads,  # jsonb
+    2278: lambda value: None,  # void: what pg_advisory_xact_lock returns
+}
+"""Text-format values of the column types the transaction's queries return (type OID →
+decoder); any other type arrives as ``str``."""
+
+
+def _exchange(connection: psycopg.Connection[Any], query: bytes) -> list[Any]:
+    """Send ``query`` (one or more statements) as one simple query and read every result:
+    rows for a statement that returns them, ``None`` for one that does not.
+
+    Raises the first statement's error (the server skipped the statements after it).
+    """
+    pgconn = connection.pgconn
+    pgconn.send_query(query)
+    # Wait in poll (which lets other threads run), never inside libpq.
+    if pgconn.flush():  # the connection is non-blocking: wait until all is sent
+        writable = select.poll()
+        writable.register(pgconn.socket, select.POLLOUT)
+        while pgconn.flush():
+            writable.poll()
+    results: list[Any] = []
+    error: psycopg.Error | None = None
+    encoding = connection.info.encoding
+    readable = select.poll()
+    readable.register(pgconn.socket, select.POLLIN)
+    while True:
+        while pgconn.is_busy():
+            readable.poll()
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            break
+        status = result.status
+        if status == _TUPLES_OK:
+            columns = range(result.nfields)
+            decoders = [_DECODERS.get(result.ftype(column)) for column in columns]
+            rows = []
+            for row in range(result.ntuples):
+                values: list[Any] = []
+                for column, decode in zip(columns, decoders, strict=True):
+                    raw = result.get_value(row, column)
+                    if raw is None:
+                        values.append(None)
+                    else:
+                        values.append(decode(raw) if decode else raw.decode(encoding))
+                rows.append(tuple(values))
+            results.append(rows)
+        elif status == _COMMAND_OK:
+            results.append(None)
+        elif error is None:
+            error = pg_errors.error_from_result(result, encoding=encoding)
+    if error is None and pgconn.status == _BAD:
+        error = psycopg.OperationalError(pgconn.get_error_message(encoding) or "connection lost")
+    if error is not None:
+        raise error
+    return results
+
+
+_TUPLES_OK: Final = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK: Final = pq.ExecStatus.COMMAND_OK
+_BAD: Final = pq.ConnStatus.BAD
 
 
 def _literal(value: Any) -> str:
@@ -984,6 +1106,9 @@ def _compose(statement: str, values: Sequence[Any]) -> str:
         composed += (_literal(value), piece)
     return "".join(composed)
 
+
+_EXPECT: Final = "SELECT expect_written(count(*), %(expected)s, %(message)s, %(detail)s)"
+"""The end of a versioned write: its row count, checked on the server."""
 
 _PREPARABLE: Final = re.compile(r"(WITH|SELECT (?!pg_)|INSERT|UPDATE)")
 

@@ -529,6 +529,40 @@ class StoreConformance:
             txn.save(Changes(queues=((make_queue(version=2), 7),)))
         assert caught.value.code == "concurrency_conflict"
 
+    def test_a_last_save_is_committed_with_its_events(self, store: Store) -> None:
+        events = tuple(every_event()[:2])
+        with store.transaction() as txn:
+            txn.save_last(
+                Changes(
+                    queues=((make_queue(), 0),),
+                    conversations=((make_conversation(), 0),),
+                    events=events,
+                )
+            )
+        with store.transaction(write=False) as txn:
+            assert txn.queue("support") == make_queue()
+            assert txn.conversation("c1") == make_conversation()
+        assert store.events("c1") == list(events)
+        assert store.pending() == list(events)
+
+    @pytest.mark.parametrize("kind", ["queue", "agent", "conversation"])
+    def test_a_stale_last_save_conflicts_by_the_end_and_writes_nothing(
+        self, store: Store, kind: str
+    ) -> None:
+        save(store, self._changes(kind, self._record(kind, 1), 0))
+        stale = self._changes(kind, self._record(kind, 3), 2)
+        stale = attrs.evolve(
+            stale, agents=(*stale.agents, (make_agent("other"), 0)), events=(every_event()[0],)
+        )
+        # The conflict may surface from save_last or only when the transaction ends.
+        with pytest.raises(ConcurrencyConflict), store.transaction() as txn:
+            txn.save_last(stale)
+        with store.transaction(write=False) as txn:
+            assert self._read(txn, kind) == self._record(kind, 1)
+            assert txn.agent("other") is None
+        assert store.events("c1") == []
+        assert store.pending() == []
+
     @staticmethod
     def _record(kind: str, version: int) -> Queue | Agent | Conversation:
         if kind == "queue":
