@@ -196,7 +196,17 @@ class Unit:
         base = staged[1] if staged else agent.version
         self._agents[agent.id] = (agent, base)
         if agent.routable:
-            self.touched_queues.update(agent.queues)
+            # Routing runs after every command, so a queue never keeps a chat waiting
+            # while one of its members is routable: only room the agent did not have
+            # before this command (or a queue they did not serve) can take a chat.
+            before = self.reader.agent(agent.id)
+            if (
+                before is None
+                or not before.routable
+                or agent.free_capacity > before.free_capacity
+                or not set(agent.queues) <= set(before.queues)
+            ):
+                self.touched_queues.update(agent.queues)
 
     def agent_event(self, agent: Agent, event_type: type[_E], **fields: Any) -> Agent:
         event = event_type(

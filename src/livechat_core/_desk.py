@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import attrs
 
@@ -73,7 +73,12 @@ def _prefetch_hint(command: cmd.Command) -> dict[str, list[str]]:
         "agent_ids": named("agent_id", "target_agent_id", "guest_agent_id"),
         "queues": queues,
         "assets": named("asset"),
+        # These put a chat in their queue, and routing then reads that queue.
+        "routing": named("queue") if isinstance(command, _QUEUEING) else [],
     }
+
+
+_QUEUEING: Final = (cmd.StartChat, cmd.TransferToQueue)
 
 
 def _new_id() -> str:

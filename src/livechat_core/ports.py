@@ -122,13 +122,16 @@ class StoreTransaction(abc.ABC):
         agent_ids: Collection[str] = (),
         queues: Collection[str] = (),
         assets: Collection[str] = (),
+        routing: Collection[str] = (),
     ) -> None:
         """A hint: the command about to be decided will read these records.
 
-        A store may fetch them (and whatever it expects to follow from them) in one round
-        trip and answer the later reads from that. It changes no result: every read
-        afterwards must return what it would have returned without the hint, and ids
-        that do not exist are simply absent. The default does nothing.
+        ``routing`` names queues the command will probably route in (it queues a chat
+        there): their queued conversations and members (``queued``, ``agents(queue)``).
+        A store may fetch all of it (and whatever it expects to follow from it) in one
+        round trip and answer the later reads from that. It changes no result: every
+        read afterwards must return what it would have returned without the hint, and
+        ids that do not exist are simply absent. The default does nothing.
         """
 
 

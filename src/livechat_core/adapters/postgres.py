@@ -613,15 +613,21 @@ class _PostgresTransaction(StoreTransaction):
         agent_ids: Collection[str] = (),
         queues: Collection[str] = (),
         assets: Collection[str] = (),
+        routing: Collection[str] = (),
     ) -> None:
         conversations = sorted(set(conversation_ids) - self._conversations.keys())
         agents = sorted(set(agent_ids) - self._agents.keys())
         names = sorted(set(queues) - self._queues.keys())
         deleted = sorted(set(assets) - self._deleted.keys())
-        if not (conversations or agents or names or deleted):
+        routed = sorted(set(routing) - self._queued.keys())
+        if not (conversations or agents or names or deleted or routed):
             return
-        # Whether an asset was deleted is read under a shared lock of it (see asset_deleted).
-        locks = self._lock_statements({self._asset_key(asset): False for asset in deleted})
+        # Whether an asset was deleted is read under a shared lock of it (see asset_deleted);
+        # the queues routing will read, under their exclusive locks (see _read_queues).
+        wanted = {self._asset_key(asset): False for asset in deleted}
+        wanted.update({self._queue_key(name): True for name in routed})
+        locks = self._lock_statements(wanted)
+        routing_query = [self._routing_query(routed, _ROUTING_ROWS)] if routed else []
         query = (
             "WITH c AS MATERIALIZED (SELECT id, record FROM conversations WHERE id = ANY(%s)), "
             "l AS MATERIALIZED (SELECT leg FROM c, jsonb_array_elements(c.record -> 'legs') "
@@ -636,9 +642,13 @@ class _PostgresTransaction(StoreTransaction):
             "UNION ALL SELECT 3, asset, NULL FROM deleted_assets WHERE asset = ANY(%s)"
         )
         results = self._run(
-            [*locks, (query, (conversations, agents, names, deleted))], "prefetching"
+            [*locks, (query, (conversations, agents, names, deleted)), *routing_query],
+            "prefetching",
         )
         self._check_tries(locks, results)
+        if routed:
+            # After the records: the routing rows reuse the agents decoded there.
+            rows = results.pop()
         for conversation_id in conversations:
             self._conversations[conversation_id] = None
         for agent_id in agents:
@@ -658,6 +668,8 @@ class _PostgresTransaction(StoreTransaction):
                 self._queues[key] = self._queues[key] or _codec.queue_from_json(record)
             else:
                 self._deleted[key] = True
+        if routed:
+            self._take_queues(routed, _ROUTING_ROWS, rows)
 
     def _rows(self, query: str, parameters: Sequence[Any] = ()) -> list[Any]:
         rows: list[Any] = self._run([(query, parameters)], "reading")[-1]
@@ -713,6 +725,13 @@ class _PostgresTransaction(StoreTransaction):
     def _read_queues(self, names: list[str], limit: int) -> None:
         """Lock the queues (``lock`` mode), then read what routing in them needs."""
         locks = self._lock_statements({self._queue_key(name): True for name in names})
+        results = self._run([*locks, self._routing_query(names, limit)], "reading")
+        self._check_tries(locks, results)
+        self._take_queues(names, limit, results[-1])
+
+    def _routing_query(self, names: list[str], limit: int) -> tuple[str, Sequence[Any]]:
+        """The query reading up to ``limit`` queued conversations of each queue, the
+        queues' members and the queue records not read yet."""
         query = (
             "SELECT 0, q.name, c.record FROM unnest(%s::text[]) AS q (name), LATERAL "
             "(SELECT record FROM conversations WHERE state = 'queued' AND queue = q.name "
@@ -722,13 +741,15 @@ class _PostgresTransaction(StoreTransaction):
             "UNION ALL SELECT 2, name, record FROM queues WHERE name = ANY(%s)"
         )
         unknown = [name for name in names if name not in self._queues]
-        results = self._run([*locks, (query, (names, limit, names, unknown))], "reading")
-        self._check_tries(locks, results)
+        return query, (names, limit, names, unknown)
+
+    def _take_queues(self, names: list[str], limit: int, rows: list[Any]) -> None:
+        """Keep what :meth:`_routing_query` read."""
         queued: dict[str, list[Conversation]] = {name: [] for name in names}
         members: dict[str, list[Agent]] = {name: [] for name in names}
-        for name in unknown:
-            self._queues[name] = None
-        for kind, key, record in results[-1]:
+        for name in names:
+            self._queues.setdefault(name, None)
+        for kind, key, record in rows:
             if kind == 0:
                 queued[key].append(_codec.conversation_from_json(record))
             elif kind == 1:
@@ -736,11 +757,11 @@ class _PostgresTransaction(StoreTransaction):
                 member = self._agents.get(record["id"]) or _codec.agent_from_json(record)
                 self._agents[member.id] = member
                 members[key].append(member)
-            else:
+            elif self._queues[key] is None:  # a queue read earlier keeps that version
                 self._queues[key] = _codec.queue_from_json(record)
         for name in names:
-            rows = sorted(queued[name], key=lambda c: (c.started_at, c.id))
-            self._queued[name] = (rows, len(rows) < limit)
+            waiting = sorted(queued[name], key=lambda c: (c.started_at, c.id))
+            self._queued[name] = (waiting, len(waiting) < limit)
             self._members[name] = sorted(members[name], key=lambda agent: agent.id)
 
     def due(self, now: float, limit: int) -> list[str]:

@@ -480,17 +480,6 @@ class _SqliteTransaction(StoreTransaction):
         with _translating("reading"):
             return self.connection.execute(sql, parameters).fetchall()
 
-    def prefetch(
-        self,
-        *,
-        conversation_ids: Collection[str] = (),
-        agent_ids: Collection[str] = (),
-        queues: Collection[str] = (),
-        assets: Collection[str] = (),
-    ) -> None:
-        # No round trips to save: the reads are cached as the desk makes them.
-        del conversation_ids, agent_ids, queues, assets
-
     def queue(self, name: str) -> Queue | None:
         try:
             return self._queues[name]

@@ -674,6 +674,7 @@ class StoreConformance:
                 agent_ids=["missing", "petr"],
                 queues=["support", "missing"],
                 assets=["shop", "livechat"],
+                routing=["billing", "missing"],
             )
             txn.prefetch()  # nothing asked: nothing happens
             txn.prefetch(conversation_ids=["c1"], agent_ids=["jana"])  # again: the same
@@ -683,7 +684,12 @@ class StoreConformance:
     def test_reads_after_a_save_see_it_even_after_prefetch(self, store: Store) -> None:
         self._prefetch_fixture(store)
         with store.transaction() as txn:
-            txn.prefetch(conversation_ids=["c1", "c3"], agent_ids=["jana"], assets=["web"])
+            txn.prefetch(
+                conversation_ids=["c1", "c3"],
+                agent_ids=["jana"],
+                assets=["web"],
+                routing=["support"],
+            )
             assert [c.id for c in txn.queued(["support"], 1)] == ["c1"]
             assert [a.id for a in txn.agents("billing")] == ["jana"]
             offered = attrs.evolve(
