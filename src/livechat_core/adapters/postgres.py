@@ -32,6 +32,7 @@ queue. Two ways to prevent it are offered (``concurrency=``):
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -225,7 +226,7 @@ class PostgresStore(Store):
         self._connection: psycopg.Connection[Any] | None = None
         self._pid = os.getpid()
         self._closed = False
-        self._prepared: dict[str, str] = {}  # statement → name prepared on the connection
+        self._prepared: dict[str, bytes] = {}  # statement → name prepared on the connection
         # One advisory-lock key per schema, so separate stores in one database are independent
         # (taken for migrations); writers lock one key per queue and per asset of the schema.
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
@@ -313,8 +314,8 @@ class PostgresStore(Store):
                         connection.execute(script.encode())
                     connection.execute("UPDATE schema_info SET version = %s", (SCHEMA_VERSION,))
             connection.execute(sql.SQL("SET search_path TO {}").format(schema))
-            # The store writes its own literals (see _literal): quotes are the only escape.
-            connection.execute("SET standard_conforming_strings = on")
+            # Values are sent as UTF-8 text (see _parameter) and read back as such.
+            connection.execute("SET client_encoding TO 'UTF8'")
             if self.prepare:
                 # The desk's statements read and write rows by key: one generic plan each
                 # serves every call, instead of planning each of the first calls anew.
@@ -494,7 +495,7 @@ class _PostgresTransaction(StoreTransaction):
         *,
         locking: bool,
         spaces: tuple[int, int],
-        prepared: dict[str, str] | None,
+        prepared: dict[str, bytes] | None,
     ) -> None:
         self.connection = connection
         self._encoding = connection.info.encoding
@@ -521,46 +522,47 @@ class _PostgresTransaction(StoreTransaction):
         *,
         commit: bool = False,
     ) -> list[Any]:
-        """Execute ``statements`` in one round trip (with ``COMMIT`` after them if asked);
-        their rows (``None``: no rows).
+        """Execute ``statements`` (``%s`` placeholders) in one round trip, ``BEGIN`` before
+        them if the transaction has not begun and ``COMMIT`` after them if asked; their
+        rows (``None``: no rows). The first error stops the rest and is raised.
 
-        With prepared statements on, every statement but the locks and the savepoints
-        runs as ``EXECUTE`` of a statement this connection prepared the first time it was
-        needed (parsing and planning cost more than running the desk's small queries).
+        One libpq pipeline: each statement is bound to its values (no SQL text is built
+        per call) and, with prepared statements on, runs a statement this connection
+        prepared the first time it was sent (parsing and planning cost more than
+        running the desk's small queries).
         """
-        prepared = self._prepared
-        if prepared is not None:
-            statements = [
-                (statement, values)
-                if not _PREPARABLE.match(statement)
-                else (self._prepare(prepared, statement, doing), values)
-                for statement, values in statements
-            ]
-        parts = [_compose(statement, values) for statement, values in statements]
-        first = 0
+        steps: list[_Step] = []
+        begin: list[_Step] = []
         if not self.begun:
-            parts.insert(0, self._begin)
+            begin.append((None, self._begin.encode(), None))
             self.begun = True
-            first = 1
+        prepared = self._prepared
+        new: dict[str, bytes] = {}
+        for statement, values in statements:
+            parameters = [_parameter(value) for value in values]
+            if prepared is None:
+                steps.append((None, _numbered(statement), parameters))
+                continue
+            name = prepared.get(statement) or new.get(statement)
+            if name is None:
+                name = new[statement] = f"livechat_{len(prepared) + len(new) + 1}".encode()
+            steps.append((name, b"", parameters))
         if commit:
-            parts.append("COMMIT")
-        with _translating(doing):
-            results = _exchange(self.connection, ";\n".join(parts).encode(self._encoding))
-        return results[first : first + len(statements)]
-
-    def _prepare(self, prepared: dict[str, str], statement: str, doing: str) -> str:
-        """``EXECUTE`` of ``statement`` (``%s`` placeholders), prepared once per connection."""
-        name = prepared.get(statement)
-        count = statement.count("%s")
-        if name is None:
-            name = f"livechat_{len(prepared) + 1}"
-            numbered = iter(range(1, count + 1))
-            body = re.sub(r"%s", lambda _: f"${next(numbered)}", statement)
-            # PREPARE is not transactional: it outlives a rollback of this transaction.
-            with _translating(doing):
-                self.connection.execute(f"PREPARE {name} AS {body}".encode())
-            prepared[statement] = name
-        return f"EXECUTE {name}(" + ", ".join(["%s"] * count) + ")" if count else f"EXECUTE {name}"
+            steps.append((None, b"COMMIT", None))
+        # Prepared before use (a prepared statement outlives a rollback of the transaction),
+        # but after BEGIN, which must come first to set the isolation level.
+        preparing: list[_Step] = [(name, _numbered(text), None) for text, name in new.items()]
+        results, error = _pipeline(self.connection, [*begin, *preparing, *steps])
+        if prepared is not None:
+            done = results[len(begin) : len(begin) + len(preparing)]
+            for (text, name), result in zip(new.items(), done, strict=False):
+                if result is None:  # the server prepared it
+                    prepared[text] = name
+        if error is not None:
+            raise _translate(error, doing) from error
+        wanted = len(statements)
+        first = len(results) - wanted - commit
+        return results[first : first + wanted]
 
     def _lock_statements(self, wanted: dict[_Key, bool]) -> list[tuple[str, Sequence[Any]]]:
         """Statements taking the advisory locks ``wanted`` (key → exclusive) not yet held.
@@ -808,7 +810,6 @@ class _PostgresTransaction(StoreTransaction):
         self._remember(changes)
 
     def save_last(self, changes: Changes) -> None:
-        # Composed now, so that a value the store cannot send fails here, not at commit.
         self._last = self._writes(changes)
         self._remember(changes)
 
@@ -1030,120 +1031,154 @@ _DECODERS: Final[dict[int, Any]] = {
 decoder); any other type arrives as ``str``."""
 
 
-def _exchange(connection: psycopg.Connection[Any], query: bytes) -> list[Any]:
-    """Send ``query`` (one or more statements) as one simple query and read every result:
-    rows for a statement that returns them, ``None`` for one that does not.
+_Step = tuple[bytes | None, bytes, list[bytes | None] | None]
+"""One statement of a pipeline: (prepared name, SQL, values): a name and SQL prepare it,
+a name and values run it, SQL and values (or ``None``) run it unprepared."""
 
-    Raises the first statement's error (the server skipped the statements after it).
+
+def _pipeline(
+    connection: psycopg.Connection[Any], steps: Sequence[_Step]
+) -> tuple[list[Any], psycopg.Error | None]:
+    """Send ``steps`` in one libpq pipeline (one round trip) and read every result: rows
+    for a statement that returns them, ``None`` for one that does not, ``_ABORTED`` for
+    one the server skipped after an error; and the first error.
+
+    Anything but a server error (the connection lost, an interrupt) leaves the pipeline
+    unread, so the connection is closed; the store reconnects on its next transaction.
     """
     pgconn = connection.pgconn
-    pgconn.send_query(query)
-    # Wait in poll (which lets other threads run), never inside libpq.
-    if pgconn.flush():  # the connection is non-blocking: wait until all is sent
-        writable = select.poll()
-        writable.register(pgconn.socket, select.POLLOUT)
-        while pgconn.flush():
-            writable.poll()
+    encoding = connection.info.encoding
     results: list[Any] = []
     error: psycopg.Error | None = None
-    encoding = connection.info.encoding
-    readable = select.poll()
-    readable.register(pgconn.socket, select.POLLIN)
-    while True:
-        while pgconn.is_busy():
-            readable.poll()
-            pgconn.consume_input()
-        result = pgconn.get_result()
-        if result is None:
-            break
-        status = result.status
-        if status == _TUPLES_OK:
-            columns = range(result.nfields)
-            decoders = [_DECODERS.get(result.ftype(column)) for column in columns]
-            rows = []
-            for row in range(result.ntuples):
-                values: list[Any] = []
-                for column, decode in zip(columns, decoders, strict=True):
-                    raw = result.get_value(row, column)
-                    if raw is None:
-                        values.append(None)
-                    else:
-                        values.append(decode(raw) if decode else raw.decode(encoding))
-                rows.append(tuple(values))
-            results.append(rows)
-        elif status == _COMMAND_OK:
-            results.append(None)
-        elif error is None:
-            error = pg_errors.error_from_result(result, encoding=encoding)
-    if error is None and pgconn.status == _BAD:
-        error = psycopg.OperationalError(pgconn.get_error_message(encoding) or "connection lost")
-    if error is not None:
-        raise error
-    return results
+    try:
+        pgconn.enter_pipeline_mode()
+        for name, text, parameters in steps:
+            if name is None:
+                pgconn.send_query_params(text, parameters)
+            elif text:
+                pgconn.send_prepare(name, text)
+            else:
+                pgconn.send_query_prepared(name, parameters)
+        pgconn.pipeline_sync()
+        # Wait in poll (which lets other threads run), never inside libpq.
+        if pgconn.flush():  # the connection is non-blocking: wait until all is sent
+            writable = select.poll()
+            writable.register(pgconn.socket, select.POLLOUT)
+            while pgconn.flush():
+                writable.poll()
+        readable = select.poll()
+        readable.register(pgconn.socket, select.POLLIN)
+        while True:
+            while pgconn.is_busy():
+                readable.poll()
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:  # between the results of two statements
+                continue
+            status = result.status
+            if status == _TUPLES_OK:
+                results.append(_rows(result, encoding))
+            elif status == _COMMAND_OK:
+                results.append(None)
+            elif status == _PIPELINE_SYNC:
+                break
+            elif status == _PIPELINE_ABORTED:
+                results.append(_ABORTED)
+            else:
+                results.append(_ABORTED)
+                error = error or pg_errors.error_from_result(result, encoding=encoding)
+        pgconn.exit_pipeline_mode()
+    except psycopg.Error as failure:
+        connection.close()
+        return results, failure
+    except BaseException:
+        connection.close()
+        raise
+    return results, error
 
 
+def _rows(result: pq.abc.PGresult, encoding: str) -> list[tuple[Any, ...]]:
+    """The rows of a result, each value decoded by its column's type."""
+    columns = range(result.nfields)
+    decoders = [_DECODERS.get(result.ftype(column)) for column in columns]
+    rows = []
+    for row in range(result.ntuples):
+        values: list[Any] = []
+        for column, decode in zip(columns, decoders, strict=True):
+            raw = result.get_value(row, column)
+            if raw is None:
+                values.append(None)
+            else:
+                values.append(decode(raw) if decode else raw.decode(encoding))
+        rows.append(tuple(values))
+    return rows
+
+
+_ABORTED: Final = object()
+_PIPELINE_SYNC: Final = pq.ExecStatus.PIPELINE_SYNC
+_PIPELINE_ABORTED: Final = pq.ExecStatus.PIPELINE_ABORTED
 _TUPLES_OK: Final = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK: Final = pq.ExecStatus.COMMAND_OK
 _BAD: Final = pq.ConnStatus.BAD
 
 
-def _literal(value: Any) -> str:
-    """``value`` as an SQL literal, for the few types the store sends.
-
-    Much faster than the driver's general adaptation, which dominated a command's time.
-    Strings double their quotes only: the session runs with
-    ``standard_conforming_strings = on`` (set when connecting), so a backslash is itself.
-    """
+def _parameter(value: Any) -> bytes | None:
+    """``value`` in PostgreSQL's text format, for the few types the store sends."""
     cls = type(value)
     if cls is str:
         text: str = value
-        return "'" + text.replace("'", "''") + "'"
+        return text.encode()
     if value is None:
-        return "NULL"
+        return None
     if cls is bool:
-        return "true" if value else "false"
+        return b"t" if value else b"f"
     if cls is int:
-        return str(value)
+        return str(value).encode()
     if cls is float:
-        if math.isfinite(value):
-            return repr(value)  # the shortest decimal that reads back as this float
-        return f"'{value!r}'::float8"
+        # repr: the shortest decimal that reads back as this float (inf, nan as words).
+        return repr(value).encode() if math.isfinite(value) else str(value).encode()
     if cls is list or cls is tuple:
-        if not value:
-            return "'{}'"
-        return "ARRAY[" + ", ".join(map(_literal, value)) + "]"
+        return ("{" + ",".join(map(_element, value)) + "}").encode()
     raise TypeError(f"the PostgreSQL store does not send {cls.__name__} values")
 
 
-def _compose(statement: str, values: Sequence[Any]) -> str:
-    """``statement`` with each ``%s`` replaced by the next value's literal."""
-    if not values:
-        return statement
+def _element(value: Any) -> str:
+    """An element of an array value in PostgreSQL's text format."""
+    if value is None:
+        return "NULL"
+    if type(value) is str:
+        text: str = value
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    encoded = _parameter(value)
+    assert encoded is not None
+    return encoded.decode()
+
+
+@functools.cache
+def _numbered(statement: str) -> bytes:
+    """``statement`` with its ``%s`` placeholders numbered ``$1``, ``$2``, ..."""
     pieces = statement.split("%s")
-    if len(pieces) != len(values) + 1:
-        raise ValueError(f"{len(values)} values for {len(pieces) - 1} placeholders")
-    composed = [pieces[0]]
-    for value, piece in zip(values, pieces[1:], strict=True):
-        composed += (_literal(value), piece)
-    return "".join(composed)
+    numbered = [pieces[0]]
+    for number, piece in enumerate(pieces[1:], start=1):
+        numbered += (f"${number}", piece)
+    return "".join(numbered).encode()
 
 
 _EXPECT: Final = "SELECT expect_written(count(*), %(expected)s, %(message)s, %(detail)s)"
 """The end of a versioned write: its row count, checked on the server."""
 
-_PREPARABLE: Final = re.compile(r"(WITH|SELECT (?!pg_)|INSERT|UPDATE)")
-
 
 def _named(statement: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """A statement with ``%(name)s`` placeholders as positional ``%s`` and its values, so
-    that statements can be joined into one query."""
-    parameters: list[Any] = []
+    """A statement with ``%(name)s`` placeholders as positional ``%s`` and its values."""
+    positional, names = _positional(statement)
+    return positional, [values[name] for name in names]
 
-    def placeholder(match: re.Match[str]) -> str:
-        parameters.append(values[match.group(1)])
-        return "%s"
 
-    return _PLACEHOLDER.sub(placeholder, statement), parameters
+@functools.cache
+def _positional(statement: str) -> tuple[str, tuple[str, ...]]:
+    """``statement`` with ``%s`` for each ``%(name)s``, and the names in order."""
+    names = tuple(_PLACEHOLDER.findall(statement))
+    return _PLACEHOLDER.sub("%s", statement), names
 
 
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s")
