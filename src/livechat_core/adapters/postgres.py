@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import math
 import os
 import re
 import select
 import threading
 import zlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Literal
 
@@ -227,6 +226,7 @@ class PostgresStore(Store):
         self._pid = os.getpid()
         self._closed = False
         self._prepared: dict[str, bytes] = {}  # statement → name prepared on the connection
+        self._known = _Known()
         # One advisory-lock key per schema, so separate stores in one database are independent
         # (taken for migrations); writers lock one key per queue and per asset of the schema.
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
@@ -320,11 +320,13 @@ class PostgresStore(Store):
                 # The desk's statements read and write rows by key: one generic plan each
                 # serves every call, instead of planning each of the first calls anew.
                 connection.execute("SET plan_cache_mode = force_generic_plan")
-            if self.concurrency == "serializable":
-                # A sequential scan takes a predicate lock on the whole table, so every
-                # writer would conflict with every reader; index scans lock only the
-                # ranges read (one queue's waiting chats, one agent's row).
-                connection.execute("SET enable_seqscan = off")
+            # Every statement of the desk reads or writes rows by key or through a partial
+            # index. A plan made while a table was small (a new store) would scan it
+            # whole, and a cached plan keeps doing so as the table grows: the benchmark
+            # measured 4 workers spending a third of the server's time in such scans.
+            # Under SERIALIZABLE a sequential scan also takes a predicate lock on the
+            # whole table, so every writer would conflict with every reader.
+            connection.execute("SET enable_seqscan = off")
 
     def _inspect(self, connection: psycopg.Connection[Any]) -> int:
         """The schema's version, 0 if it is absent or empty; ``SchemaError`` unless ours."""
@@ -393,6 +395,7 @@ class PostgresStore(Store):
                 locking=write and self.concurrency == "lock",
                 spaces=(self._queue_space, self._asset_space),
                 prepared=self._prepared if self.prepare else None,
+                known=self._known,
             )
             try:
                 yield txn
@@ -496,6 +499,7 @@ class _PostgresTransaction(StoreTransaction):
         locking: bool,
         spaces: tuple[int, int],
         prepared: dict[str, bytes] | None,
+        known: _Known,
     ) -> None:
         self.connection = connection
         self._encoding = connection.info.encoding
@@ -512,6 +516,8 @@ class _PostgresTransaction(StoreTransaction):
         self._queued: dict[str, tuple[list[Conversation], bool]] = {}  # rows, complete
         self._members: dict[str, list[Agent]] = {}
         self._last: list[tuple[str, Sequence[Any]]] | None = None  # held for the commit
+        self._known = known
+        self._learned: list[tuple[int, str, int, Any]] = []  # for _known, once committed
 
     # --- round trips ----------------------------------------------------------------------
 
@@ -631,17 +637,18 @@ class _PostgresTransaction(StoreTransaction):
         locks = self._lock_statements(wanted)
         routing_query = [self._routing_query(routed, _ROUTING_ROWS)] if routed else []
         query = (
-            "WITH c AS MATERIALIZED (SELECT id, record FROM conversations WHERE id = ANY(%s)), "
+            "WITH c AS MATERIALIZED (SELECT id, version, record FROM conversations "
+            "WHERE id = ANY(%s)), "
             "l AS MATERIALIZED (SELECT leg FROM c, jsonb_array_elements(c.record -> 'legs') "
             "AS leg) "
-            "SELECT 0, id, record FROM c "
+            "SELECT 0, id, version, record FROM c "
             # "= ANY(array)" keeps these index scans (a SERIALIZABLE reader's predicate
             # locks then cover the rows read, not whole tables).
-            "UNION ALL SELECT 1, id, record FROM agents WHERE id = ANY(%s::text[] "
+            "UNION ALL SELECT 1, id, version, record FROM agents WHERE id = ANY(%s::text[] "
             "|| ARRAY(SELECT leg ->> 'agent_id' FROM l)) "
-            "UNION ALL SELECT 2, name, record FROM queues WHERE name = ANY(%s::text[] "
+            "UNION ALL SELECT 2, name, version, record FROM queues WHERE name = ANY(%s::text[] "
             "|| ARRAY(SELECT record ->> 'queue' FROM c) || ARRAY(SELECT leg ->> 'queue' FROM l)) "
-            "UNION ALL SELECT 3, asset, NULL FROM deleted_assets WHERE asset = ANY(%s)"
+            "UNION ALL SELECT 3, asset, NULL, NULL FROM deleted_assets WHERE asset = ANY(%s)"
         )
         results = self._run(
             [*locks, (query, (conversations, agents, names, deleted)), *routing_query],
@@ -659,15 +666,15 @@ class _PostgresTransaction(StoreTransaction):
             self._queues[name] = None
         for asset in deleted:
             self._deleted[asset] = False
-        for kind, key, record in results[-1]:
-            if kind == 0:
-                self._conversations[key] = _codec.conversation_from_json(record)
-            elif kind == 1:
+        for kind, key, version, raw in results[-1]:
+            if kind == _CONVERSATION:
+                self._conversations[key] = self._decode(kind, key, version, raw)
+            elif kind == _AGENT:
                 self._agents.setdefault(key, None)
-                self._agents[key] = self._agents[key] or _codec.agent_from_json(record)
-            elif kind == 2:
+                self._agents[key] = self._agents[key] or self._decode(kind, key, version, raw)
+            elif kind == _QUEUE:
                 self._queues.setdefault(key, None)
-                self._queues[key] = self._queues[key] or _codec.queue_from_json(record)
+                self._queues[key] = self._queues[key] or self._decode(kind, key, version, raw)
             else:
                 self._deleted[key] = True
         if routed:
@@ -677,34 +684,51 @@ class _PostgresTransaction(StoreTransaction):
         rows: list[Any] = self._run([(query, parameters)], "reading")[-1]
         return rows
 
+    def _decode(self, kind: int, key: str, version: int, raw: bytes) -> Any:
+        """The record of a row: decoded, or the one decoded earlier at that version."""
+        known = self._known.get(kind, key, version)
+        if known is not None:
+            return known
+        record = _FROM_JSON[kind](raw)
+        self._learned.append((kind, key, version, record))
+        return record
+
+    def _decoded(self, kind: int, rows: list[Any]) -> list[Any]:
+        """The records of ``(key, version, record)`` rows."""
+        return [self._decode(kind, key, version, raw) for key, version, raw in rows]
+
     def queue(self, name: str) -> Queue | None:
         if name not in self._queues:
-            rows = self._rows("SELECT record FROM queues WHERE name = %s", (name,))
-            self._queues[name] = _codec.queue_from_json(rows[0][0]) if rows else None
+            rows = self._rows("SELECT name, version, record FROM queues WHERE name = %s", (name,))
+            self._queues[name] = self._decoded(_QUEUE, rows)[0] if rows else None
         return self._queues[name]
 
     def queues(self) -> list[Queue]:
-        rows = self._rows("SELECT record FROM queues ORDER BY name")
-        return [_codec.queue_from_json(row[0]) for row in rows]
+        rows = self._rows("SELECT name, version, record FROM queues ORDER BY name")
+        queues: list[Queue] = self._decoded(_QUEUE, rows)
+        return queues
 
     def agent(self, agent_id: str) -> Agent | None:
         if agent_id not in self._agents:
-            rows = self._rows("SELECT record FROM agents WHERE id = %s", (agent_id,))
-            self._agents[agent_id] = _codec.agent_from_json(rows[0][0]) if rows else None
+            rows = self._rows("SELECT id, version, record FROM agents WHERE id = %s", (agent_id,))
+            self._agents[agent_id] = self._decoded(_AGENT, rows)[0] if rows else None
         return self._agents[agent_id]
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         if queue is None:
-            rows = self._rows("SELECT record FROM agents ORDER BY id")
-            return [_codec.agent_from_json(row[0]) for row in rows]
+            rows = self._rows("SELECT id, version, record FROM agents ORDER BY id")
+            agents: list[Agent] = self._decoded(_AGENT, rows)
+            return agents
         if queue not in self._members:
             self._read_queues([queue], _ROUTING_ROWS)
         return list(self._members[queue])
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         if conversation_id not in self._conversations:
-            rows = self._rows("SELECT record FROM conversations WHERE id = %s", (conversation_id,))
-            found = _codec.conversation_from_json(rows[0][0]) if rows else None
+            rows = self._rows(
+                "SELECT id, version, record FROM conversations WHERE id = %s", (conversation_id,)
+            )
+            found = self._decoded(_CONVERSATION, rows)[0] if rows else None
             self._conversations[conversation_id] = found
         return self._conversations[conversation_id]
 
@@ -735,12 +759,12 @@ class _PostgresTransaction(StoreTransaction):
         """The query reading up to ``limit`` queued conversations of each queue, the
         queues' members and the queue records not read yet."""
         query = (
-            "SELECT 0, q.name, c.record FROM unnest(%s::text[]) AS q (name), LATERAL "
-            "(SELECT record FROM conversations WHERE state = 'queued' AND queue = q.name "
-            "ORDER BY started_at, id LIMIT %s) AS c "
-            "UNION ALL SELECT 1, m.queue, a.record FROM agent_queues AS m "
+            "SELECT 0, q.name, c.id, c.version, c.record FROM unnest(%s::text[]) AS q (name), "
+            "LATERAL (SELECT id, version, record FROM conversations WHERE state = 'queued' "
+            "AND queue = q.name ORDER BY started_at, id LIMIT %s) AS c "
+            "UNION ALL SELECT 1, m.queue, a.id, a.version, a.record FROM agent_queues AS m "
             "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ANY(%s) "
-            "UNION ALL SELECT 2, name, record FROM queues WHERE name = ANY(%s)"
+            "UNION ALL SELECT 2, name, name, version, record FROM queues WHERE name = ANY(%s)"
         )
         unknown = [name for name in names if name not in self._queues]
         return query, (names, limit, names, unknown)
@@ -751,16 +775,16 @@ class _PostgresTransaction(StoreTransaction):
         members: dict[str, list[Agent]] = {name: [] for name in names}
         for name in names:
             self._queues.setdefault(name, None)
-        for kind, key, record in rows:
-            if kind == 0:
-                queued[key].append(_codec.conversation_from_json(record))
-            elif kind == 1:
+        for kind, name, key, version, raw in rows:
+            if kind == _CONVERSATION:
+                queued[name].append(self._decode(kind, key, version, raw))
+            elif kind == _AGENT:
                 # The version this transaction read first is the one it decides with.
-                member = self._agents.get(record["id"]) or _codec.agent_from_json(record)
-                self._agents[member.id] = member
-                members[key].append(member)
+                member = self._agents.get(key) or self._decode(kind, key, version, raw)
+                self._agents[key] = member
+                members[name].append(member)
             elif self._queues[key] is None:  # a queue read earlier keeps that version
-                self._queues[key] = _codec.queue_from_json(record)
+                self._queues[key] = self._decode(kind, key, version, raw)
         for name in names:
             waiting = sorted(queued[name], key=lambda c: (c.started_at, c.id))
             self._queued[name] = (waiting, len(waiting) < limit)
@@ -825,6 +849,8 @@ class _PostgresTransaction(StoreTransaction):
         except BaseException:
             self.abandon()
             raise
+        # Committed: what this transaction read and wrote is what those versions hold.
+        self._known.learn(self._learned)
 
     def abandon(self) -> None:
         """Roll the transaction back (errors ignored: the one that got us here says more)."""
@@ -834,12 +860,16 @@ class _PostgresTransaction(StoreTransaction):
                 self.connection.execute(b"ROLLBACK")
 
     def _remember(self, changes: Changes) -> None:
+        learned = self._learned
         for queue, _ in changes.queues:
             self._queues[queue.name] = queue
+            learned.append((_QUEUE, queue.name, queue.version, queue))
         for agent, _ in changes.agents:
             self._agents[agent.id] = agent
+            learned.append((_AGENT, agent.id, agent.version, agent))
         for conversation, _ in changes.conversations:
             self._conversations[conversation.id] = conversation
+            learned.append((_CONVERSATION, conversation.id, conversation.version, conversation))
         for asset in changes.deleted_assets:
             self._deleted[asset] = True
 
@@ -1017,14 +1047,50 @@ class _PostgresTransaction(StoreTransaction):
         return statements
 
 
+_CONVERSATION, _AGENT, _QUEUE = 0, 1, 2
+"""Kinds of record, as the transaction's queries number them."""
+
+_FROM_JSON: Final[dict[int, Callable[[bytes], Any]]] = {
+    _CONVERSATION: _codec.conversation_from_json,
+    _AGENT: _codec.agent_from_json,
+    _QUEUE: _codec.queue_from_json,
+}
+
+
+class _Known:
+    """Records decoded (or written) by committed transactions of one store, by kind and
+    key with their version, so that a row read again at the same version is not decoded
+    again. A version names one content: a write needs the version before it, and only
+    committed versions are kept. Bounded: emptied when full.
+    """
+
+    LIMIT: Final = 20_000
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[int, str], tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, kind: int, key: str, version: int) -> Any:
+        found = self._records.get((kind, key))
+        return found[1] if found is not None and found[0] == version else None
+
+    def learn(self, entries: Sequence[tuple[int, str, int, Any]]) -> None:
+        with self._lock:
+            records = self._records
+            if len(records) + len(entries) > self.LIMIT:
+                records.clear()
+            for kind, key, version, record in entries:
+                records[kind, key] = (version, record)
+
+
 _DECODERS: Final[dict[int, Any]] = {
     16: lambda value: value == b"t",  # bool
     20: int,  # int8
     21: int,  # int2
     23: int,  # int4
     701: float,  # float8
-    114: json.loads,  # json
-    3802: json.loads,  # jsonb
+    114: lambda value: value,  # json: decoded by the caller unless it knows the record
+    3802: lambda value: value,  # jsonb: the same
     2278: lambda value: None,  # void: what pg_advisory_xact_lock returns
 }
 """Text-format values of the column types the transaction's queries return (type OID →
