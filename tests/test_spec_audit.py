@@ -1331,6 +1331,7 @@ def test_composer_refuses_angle_brackets_naming_the_position(desk: Desk) -> None
     assert "position 3" in str(error)
     assert error.aggregate_id == conversation_id
     assert error.command is not None
+    assert error.state == "active"
     error = refused(
         desk, lambda: desk.send_agent_message("a", conversation_id, "1\r\n> 0"), conversation_id
     )
@@ -1341,6 +1342,15 @@ def test_composer_refuses_angle_brackets_naming_the_position(desk: Desk) -> None
 def test_composer_refuses_empty_or_whitespace(desk: Desk, text: str) -> None:
     conversation_id = active_chat(desk)
     refused(desk, lambda: desk.send_agent_message("a", conversation_id, text), conversation_id)
+
+
+def test_a_refused_customer_message_carries_the_conversation_state(desk: Desk) -> None:
+    conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
+    error = refused(
+        desk, lambda: desk.send_customer_message(conversation_id, " \n "), conversation_id
+    )
+    assert error.aggregate_id == conversation_id
+    assert error.state == desk.conversation(conversation_id).state
 
 
 def test_composer_keeps_line_breaks(desk: Desk) -> None:

@@ -19,7 +19,13 @@ import attrs
 
 from . import _commands as cmd
 from ._core import RoutingStrategy, Settings, decide
-from ._errors import ConcurrencyConflict, InvalidArgument, RetriesExhausted, UnknownAgent
+from ._errors import (
+    ComposerError,
+    ConcurrencyConflict,
+    InvalidArgument,
+    RetriesExhausted,
+    UnknownAgent,
+)
 from ._errors import UnknownConversation as _UnknownConversation
 from ._events import Event
 from ._i18n import check_locale
@@ -258,12 +264,32 @@ class Desk:
     def send_agent_message(self, agent_id: str, conversation_id: str, text: str) -> list[Event]:
         """Send an agent message (composer rules: 1000 code points, no ``<`` or ``>``)."""
         return self.handle(
-            cmd.SendAgentMessage(agent_id=agent_id, conversation_id=conversation_id, text=text)
+            self._composed(
+                lambda: cmd.SendAgentMessage(
+                    agent_id=agent_id, conversation_id=conversation_id, text=text
+                )
+            )
         )
 
     def send_customer_message(self, conversation_id: str, text: str) -> list[Event]:
         """The customer sends a message (card numbers are masked before storing)."""
-        return self.handle(cmd.SendCustomerMessage(conversation_id=conversation_id, text=text))
+        return self.handle(
+            self._composed(
+                lambda: cmd.SendCustomerMessage(conversation_id=conversation_id, text=text)
+            )
+        )
+
+    def _composed(self, build: Callable[[], cmd.Command]) -> cmd.Command:
+        """The message command ``build`` makes; a composer refusal (raised as the command
+        is made) gets the conversation's current state, as every refusal carries it."""
+        try:
+            return build()
+        except ComposerError as error:
+            if error.aggregate_id is not None and error.state is None:
+                conversation_id = error.aggregate_id
+                found = self._read(lambda txn: txn.conversation(conversation_id))
+                error.state = None if found is None else found.state
+            raise
 
     def transfer_to_agent(
         self, agent_id: str, conversation_id: str, target_agent_id: str

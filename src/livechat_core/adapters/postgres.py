@@ -884,17 +884,14 @@ class _PostgresTransaction(StoreTransaction):
         other's rows in a cycle."""
         statements: list[tuple[str, Any]] = []
 
-        def add(statement: str, values: dict[str, Any], kind: str = "", expected: int = 1) -> None:
-            if kind == "events":
-                values["message"] = f"an event of {values['key']} was already stored"
-                values["detail"] = None
-            elif kind:
+        def add(statement: str, values: dict[str, Any], kind: str = "") -> None:
+            if kind:
                 values["message"] = (
                     f"{kind} {values['key']} changed since it was read "
                     f"(expected version {values['base']})"
                 )
                 values["detail"] = values["key"]
-            values["expected"] = expected
+                values["expected"] = 1
             statements.append(_named(statement, values))
 
         for queue, base in sorted(changes.queues, key=lambda item: item[0].name):
@@ -1013,13 +1010,10 @@ class _PostgresTransaction(StoreTransaction):
                 "at, data) SELECT a, i, s, t, at, d::jsonb FROM unnest(%(a)s::text[], "
                 "%(i)s::text[], %(s)s::integer[], %(t)s::text[], %(at)s::float8[], "
                 "%(d)s::text[]) WITH ORDINALITY AS e (a, i, s, t, at, d, n) ORDER BY n "
-                "ON CONFLICT (aggregate, aggregate_id, sequence) DO NOTHING "
-                "RETURNING position), "
-                "queued AS (INSERT INTO outbox (event_position) SELECT position FROM added) "
-                f"{_EXPECT} FROM added",
+                "RETURNING position) "
+                # An event stored twice violates the unique key: a ConcurrencyConflict.
+                "INSERT INTO outbox (event_position) SELECT position FROM added",
                 {
-                    "key": events[0].id,
-                    "base": 0,
                     "a": [event.aggregate for event in events],
                     "i": [event.aggregate_id for event in events],
                     "s": [event.sequence for event in events],
@@ -1027,8 +1021,6 @@ class _PostgresTransaction(StoreTransaction):
                     "at": [event.at for event in events],
                     "d": [_codec.event_data_json(event) for event in events],
                 },
-                "events",
-                len(events),
             )
         for conversation_id, message_id, text in changes.redactions:
             # Rewrite the stored MessagePosted event (the outbox refers to the same row).
