@@ -81,10 +81,20 @@ def _prefetch_hint(command: cmd.Command) -> dict[str, list[str]]:
         "assets": named("asset"),
         # These put a chat in their queue, and routing then reads that queue.
         "routing": named("queue") if isinstance(command, _QUEUEING) else [],
+        # These may give the agent room, and routing then reads the agent's queues.
+        "routing_agents": named("agent_id") if isinstance(command, _FREEING) else [],
     }
 
 
 _QUEUEING: Final = (cmd.StartChat, cmd.TransferToQueue)
+_FREEING: Final = (
+    cmd.SetAvailable,
+    cmd.Decline,
+    cmd.End,
+    cmd.TransferToAgent,
+    cmd.TransferToQueue,
+    cmd.EndConference,
+)
 
 
 def _new_id() -> str:

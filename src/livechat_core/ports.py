@@ -123,11 +123,14 @@ class StoreTransaction(abc.ABC):
         queues: Collection[str] = (),
         assets: Collection[str] = (),
         routing: Collection[str] = (),
+        routing_agents: Collection[str] = (),
     ) -> None:
         """A hint: the command about to be decided will read these records.
 
         ``routing`` names queues the command will probably route in (it queues a chat
-        there): their queued conversations and members (``queued``, ``agents(queue)``).
+        there): their queued conversations and members (``queued``, ``agents(queue)``);
+        ``routing_agents`` names agents in whose queues it will probably route (it may
+        give them room for another chat).
         A store may fetch all of it (and whatever it expects to follow from it) in one
         round trip and answer the later reads from that. It changes no result: every
         read afterwards must return what it would have returned without the hint, and

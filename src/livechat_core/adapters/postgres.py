@@ -622,12 +622,19 @@ class _PostgresTransaction(StoreTransaction):
         queues: Collection[str] = (),
         assets: Collection[str] = (),
         routing: Collection[str] = (),
+        routing_agents: Collection[str] = (),
     ) -> None:
         conversations = sorted(set(conversation_ids) - self._conversations.keys())
         agents = sorted(set(agent_ids) - self._agents.keys())
         names = sorted(set(queues) - self._queues.keys())
         deleted = sorted(set(assets) - self._deleted.keys())
-        routed = sorted(set(routing) - self._queued.keys())
+        routing = set(routing)
+        for agent_id in routing_agents:
+            # The agent's queues as last seen: a guess (a wrong one costs a read later),
+            # right unless the agent logged in again since.
+            agent = self._agents.get(agent_id) or self._known.latest(_AGENT, agent_id)
+            routing.update(agent.queues if agent is not None else ())
+        routed = sorted(routing - self._queued.keys())
         if not (conversations or agents or names or deleted or routed):
             return
         # Whether an asset was deleted is read under a shared lock of it (see asset_deleted);
@@ -1065,6 +1072,11 @@ class _Known:
     def get(self, kind: int, key: str, version: int) -> Any:
         found = self._records.get((kind, key))
         return found[1] if found is not None and found[0] == version else None
+
+    def latest(self, kind: int, key: str) -> Any:
+        """The newest version known, or ``None``: a guess, since others may have written."""
+        found = self._records.get((kind, key))
+        return found[1] if found is not None else None
 
     def learn(self, entries: Sequence[tuple[int, str, int, Any]]) -> None:
         with self._lock:

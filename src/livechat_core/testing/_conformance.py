@@ -675,6 +675,7 @@ class StoreConformance:
                 queues=["support", "missing"],
                 assets=["shop", "livechat"],
                 routing=["billing", "missing"],
+                routing_agents=["jana", "missing"],
             )
             txn.prefetch()  # nothing asked: nothing happens
             txn.prefetch(conversation_ids=["c1"], agent_ids=["jana"])  # again: the same
