@@ -1712,3 +1712,22 @@ def test_default_clock_is_posix_time() -> None:
     desk.send_customer_message(conversation_id, "Hi")
     after = time.time()
     assert before <= desk.conversation(conversation_id).messages[0].at <= after
+
+
+def test_an_agent_with_two_legs_wrapping_up_settles_the_older_first(desk: Desk) -> None:
+    # a transfers to sales; nobody else is available, so the chat comes back to a.
+    conversation_id = active_chat(desk)
+    desk.transfer_to_queue("a", conversation_id, "sales")
+    desk.accept("a", conversation_id)
+    desk.end("a", conversation_id)
+    assert [(leg.queue, leg.state) for leg in desk.conversation(conversation_id).legs] == [
+        ("support", "wrapping_up"),
+        ("sales", "wrapping_up"),
+    ]
+    refused(desk, lambda: desk.submit_wrap_up("a", conversation_id, "Sold"), conversation_id)
+    desk.submit_wrap_up("a", conversation_id, "Resolved")
+    assert desk.conversation(conversation_id).state == "wrap_up"
+    desk.submit_wrap_up("a", conversation_id, "Sold")
+    view = desk.conversation(conversation_id)
+    assert view.state == "closed"
+    assert [leg.wrap_up_reason for leg in view.legs] == ["Resolved", "Sold"]

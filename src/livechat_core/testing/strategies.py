@@ -418,6 +418,7 @@ class _Builder:
             found += [_fixed(cmd.EndConference(agent_id=owner, conversation_id=chat_id))] * 2
         if owner is not None and (state in _HELD or state is ConversationState.DISCONNECTED):
             found += [_fixed(cmd.End(agent_id=owner, conversation_id=chat_id))] * 2
+        wrapping: set[str] = set()
         for leg in view.legs:
             if leg.role is LegRole.GUEST and leg.state is LegState.ACTIVE:
                 guest = leg.agent_id
@@ -429,7 +430,10 @@ class _Builder:
                             cmd.SendAgentMessage(agent_id=guest, conversation_id=chat_id, text=text)
                         )
                     )
-            if leg.state is LegState.WRAPPING_UP:
+            if leg.state is LegState.WRAPPING_UP and leg.agent_id not in wrapping:
+                # An agent with two legs wrapping up here (the chat came back to them
+                # through a queue) submits the older one first, with its queue's reasons.
+                wrapping.add(leg.agent_id)
                 found += [_wrap_up(leg.agent_id, chat_id, self.queues[leg.queue])] * 4
         return found
 
