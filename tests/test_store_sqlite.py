@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import pathlib
 import pickle
+import sqlite3
 
 import attrs
 import pytest
 
 from livechat_core import ConcurrencyConflict, Desk, Message, Role
+from livechat_core.adapters import _codec
 from livechat_core.adapters.sqlite import SqliteStore
 from livechat_core.events import MessagePosted
 from livechat_core.ports import Changes, Store
 from livechat_core.testing import StoreConformance
-from livechat_core.testing._conformance import every_event, make_conversation, save
+from livechat_core.testing._conformance import (
+    every_event,
+    make_agent,
+    make_conversation,
+    make_queue,
+    save,
+)
 
 
 class TestSqliteStore(StoreConformance):
@@ -124,3 +133,87 @@ def test_a_redaction_leaves_no_old_copy_in_the_files(tmp_path: pathlib.Path) -> 
         stored = store.events("c1")[0]
         assert isinstance(stored, MessagePosted)
         assert stored.message.text == "karta **** ****"
+
+
+def test_a_record_changed_by_another_store_is_read_anew(tmp_path: pathlib.Path) -> None:
+    """Records kept decoded across transactions are used only at the stored version."""
+    with SqliteStore(tmp_path / "desk.db") as mine, SqliteStore(tmp_path / "desk.db") as other:
+        save(mine, Changes(agents=((make_agent(capacity=1), 0),)))
+        with mine.transaction() as txn:
+            assert txn.agent("jana") == make_agent(capacity=1)  # kept from here on
+        save(other, Changes(agents=((make_agent(capacity=3, version=2), 1),)))
+        with mine.transaction() as txn:
+            assert txn.agent("jana") == make_agent(capacity=3, version=2)
+
+
+def test_a_rolled_back_save_is_not_kept(tmp_path: pathlib.Path) -> None:
+    """A version written by a rolled-back transaction never existed: another writer may
+    commit a different record under it, and that is the one read afterwards."""
+    with SqliteStore(tmp_path / "desk.db") as mine, SqliteStore(tmp_path / "desk.db") as other:
+        save(mine, Changes(conversations=((make_conversation("c1"), 0),)))
+        rolled_back = make_conversation("c1", version=2, customer_name="Rolled Back")
+
+        def fail_after_the_save() -> None:
+            with mine.transaction() as txn:
+                txn.save(Changes(conversations=((rolled_back, 1),)))
+                raise RuntimeError("the command failed after its save")
+
+        with pytest.raises(RuntimeError):
+            fail_after_the_save()
+        committed = make_conversation("c1", version=2, customer_name="Committed")
+        save(other, Changes(conversations=((committed, 1),)))
+        with mine.transaction(write=False) as txn:
+            assert txn.conversation("c1") == committed
+
+
+def test_a_stale_save_on_a_kept_record_conflicts_and_writes_nothing(
+    tmp_path: pathlib.Path,
+) -> None:
+    with SqliteStore(tmp_path / "desk.db") as mine, SqliteStore(tmp_path / "desk.db") as other:
+        save(mine, Changes(queues=((make_queue(), 0),)))
+        with mine.transaction() as txn:
+            assert txn.queue("support") == make_queue()
+        save(other, Changes(queues=((make_queue(version=2, offer_timeout=5.0), 1),)))
+        event = every_event()[0]
+        with pytest.raises(ConcurrencyConflict), mine.transaction() as txn:
+            txn.save(Changes(queues=((make_queue(version=2), 1),), events=(event,)))
+        with mine.transaction(write=False) as txn:
+            assert txn.queue("support") == make_queue(version=2, offer_timeout=5.0)
+        assert mine.events(event.aggregate_id, event.aggregate) == []
+
+
+def test_the_indexed_columns_follow_every_record(tmp_path: pathlib.Path) -> None:
+    """Updates set only the columns that changed; every row still agrees with its record."""
+    path = tmp_path / "desk.db"
+    with SqliteStore(path) as store:
+        desk = Desk(store=store)
+        desk.add_queue("support", ["Resolved"], offer_timeout=60.0)
+        desk.add_queue("billing", ["Resolved"], offer_timeout=60.0)
+        desk.login("jana", "Jana", ["support", "billing"])
+        desk.set_available("jana")
+        for number in range(3):
+            chat = desk.start_chat("support", "Karel", "karel@example.com", asset=f"web{number}")
+            desk.send_customer_message(chat, "Dobrý den")
+            desk.accept("jana", chat)
+            if number == 1:
+                desk.transfer_to_queue("jana", chat, "billing")
+                desk.accept("jana", chat)
+            desk.end("jana", chat)
+            if number < 2:
+                desk.submit_wrap_up("jana", chat, "Resolved")
+        desk.start_chat("support", "Eva", "eva@example.com")  # stays queued: jana is full
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute(
+            "SELECT state, queue, asset, started_at, next_deadline, record FROM conversations"
+        ).fetchall()
+    assert len(rows) == 4
+    for *columns, record in rows:
+        conversation = _codec.conversation_from_json(record)
+        expected = [
+            str(conversation.state),
+            conversation.queue,
+            conversation.asset,
+            conversation.started_at,
+            conversation.next_deadline,
+        ]
+        assert expected == columns

@@ -26,13 +26,15 @@ raises :class:`~livechat_core.SchemaError` before anything is written to it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Final, Literal
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any, Final, Literal, TypeVar
 
 from .._errors import ConcurrencyConflict, SchemaError, StoreError
 from .._events import Event, MessagePosted
@@ -206,6 +208,7 @@ class SqliteStore(Store):
         self._pid = os.getpid()
         self._closed = False
         self._checkpoint_owed = False
+        self._committed = _Committed()
         self._connect()
 
     # --- pickling: reopen by path ---------------------------------------------------------
@@ -226,6 +229,7 @@ class SqliteStore(Store):
         self._pid = os.getpid()
         self._closed = False
         self._checkpoint_owed = False
+        self._committed = _Committed()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, synchronous={self.synchronous!r})"
@@ -312,6 +316,7 @@ class SqliteStore(Store):
         with self._lock:
             connection, self._connection = self._connection, None
             self._closed = True
+            self._committed.clear()
             if connection is None:
                 return
             if self._pid != os.getpid():
@@ -325,29 +330,48 @@ class SqliteStore(Store):
 
     # --- transactions ---------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """A transaction; a write one takes the file's write lock first (``BEGIN IMMEDIATE``)."""
-        with self._lock:
+        return _Transaction(self, write)
+
+    def _begin(self, write: bool) -> _SqliteTransaction:
+        """Start a transaction, holding the store's lock until :meth:`_end` releases it."""
+        self._lock.acquire()
+        try:
             connection = self._connect()
-            with _translating("beginning a transaction"):
-                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            txn = _SqliteTransaction(connection)
             try:
-                yield txn
-            except BaseException:
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.Error as error:
+                raise _translate(error, "beginning a transaction") from error
+        except BaseException:
+            self._lock.release()
+            raise
+        return _SqliteTransaction(connection, self._committed)
+
+    def _end(self, txn: _SqliteTransaction, failed: bool) -> None:
+        """Commit ``txn`` (roll it back if ``failed``) and release the store's lock."""
+        connection = txn.connection
+        try:
+            if failed:
                 # The original error says more; SQLite may have rolled back already.
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
-                raise
+                return
             if txn.aborted:
                 raise StoreError("the transaction was rolled back after a failed save")
-            with _translating("committing"):
+            try:
                 connection.execute("COMMIT")
+            except sqlite3.Error as error:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                raise _translate(error, "committing") from error
+            txn.committed_now()
             if txn.redacted:
                 self._checkpoint_owed = True
             if self._checkpoint_owed:
                 self._checkpoint(connection)
+        finally:
+            self._lock.release()
 
     def _checkpoint(self, connection: sqlite3.Connection) -> None:
         """Copy the WAL into the file and truncate it, so no old page image survives.
@@ -429,10 +453,72 @@ class SqliteStore(Store):
 
 _EVENTS_PER_STATEMENT: Final = 500
 
+_KEPT_RECORDS: Final = 2048
+"""How many committed records of each kind a store keeps decoded (the most recently used)."""
 
-def _queue_list(queues: Collection[str]) -> str:
-    """The ``agents.queues`` column: the agent's queues, sorted, as JSON."""
-    return _codec.dumps(sorted(set(queues)))
+_INDEXED: Final = ("state", "queue", "asset", "started_at", "next_deadline")
+"""The ``conversations`` columns beside the record, in :func:`_indexed`'s order."""
+
+_Columns = tuple[Any, ...]
+_Checked = tuple[
+    list[tuple[Agent, list[str], list[str] | None]], list[tuple[Conversation, _Columns | None]]
+]
+_R = TypeVar("_R", Queue, Agent, Conversation)
+
+
+def _indexed(conversation: Conversation) -> _Columns:
+    """The values of the :data:`_INDEXED` columns for ``conversation``."""
+    return (
+        str(conversation.state),
+        conversation.queue,
+        conversation.asset,
+        conversation.started_at,
+        conversation.next_deadline,
+    )
+
+
+@functools.cache
+def _update_conversation_sql(changed: tuple[int, ...]) -> str:
+    """The ``UPDATE`` that sets the record and the :data:`_INDEXED` columns ``changed``
+    (a few constant texts, so SQLite's statement cache keeps each one prepared)."""
+    sets = "".join(f", {_INDEXED[index]} = ?" for index in changed)
+    return f"UPDATE conversations SET version = ?, record = ?{sets} WHERE id = ?"
+
+
+@functools.cache
+def _insert_events_sql(count: int) -> str:
+    """The ``INSERT`` of ``count`` events (one text per count: SQLite keeps it prepared)."""
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
+    return f"INSERT INTO events (aggregate, aggregate_id, sequence, type, at, data) VALUES {rows}"
+
+
+class _Committed:
+    """Records decoded from or written to the file by this store's committed transactions.
+
+    A stored record's version only grows and each version is written once, so a row
+    whose version equals a kept record's holds that record: reading it again needs no
+    decoding. Only transactions that committed add to it (a rolled-back write never
+    existed, and another process may later commit a different record with its version).
+    """
+
+    def __init__(self) -> None:
+        self.queues: dict[str, Queue] = {}
+        self.agents: dict[str, Agent] = {}
+        self.conversations: dict[str, Conversation] = {}
+
+    def clear(self) -> None:
+        self.queues.clear()
+        self.agents.clear()
+        self.conversations.clear()
+
+
+def _keep(kept: dict[str, _R], seen: dict[str, _R | None]) -> None:
+    for key, record in seen.items():
+        if record is not None:
+            kept.pop(key, None)  # to the end: the oldest used go first
+            kept[key] = record
+    while len(kept) > _KEPT_RECORDS:
+        del kept[next(iter(kept))]
 
 
 def _written(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
@@ -457,71 +543,137 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+class _Transaction(AbstractContextManager[StoreTransaction]):
+    """What :meth:`SqliteStore.transaction` returns (a class: cheaper than a generator)."""
+
+    __slots__ = ("_store", "_txn", "_write")
+
+    def __init__(self, store: SqliteStore, write: bool) -> None:
+        self._store = store
+        self._write = write
+
+    def __enter__(self) -> StoreTransaction:
+        self._txn = self._store._begin(self._write)
+        return self._txn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._store._end(self._txn, exc_type is not None)
+
+
 class _SqliteTransaction(StoreTransaction):
     """Reads and saves of one transaction, with the records read so far kept decoded.
 
     A write transaction holds the file's write lock from ``BEGIN IMMEDIATE`` on, and a
     read transaction sees one snapshot, so a record read once cannot change underneath
     the transaction: later reads of it are answered from memory (the desk reads an agent
-    or a conversation several times per command) and ``save`` knows the stored version
-    and queue list of such a record without asking the file again. A save puts what it
-    wrote into the cache; a failed save empties it.
+    or a conversation several times per command) and ``save`` knows the stored version,
+    queue list and indexed columns of such a record without asking the file again. A
+    save puts what it wrote into these maps; a failed save empties them.
+
+    Across transactions, ``committed`` (the store's) keeps records decoded in earlier,
+    committed transactions: a row whose version equals a kept record's is that record
+    (versions only grow, and each is written once), so it is not decoded again.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, committed: _Committed) -> None:
         self.connection = connection
+        self.committed = committed
         self.redacted = False
         self.aborted = False
         self._queues: dict[str, Queue | None] = {}
         self._agents: dict[str, Agent | None] = {}
         self._conversations: dict[str, Conversation | None] = {}
 
+    def committed_now(self) -> None:
+        """The transaction committed: keep what it read and wrote for later ones."""
+        _keep(self.committed.queues, self._queues)
+        _keep(self.committed.agents, self._agents)
+        _keep(self.committed.conversations, self._conversations)
+
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
-        with _translating("reading"):
+        try:
             return self.connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise _translate(error, "reading") from error
+
+    def _queue_row(self, name: str, version: int, text: str) -> Queue:
+        kept = self.committed.queues.get(name)
+        found = kept if kept is not None and kept.version == version else None
+        if found is None:
+            found = _codec.queue_from_json(text)
+        self._queues[name] = found
+        return found
+
+    def _agent_row(self, agent_id: str, version: int, text: str) -> Agent:
+        kept = self.committed.agents.get(agent_id)
+        found = kept if kept is not None and kept.version == version else None
+        if found is None:
+            found = _codec.agent_from_json(text)
+        self._agents[agent_id] = found
+        return found
+
+    def _conversation_row(self, conversation_id: str, version: int, text: str) -> Conversation:
+        kept = self.committed.conversations.get(conversation_id)
+        found = kept if kept is not None and kept.version == version else None
+        if found is None:
+            found = _codec.conversation_from_json(text)
+        self._conversations[conversation_id] = found
+        return found
 
     def queue(self, name: str) -> Queue | None:
         try:
             return self._queues[name]
         except KeyError:
             pass
-        rows = self._rows("SELECT record FROM queues WHERE name = ?", (name,))
-        found = self._queues[name] = _codec.queue_from_json(rows[0][0]) if rows else None
-        return found
+        rows = self._rows("SELECT version, record FROM queues WHERE name = ?", (name,))
+        if not rows:
+            self._queues[name] = None
+            return None
+        return self._queue_row(name, *rows[0])
 
     def queues(self) -> list[Queue]:
-        rows = self._rows("SELECT record FROM queues ORDER BY name")
-        return [_codec.queue_from_json(row[0]) for row in rows]
+        rows = self._rows("SELECT name, version, record FROM queues ORDER BY name")
+        return [self._queue_row(*row) for row in rows]
 
     def agent(self, agent_id: str) -> Agent | None:
         try:
             return self._agents[agent_id]
         except KeyError:
             pass
-        rows = self._rows("SELECT record FROM agents WHERE id = ?", (agent_id,))
-        found = self._agents[agent_id] = _codec.agent_from_json(rows[0][0]) if rows else None
-        return found
+        rows = self._rows("SELECT version, record FROM agents WHERE id = ?", (agent_id,))
+        if not rows:
+            self._agents[agent_id] = None
+            return None
+        return self._agent_row(agent_id, *rows[0])
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         if queue is None:
-            rows = self._rows("SELECT record FROM agents ORDER BY id")
+            rows = self._rows("SELECT id, version, record FROM agents ORDER BY id")
         else:
             rows = self._rows(
-                "SELECT a.record FROM agent_queues AS m JOIN agents AS a ON a.id = m.agent_id "
-                "WHERE m.queue = ? ORDER BY a.id",
+                "SELECT a.id, a.version, a.record FROM agent_queues AS m "
+                "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ? ORDER BY a.id",
                 (queue,),
             )
-        return [_codec.agent_from_json(row[0]) for row in rows]
+        return [self._agent_row(*row) for row in rows]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         try:
             return self._conversations[conversation_id]
         except KeyError:
             pass
-        rows = self._rows("SELECT record FROM conversations WHERE id = ?", (conversation_id,))
-        found = _codec.conversation_from_json(rows[0][0]) if rows else None
-        self._conversations[conversation_id] = found
-        return found
+        rows = self._rows(
+            "SELECT version, record FROM conversations WHERE id = ?", (conversation_id,)
+        )
+        if not rows:
+            self._conversations[conversation_id] = None
+            return None
+        return self._conversation_row(conversation_id, *rows[0])
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         names = sorted(set(queues))
@@ -529,17 +681,17 @@ class _SqliteTransaction(StoreTransaction):
             return []
         if len(names) == 1:
             rows = self._rows(
-                "SELECT record FROM conversations WHERE state = 'queued' AND queue = ? "
-                "ORDER BY started_at, id LIMIT ?",
+                "SELECT id, version, record FROM conversations WHERE state = 'queued' "
+                "AND queue = ? ORDER BY started_at, id LIMIT ?",
                 (names[0], limit),
             )
         else:
             rows = self._rows(
-                "SELECT record FROM conversations WHERE state = 'queued' "
+                "SELECT id, version, record FROM conversations WHERE state = 'queued' "
                 "AND queue IN (SELECT value FROM json_each(?)) ORDER BY started_at, id LIMIT ?",
                 (json.dumps(names), limit),
             )
-        return [_codec.conversation_from_json(row[0]) for row in rows]
+        return [self._conversation_row(*row) for row in rows]
 
     def due(self, now: float, limit: int) -> list[str]:
         rows = self._rows(
@@ -572,7 +724,7 @@ class _SqliteTransaction(StoreTransaction):
         # more events than one statement takes falls back to a savepoint.
         savepoint = len(events) > _EVENTS_PER_STATEMENT
         try:
-            agents = self._check(changes)
+            checked = self._check(changes)
             if savepoint:
                 connection.execute("SAVEPOINT livechat_save")
             try:
@@ -585,7 +737,7 @@ class _SqliteTransaction(StoreTransaction):
         except sqlite3.Error as error:
             raise _translate(error, "saving") from error
         try:
-            self._write(changes, agents)
+            self._write(changes, checked)
             if savepoint:
                 connection.execute("RELEASE livechat_save")
         except BaseException as error:
@@ -603,6 +755,9 @@ class _SqliteTransaction(StoreTransaction):
         if changes.redactions:
             self.redacted = True
             self._conversations.clear()  # messages were rewritten in the file only
+            for conversation_id, _, _ in changes.redactions:
+                # nor is an unredacted copy kept in memory for later transactions
+                self.committed.conversations.pop(conversation_id, None)
 
     @staticmethod
     def _conflict(kind: str, key: str, current: int, base: int) -> ConcurrencyConflict:
@@ -611,9 +766,12 @@ class _SqliteTransaction(StoreTransaction):
             aggregate_id=key,
         )
 
-    def _check(self, changes: Changes) -> list[tuple[Agent, str, str | None]]:
-        """Raise ``ConcurrencyConflict`` unless every base is the stored version; returns
-        each agent with its new and stored queue lists (``None``: a new agent)."""
+    def _check(self, changes: Changes) -> _Checked:
+        """Raise ``ConcurrencyConflict`` unless every base is the stored version.
+
+        Returns each agent with its new and stored queue lists (``None``: a new agent)
+        and each conversation with its stored indexed columns (``None``: a new one).
+        """
         execute = self.connection.execute
         for queue, base in changes.queues:
             if queue.name in self._queues:
@@ -624,34 +782,42 @@ class _SqliteTransaction(StoreTransaction):
                 current = 0 if row is None else int(row[0])
             if current != base:
                 raise self._conflict("queue", queue.name, current, base)
-        agents: list[tuple[Agent, str, str | None]] = []
+        agents: list[tuple[Agent, list[str], list[str] | None]] = []
         for agent, base in changes.agents:
-            found_row: tuple[int, str] | None
+            stored: list[str] | None
             if agent.id in self._agents:
                 # Read in this transaction, so this is what the file holds (see the class).
                 found = self._agents[agent.id]
-                found_row = None if found is None else (found.version, _queue_list(found.queues))
+                current = 0 if found is None else found.version
+                stored = None if found is None else sorted(set(found.queues))
             else:
                 found_row = execute(
                     "SELECT version, queues FROM agents WHERE id = ?", (agent.id,)
                 ).fetchone()
-            current = 0 if found_row is None else int(found_row[0])
+                current = 0 if found_row is None else int(found_row[0])
+                stored = None if found_row is None else _codec.loads(found_row[1])
             if current != base:
                 raise self._conflict("agent", agent.id, current, base)
-            stored = None if found_row is None else found_row[1]
-            agents.append((agent, _queue_list(agent.queues), stored))
+            agents.append((agent, sorted(set(agent.queues)), stored))
+        conversations: list[tuple[Conversation, _Columns | None]] = []
         for conversation, base in changes.conversations:
+            stored_columns: _Columns | None
             if conversation.id in self._conversations:
                 seen = self._conversations[conversation.id]
                 current = 0 if seen is None else seen.version
+                stored_columns = None if seen is None else _indexed(seen)
             else:
                 row_ = execute(
-                    "SELECT version FROM conversations WHERE id = ?", (conversation.id,)
+                    "SELECT version, state, queue, asset, started_at, next_deadline "
+                    "FROM conversations WHERE id = ?",
+                    (conversation.id,),
                 ).fetchone()
                 current = 0 if row_ is None else int(row_[0])
+                stored_columns = None if row_ is None else tuple(row_[1:])
             if current != base:
                 raise self._conflict("conversation", conversation.id, current, base)
-        return agents
+            conversations.append((conversation, stored_columns))
+        return agents, conversations
 
     def _insert_events(self, events: Sequence[Event]) -> None:
         for start in range(0, len(events), _EVENTS_PER_STATEMENT):
@@ -666,13 +832,9 @@ class _SqliteTransaction(StoreTransaction):
                     event.at,
                     _codec.event_data_json(event),
                 )
-            self.connection.execute(
-                "INSERT INTO events (aggregate, aggregate_id, sequence, type, at, data) VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
-                values,
-            )
+            self.connection.execute(_insert_events_sql(len(chunk)), values)
 
-    def _write(self, changes: Changes, agents: list[tuple[Agent, str, str | None]]) -> None:
+    def _write(self, changes: Changes, checked: _Checked) -> None:
         execute = self.connection.execute
         for queue, base in changes.queues:
             document = _codec.record_to_json(queue)
@@ -688,26 +850,36 @@ class _SqliteTransaction(StoreTransaction):
                 )
             _written(cursor, "queue", queue.name)
             self._queues[queue.name] = queue
+        agents, conversations = checked
         for agent, queues, stored_queues in agents:
             self._write_agent(agent, queues, stored_queues)
-        for conversation, base in changes.conversations:
-            self._write_conversation(conversation, base)
+        for conversation, stored_columns in conversations:
+            self._write_conversation(conversation, stored_columns)
         for asset in changes.deleted_assets:
             execute("INSERT OR IGNORE INTO deleted_assets (asset) VALUES (?)", (asset,))
         for conversation_id, message_id, text in changes.redactions:
             self._redact(conversation_id, message_id, text)
 
-    def _write_agent(self, agent: Agent, queues: str, stored_queues: str | None) -> None:
+    def _write_agent(
+        self, agent: Agent, queues: list[str], stored_queues: list[str] | None
+    ) -> None:
+        """Write an agent; ``queues`` and ``stored_queues`` are its new and stored queue
+        lists, sorted (``None``: a new agent)."""
         document = _codec.record_to_json(agent)
         if stored_queues is None:
             cursor = self.connection.execute(
                 "INSERT INTO agents (id, version, queues, record) VALUES (?, ?, ?, ?)",
-                (agent.id, agent.version, queues, document),
+                (agent.id, agent.version, _codec.dumps(queues), document),
+            )
+        elif stored_queues == queues:
+            cursor = self.connection.execute(
+                "UPDATE agents SET version = ?, record = ? WHERE id = ?",
+                (agent.version, document, agent.id),
             )
         else:
             cursor = self.connection.execute(
                 "UPDATE agents SET version = ?, queues = ?, record = ? WHERE id = ?",
-                (agent.version, queues, document, agent.id),
+                (agent.version, _codec.dumps(queues), document, agent.id),
             )
         _written(cursor, "agent", agent.id)
         self._agents[agent.id] = agent
@@ -715,30 +887,30 @@ class _SqliteTransaction(StoreTransaction):
             self.connection.execute("DELETE FROM agent_queues WHERE agent_id = ?", (agent.id,))
             self.connection.executemany(
                 "INSERT INTO agent_queues (queue, agent_id) VALUES (?, ?)",
-                [(name, agent.id) for name in sorted(set(agent.queues))],
+                [(name, agent.id) for name in queues],
             )
 
-    def _write_conversation(self, conversation: Conversation, base: int) -> None:
-        values = (
-            conversation.version,
-            str(conversation.state),
-            conversation.queue,
-            conversation.asset,
-            conversation.started_at,
-            conversation.next_deadline,
-            _codec.record_to_json(conversation),
-        )
-        if base == 0:
+    def _write_conversation(
+        self, conversation: Conversation, stored_columns: _Columns | None
+    ) -> None:
+        columns = _indexed(conversation)
+        document = _codec.record_to_json(conversation)
+        if stored_columns is None:
             cursor = self.connection.execute(
-                "INSERT INTO conversations (version, state, queue, asset, started_at, "
-                "next_deadline, record, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, conversation.id),
+                "INSERT INTO conversations (version, record, state, queue, asset, started_at, "
+                "next_deadline, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation.version, document, *columns, conversation.id),
             )
         else:
+            # Only the columns that changed: SQLite rewrites the entry of every index
+            # whose columns an UPDATE sets, even to the same value, and each rewritten
+            # index page is one more page in the WAL and in the commit's fsync.
+            changed = tuple(
+                index for index, value in enumerate(columns) if value != stored_columns[index]
+            )
             cursor = self.connection.execute(
-                "UPDATE conversations SET version = ?, state = ?, queue = ?, asset = ?, "
-                "started_at = ?, next_deadline = ?, record = ? WHERE id = ?",
-                (*values, conversation.id),
+                _update_conversation_sql(changed),
+                (conversation.version, document, *[columns[i] for i in changed], conversation.id),
             )
         _written(cursor, "conversation", conversation.id)
         self._conversations[conversation.id] = conversation
