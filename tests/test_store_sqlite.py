@@ -7,6 +7,7 @@ import multiprocessing
 import pathlib
 import pickle
 import sqlite3
+from typing import Any
 
 import attrs
 import pytest
@@ -217,3 +218,34 @@ def test_the_indexed_columns_follow_every_record(tmp_path: pathlib.Path) -> None
             conversation.next_deadline,
         ]
         assert expected == columns
+
+
+def _child_reads_the_capacity(store: SqliteStore, go: Any, answer: Any) -> None:
+    try:
+        go.wait(60)
+        with store.transaction() as txn:
+            agent = txn.agent("jana")
+        answer.send(None if agent is None else agent.capacity)
+    finally:
+        store.close()
+
+
+def test_a_forked_child_trusts_no_record_kept_by_its_parent(tmp_path: pathlib.Path) -> None:
+    """The child's own connection counts ``data_version`` anew: what the parent kept is
+    checked against the file, which the parent changed after the fork."""
+    context = multiprocessing.get_context("fork")
+    with SqliteStore(tmp_path / "desk.db") as store:
+        save(store, Changes(agents=((make_agent(capacity=1), 0),)))
+        with store.transaction() as txn:
+            assert txn.agent("jana") == make_agent(capacity=1)
+        go = context.Event()
+        answer, child_end = context.Pipe(duplex=False)
+        child = context.Process(target=_child_reads_the_capacity, args=(store, go, child_end))
+        child.start()
+        save(store, Changes(agents=((make_agent(capacity=3, version=2), 1),)))
+        go.set()
+        assert answer.poll(60)
+        capacity = answer.recv()
+        child.join(60)
+        assert child.exitcode == 0
+        assert capacity == 3

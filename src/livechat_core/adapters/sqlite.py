@@ -279,6 +279,7 @@ class SqliteStore(Store):
             connection.close()
             raise
         self._connection = connection
+        self._committed.doubt()  # data_version counts per connection
         return connection
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
@@ -341,12 +342,19 @@ class SqliteStore(Store):
             connection = self._connect()
             try:
                 connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                # Unchanged since the last transaction: nobody else committed since
+                # (this connection's own commits do not count).
+                data_version = connection.execute("PRAGMA data_version").fetchone()[0]
             except sqlite3.Error as error:
+                with contextlib.suppress(sqlite3.Error):
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
                 raise _translate(error, "beginning a transaction") from error
         except BaseException:
             self._lock.release()
             raise
-        return _SqliteTransaction(connection, self._committed)
+        committed = self._committed
+        return _SqliteTransaction(connection, committed, committed.begin(data_version))
 
     def _end(self, txn: _SqliteTransaction, failed: bool) -> None:
         """Commit ``txn`` (roll it back if ``failed``) and release the store's lock."""
@@ -354,14 +362,18 @@ class SqliteStore(Store):
         try:
             if failed:
                 # The original error says more; SQLite may have rolled back already.
-                with contextlib.suppress(sqlite3.Error):
+                try:
                     connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    self._committed.doubt()
                 return
             if txn.aborted:
+                self._committed.doubt()
                 raise StoreError("the transaction was rolled back after a failed save")
             try:
                 connection.execute("COMMIT")
             except sqlite3.Error as error:
+                self._committed.doubt()
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
                 raise _translate(error, "committing") from error
@@ -499,26 +511,61 @@ class _Committed:
     whose version equals a kept record's holds that record: reading it again needs no
     decoding. Only transactions that committed add to it (a rolled-back write never
     existed, and another process may later commit a different record with its version).
+
+    Each record is kept with the *generation* it was last confirmed in. The generation
+    changes whenever another connection may have committed (``PRAGMA data_version``
+    changed), the connection was reopened, or a transaction ended in doubt; while it
+    stays the same, nobody but this store wrote to the file, so a record confirmed in the
+    current generation is what the file holds and is read without asking the file.
     """
 
     def __init__(self) -> None:
-        self.queues: dict[str, Queue] = {}
-        self.agents: dict[str, Agent] = {}
-        self.conversations: dict[str, Conversation] = {}
+        self.queues: dict[str, tuple[Queue, int]] = {}
+        self.agents: dict[str, tuple[Agent, int]] = {}
+        self.conversations: dict[str, tuple[Conversation, int]] = {}
+        self.generation = 0
+        self.data_version: int | None = None
+
+    def begin(self, data_version: int) -> int:
+        """The generation of a transaction whose snapshot has this ``data_version``."""
+        if data_version != self.data_version:
+            self.data_version = data_version
+            self.generation += 1
+        return self.generation
+
+    def doubt(self) -> None:
+        """Trust no kept record without checking its version against the file again."""
+        self.data_version = None
+        self.generation += 1
 
     def clear(self) -> None:
         self.queues.clear()
         self.agents.clear()
         self.conversations.clear()
+        self.doubt()
 
 
-def _keep(kept: dict[str, _R], seen: dict[str, _R | None]) -> None:
+def _keep(kept: dict[str, tuple[_R, int]], seen: dict[str, _R | None], generation: int) -> None:
     for key, record in seen.items():
         if record is not None:
-            kept.pop(key, None)  # to the end: the oldest used go first
-            kept[key] = record
+            kept.pop(key, None)  # to the end: the least recently used go first
+            kept[key] = (record, generation)
     while len(kept) > _KEPT_RECORDS:
         del kept[next(iter(kept))]
+
+
+def _current(kept: tuple[_R, int] | None, generation: int) -> _R | None:
+    """The kept record if the file is known to hold it, without reading the file."""
+    if kept is None or kept[1] != generation:
+        return None
+    return kept[0]
+
+
+def _at_version(kept: tuple[_R, int] | None, version: int) -> _R | None:
+    """The kept record if it is the one stored at ``version``."""
+    if kept is None or kept[0].version != version:
+        return None
+    return kept[0]
 
 
 def _written(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
@@ -580,9 +627,12 @@ class _SqliteTransaction(StoreTransaction):
     (versions only grow, and each is written once), so it is not decoded again.
     """
 
-    def __init__(self, connection: sqlite3.Connection, committed: _Committed) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, committed: _Committed, generation: int
+    ) -> None:
         self.connection = connection
         self.committed = committed
+        self.generation = generation
         self.redacted = False
         self.aborted = False
         self._queues: dict[str, Queue | None] = {}
@@ -591,9 +641,10 @@ class _SqliteTransaction(StoreTransaction):
 
     def committed_now(self) -> None:
         """The transaction committed: keep what it read and wrote for later ones."""
-        _keep(self.committed.queues, self._queues)
-        _keep(self.committed.agents, self._agents)
-        _keep(self.committed.conversations, self._conversations)
+        committed, generation = self.committed, self.generation
+        _keep(committed.queues, self._queues, generation)
+        _keep(committed.agents, self._agents, generation)
+        _keep(committed.conversations, self._conversations, generation)
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -602,24 +653,21 @@ class _SqliteTransaction(StoreTransaction):
             raise _translate(error, "reading") from error
 
     def _queue_row(self, name: str, version: int, text: str) -> Queue:
-        kept = self.committed.queues.get(name)
-        found = kept if kept is not None and kept.version == version else None
+        found = _at_version(self.committed.queues.get(name), version)
         if found is None:
             found = _codec.queue_from_json(text)
         self._queues[name] = found
         return found
 
     def _agent_row(self, agent_id: str, version: int, text: str) -> Agent:
-        kept = self.committed.agents.get(agent_id)
-        found = kept if kept is not None and kept.version == version else None
+        found = _at_version(self.committed.agents.get(agent_id), version)
         if found is None:
             found = _codec.agent_from_json(text)
         self._agents[agent_id] = found
         return found
 
     def _conversation_row(self, conversation_id: str, version: int, text: str) -> Conversation:
-        kept = self.committed.conversations.get(conversation_id)
-        found = kept if kept is not None and kept.version == version else None
+        found = _at_version(self.committed.conversations.get(conversation_id), version)
         if found is None:
             found = _codec.conversation_from_json(text)
         self._conversations[conversation_id] = found
@@ -630,6 +678,10 @@ class _SqliteTransaction(StoreTransaction):
             return self._queues[name]
         except KeyError:
             pass
+        found = _current(self.committed.queues.get(name), self.generation)
+        if found is not None:
+            self._queues[name] = found
+            return found
         rows = self._rows("SELECT version, record FROM queues WHERE name = ?", (name,))
         if not rows:
             self._queues[name] = None
@@ -645,6 +697,10 @@ class _SqliteTransaction(StoreTransaction):
             return self._agents[agent_id]
         except KeyError:
             pass
+        found = _current(self.committed.agents.get(agent_id), self.generation)
+        if found is not None:
+            self._agents[agent_id] = found
+            return found
         rows = self._rows("SELECT version, record FROM agents WHERE id = ?", (agent_id,))
         if not rows:
             self._agents[agent_id] = None
@@ -667,6 +723,10 @@ class _SqliteTransaction(StoreTransaction):
             return self._conversations[conversation_id]
         except KeyError:
             pass
+        found = _current(self.committed.conversations.get(conversation_id), self.generation)
+        if found is not None:
+            self._conversations[conversation_id] = found
+            return found
         rows = self._rows(
             "SELECT version, record FROM conversations WHERE id = ?", (conversation_id,)
         )
@@ -744,6 +804,7 @@ class _SqliteTransaction(StoreTransaction):
             # Unreachable for conflicts (checked above): a driver error after the first
             # write. Undo the whole transaction rather than leave half a save.
             self.aborted = True
+            self.committed.doubt()
             self._queues.clear()
             self._agents.clear()
             self._conversations.clear()
@@ -754,10 +815,10 @@ class _SqliteTransaction(StoreTransaction):
             raise
         if changes.redactions:
             self.redacted = True
-            self._conversations.clear()  # messages were rewritten in the file only
-            for conversation_id, _, _ in changes.redactions:
-                # nor is an unredacted copy kept in memory for later transactions
-                self.committed.conversations.pop(conversation_id, None)
+            # Messages were rewritten in the file only: forget every conversation this
+            # transaction knows, and every kept one (no unredacted copy stays in memory).
+            self._conversations.clear()
+            self.committed.conversations.clear()
 
     @staticmethod
     def _conflict(kind: str, key: str, current: int, base: int) -> ConcurrencyConflict:
