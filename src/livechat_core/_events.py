@@ -11,7 +11,8 @@ mapping that stores keep and transports carry (``docs/events.md``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import operator
+from typing import Any, ClassVar, Final
 
 import attrs
 
@@ -276,17 +277,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 def to_record(event: Event) -> dict[str, Any]:
     """The neutral JSON-ready mapping of an event (see ``docs/events.md``)."""
-    data: dict[str, Any] = {}
-    for field in attrs.fields(type(event)):
-        if field.name in ("aggregate_id", "sequence", "at"):
-            continue
-        value = getattr(event, field.name)
-        if isinstance(value, Message):
-            value = {f.name: getattr(value, f.name) for f in attrs.fields(Message)}
-            value["role"] = str(value["role"])
-        elif isinstance(value, tuple):
-            value = [list(v) if isinstance(v, tuple) else v for v in value]
-        data[field.name] = value
     return {
         "id": event.id,
         "type": event.type,
@@ -294,8 +284,34 @@ def to_record(event: Event) -> dict[str, Any]:
         "aggregate_id": event.aggregate_id,
         "sequence": event.sequence,
         "at": event.at,
-        "data": data,
+        "data": record_data(event),
     }
+
+
+def record_data(event: Event) -> dict[str, Any]:
+    """The ``data`` member of :func:`to_record`'s mapping: the event's own fields."""
+    cls = type(event)
+    names = _DATA_FIELDS.get(cls)
+    if names is None:
+        common = ("aggregate_id", "sequence", "at")
+        names = _DATA_FIELDS[cls] = tuple(
+            field.name for field in attrs.fields(cls) if field.name not in common
+        )
+    data: dict[str, Any] = {}
+    for name in names:
+        value = getattr(event, name)
+        if type(value) is Message:
+            value = dict(zip(_MESSAGE_FIELDS, _message_values(value), strict=True))
+            value["role"] = str(value["role"])
+        elif type(value) is tuple:
+            value = [list(v) if type(v) is tuple else v for v in value]
+        data[name] = value
+    return data
+
+
+_DATA_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+_MESSAGE_FIELDS: Final = tuple(field.name for field in attrs.fields(Message))
+_message_values: Final = operator.attrgetter(*_MESSAGE_FIELDS)
 
 
 def from_record(record: dict[str, Any]) -> Event:

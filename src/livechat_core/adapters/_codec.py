@@ -20,7 +20,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from .._errors import InvalidArgument, SchemaError
-from .._events import Event, from_record, to_record
+from .._events import Event, from_record, record_data
 from .._machines import AgentState, ConversationState, LegState
 from .._model import (
     Agent,
@@ -158,7 +158,7 @@ def conversation_from_json(text: str | bytes | Mapping[str, Any]) -> Conversatio
 
 def event_data_json(event: Event) -> str:
     """The JSON of the ``data`` member of the event's neutral record."""
-    return dumps(to_record(event)["data"])
+    return dumps(record_data(event))
 
 
 def event_from_columns(
