@@ -5,29 +5,16 @@ from __future__ import annotations
 import pytest
 
 from livechat_core import Desk
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
+from livechat_core.testing import ManualClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(1_700_000_000.0)
 
 
 @pytest.fixture
-def desk(clock: FakeClock) -> Desk:
+def desk(clock: ManualClock) -> Desk:
     """A desk with one queue and three logged-in (idle) agents."""
     desk = Desk(clock=clock)
     desk.add_queue("support", ["Resolved", "Escalated", "No answer"], offer_timeout=30.0)

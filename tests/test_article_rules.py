@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from desk_fixtures import FakeClock, clock, desk
+from desk_fixtures import clock, desk
 from livechat_core import (
     MAX_MESSAGE_LENGTH,
     AgentBusy,
@@ -30,6 +30,7 @@ from livechat_core import (
     replay,
 )
 from livechat_core import events as ev
+from livechat_core.testing import ManualClock
 
 __all__ = ["clock", "desk"]  # fixtures
 
@@ -67,7 +68,7 @@ def test_customer_starts_chat_from_widget_and_sends_messages_agent_handles_it(
 
 
 def test_request_popover_shows_customer_queue_thread_agent_and_date(
-    desk: Desk, clock: FakeClock
+    desk: Desk, clock: ManualClock
 ) -> None:
     conversation_id = desk.start_chat("support", "Karel Novák", "karel@example.com")
     desk.send_customer_message(conversation_id, "Hello?")
@@ -85,7 +86,7 @@ def test_request_popover_shows_customer_queue_thread_agent_and_date(
     assert offer.proactive is False
 
 
-def test_timer_shows_time_elapsed_since_acceptance(desk: Desk, clock: FakeClock) -> None:
+def test_timer_shows_time_elapsed_since_acceptance(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("jana")
     conversation_id = desk.start_chat("support", "Karel Novák", "karel@example.com")
     assert desk.conversation(conversation_id).elapsed(clock.now + 100) == 0.0
@@ -114,7 +115,7 @@ def test_agent_must_be_available_to_receive_requests(desk: Desk) -> None:
     assert [o.conversation_id for o in desk.offers("jana")] == [conversation_id]
 
 
-def test_agent_in_rona_must_change_manually_to_available(desk: Desk, clock: FakeClock) -> None:
+def test_agent_in_rona_must_change_manually_to_available(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("jana")
     first = desk.start_chat("support", "Karel Novák", "karel@example.com")
     fired = desk.tick(clock.now + 30.0)
@@ -263,7 +264,7 @@ def test_transfer_to_agent_opens_wrap_up_and_target_accepts(desk: Desk) -> None:
 
 
 def test_transfer_not_accepted_is_cancelled_and_chat_goes_back_to_its_queue(
-    desk: Desk, clock: FakeClock
+    desk: Desk, clock: ManualClock
 ) -> None:
     conversation_id = _accepted_chat(desk)
     desk.set_available("petr")
@@ -383,7 +384,7 @@ def test_end_conference_opens_the_guests_wrap_up(desk: Desk) -> None:
 
 
 def test_conference_not_accepted_in_time_returns_to_active_and_guest_to_rona(
-    desk: Desk, clock: FakeClock
+    desk: Desk, clock: ManualClock
 ) -> None:
     conversation_id = _accepted_chat(desk)
     desk.set_available("petr")
@@ -494,7 +495,7 @@ def test_logout_refused_while_agent_holds_a_leg(desk: Desk) -> None:
     assert desk.agent("jana").state == "logged_out"
 
 
-def test_capacity_counts_offered_and_active_legs(desk: Desk, clock: FakeClock) -> None:
+def test_capacity_counts_offered_and_active_legs(desk: Desk, clock: ManualClock) -> None:
     desk.logout("jana")
     desk.login("jana", "Jana Nováková", ["support"], capacity=2)
     desk.set_available("jana")
@@ -537,7 +538,7 @@ def test_decliner_is_skipped_while_another_eligible_agent_exists(desk: Desk) -> 
     assert desk.conversation(conversation_id).legs[-1].agent_id == "jana"
 
 
-def test_longest_waiting_agent_gets_the_oldest_chat_first(desk: Desk, clock: FakeClock) -> None:
+def test_longest_waiting_agent_gets_the_oldest_chat_first(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("petr")
     clock.advance(1)
     desk.set_available("jana")
@@ -548,7 +549,7 @@ def test_longest_waiting_agent_gets_the_oldest_chat_first(desk: Desk, clock: Fak
     assert desk.conversation(new).legs[0].agent_id == "jana"
 
 
-def test_wrap_up_timeout_submits_the_default_reason(desk: Desk, clock: FakeClock) -> None:
+def test_wrap_up_timeout_submits_the_default_reason(desk: Desk, clock: ManualClock) -> None:
     desk.add_queue(
         "support",
         ["Resolved", "Escalated", "No answer"],
@@ -566,7 +567,7 @@ def test_wrap_up_timeout_submits_the_default_reason(desk: Desk, clock: FakeClock
 
 
 def test_wrap_up_timeout_without_default_uses_the_first_reason(
-    desk: Desk, clock: FakeClock
+    desk: Desk, clock: ManualClock
 ) -> None:
     desk.add_queue("support", ["Resolved", "Escalated"], wrap_up_timeout=5)
     conversation_id = _accepted_chat(desk)

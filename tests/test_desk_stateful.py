@@ -22,6 +22,7 @@ from livechat_core import (
 )
 from livechat_core import _commands as cmd
 from livechat_core import events as ev
+from livechat_core.testing import ManualClock
 
 settings.register_profile(
     "ci",
@@ -41,14 +42,6 @@ ASSETS = ("web", "app")
 TEXTS = st.sampled_from(
     ["Hi", "Dobrý den", "a < b", "", "x" * 1001, "line\r\nbreak", "4111 1111", "1111 1111"]
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _state(desk: Desk) -> Any:
@@ -75,7 +68,7 @@ def _offered_agent(event: ev.Event) -> str | None:
 class DeskMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock()
+        self.clock = ManualClock(1_000.0)
         self.published: list[ev.Event] = []
         self.desk = Desk(clock=self.clock, transport=self, new_id=self._new_id)
         self.counter = 0

@@ -16,28 +16,15 @@ from typing import Any
 import pytest
 
 from livechat_core import Desk, LivechatError, SqliteStore, fill_template, filter_options, replay
+from livechat_core.testing import ManualClock
 
 START = 1_000.0
-
-
-class Clock:
-    """A clock the test moves by hand (``Desk(clock=...)`` takes any such callable)."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
 
 
 AGENTS = {"a": "Alice Adams", "b": "Bob Brown", "c": "Cyril Černý"}
 
 
-def make_desk(clock: Clock, desk: Desk | None = None, **support: Any) -> Desk:
+def make_desk(clock: ManualClock, desk: Desk | None = None, **support: Any) -> Desk:
     """Queues ``support`` and ``sales``; agents a, b, c logged in (idle) serving both."""
     desk = desk or Desk(clock=clock)
     desk.add_queue("support", ["Resolved", "Escalated"], **support)
@@ -48,12 +35,12 @@ def make_desk(clock: Clock, desk: Desk | None = None, **support: Any) -> Desk:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def desk(clock: Clock) -> Desk:
+def desk(clock: ManualClock) -> Desk:
     return make_desk(clock)
 
 
@@ -120,7 +107,7 @@ def test_login_twice_is_refused(desk: Desk) -> None:
     refused(desk, lambda: desk.login("a", "Alice Adams", ["support"]))
 
 
-def test_set_available_from_idle_and_from_rona(desk: Desk, clock: Clock) -> None:
+def test_set_available_from_idle_and_from_rona(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     assert desk.agent("a").state == "available"
     desk.start_chat("support", "Jana Nováková", "jana@example.com")
@@ -137,7 +124,7 @@ def test_set_available_when_logged_out_is_refused(desk: Desk) -> None:
     refused(desk, lambda: desk.set_idle("a", "break"))
 
 
-def test_set_idle_from_available_and_from_rona(desk: Desk, clock: Clock) -> None:
+def test_set_idle_from_available_and_from_rona(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     desk.set_idle("a", "break")
     assert desk.agent("a").state == "idle"
@@ -150,7 +137,7 @@ def test_set_idle_from_available_and_from_rona(desk: Desk, clock: Clock) -> None
 
 
 def test_offer_timeout_sends_agent_to_rona_and_only_manual_change_leaves_it(
-    desk: Desk, clock: Clock
+    desk: Desk, clock: ManualClock
 ) -> None:
     desk.set_available("a")
     first = desk.start_chat("support", "Jana Nováková", "jana@example.com")
@@ -189,7 +176,7 @@ def test_logout_allowed_once_the_wrap_up_is_submitted(desk: Desk) -> None:
     assert desk.agent("a").state == "logged_out"
 
 
-def test_set_idle_rescinds_pending_offers_without_rona(desk: Desk, clock: Clock) -> None:
+def test_set_idle_rescinds_pending_offers_without_rona(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     assert desk.conversation(conversation_id).state == "offered"
@@ -247,7 +234,7 @@ def test_repeating_set_idle_is_a_no_op_without_events(desk: Desk) -> None:
     assert desk.agent("a") == before
 
 
-def test_capacity_counts_offered_and_active_legs(clock: Clock) -> None:
+def test_capacity_counts_offered_and_active_legs(clock: ManualClock) -> None:
     desk = Desk(clock=clock)
     desk.add_queue("support", ["Resolved"])
     desk.login("a", "Alice Adams", ["support"], capacity=2)
@@ -267,7 +254,7 @@ def test_capacity_counts_offered_and_active_legs(clock: Clock) -> None:
     assert [o.conversation_id for o in desk.offers("a")] == [second, third]
 
 
-def test_rona_and_idle_agents_keep_handling_their_chats(desk: Desk, clock: Clock) -> None:
+def test_rona_and_idle_agents_keep_handling_their_chats(desk: Desk, clock: ManualClock) -> None:
     desk.login("d", "Dana Dlouhá", ["support"], capacity=2)
     desk.set_available("d")
     kept = desk.start_chat("support", "Jana Nováková", "jana@example.com")
@@ -289,7 +276,7 @@ def test_rona_and_idle_agents_keep_handling_their_chats(desk: Desk, clock: Clock
 # --- SPEC 2: conversation, offers -------------------------------------------------------
 
 
-def test_queued_chat_is_offered_with_the_popover_fields(desk: Desk, clock: Clock) -> None:
+def test_queued_chat_is_offered_with_the_popover_fields(desk: Desk, clock: ManualClock) -> None:
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     assert desk.conversation(conversation_id).state == "queued"
     clock.advance(5)
@@ -315,7 +302,7 @@ def test_proactive_chat_carries_the_marker(desk: Desk) -> None:
     assert desk.offers("a")[0].proactive is True
 
 
-def test_accept_makes_the_chat_active_with_the_owner(desk: Desk, clock: Clock) -> None:
+def test_accept_makes_the_chat_active_with_the_owner(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     clock.advance(4)
@@ -376,7 +363,7 @@ def test_decliner_is_skipped_while_another_eligible_agent_exists(desk: Desk) -> 
     assert desk.conversation(conversation_id).state == "offered"
 
 
-def test_offer_timeout_requeues_and_next_agent_gets_it(desk: Desk, clock: Clock) -> None:
+def test_offer_timeout_requeues_and_next_agent_gets_it(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     desk.set_available("b")
@@ -390,7 +377,7 @@ def test_offer_timeout_requeues_and_next_agent_gets_it(desk: Desk, clock: Clock)
 
 
 def test_offer_timeout_with_nobody_available_leaves_the_chat_queued(
-    desk: Desk, clock: Clock
+    desk: Desk, clock: ManualClock
 ) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
@@ -401,7 +388,9 @@ def test_offer_timeout_with_nobody_available_leaves_the_chat_queued(
 # --- SPEC 2: transfer to an agent -------------------------------------------------------
 
 
-def test_transfer_to_agent_wraps_the_owner_and_offers_the_target(desk: Desk, clock: Clock) -> None:
+def test_transfer_to_agent_wraps_the_owner_and_offers_the_target(
+    desk: Desk, clock: ManualClock
+) -> None:
     conversation_id = active_chat(desk)
     desk.set_available("b")
     clock.advance(7)
@@ -434,7 +423,7 @@ def test_transfer_to_agent_wraps_the_owner_and_offers_the_target(desk: Desk, clo
 
 @pytest.mark.parametrize("target", ["self", "idle", "rona", "full", "unknown", "logged_out"])
 def test_transfer_target_must_be_another_available_agent_with_capacity(
-    desk: Desk, clock: Clock, target: str
+    desk: Desk, clock: ManualClock, target: str
 ) -> None:
     conversation_id = active_chat(desk)
     target_id = {"self": "a", "unknown": "zz"}.get(target, "b")
@@ -453,7 +442,7 @@ def test_transfer_target_must_be_another_available_agent_with_capacity(
 
 @pytest.mark.parametrize("how", ["timeout", "withdrawn"])
 def test_transfer_not_accepted_goes_back_to_queued_in_its_queue(
-    desk: Desk, clock: Clock, how: str
+    desk: Desk, clock: ManualClock, how: str
 ) -> None:
     conversation_id = active_chat(desk, queue="sales")
     desk.set_available("b")
@@ -480,7 +469,7 @@ def test_transfer_not_accepted_goes_back_to_queued_in_its_queue(
 
 
 def test_transfer_declined_goes_back_to_its_queue_and_skips_the_decliner(
-    desk: Desk, clock: Clock
+    desk: Desk, clock: ManualClock
 ) -> None:
     conversation_id = active_chat(desk, queue="sales")
     desk.set_available("b")
@@ -557,7 +546,7 @@ def test_transfer_to_unknown_queue_is_refused(desk: Desk) -> None:
     refused(desk, lambda: desk.transfer_to_queue("a", conversation_id, "nope"), conversation_id)
 
 
-def test_transfer_to_queue_goes_to_a_member_of_the_target_queue(clock: Clock) -> None:
+def test_transfer_to_queue_goes_to_a_member_of_the_target_queue(clock: ManualClock) -> None:
     desk = Desk(clock=clock)
     desk.add_queue("support", ["Resolved"])
     desk.add_queue("sales", ["Sold"])
@@ -596,7 +585,7 @@ def test_each_leg_wraps_up_with_the_reasons_of_its_own_queue(desk: Desk) -> None
 
 
 def test_conference_accepted_posts_the_joined_message_with_the_guest_name(
-    desk: Desk, clock: Clock
+    desk: Desk, clock: ManualClock
 ) -> None:
     conversation_id = active_chat(desk)
     desk.set_available("c")
@@ -637,7 +626,9 @@ def test_conference_declined_goes_back_to_active_guest_unchanged(desk: Desk) -> 
     ]
 
 
-def test_conference_timeout_goes_back_to_active_and_guest_to_rona(desk: Desk, clock: Clock) -> None:
+def test_conference_timeout_goes_back_to_active_and_guest_to_rona(
+    desk: Desk, clock: ManualClock
+) -> None:
     conversation_id = active_chat(desk)
     desk.set_available("b")
     desk.request_conference("a", conversation_id, "b")
@@ -650,7 +641,7 @@ def test_conference_timeout_goes_back_to_active_and_guest_to_rona(desk: Desk, cl
     assert leg_summary(desk, conversation_id)[-1] == ("b", "guest", "timed_out")
 
 
-def test_owner_withdraws_the_invitation(desk: Desk, clock: Clock) -> None:
+def test_owner_withdraws_the_invitation(desk: Desk, clock: ManualClock) -> None:
     conversation_id = active_chat(desk)
     desk.set_available("b")
     desk.request_conference("a", conversation_id, "b")
@@ -776,7 +767,7 @@ def test_customer_end_after_transfer_to_queue_wrap_up_done_closes_at_once(
 
 
 def test_customer_end_while_active_disconnects_with_a_system_message(
-    desk: Desk, clock: Clock
+    desk: Desk, clock: ManualClock
 ) -> None:
     conversation_id = active_chat(desk)
     clock.advance(2)
@@ -1023,7 +1014,7 @@ def test_end_is_refused_before_accepting(desk: Desk) -> None:
     refused(desk, lambda: desk.end("a", conversation_id), conversation_id)
 
 
-def test_wrap_up_records_who_reason_notes_and_when(desk: Desk, clock: Clock) -> None:
+def test_wrap_up_records_who_reason_notes_and_when(desk: Desk, clock: ManualClock) -> None:
     conversation_id = active_chat(desk)
     desk.end("a", conversation_id)
     clock.advance(9)
@@ -1063,7 +1054,7 @@ def test_wrap_up_closes_only_when_the_last_leg_submits(desk: Desk) -> None:
     assert desk.conversation(conversation_id).state == "closed"
 
 
-def test_wrap_up_timeout_submits_the_default_reason(clock: Clock) -> None:
+def test_wrap_up_timeout_submits_the_default_reason(clock: ManualClock) -> None:
     desk = make_desk(clock, wrap_up_timeout=60.0, default_wrap_up_reason="Escalated")
     conversation_id = active_chat(desk)
     desk.end("a", conversation_id)
@@ -1076,7 +1067,7 @@ def test_wrap_up_timeout_submits_the_default_reason(clock: Clock) -> None:
     assert conversation.legs[0].wrapped_up_at == clock.now
 
 
-def test_wrap_up_timeout_without_default_submits_the_first_reason(clock: Clock) -> None:
+def test_wrap_up_timeout_without_default_submits_the_first_reason(clock: ManualClock) -> None:
     desk = make_desk(clock, wrap_up_timeout=60.0)
     conversation_id = active_chat(desk)
     desk.end("a", conversation_id)
@@ -1084,7 +1075,7 @@ def test_wrap_up_timeout_without_default_submits_the_first_reason(clock: Clock) 
     assert desk.conversation(conversation_id).legs[0].wrap_up_reason == "Resolved"
 
 
-def test_wrap_up_timeout_uses_the_queue_of_the_leg(clock: Clock) -> None:
+def test_wrap_up_timeout_uses_the_queue_of_the_leg(clock: ManualClock) -> None:
     desk = Desk(clock=clock)
     desk.add_queue("support", ["Resolved", "Escalated"], wrap_up_timeout=10.0)
     desk.add_queue("sales", ["Sold", "Lost"], default_wrap_up_reason="Lost")
@@ -1145,7 +1136,9 @@ def test_customer_ended_after_reaching_the_queue_again_is_not_abandoned(desk: De
 # --- SPEC 3: commands, events, errors ---------------------------------------------------
 
 
-def test_events_carry_aggregate_id_sequence_by_one_and_timestamp(desk: Desk, clock: Clock) -> None:
+def test_events_carry_aggregate_id_sequence_by_one_and_timestamp(
+    desk: Desk, clock: ManualClock
+) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     clock.advance(1)
@@ -1217,7 +1210,7 @@ def test_unknown_names_and_bad_values_raise_library_errors(
     assert snapshot(desk) == before
 
 
-def test_replay_reproduces_the_conversation(desk: Desk, clock: Clock) -> None:
+def test_replay_reproduces_the_conversation(desk: Desk, clock: ManualClock) -> None:
     conversation_id = conferencing(desk)
     desk.send_customer_message(conversation_id, "My card is 4111 1111 1111 1111")
     desk.send_agent_message("b", conversation_id, "Thanks")
@@ -1232,7 +1225,7 @@ def test_replay_reproduces_the_conversation(desk: Desk, clock: Clock) -> None:
 # --- SPEC 4: time -----------------------------------------------------------------------
 
 
-def test_tick_without_argument_uses_the_injected_clock(desk: Desk, clock: Clock) -> None:
+def test_tick_without_argument_uses_the_injected_clock(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     clock.advance(29.5)
@@ -1245,7 +1238,7 @@ def test_tick_without_argument_uses_the_injected_clock(desk: Desk, clock: Clock)
     assert desk.agent("a").state == "rona"
 
 
-def test_offer_timeout_is_per_queue(clock: Clock) -> None:
+def test_offer_timeout_is_per_queue(clock: ManualClock) -> None:
     desk = make_desk(clock, offer_timeout=5.0)
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
@@ -1254,7 +1247,9 @@ def test_offer_timeout_is_per_queue(clock: Clock) -> None:
     assert desk.conversation(conversation_id).state == "queued"
 
 
-def test_tick_fires_every_expired_deadline_deterministically(desk: Desk, clock: Clock) -> None:
+def test_tick_fires_every_expired_deadline_deterministically(
+    desk: Desk, clock: ManualClock
+) -> None:
     desk.set_available("a")
     desk.set_available("b")
     first = desk.start_chat("support", "Jana Nováková", "jana@example.com")
@@ -1265,7 +1260,7 @@ def test_tick_fires_every_expired_deadline_deterministically(desk: Desk, clock: 
     assert desk.tick(clock.advance(100)) == []
 
 
-def test_elapsed_is_a_pure_function_of_acceptance_and_now(desk: Desk, clock: Clock) -> None:
+def test_elapsed_is_a_pure_function_of_acceptance_and_now(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     assert desk.conversation(conversation_id).elapsed(START + 100) == 0.0
@@ -1281,7 +1276,7 @@ def test_elapsed_is_a_pure_function_of_acceptance_and_now(desk: Desk, clock: Clo
 # --- SPEC 5: messages and the composer --------------------------------------------------
 
 
-def test_messages_carry_role_author_text_time_and_initials(desk: Desk, clock: Clock) -> None:
+def test_messages_carry_role_author_text_time_and_initials(desk: Desk, clock: ManualClock) -> None:
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     desk.send_customer_message(conversation_id, "Dobrý den")
     desk.set_available("a")
@@ -1436,7 +1431,9 @@ def test_customer_messages_refused_once_gone(desk: Desk, state: str) -> None:
 # --- SPEC 7: routing --------------------------------------------------------------------
 
 
-def test_oldest_chat_first_across_the_queues_an_agent_serves(desk: Desk, clock: Clock) -> None:
+def test_oldest_chat_first_across_the_queues_an_agent_serves(
+    desk: Desk, clock: ManualClock
+) -> None:
     sales = desk.start_chat("sales", "Old Customer", "o@example.com")
     clock.advance(1)
     desk.start_chat("support", "New Customer", "n@example.com")
@@ -1444,7 +1441,9 @@ def test_oldest_chat_first_across_the_queues_an_agent_serves(desk: Desk, clock: 
     assert [o.conversation_id for o in desk.offers("a")] == [sales]
 
 
-def test_longest_waiting_agent_since_becoming_available_first(desk: Desk, clock: Clock) -> None:
+def test_longest_waiting_agent_since_becoming_available_first(
+    desk: Desk, clock: ManualClock
+) -> None:
     desk.set_available("c")
     clock.advance(1)
     desk.set_available("a")
@@ -1454,14 +1453,14 @@ def test_longest_waiting_agent_since_becoming_available_first(desk: Desk, clock:
     assert [o.conversation_id for o in desk.offers("c")] == [conversation_id]
 
 
-def test_ties_go_by_agent_id(desk: Desk, clock: Clock) -> None:
+def test_ties_go_by_agent_id(desk: Desk, clock: ManualClock) -> None:
     for agent_id in ("c", "b", "a"):
         desk.set_available(agent_id)  # same instant
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     assert [o.conversation_id for o in desk.offers("a")] == [conversation_id]
 
 
-def test_longest_waiting_since_last_offer(clock: Clock) -> None:
+def test_longest_waiting_since_last_offer(clock: ManualClock) -> None:
     desk = Desk(clock=clock)
     desk.add_queue("support", ["Resolved"])
     desk.login("a", "Alice Adams", ["support"], capacity=3)
@@ -1479,7 +1478,7 @@ def test_longest_waiting_since_last_offer(clock: Clock) -> None:
     assert [o.conversation_id for o in desk.offers("b")] == [second]
 
 
-def test_only_members_of_the_queue_get_offers(clock: Clock) -> None:
+def test_only_members_of_the_queue_get_offers(clock: ManualClock) -> None:
     desk = Desk(clock=clock)
     desk.add_queue("support", ["Resolved"])
     desk.add_queue("sales", ["Sold"])
@@ -1516,7 +1515,9 @@ def test_search_filter_is_case_and_diacritic_insensitive(desk: Desk) -> None:
 # --- SPEC 9: persistence ----------------------------------------------------------------
 
 
-def test_desk_reopened_on_the_same_sqlite_file_continues(tmp_path: Path, clock: Clock) -> None:
+def test_desk_reopened_on_the_same_sqlite_file_continues(
+    tmp_path: Path, clock: ManualClock
+) -> None:
     path = str(tmp_path / "desk.db")
     first = make_desk(clock, Desk(store=SqliteStore(path), clock=clock))
     kept = active_chat(first)
@@ -1551,7 +1552,7 @@ def test_states_are_plain_lower_case_strings(desk: Desk) -> None:
 # --- further corners --------------------------------------------------------------------
 
 
-def test_agent_event_sequences_increase_by_one_from_login(desk: Desk, clock: Clock) -> None:
+def test_agent_event_sequences_increase_by_one_from_login(desk: Desk, clock: ManualClock) -> None:
     events = list(desk.set_available("a"))
     conversation_id = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     events += desk.tick(clock.advance(30))  # RONA
@@ -1570,7 +1571,7 @@ def test_agent_event_sequences_increase_by_one_from_login(desk: Desk, clock: Clo
 
 
 def test_replay_reproduces_a_history_with_timeouts_declines_and_transfers(
-    clock: Clock,
+    clock: ManualClock,
 ) -> None:
     desk = make_desk(clock, wrap_up_timeout=20.0)
     desk.set_available("a")
@@ -1603,7 +1604,7 @@ def test_guest_counts_against_capacity(desk: Desk) -> None:
     assert [o.conversation_id for o in desk.offers("b")] == [waiting]
 
 
-def test_target_with_capacity_left_may_be_chosen(clock: Clock) -> None:
+def test_target_with_capacity_left_may_be_chosen(clock: ManualClock) -> None:
     desk = make_desk(clock)
     desk.login("d", "Dana Dlouhá", ["support"], capacity=2)
     active_chat(desk, "d")
@@ -1621,7 +1622,7 @@ def test_transfer_refused_while_conferencing(desk: Desk) -> None:
     refused(desk, lambda: desk.transfer_to_queue("a", conversation_id, "sales"), conversation_id)
 
 
-def test_timer_restarts_for_the_new_owner_after_a_transfer(desk: Desk, clock: Clock) -> None:
+def test_timer_restarts_for_the_new_owner_after_a_transfer(desk: Desk, clock: ManualClock) -> None:
     conversation_id = active_chat(desk)
     desk.set_available("b")
     clock.advance(100)
@@ -1631,14 +1632,14 @@ def test_timer_restarts_for_the_new_owner_after_a_transfer(desk: Desk, clock: Cl
     assert desk.conversation(conversation_id).elapsed(clock.now + 7) == 7
 
 
-def test_system_messages_in_czech(clock: Clock) -> None:
+def test_system_messages_in_czech(clock: ManualClock) -> None:
     desk = make_desk(clock, Desk(clock=clock, locale="cs"))
     conversation_id = active_chat(desk)
     desk.customer_end(conversation_id)
     assert desk.conversation(conversation_id).messages[-1].text == "Zákazník ukončil konverzaci"
 
 
-def test_two_desks_share_one_sqlite_file(tmp_path: Path, clock: Clock) -> None:
+def test_two_desks_share_one_sqlite_file(tmp_path: Path, clock: ManualClock) -> None:
     path = str(tmp_path / "shared.db")
     one = make_desk(clock, Desk(store=SqliteStore(path), clock=clock))
     two = Desk(store=SqliteStore(path), clock=clock)
@@ -1653,7 +1654,7 @@ def test_two_desks_share_one_sqlite_file(tmp_path: Path, clock: Clock) -> None:
         one.accept("a", conversation_id)  # already accepted through the other desk
 
 
-def test_reopened_desk_fires_an_old_wrap_up_deadline(tmp_path: Path, clock: Clock) -> None:
+def test_reopened_desk_fires_an_old_wrap_up_deadline(tmp_path: Path, clock: ManualClock) -> None:
     path = str(tmp_path / "desk.db")
     first = make_desk(clock, Desk(store=SqliteStore(path), clock=clock), wrap_up_timeout=45.0)
     conversation_id = active_chat(first)
@@ -1667,7 +1668,7 @@ def test_reopened_desk_fires_an_old_wrap_up_deadline(tmp_path: Path, clock: Cloc
     assert conversation.legs[0].wrap_up_reason == "Resolved"
 
 
-def test_declining_frees_capacity_for_the_next_chat(desk: Desk, clock: Clock) -> None:
+def test_declining_frees_capacity_for_the_next_chat(desk: Desk, clock: ManualClock) -> None:
     desk.set_available("a")
     first = desk.start_chat("support", "Jana Nováková", "jana@example.com")
     clock.advance(1)

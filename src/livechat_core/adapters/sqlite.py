@@ -31,7 +31,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
@@ -652,60 +652,68 @@ class _SqliteTransaction(StoreTransaction):
         except sqlite3.Error as error:
             raise _translate(error, "reading") from error
 
-    def _queue_row(self, name: str, version: int, text: str) -> Queue:
-        found = _at_version(self.committed.queues.get(name), version)
+    def _decoded(
+        self,
+        seen: dict[str, _R | None],
+        kept: dict[str, tuple[_R, int]],
+        decode: Callable[[str], _R],
+        key: str,
+        version: int,
+        text: str,
+    ) -> _R:
+        """The record of a row: the one kept at that version, else ``text`` decoded."""
+        found = _at_version(kept.get(key), version)
         if found is None:
-            found = _codec.queue_from_json(text)
-        self._queues[name] = found
+            found = decode(text)
+        seen[key] = found
         return found
 
-    def _agent_row(self, agent_id: str, version: int, text: str) -> Agent:
-        found = _at_version(self.committed.agents.get(agent_id), version)
-        if found is None:
-            found = _codec.agent_from_json(text)
-        self._agents[agent_id] = found
-        return found
-
-    def _conversation_row(self, conversation_id: str, version: int, text: str) -> Conversation:
-        found = _at_version(self.committed.conversations.get(conversation_id), version)
-        if found is None:
-            found = _codec.conversation_from_json(text)
-        self._conversations[conversation_id] = found
-        return found
-
-    def queue(self, name: str) -> Queue | None:
+    def _lookup(
+        self,
+        seen: dict[str, _R | None],
+        kept: dict[str, tuple[_R, int]],
+        decode: Callable[[str], _R],
+        select: str,
+        key: str,
+    ) -> _R | None:
+        """A record by key: read in this transaction, kept and known to be current (no
+        ``SELECT``), or read from the file with ``select``."""
         try:
-            return self._queues[name]
+            return seen[key]
         except KeyError:
             pass
-        found = _current(self.committed.queues.get(name), self.generation)
+        found = _current(kept.get(key), self.generation)
         if found is not None:
-            self._queues[name] = found
+            seen[key] = found
             return found
-        rows = self._rows("SELECT version, record FROM queues WHERE name = ?", (name,))
+        rows = self._rows(select, (key,))
         if not rows:
-            self._queues[name] = None
+            seen[key] = None
             return None
-        return self._queue_row(name, *rows[0])
+        return self._decoded(seen, kept, decode, key, *rows[0])
+
+    def queue(self, name: str) -> Queue | None:
+        return self._lookup(
+            self._queues,
+            self.committed.queues,
+            _codec.queue_from_json,
+            "SELECT version, record FROM queues WHERE name = ?",
+            name,
+        )
 
     def queues(self) -> list[Queue]:
         rows = self._rows("SELECT name, version, record FROM queues ORDER BY name")
-        return [self._queue_row(*row) for row in rows]
+        kept = self.committed.queues
+        return [self._decoded(self._queues, kept, _codec.queue_from_json, *row) for row in rows]
 
     def agent(self, agent_id: str) -> Agent | None:
-        try:
-            return self._agents[agent_id]
-        except KeyError:
-            pass
-        found = _current(self.committed.agents.get(agent_id), self.generation)
-        if found is not None:
-            self._agents[agent_id] = found
-            return found
-        rows = self._rows("SELECT version, record FROM agents WHERE id = ?", (agent_id,))
-        if not rows:
-            self._agents[agent_id] = None
-            return None
-        return self._agent_row(agent_id, *rows[0])
+        return self._lookup(
+            self._agents,
+            self.committed.agents,
+            _codec.agent_from_json,
+            "SELECT version, record FROM agents WHERE id = ?",
+            agent_id,
+        )
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         if queue is None:
@@ -716,24 +724,17 @@ class _SqliteTransaction(StoreTransaction):
                 "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ? ORDER BY a.id",
                 (queue,),
             )
-        return [self._agent_row(*row) for row in rows]
+        kept = self.committed.agents
+        return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        try:
-            return self._conversations[conversation_id]
-        except KeyError:
-            pass
-        found = _current(self.committed.conversations.get(conversation_id), self.generation)
-        if found is not None:
-            self._conversations[conversation_id] = found
-            return found
-        rows = self._rows(
-            "SELECT version, record FROM conversations WHERE id = ?", (conversation_id,)
+        return self._lookup(
+            self._conversations,
+            self.committed.conversations,
+            _codec.conversation_from_json,
+            "SELECT version, record FROM conversations WHERE id = ?",
+            conversation_id,
         )
-        if not rows:
-            self._conversations[conversation_id] = None
-            return None
-        return self._conversation_row(conversation_id, *rows[0])
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         names = sorted(set(queues))
@@ -751,7 +752,11 @@ class _SqliteTransaction(StoreTransaction):
                 "AND queue IN (SELECT value FROM json_each(?)) ORDER BY started_at, id LIMIT ?",
                 (json.dumps(names), limit),
             )
-        return [self._conversation_row(*row) for row in rows]
+        kept = self.committed.conversations
+        return [
+            self._decoded(self._conversations, kept, _codec.conversation_from_json, *row)
+            for row in rows
+        ]
 
     def due(self, now: float, limit: int) -> list[str]:
         rows = self._rows(

@@ -68,6 +68,7 @@ from .._model import (
 )
 from ..adapters.memory import MemoryStore
 from ..ports import Changes, Store
+from .clock import ManualClock
 
 T0 = 1_700_000_000.0
 
@@ -308,17 +309,7 @@ def save(store: Store, changes: Changes) -> None:
         txn.save(changes)
 
 
-class FakeClock:
-    """A clock the scenario moves by hand."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def desk_scenario(desk: Desk, clock: FakeClock) -> list[str]:
+def desk_scenario(desk: Desk, clock: ManualClock) -> list[str]:
     """A working day on a desk: routing, accept, messages, transfer, conference, timeouts,
     a deleted asset, wrap-ups. Returns the conversation ids it started."""
     desk.add_queue("support", ["Resolved", "Escalated"], offer_timeout=30.0, wrap_up_timeout=60.0)
@@ -918,7 +909,7 @@ class StoreConformance:
     def test_a_desk_on_the_store_behaves_like_the_reference(self, store: Store) -> None:
         results = []
         for candidate in (MemoryStore(), store):
-            clock = FakeClock()
+            clock = ManualClock(T0)
             published: list[Event] = []
             transport = _ListTransport(published)
             desk = Desk(store=candidate, transport=transport, clock=clock, new_id=_counter())
@@ -930,7 +921,7 @@ class StoreConformance:
         assert actual_published, "the scenario publishes events"
 
     def test_a_second_desk_continues_where_the_first_stopped(self, store: Store) -> None:
-        clock = FakeClock()
+        clock = ManualClock(T0)
         first = Desk(store=store, clock=clock, new_id=_counter())
         first.add_queue("support", ["Resolved"])
         first.login("jana", "Jana", ["support"])
