@@ -280,11 +280,11 @@ class PostgresStore(Store):
             self._connection = None
             self._pid = os.getpid()
         with _translating("connecting"):
-            # No server-side prepared statements: after an aborted pipeline psycopg's
-            # cache of them can disagree with the server ("prepared statement does not
-            # exist"), and a pooler in transaction mode (PgBouncer) does not keep them.
-            # Client-side binding: several statements go to the server as one simple
-            # query, one round trip (pipelining without its per-statement bookkeeping).
+            # psycopg runs only the statements outside transactions (schema checks, the
+            # outbox, listings), bound client-side and never prepared: after an aborted
+            # pipeline its cache of prepared statements can disagree with the server.
+            # Transactions go through the connection's libpq pipeline (_pipeline), and
+            # the store records a statement as prepared only once the server said so.
             connection = psycopg.connect(
                 self.dsn,
                 autocommit=True,
@@ -478,20 +478,23 @@ class _PostgresTransaction(StoreTransaction):
     """Reads and saves of one transaction, in as few round trips as it can.
 
     * ``BEGIN`` goes with the first statements; ``prefetch`` reads the records a command
-      names (and the agents and queues of the conversations among them) in one query.
+      names (and the agents and queues of the conversations among them) in one query,
+      and the routing rows of the queues its hint names in another of the same round
+      trip, after locking them.
     * Records read once are kept decoded for the rest of the transaction. In ``lock``
       mode (READ COMMITTED) a re-read could see a newer version; the cached one is the
       version this transaction decided with, and ``save`` checks it on the server.
     * Routing reads (``queued`` and ``agents(queue)``) first lock the queues they read
       (``lock`` mode), then read a few queued conversations, the members and the queue
       records of every queue asked for, in one round trip.
-    * Every versioned write passes its row count to ``expect_written``, which fails the
-      statement when it is not the expected one: a stale write is an error on the
-      server. ``save`` sends its writes in one round trip inside a savepoint, rolled
-      back on such an error; ``save_last`` holds them back and :meth:`commit` sends
-      them with ``COMMIT``, which the error then never reaches.
-    * Round trips go straight through libpq (``pgconn``): one simple query whose
-      results are decoded here by column type, without a cursor's bookkeeping.
+    * A versioned write whose row count is not the expected one calls
+      ``expect_written``, which raises: a stale write is an error on the server.
+      ``save`` sends its writes in one round trip inside a savepoint, rolled back on
+      such an error; ``save_last`` holds them back and :meth:`commit` sends them with
+      ``COMMIT``, which the error then never reaches.
+    * Round trips go straight through libpq (``pgconn``): one pipeline of prepared
+      statements bound to their values, whose results are decoded here by column type,
+      without a cursor's bookkeeping.
     """
 
     def __init__(
