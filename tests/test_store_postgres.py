@@ -36,6 +36,14 @@ class TestPostgresStoreSerializable(TestPostgresStoreLock):
     concurrency = "serializable"
 
 
+class TestPostgresStoreUnprepared(TestPostgresStoreLock):
+    """``prepare=False``, for poolers that keep no prepared statements: every statement
+    is sent with its text, bound to its values."""
+
+    def make_store(self) -> Store:
+        return PostgresStore(self.dsn, prepare=False)
+
+
 def test_an_event_stored_twice_conflicts(postgres_dsn: str) -> None:
     event = every_event()[0]
     with PostgresStore(postgres_dsn) as store:
