@@ -503,6 +503,32 @@ def test_transfer_declined_with_nobody_else_is_offered_again(desk: Desk) -> None
     assert desk.offers("b")[0].kind == "chat"
 
 
+def test_transfer_declined_goes_to_the_transferring_agent_before_the_decliner(
+    clock: ManualClock,
+) -> None:
+    # Only a (who transferred; wrap-up leaves room) and b (who declined) are eligible, and
+    # b has waited longer since their last offer: the decliner is still skipped while
+    # anybody else is eligible, so a gets the chat back.
+    desk = Desk(clock=clock)
+    desk.add_queue("support", ["Resolved"])
+    desk.login("a", "Alice Adams", ["support"], capacity=2)
+    desk.login("b", "Bob Brown", ["support"])
+    desk.set_available("a")
+    first = desk.start_chat("support", "Jana Nováková", "jana@example.com")
+    desk.accept("a", first)
+    desk.set_available("b")
+    clock.advance(1)
+    desk.transfer_to_agent("a", first, "b")  # b's last offer
+    clock.advance(1)
+    second = desk.start_chat("support", "Karel Novák", "karel@example.com")
+    assert [offer.conversation_id for offer in desk.offers("a")] == [second]  # a's last offer
+    clock.advance(1)
+    desk.decline("b", first)
+    assert desk.offers("b") == []
+    assert [offer.conversation_id for offer in desk.offers("a")] == [second, first]
+    assert desk.conversation(first).state == "offered"
+
+
 def test_transfer_needs_an_accepted_chat(desk: Desk) -> None:
     desk.set_available("a")
     desk.set_available("b")

@@ -93,14 +93,22 @@ def _offer_refused(
         state = _requeue_or_cancel(conversation, leg)
         owner = conversation.owner
         declined_by = conversation.declined_by
+        handed_off_by = conversation.handed_off_by
         if leg.kind is OfferKind.TRANSFER and owner is not None:
             # back in its queue: the queue owns it now, and the agent who handed it off is
             # skipped while somebody else can take it (as after a transfer to a queue)
-            declined_by = declined_by | {owner}
+            handed_off_by = owner
             owner = None
         if trigger == "decline" and leg.kind is not OfferKind.CONFERENCE:
             declined_by = declined_by | {agent_id}
-        return replace(conversation, state=state, legs=legs, owner=owner, declined_by=declined_by)
+        return replace(
+            conversation,
+            state=state,
+            legs=legs,
+            owner=owner,
+            declined_by=declined_by,
+            handed_off_by=handed_off_by,
+        )
 
     return handle
 
@@ -248,7 +256,8 @@ def _transferred_to_queue(conversation: Conversation, event: ev.TransferredToQue
         queue=event.queue,
         owner=None,
         accepted_at=None,
-        declined_by=frozenset({event.agent_id}),  # skipped while somebody else can take it
+        declined_by=frozenset(),
+        handed_off_by=event.agent_id,  # skipped while somebody else can take it
     )
 
 

@@ -802,7 +802,11 @@ def _route(unit: Unit) -> None:
             return
         conversation = waiting[0]
         eligible = pools[conversation.queue]
-        preferred = [a for a in eligible if a.id not in conversation.declined_by] or eligible
+        # Who declined it is skipped while anybody else is eligible; who handed it off
+        # (a transfer) while anybody else who did not decline is.
+        others = [a for a in eligible if a.id not in conversation.declined_by]
+        handed_off_by = conversation.handed_off_by
+        preferred = [a for a in others if a.id != handed_off_by] or others or eligible
         agent = unit.settings.routing.choose(conversation, preferred)
         queue = unit.queue(conversation.queue)
         _emit(

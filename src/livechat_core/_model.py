@@ -218,6 +218,7 @@ class Conversation:
     legs: tuple[Leg, ...] = ()
     messages: tuple[Message, ...] = ()
     declined_by: frozenset[str] = frozenset()
+    handed_off_by: str | None = None
     cause: Outcome | None = None
     disconnect_reason: DisconnectReason | None = None
     outcome: Outcome | None = None

@@ -186,6 +186,7 @@ def rich_conversation() -> Conversation:
         legs=legs,
         messages=(message,),
         declined_by=frozenset({"zdenek", "adam"}),
+        handed_off_by="jana",
         cause=Outcome.CUSTOMER_ENDED,
         disconnect_reason=DisconnectReason.CUSTOMER_ENDED,
         outcome=None,
