@@ -649,20 +649,21 @@ class _PostgresTransaction(StoreTransaction):
         wanted.update({self._queue_key(name): True for name in routed})
         locks = self._lock_statements(wanted)
         routing_query = [self._routing_query(routed, _ROUTING_ROWS)] if routed else []
-        query = (
-            "WITH c AS MATERIALIZED (SELECT id, version, record FROM conversations "
-            "WHERE id = ANY(%s)), "
-            "l AS MATERIALIZED (SELECT leg FROM c, jsonb_array_elements(c.record -> 'legs') "
-            "AS leg) "
-            "SELECT 0, id, version, record FROM c "
-            # "= ANY(array)" keeps these index scans (a SERIALIZABLE reader's predicate
-            # locks then cover the rows read, not whole tables).
-            "UNION ALL SELECT 1, id, version, record FROM agents WHERE id = ANY(%s::text[] "
-            "|| ARRAY(SELECT leg ->> 'agent_id' FROM l)) "
-            "UNION ALL SELECT 2, name, version, record FROM queues WHERE name = ANY(%s::text[] "
-            "|| ARRAY(SELECT record ->> 'queue' FROM c) || ARRAY(SELECT leg ->> 'queue' FROM l)) "
-            "UNION ALL SELECT 3, asset, NULL, NULL FROM deleted_assets WHERE asset = ANY(%s)"
-        )
+        # The agents and queues of the conversations' legs come along. Where this store
+        # knows a conversation already, it names them from that record (a guess: one
+        # changed since costs a read later); otherwise the server finds them in the legs.
+        known = [self._known.latest(_CONVERSATION, key) for key in conversations]
+        if all(conversation is not None for conversation in known):
+            query = _PREFETCH_NAMED
+            agents = sorted(
+                {*agents, *(leg.agent_id for c in known for leg in c.legs)} - self._agents.keys()
+            )
+            names = sorted(
+                {*names, *(c.queue for c in known), *(leg.queue for c in known for leg in c.legs)}
+                - self._queues.keys()
+            )
+        else:
+            query = _PREFETCH_FROM_LEGS
         results = self._run(
             [*locks, (query, (conversations, agents, names, deleted)), *routing_query],
             "prefetching",
@@ -1016,25 +1017,20 @@ class _PostgresTransaction(StoreTransaction):
                 "INSERT INTO deleted_assets (asset) VALUES (%(asset)s) ON CONFLICT DO NOTHING",
                 {"asset": asset},
             )
-        if changes.events:
-            events = changes.events
-            add(
-                "WITH added AS (INSERT INTO events (aggregate, aggregate_id, sequence, type, "
-                "at, data) SELECT a, i, s, t, at, d::jsonb FROM unnest(%(a)s::text[], "
-                "%(i)s::text[], %(s)s::integer[], %(t)s::text[], %(at)s::float8[], "
-                "%(d)s::text[]) WITH ORDINALITY AS e (a, i, s, t, at, d, n) ORDER BY n "
-                "RETURNING position) "
-                # An event stored twice violates the unique key: a ConcurrencyConflict.
-                "INSERT INTO outbox (event_position) SELECT position FROM added",
-                {
-                    "a": [event.aggregate for event in events],
-                    "i": [event.aggregate_id for event in events],
-                    "s": [event.sequence for event in events],
-                    "t": [event.type for event in events],
-                    "at": [event.at for event in events],
-                    "d": [_codec.event_data_json(event) for event in events],
-                },
-            )
+        events = changes.events
+        for start in range(0, len(events), _EVENTS_PER_INSERT):
+            batch = events[start : start + _EVENTS_PER_INSERT]
+            columns: list[Any] = []
+            for event in batch:
+                columns += (
+                    event.aggregate,
+                    event.aggregate_id,
+                    event.sequence,
+                    event.type,
+                    event.at,
+                    _codec.event_data_json(event),
+                )
+            statements.append((_events_insert(len(batch)), columns))
         for conversation_id, message_id, text in changes.redactions:
             # Rewrite the stored MessagePosted event (the outbox refers to the same row).
             add(
@@ -1238,6 +1234,47 @@ def _numbered(statement: str) -> bytes:
     for number, piece in enumerate(pieces[1:], start=1):
         numbered += (f"${number}", piece)
     return "".join(numbered).encode()
+
+
+_PREFETCH_FROM_LEGS: Final = (
+    "WITH c AS MATERIALIZED (SELECT id, version, record FROM conversations "
+    "WHERE id = ANY(%s)), "
+    "l AS MATERIALIZED (SELECT leg FROM c, jsonb_array_elements(c.record -> 'legs') AS leg) "
+    "SELECT 0, id, version, record FROM c "
+    # "= ANY(array)" keeps these index scans (a SERIALIZABLE reader's predicate locks then
+    # cover the rows read, not whole tables).
+    "UNION ALL SELECT 1, id, version, record FROM agents WHERE id = ANY(%s::text[] "
+    "|| ARRAY(SELECT leg ->> 'agent_id' FROM l)) "
+    "UNION ALL SELECT 2, name, version, record FROM queues WHERE name = ANY(%s::text[] "
+    "|| ARRAY(SELECT record ->> 'queue' FROM c) || ARRAY(SELECT leg ->> 'queue' FROM l)) "
+    "UNION ALL SELECT 3, asset, NULL, NULL FROM deleted_assets WHERE asset = ANY(%s)"
+)
+"""The prefetch: the records named, and the agents and queues of the conversations' legs."""
+
+_PREFETCH_NAMED: Final = (
+    "SELECT 0, id, version, record FROM conversations WHERE id = ANY(%s) "
+    "UNION ALL SELECT 1, id, version, record FROM agents WHERE id = ANY(%s) "
+    "UNION ALL SELECT 2, name, version, record FROM queues WHERE name = ANY(%s) "
+    "UNION ALL SELECT 3, asset, NULL, NULL FROM deleted_assets WHERE asset = ANY(%s)"
+)
+"""The prefetch when the store names every record itself (no JSON taken apart)."""
+
+_EVENTS_PER_INSERT: Final = 16
+
+
+@functools.cache
+def _events_insert(count: int) -> str:
+    """The statement inserting ``count`` events, in order, with their outbox rows.
+
+    One ``VALUES`` row per event: the server reads plain values, not arrays to take
+    apart. An event stored twice violates the unique key: a ``ConcurrencyConflict``.
+    """
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * count)
+    return (
+        "WITH added AS (INSERT INTO events (aggregate, aggregate_id, sequence, type, at, data) "
+        f"VALUES {rows} RETURNING position) "
+        "INSERT INTO outbox (event_position) SELECT position FROM added"
+    )
 
 
 _EXPECT: Final = (
