@@ -161,6 +161,19 @@ def event_data_json(event: Event) -> str:
     return dumps(record_data(event))
 
 
+def event_columns(event: Event) -> tuple[str, str, int, str, float, str]:
+    """The columns an event is stored in, in order: ``aggregate``, ``aggregate_id``,
+    ``sequence``, ``type``, ``at`` and ``data`` (JSON text)."""
+    return (
+        event.aggregate,
+        event.aggregate_id,
+        event.sequence,
+        event.type,
+        event.at,
+        event_data_json(event),
+    )
+
+
 def event_from_columns(
     aggregate_id: str,
     sequence: int,

@@ -1020,16 +1020,7 @@ class _PostgresTransaction(StoreTransaction):
         events = changes.events
         for start in range(0, len(events), _EVENTS_PER_INSERT):
             batch = events[start : start + _EVENTS_PER_INSERT]
-            columns: list[Any] = []
-            for event in batch:
-                columns += (
-                    event.aggregate,
-                    event.aggregate_id,
-                    event.sequence,
-                    event.type,
-                    event.at,
-                    _codec.event_data_json(event),
-                )
+            columns = [column for event in batch for column in _codec.event_columns(event)]
             statements.append((_events_insert(len(batch)), columns))
         for conversation_id, message_id, text in changes.redactions:
             # Rewrite the stored MessagePosted event (the outbox refers to the same row).

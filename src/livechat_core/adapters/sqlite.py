@@ -888,16 +888,7 @@ class _SqliteTransaction(StoreTransaction):
     def _insert_events(self, events: Sequence[Event]) -> None:
         for start in range(0, len(events), _EVENTS_PER_STATEMENT):
             chunk = events[start : start + _EVENTS_PER_STATEMENT]
-            values: list[Any] = []
-            for event in chunk:
-                values += (
-                    event.aggregate,
-                    event.aggregate_id,
-                    event.sequence,
-                    event.type,
-                    event.at,
-                    _codec.event_data_json(event),
-                )
+            values = [column for event in chunk for column in _codec.event_columns(event)]
             self.connection.execute(_insert_events_sql(len(chunk)), values)
 
     def _write(self, changes: Changes, checked: _Checked) -> None:
