@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -215,3 +216,77 @@ def test_an_asset_deletion_waits_for_chats_starting_on_it(postgres_dsn: str) -> 
             assert not deleted.wait(0.3), "an asset was deleted while a chat started on it"
         assert deleted.wait(5)
         deleting.join()
+
+
+def test_each_command_of_a_lifecycle_takes_two_round_trips(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetch (with the routing rows its hint names) and the writes with COMMIT:
+    docs/stores.md and docs/performance.md count on it."""
+    from livechat_core.adapters import postgres
+
+    with PostgresStore(postgres_dsn) as store:
+        desk = Desk(store=store)
+        desk.add_queue("support", ["Resolved"])
+        desk.login("jana", "Jana Nováková", ["support"])
+        desk.set_available("jana")
+        warm = desk.start_chat("support", "Karel Novák", "karel@example.com")
+        desk.accept("jana", warm)
+        desk.end("jana", warm)
+        desk.submit_wrap_up("jana", warm, "Resolved")  # statements prepared, records known
+
+        # A round trip is a pipeline or a statement psycopg sends (a bare COMMIT, a
+        # ROLLBACK TO SAVEPOINT).
+        trips: list[int] = []
+        pipeline, execute = postgres._pipeline, psycopg.Connection.execute
+
+        def counting_pipeline(*args: Any) -> Any:
+            trips[-1] += 1
+            return pipeline(*args)
+
+        def counting_execute(*args: Any, **kwargs: Any) -> Any:
+            trips[-1] += 1
+            return execute(*args, **kwargs)
+
+        monkeypatch.setattr(postgres, "_pipeline", counting_pipeline)
+        monkeypatch.setattr(psycopg.Connection, "execute", counting_execute)
+        steps: list[tuple[str, Callable[[], object]]] = []
+        chat = ""
+
+        def start() -> None:
+            nonlocal chat
+            chat = desk.start_chat("support", "Eva Dvořáková", "eva@example.com")
+
+        steps = [
+            ("start_chat", start),
+            ("send_customer_message", lambda: desk.send_customer_message(chat, "Hello")),
+            ("accept", lambda: desk.accept("jana", chat)),
+            ("send_agent_message", lambda: desk.send_agent_message("jana", chat, "Hi")),
+            ("end", lambda: desk.end("jana", chat)),
+            ("submit_wrap_up", lambda: desk.submit_wrap_up("jana", chat, "Resolved")),
+        ]
+        counted = {}
+        for name, step in steps:
+            trips.append(0)
+            step()
+            counted[name] = trips[-1]
+        assert counted == {name: 2 for name, _ in steps}
+        assert desk.conversation(chat).state == "closed"
+
+
+def test_a_record_another_store_changed_is_read_anew(postgres_dsn: str) -> None:
+    """A store keeps decoded records by version: a newer version written by another
+    store (another process) is read, not the one kept."""
+    with PostgresStore(postgres_dsn) as first, PostgresStore(postgres_dsn) as second:
+        desk, other = Desk(store=first), Desk(store=second)
+        desk.add_queue("support", ["Resolved"])
+        desk.login("jana", "Jana Nováková", ["support"])
+        desk.set_available("jana")
+        chat = desk.start_chat("support", "Karel Novák", "karel@example.com")
+        assert desk.conversation(chat).state == "offered"  # first keeps this version
+        other.accept("jana", chat)
+        other.send_agent_message("jana", chat, "Hi")
+        assert desk.conversation(chat).state == "active"
+        assert [m.text for m in desk.conversation(chat).messages] == ["Hi"]
+        desk.end("jana", chat)  # decided on the version the other store wrote
+        assert other.conversation(chat).state == "wrap_up"

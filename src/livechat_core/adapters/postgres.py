@@ -523,7 +523,7 @@ class _PostgresTransaction(StoreTransaction):
         self._members: dict[str, list[Agent]] = {}
         self._last: list[tuple[str, Sequence[Any]]] | None = None  # held for the commit
         self._known = known
-        self._learned: list[tuple[int, str, int, Any]] = []  # for _known, once committed
+        self._learned: list[tuple[int, str, Any]] = []  # for _known, once committed
 
     # --- round trips ----------------------------------------------------------------------
 
@@ -704,7 +704,7 @@ class _PostgresTransaction(StoreTransaction):
         if known is not None:
             return known
         record = _FROM_JSON[kind](raw)
-        self._learned.append((kind, key, version, record))
+        self._learned.append((kind, key, record))
         return record
 
     def _decoded(self, kind: int, rows: list[Any]) -> list[Any]:
@@ -877,13 +877,13 @@ class _PostgresTransaction(StoreTransaction):
         learned = self._learned
         for queue, _ in changes.queues:
             self._queues[queue.name] = queue
-            learned.append((_QUEUE, queue.name, queue.version, queue))
+            learned.append((_QUEUE, queue.name, queue))
         for agent, _ in changes.agents:
             self._agents[agent.id] = agent
-            learned.append((_AGENT, agent.id, agent.version, agent))
+            learned.append((_AGENT, agent.id, agent))
         for conversation, _ in changes.conversations:
             self._conversations[conversation.id] = conversation
-            learned.append((_CONVERSATION, conversation.id, conversation.version, conversation))
+            learned.append((_CONVERSATION, conversation.id, conversation))
         for asset in changes.deleted_assets:
             self._deleted[asset] = True
 
@@ -1051,33 +1051,33 @@ _FROM_JSON: Final[dict[int, Callable[[bytes], Any]]] = {
 
 class _Known:
     """Records decoded (or written) by committed transactions of one store, by kind and
-    key with their version, so that a row read again at the same version is not decoded
-    again. A version names one content: a write needs the version before it, and only
-    committed versions are kept. Bounded: emptied when full.
+    key, so that a row read again at the record's version is not decoded again. A
+    version names one content: a write needs the version before it, and only committed
+    versions are kept. Bounded: emptied when full.
     """
 
     LIMIT: Final = 20_000
 
     def __init__(self) -> None:
-        self._records: dict[tuple[int, str], tuple[int, Any]] = {}
+        self._records: dict[tuple[int, str], Any] = {}
         self._lock = threading.Lock()
 
     def get(self, kind: int, key: str, version: int) -> Any:
+        """The record stored at ``version``, if it is the one known."""
         found = self._records.get((kind, key))
-        return found[1] if found is not None and found[0] == version else None
+        return found if found is not None and found.version == version else None
 
     def latest(self, kind: int, key: str) -> Any:
         """The newest version known, or ``None``: a guess, since others may have written."""
-        found = self._records.get((kind, key))
-        return found[1] if found is not None else None
+        return self._records.get((kind, key))
 
-    def learn(self, entries: Sequence[tuple[int, str, int, Any]]) -> None:
+    def learn(self, entries: Sequence[tuple[int, str, Any]]) -> None:
         with self._lock:
             records = self._records
             if len(records) + len(entries) > self.LIMIT:
                 records.clear()
-            for kind, key, version, record in entries:
-                records[kind, key] = (version, record)
+            for kind, key, record in entries:
+                records[kind, key] = record
 
 
 _DECODERS: Final[dict[int, Any]] = {
