@@ -25,6 +25,7 @@ from ._events import Event
 from ._events import to_record as event_to_record
 from ._machines import MACHINES, mermaid
 from ._masking import ALL_KINDS, MaskingPolicy, find_sensitive, mask_text
+from ._surfaces import display_name
 
 PROGRAM = "livechat-core"
 DEFAULT_DB = "livechat-sim.db"
@@ -205,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="draw queue length and handling times into an image (needs matplotlib)",
     )
+    simulate.add_argument(
+        "--unmasked-events",
+        action="store_true",
+        help=(
+            "write customer text in the --events file as stored (default: masked by the "
+            "desk's policy, every kind, like the agent desktop shows it)"
+        ),
+    )
     _progress_option(simulate)
     simulate.set_defaults(run=_simulate, parser=simulate)
 
@@ -365,8 +374,12 @@ def _simulate(args: argparse.Namespace) -> int:
         if events_file is not None:
             write = events_file.write
 
+            export_policy = MaskingPolicy(enabled=not args.unmasked_events)
+
             def on_event(event: Event) -> None:
-                write(json.dumps(event_to_record(event), ensure_ascii=False) + "\n")
+                record = event_to_record(event)
+                record["data"] = mask_record(record["data"], export_policy)
+                write(json.dumps(record, ensure_ascii=False) + "\n")
 
         bar = ProgressBar("simulating", _progress_enabled(args.progress))
         try:
@@ -402,6 +415,24 @@ def _simulate(args: argparse.Namespace) -> int:
     if written:
         print("\nWrote " + ", ".join(written) + ".")
     return 0
+
+
+def mask_record(value: Any, policy: MaskingPolicy, key: str = "") -> Any:
+    """A JSON-ready event ``data`` value with its free text masked by ``policy``: ids are
+    kept, a name or author that is a phone number is masked as one (conditional masking)."""
+    if not policy.enabled:
+        return value
+    if isinstance(value, str):
+        if key == "id" or key.endswith(("_id", "_ids")):
+            return value
+        if key in ("author", "customer_name"):
+            return display_name(value, policy)
+        return mask_text(value, policy)
+    if isinstance(value, list):
+        return [mask_record(item, policy, key) for item in value]
+    if isinstance(value, dict):
+        return {name: mask_record(item, policy, name) for name, item in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------- mask
@@ -519,6 +550,7 @@ def _mask_jsonl(
     fields: Sequence[str] | None,
 ) -> int:
     count = 0
+    checked_fields: Sequence[str] | None = None
     for number, raw in _lines(source):
         count = number
         tick(number)
@@ -542,6 +574,17 @@ def _mask_jsonl(
         if fields is None:
             masked = masker.value(record)
         else:
+            if checked_fields is None:
+                # like a CSV header: the first record names the fields; a field it lacks is a
+                # mistake (a card under "text" would be copied through under --field message)
+                missing = [field for field in fields if field not in record]
+                if missing:
+                    known = ", ".join(map(repr, record)) or "none"
+                    raise UsageError(
+                        f"{PROGRAM} mask: no field {', '.join(map(repr, missing))} in the first "
+                        f"JSON Lines record (line {number}); its fields: {known}"
+                    )
+                checked_fields = fields
             masked = dict(record)
             for field in fields:
                 if field in masked:

@@ -9,6 +9,7 @@ relays the outbox to the transport.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import uuid
@@ -30,9 +31,9 @@ from ._errors import UnknownConversation as _UnknownConversation
 from ._events import Event
 from ._i18n import check_locale
 from ._machines import LegState
-from ._masking import MaskingPolicy, redact_cards
+from ._masking import MaskingPolicy, mask_text
 from ._model import Agent, Conversation, Message, OfferKind, Queue
-from ._pci import scrub_customer_text
+from ._pci import CARDS_ONLY, MAX_CUSTOMER_MESSAGE_LENGTH, CustomerTextScrubber
 from ._surfaces import Surfaces, render_surfaces
 from .adapters.memory import MemoryStore
 from .ports import Clock, Store, StoreTransaction, Transport
@@ -115,6 +116,11 @@ class Desk:
         routing: who gets an offer; ``None`` → longest waiting agent first.
         pci_at_rest: mask card numbers in customer messages before they are stored
             (the default; turn off only where a PCI-compliant vault stores transcripts).
+        mask_at_rest: what is masked before it is stored when ``pci_at_rest`` is on;
+            ``None`` → card numbers only. ``MaskingPolicy()`` masks every kind at rest.
+        max_customer_message_length: the longest customer message, in code points after
+            normalisation (SPEC section 6); a longer one is refused with
+            :class:`MessageTooLong`.
         new_id: makes conversation ids; ``None`` → random 16 hex digits.
         retries: how many times a command that lost a race for its records is retried.
     """
@@ -129,6 +135,8 @@ class Desk:
         locale: str = "en",
         routing: RoutingStrategy | None = None,
         pci_at_rest: bool = True,
+        mask_at_rest: MaskingPolicy | None = None,
+        max_customer_message_length: int = MAX_CUSTOMER_MESSAGE_LENGTH,
         new_id: Callable[[], str] | None = None,
         retries: int = 20,
     ) -> None:
@@ -141,8 +149,27 @@ class Desk:
         settings = Settings(locale=check_locale(locale))
         if routing is not None:
             settings = attrs.evolve(settings, routing=routing)
-        if pci_at_rest:
-            settings = attrs.evolve(settings, customer_text=scrub_customer_text, scrub=redact_cards)
+        if mask_at_rest is not None and not isinstance(mask_at_rest, MaskingPolicy):
+            raise InvalidArgument(f"mask_at_rest must be a MaskingPolicy, not {mask_at_rest!r}")
+        if (
+            not isinstance(max_customer_message_length, int)
+            or isinstance(max_customer_message_length, bool)
+            or max_customer_message_length < 1
+        ):
+            raise InvalidArgument(
+                "max_customer_message_length must be a positive int, "
+                f"not {max_customer_message_length!r}"
+            )
+        at_rest = (CARDS_ONLY if mask_at_rest is None else mask_at_rest) if pci_at_rest else None
+        settings = attrs.evolve(
+            settings,
+            customer_text=CustomerTextScrubber(
+                policy=MaskingPolicy(enabled=False) if at_rest is None else at_rest,
+                max_length=max_customer_message_length,
+            ),
+        )
+        if at_rest is not None:
+            settings = attrs.evolve(settings, scrub=functools.partial(mask_text, policy=at_rest))
         self._settings = settings
         self._new_id = _new_id if new_id is None else new_id
         self._retries = retries

@@ -49,10 +49,12 @@ __all__ = [
     "ALL_KINDS",
     "Finding",
     "MaskingPolicy",
+    "digit_count",
     "find_sensitive",
     "looks_like_phone",
     "mask_across",
     "mask_text",
+    "number_tail_start",
     "redact_cards",
 ]
 
@@ -819,6 +821,31 @@ _TAIL_DIGIT: Final = regex.compile(rf"\d[{_SEPARATOR_CLASS}]*$")
 _HEAD_DIGIT: Final = regex.compile(rf"^[{_SEPARATOR_CLASS}]*\d")
 _BARRIER: Final = "\n\x00\n"
 _JOINT: Final = " "
+
+
+_TAIL_LIMIT: Final = 400
+_TAIL_CHAR: Final = regex.compile(rf"[\d{_SEPARATOR_CLASS}]")
+
+
+def digit_count(text: str) -> int:
+    """How many decimal digits (of any script) ``text`` holds."""
+    return sum(1 for char in text if unicodedata.decimal(char, None) is not None)
+
+
+def number_tail_start(text: str) -> int:
+    """Where the number that ``text`` ends with begins (its first digit, or the ``+`` before
+    it); ``len(text)`` when ``text`` does not end with digits (separators aside). Looks at
+    the last few hundred characters only."""
+    position = len(text)
+    floor = max(0, len(text) - _TAIL_LIMIT)
+    first_digit = len(text)
+    while position > floor and _TAIL_CHAR.match(text[position - 1]):
+        position -= 1
+        if unicodedata.decimal(text[position], None) is not None:
+            first_digit = position
+    if first_digit < len(text) and first_digit > 0 and text[first_digit - 1] in "+＋":
+        first_digit -= 1
+    return first_digit
 
 
 def _joinable(earlier: str, later: str) -> bool:

@@ -1,37 +1,135 @@
-"""PCI at rest: card numbers in customer messages are masked before they are stored.
+"""Masking at rest: customer messages are masked before they are stored (SPEC section 6).
 
-A card typed whole in one message is masked in that message. A card split over
-consecutive customer messages (say four messages of four digits) only becomes a card
-when its last part arrives; then the earlier parts are redacted too, and the desk emits
+A card typed whole in one message is masked in that message. A card split over consecutive
+customer messages (four messages of four digits, or one digit per message, with short chat
+lines such as "wait" between the parts) only becomes a card when its last part arrives; then
+the earlier parts are redacted too, and the desk emits
 :class:`~livechat_core.events.MessagesRedacted` so stores rewrite them and desktops repaint.
+
+Which earlier messages can hold parts is decided by the conversation's *digit state*, not by
+a fixed window of messages: walking back from the newest message, every customer message
+that ends in digits contributes its trailing digits, short lines without digits (and agent or
+system lines) are stepped over, and the walk stops once it holds as many digits as the longest
+item has (a card has at most 19), at a message that does not end in digits, or at a long line
+without any. Only the trailing digits of each earlier message take part, so the cost of a
+send does not grow with the length of earlier messages or of the transcript.
+
+The same walk serves the displays (:func:`mask_latest`): with masking at rest off, a preview
+of the newest message still masks the part of a card whose beginning came earlier.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
-from ._masking import MaskingPolicy, mask_across
+import attrs
+
+from ._errors import MessageTooLong
+from ._masking import MaskingPolicy, digit_count, mask_across, number_tail_start
 from ._model import Conversation, Message, Role
 
+__all__ = [
+    "CARDS_ONLY",
+    "MAX_CUSTOMER_MESSAGE_LENGTH",
+    "CustomerTextScrubber",
+    "mask_latest",
+    "scrub_customer_text",
+]
+
 CARDS_ONLY: Final = MaskingPolicy(kinds=frozenset({"card"}))
-WINDOW: Final = 8
-"""How many consecutive customer messages before the new one may hold parts of one card."""
+MAX_CUSTOMER_MESSAGE_LENGTH: Final = 10_000
+"""The default cap on a customer message, in code points after normalisation (SPEC section 6)."""
+
+ITEM_DIGITS: Final = 34
+"""Digits the walk collects at most: the longest IBAN (Saint Lucia, 32 characters) and any
+card (19 digits) fit."""
+SHORT_LINE: Final = 40
+"""A customer line without digits up to this many code points ("wait", "sorry, again") may
+stand between two parts of one number."""
+MAX_GAP: Final = 4
+"""How many such lines (or agent and system lines) in a row may stand between two parts."""
+
+
+def _chain(messages: Sequence[Message]) -> list[tuple[Message, int]]:
+    """The earlier messages (oldest first) whose trailing digits may continue into the next
+    customer message, each with the index where its trailing number begins."""
+    chain: list[tuple[Message, int]] = []
+    digits = 0
+    gap = 0
+    for message in reversed(messages):
+        text = message.text
+        if message.role is not Role.CUSTOMER:
+            gap += 1
+            if gap > MAX_GAP:
+                break
+            continue
+        start = number_tail_start(text)
+        if start == len(text):
+            # no trailing number: a short line without digits is stepped over
+            if len(text.strip()) > SHORT_LINE or digit_count(text) or gap >= MAX_GAP:
+                break
+            gap += 1
+            continue
+        gap = 0
+        chain.append((message, start))
+        digits += digit_count(text[start:])
+        if start > 0 or digits >= ITEM_DIGITS:
+            break
+    chain.reverse()
+    return chain
+
+
+def _mask_with_chain(
+    messages: Sequence[Message], text: str, policy: MaskingPolicy
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    chain = _chain(messages) if policy.enabled else []
+    if not chain:
+        return mask_across([text], policy)[0], ()
+    masked = mask_across([m.text[start:] for m, start in chain] + [text], policy)
+    redactions = tuple(
+        (message.id, message.text[:start] + new)
+        for (message, start), new in zip(chain, masked, strict=False)
+        if new != message.text[start:]
+    )
+    return masked[-1], redactions
 
 
 def scrub_customer_text(
-    conversation: Conversation, text: str
+    conversation: Conversation, text: str, policy: MaskingPolicy = CARDS_ONLY
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """The new message's text with cards masked, and redactions of earlier fragments."""
-    earlier: list[Message] = []
-    for message in reversed(conversation.messages):
-        if message.role is not Role.CUSTOMER or len(earlier) == WINDOW:
-            break
-        earlier.append(message)
-    earlier.reverse()
-    masked = mask_across([m.text for m in earlier] + [text], CARDS_ONLY)
-    redactions = tuple(
-        (message.id, new)
-        for message, new in zip(earlier, masked, strict=False)
-        if new != message.text
-    )
-    return masked[-1], redactions
+    """The new message's text masked by ``policy``, and redactions of earlier fragments."""
+    return _mask_with_chain(conversation.messages, text, policy)
+
+
+@attrs.frozen(kw_only=True)
+class CustomerTextScrubber:
+    """What a desk does to a customer message before storing it: refuse one longer than
+    ``max_length`` code points (:class:`MessageTooLong`), then mask it (and the earlier parts
+    of an item it completes) by ``policy``; a disabled policy stores the text as sent."""
+
+    policy: MaskingPolicy = CARDS_ONLY
+    max_length: int = MAX_CUSTOMER_MESSAGE_LENGTH
+
+    def __call__(
+        self, conversation: Conversation, text: str
+    ) -> tuple[str, tuple[tuple[str, str], ...]]:
+        if len(text) > self.max_length:
+            raise MessageTooLong(
+                f"the message has {len(text)} characters; a customer message may have at most "
+                f"{self.max_length}",
+                length=len(text),
+                limit=self.max_length,
+            )
+        if not self.policy.enabled:
+            return text, ()
+        return _mask_with_chain(conversation.messages, text, self.policy)
+
+
+def mask_latest(messages: Sequence[Message], policy: MaskingPolicy) -> str:
+    """The newest customer message of ``messages`` masked by ``policy`` for display, parts of
+    items that began in earlier messages included; ``""`` when there is none."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role is Role.CUSTOMER:
+            return _mask_with_chain(messages[:index], messages[index].text, policy)[0]
+    return ""

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import attrs
 
+from ._errors import InvalidArgument
 from ._masking import MaskingPolicy, looks_like_phone, mask_text
-from ._model import Conversation, Role
+from ._model import Conversation
+from ._pci import mask_latest
 
 PREVIEW_LENGTH = 120
 
@@ -42,13 +44,18 @@ def display_name(name: str, policy: MaskingPolicy) -> str:
 
 
 def render_surfaces(conversation: Conversation, policy: MaskingPolicy) -> Surfaces:
-    """Render every surface of ``conversation`` under ``policy``."""
+    """Render every surface of ``conversation`` under ``policy``.
+
+    The message preview masks the newest customer message together with the earlier
+    customer messages an item may have started in, so a card split over messages shows
+    no more than its last four digits whatever was stored.
+    """
+    if not isinstance(policy, MaskingPolicy):
+        raise InvalidArgument(f"policy must be a MaskingPolicy, not {policy!r}")
     name = display_name(conversation.customer_name, policy)
     contact = mask_text(conversation.customer_contact, policy)
     who = f"{name} ({contact})" if contact and contact != name else name
-    customer_messages = [m for m in conversation.messages if m.role is Role.CUSTOMER]
-    last = customer_messages[-1].text if customer_messages else ""
-    preview = mask_text(last, policy)
+    preview = mask_latest(conversation.messages, policy)
     if len(preview) > PREVIEW_LENGTH:
         preview = preview[: PREVIEW_LENGTH - 1] + "…"
     # the signature under each customer bubble: who wrote it
