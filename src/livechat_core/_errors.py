@@ -249,6 +249,15 @@ class RetriesExhausted(StoreError):
     code = "retries_exhausted"
 
 
+class StoreTimeout(StoreError):
+    """The store did not answer in time: a lock held by another writer for too long, a
+    statement that ran past the store's timeout, a server that stopped answering. The
+    command was not applied, except when the answer to a PostgreSQL ``COMMIT`` itself
+    was lost, which no client can tell apart; the connection is reopened on next use."""
+
+    code = "store_timeout"
+
+
 class SchemaError(StoreError):
     """The database is foreign, corrupt, missing a table or newer than this library."""
 

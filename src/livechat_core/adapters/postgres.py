@@ -38,6 +38,7 @@ import os
 import re
 import select
 import threading
+import time
 import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,13 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq, sql
 
-from .._errors import ConcurrencyConflict, SchemaError, StoreError
+from .._errors import (
+    ConcurrencyConflict,
+    InvalidArgument,
+    SchemaError,
+    StoreError,
+    StoreTimeout,
+)
 from .._events import Event, MessagePosted
 from .._model import Agent, Conversation, Queue
 from ..ports import Changes, Store, StoreTransaction
@@ -168,6 +175,8 @@ def _translate(error: psycopg.Error, doing: str) -> StoreError:
             error.diag.message_primary or "a stale write",
             aggregate_id=error.diag.message_detail or None,
         )
+    if isinstance(error, pg_errors.QueryCanceled):
+        return StoreTimeout(f"PostgreSQL gave up on a statement ({doing}): {error}")
     if isinstance(error, _CONFLICTS):
         return ConcurrencyConflict(f"another writer won the race ({doing}): {error}")
     if isinstance(error, pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
@@ -193,11 +202,16 @@ class PostgresStore(Store):
             ``"serializable"`` (``SERIALIZABLE`` transactions; a serialization failure
             becomes :class:`~livechat_core.ConcurrencyConflict` and the desk retries).
         connect_timeout: seconds to wait for the server when (re)connecting.
+        timeout: seconds the server may spend on one statement (its
+            ``statement_timeout``, lock waits included); the client waits at most
+            twice that for one round trip. Either ends in
+            :class:`~livechat_core.StoreTimeout`.
 
     Raises:
         SchemaError: the schema holds tables that are not a livechat-core store, misses
             a table or is newer than this library; nothing was written.
         StoreError: the server cannot be reached (the cause is chained).
+        InvalidArgument: a timeout that is not a positive number of seconds.
 
     One connection per store object, opened at construction and reopened lazily after
     it broke or after a fork; :meth:`close` releases it. The store is thread-safe (one
@@ -212,13 +226,17 @@ class PostgresStore(Store):
         concurrency: Concurrency = "lock",
         connect_timeout: float = 10.0,
         prepare: bool = True,
+        timeout: float = 30.0,
     ) -> None:
         if concurrency not in ("lock", "serializable"):
-            raise ValueError(f"concurrency must be 'lock' or 'serializable', not {concurrency!r}")
+            raise InvalidArgument(
+                f"concurrency must be 'lock' or 'serializable', not {concurrency!r}"
+            )
         self.dsn = dsn
         self.schema = schema
         self.concurrency: Concurrency = concurrency
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = _seconds("connect_timeout", connect_timeout)
+        self.timeout = _seconds("timeout", timeout)
         self.prepare = prepare
         self._init_runtime()
         self._connect()
@@ -243,6 +261,7 @@ class PostgresStore(Store):
             "concurrency": self.concurrency,
             "connect_timeout": self.connect_timeout,
             "prepare": self.prepare,
+            "timeout": self.timeout,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -251,6 +270,7 @@ class PostgresStore(Store):
         self.concurrency = state["concurrency"]
         self.connect_timeout = state["connect_timeout"]
         self.prepare = state.get("prepare", True)
+        self.timeout = state.get("timeout", 30.0)
         self._init_runtime()
 
     def __repr__(self) -> str:
@@ -291,6 +311,13 @@ class PostgresStore(Store):
                 connect_timeout=max(1, round(self.connect_timeout)),
                 prepare_threshold=None,
                 cursor_factory=psycopg.ClientCursor,
+                # A peer that vanished without closing the TCP connection is noticed
+                # (ignored on Unix sockets, where the kernel tells at once).
+                keepalives=1,
+                keepalives_idle=max(1, round(self.timeout / 2)),
+                keepalives_interval=max(1, round(self.timeout / 6)),
+                keepalives_count=3,
+                tcp_user_timeout=round(self.timeout * 2000),
             )
         try:
             self._prepare(connection)
@@ -319,6 +346,12 @@ class PostgresStore(Store):
             connection.execute(sql.SQL("SET search_path TO {}").format(schema))
             # Values are sent as UTF-8 text (see _parameter) and read back as such.
             connection.execute("SET client_encoding TO 'UTF8'")
+            # No statement runs (or waits for a lock) longer than the store's timeout.
+            connection.execute(
+                sql.SQL("SET statement_timeout = {}").format(
+                    sql.Literal(f"{max(1, round(self.timeout * 1000))}ms")
+                )
+            )
             if self.prepare:
                 # The desk's statements read and write rows by key: one generic plan each
                 # serves every call, instead of planning each of the first calls anew.
@@ -399,6 +432,7 @@ class PostgresStore(Store):
                 spaces=(self._queue_space, self._asset_space),
                 prepared=self._prepared if self.prepare else None,
                 known=self._known,
+                timeout=2 * self.timeout,
             )
             try:
                 yield txn
@@ -469,6 +503,13 @@ class PostgresStore(Store):
         return [row[0] for row in rows]
 
 
+def _seconds(name: str, value: float) -> float:
+    """``value`` as a positive, finite number of seconds, else ``InvalidArgument``."""
+    if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+        raise InvalidArgument(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
 _Key = tuple[int, int]
 _ROUTING_ROWS: Final = 4
 """Queued conversations read ahead per queue when routing first reads a queue."""
@@ -506,8 +547,10 @@ class _PostgresTransaction(StoreTransaction):
         spaces: tuple[int, int],
         prepared: dict[str, bytes] | None,
         known: _Known,
+        timeout: float,
     ) -> None:
         self.connection = connection
+        self._timeout = timeout
         self._encoding = connection.info.encoding
         self.begun = False
         self._prepared = prepared
@@ -564,7 +607,7 @@ class _PostgresTransaction(StoreTransaction):
         # Prepared before use (a prepared statement outlives a rollback of the transaction),
         # but after BEGIN, which must come first to set the isolation level.
         preparing: list[_Step] = [(name, _numbered(text), None) for text, name in new.items()]
-        results, error = _pipeline(self.connection, [*begin, *preparing, *steps])
+        results, error = _pipeline(self.connection, [*begin, *preparing, *steps], self._timeout)
         if prepared is not None:
             done = results[len(begin) : len(begin) + len(preparing)]
             for (text, name), result in zip(new.items(), done, strict=False):
@@ -1100,19 +1143,28 @@ a name and values run it, SQL and values (or ``None``) run it unprepared."""
 
 
 def _pipeline(
-    connection: psycopg.Connection[Any], steps: Sequence[_Step]
+    connection: psycopg.Connection[Any], steps: Sequence[_Step], timeout: float
 ) -> tuple[list[Any], psycopg.Error | None]:
     """Send ``steps`` in one libpq pipeline (one round trip) and read every result: rows
     for a statement that returns them, ``None`` for one that does not, ``_ABORTED`` for
     one the server skipped after an error; and the first error.
 
-    Anything but a server error (the connection lost, an interrupt) leaves the pipeline
-    unread, so the connection is closed; the store reconnects on its next transaction.
+    Sending and reading interleave: while the statements are still going out, results
+    already coming back are read into libpq's buffer. Otherwise a large parameter still
+    being sent while a large result comes back leaves both sides waiting for the other
+    to read (the server blocks writing its result, the client writing its statements).
+    No wait lasts longer than ``timeout`` seconds in all; past it the connection is
+    closed and :class:`~livechat_core.StoreTimeout` raised.
+
+    Anything but a server error (the connection lost, an interrupt, the timeout) leaves
+    the pipeline unread, so the connection is closed; the store reconnects on its next
+    transaction.
     """
     pgconn = connection.pgconn
     encoding = connection.info.encoding
     results: list[Any] = []
     error: psycopg.Error | None = None
+    deadline = time.monotonic() + timeout
     try:
         pgconn.enter_pipeline_mode()
         for name, text, parameters in steps:
@@ -1123,17 +1175,20 @@ def _pipeline(
             else:
                 pgconn.send_query_prepared(name, parameters)
         pgconn.pipeline_sync()
-        # Wait in poll (which lets other threads run), never inside libpq.
-        if pgconn.flush():  # the connection is non-blocking: wait until all is sent
-            writable = select.poll()
-            writable.register(pgconn.socket, select.POLLOUT)
+        # Wait in poll (which lets other threads run), never inside libpq. The connection
+        # is non-blocking: flush() sends what the socket takes and says whether more is
+        # left; meanwhile whatever the server sends is read, so it never stalls on us.
+        if pgconn.flush():
+            both = select.poll()
+            both.register(pgconn.socket, select.POLLIN | select.POLLOUT)
             while pgconn.flush():
-                writable.poll()
+                if _wait(both, deadline) & select.POLLIN:
+                    pgconn.consume_input()
         readable = select.poll()
         readable.register(pgconn.socket, select.POLLIN)
         while True:
             while pgconn.is_busy():
-                readable.poll()
+                _wait(readable, deadline)
                 pgconn.consume_input()
             result = pgconn.get_result()
             if result is None:  # between the results of two statements
@@ -1158,6 +1213,23 @@ def _pipeline(
         connection.close()
         raise
     return results, error
+
+
+def _wait(poller: select.poll, deadline: float) -> int:
+    """The events ``poller`` reports before ``deadline``; ``StoreTimeout`` after it."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreTimeout("PostgreSQL did not answer in time (the connection was closed)")
+        ready = poller.poll(max(1, math.ceil(left * 1000)))
+        if ready:
+            events = 0
+            for _, mask in ready:
+                events |= mask
+            if events & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                # The next libpq call reports what happened to the connection.
+                events |= select.POLLIN
+            return events
 
 
 def _rows(result: pq.abc.PGresult, encoding: str) -> list[tuple[Any, ...]]:

@@ -36,7 +36,7 @@ from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
 
-from .._errors import ConcurrencyConflict, SchemaError, StoreError
+from .._errors import ConcurrencyConflict, SchemaError, StoreError, StoreTimeout
 from .._events import Event, MessagePosted
 from .._model import Agent, Conversation, Queue
 from ..ports import Changes, Store, StoreTransaction
@@ -130,6 +130,10 @@ def _translate(error: sqlite3.Error, doing: str) -> StoreError:
     if primary == _SQLITE_BUSY and code != _SQLITE_BUSY:
         # SQLITE_BUSY_SNAPSHOT and friends: another writer got in first; retrying helps.
         return ConcurrencyConflict(f"another writer changed the database ({doing}): {error}")
+    if code == _SQLITE_BUSY:
+        return StoreTimeout(
+            f"another connection held the database's lock past the busy timeout ({doing}): {error}"
+        )
     return StoreError(f"SQLite failed ({doing}): {error}")
 
 
