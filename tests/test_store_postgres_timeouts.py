@@ -45,7 +45,7 @@ def test_a_megabyte_result_comes_back_while_megabyte_parameters_go_out(
     then a save sends the megabyte record back with the COMMIT."""
     big_queue = "q" * MEGABYTE
     with PostgresStore(postgres_dsn, timeout=TIMEOUT) as store:
-        desk = Desk(store=store)
+        desk = Desk(store=store, max_customer_message_length=2 * MEGABYTE)
         conversation_id = _chat_with_a_megabyte_message(desk)
         with store.transaction() as txn:
             txn.prefetch(
@@ -67,7 +67,7 @@ def test_a_megabyte_customer_message_then_a_transfer_returns(postgres_dsn: str) 
     """The issue's reproduction through the desk: a 1 MB customer message, then a
     transfer of that chat; the command returns (here refused: no such queue)."""
     with PostgresStore(postgres_dsn, timeout=TIMEOUT) as store:
-        desk = Desk(store=store)
+        desk = Desk(store=store, max_customer_message_length=2 * MEGABYTE)
         conversation_id = _chat_with_a_megabyte_message(desk)
         with pytest.raises(UnknownQueue):
             desk.transfer_to_queue("a1", conversation_id, "sales")
