@@ -70,6 +70,7 @@ from ._errors import (
 from ._events import Event
 from ._events import from_record as event_from_record
 from ._events import to_record as event_to_record
+from ._frames import events_frame
 from ._machines import AgentState, ConversationState, LegState
 from ._masking import Finding, MaskingPolicy, find_sensitive, mask_across, mask_text
 from ._model import (
@@ -83,6 +84,16 @@ from ._model import (
     Outcome,
     Queue,
     Role,
+)
+from ._report import (
+    AgentFigures,
+    Figures,
+    Interval,
+    QueueStats,
+    Report,
+    Wallboard,
+    compute_report,
+    compute_wallboard,
 )
 from ._search import filter_options
 from ._simulation import ShiftConfig, ShiftReport, simulate
@@ -111,6 +122,7 @@ __all__ = [
     "AddQueue",
     "Agent",
     "AgentBusy",
+    "AgentFigures",
     "AgentState",
     "AgentStateError",
     "AssetDeleted",
@@ -131,7 +143,9 @@ __all__ = [
     "End",
     "EndConference",
     "Event",
+    "Figures",
     "Finding",
+    "Interval",
     "InvalidArgument",
     "InvalidTransition",
     "Leg",
@@ -155,6 +169,8 @@ __all__ = [
     "Outcome",
     "PostgresStore",
     "Queue",
+    "QueueStats",
+    "Report",
     "RequestConference",
     "ReservedCharacter",
     "RetriesExhausted",
@@ -181,11 +197,15 @@ __all__ = [
     "UnknownConversation",
     "UnknownQueue",
     "UnknownWrapUpReason",
+    "Wallboard",
     "__version__",
     "compose",
+    "compute_report",
+    "compute_wallboard",
     "event_from_record",
     "event_to_record",
     "events",
+    "events_frame",
     "fill_template",
     "filter_options",
     "find_sensitive",

@@ -10,10 +10,11 @@ relays the outbox to the transport.
 from __future__ import annotations
 
 import functools
+import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TypeVar
 
 import attrs
@@ -34,6 +35,7 @@ from ._machines import LegState
 from ._masking import MaskingPolicy, mask_text
 from ._model import Agent, Conversation, Message, OfferKind, Queue
 from ._pci import CARDS_ONLY, MAX_CUSTOMER_MESSAGE_LENGTH, CustomerTextScrubber
+from ._report import Report, Wallboard, check_window, compute_report, compute_wallboard
 from ._surfaces import Surfaces, render_surfaces
 from .adapters.memory import MemoryStore
 from .ports import Clock, Store, StoreTransaction, Transport
@@ -96,6 +98,15 @@ _FREEING: Final = (
     cmd.TransferToQueue,
     cmd.EndConference,
 )
+
+
+_ALL: Final = 2**31 - 1  # "every row" for reads that take a limit
+
+
+def _check_now(now: float) -> float:
+    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+        raise InvalidArgument(f"now must be POSIX seconds, not {now!r}")
+    return float(now)
 
 
 def _new_id() -> str:
@@ -457,6 +468,52 @@ class Desk:
     def events(self, conversation_id: str) -> list[Event]:
         """The stored events of a conversation, oldest first (replayable)."""
         return self.store.events(conversation_id, "conversation")
+
+    # --- figures (SPEC section 12) -------------------------------------------------------
+
+    def stored_events(self) -> Iterator[Event]:
+        """Every stored conversation and agent event: each aggregate's events oldest
+        first (the input of :func:`livechat_core.compute_report`)."""
+        for conversation_id in self.store.conversation_ids():
+            yield from self.store.events(conversation_id, "conversation")
+        for agent in self.agents():
+            yield from self.store.events(agent.id, "agent")
+
+    def report(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        service_level_threshold: float = 20.0,
+        *,
+        interval: float = 900.0,
+    ) -> Report:
+        """The contact-center figures of the chats started in ``[since, until)``
+        (SPEC section 12): overall, ``.by_queue[name]``, ``.by_agent[agent_id]`` and
+        ``.intervals`` of ``interval`` seconds. Legs still held and agents still logged
+        in count until the desk's clock (or ``until``, if earlier)."""
+        since, until, threshold, interval = check_window(
+            since, until, service_level_threshold, interval
+        )
+        return compute_report(
+            self.stored_events(),
+            since=since,
+            until=until,
+            service_level_threshold=threshold,
+            now=float(self.clock()),
+            interval=interval,
+        )
+
+    def stats(self, now: float | None = None) -> Wallboard:
+        """The live wallboard: ``.queues[name].waiting`` and ``.longest_wait`` (seconds),
+        ``.agents[state]`` (every agent state present); ``now`` ``None`` → the clock."""
+        at = float(self.clock()) if now is None else _check_now(now)
+
+        def read(txn: StoreTransaction) -> Wallboard:
+            queues = txn.queues()
+            queued = txn.queued([queue.name for queue in queues], _ALL) if queues else []
+            return compute_wallboard(at, queues, txn.agents(), queued)
+
+        return self._read(read)
 
     def _repr_html_(self) -> str:
         """An overview for notebooks: agents, queues and open chats, masked by the desk's
