@@ -435,8 +435,10 @@ def compute_report(
     Args:
         events: conversation and agent events (other aggregates are ignored). Each
             conversation needs its whole history from ``ChatStarted``.
-        since, until: the chats started in ``[since, until)`` are reported; agent time
-            is measured inside the same window (``None``: open on that side).
+        since: the chats started at or after ``since`` are reported, and agent time is
+            measured from it (``None``: from the beginning).
+        until: the chats started before ``until`` are reported, and agent time is
+            measured up to it (``None``: up to ``now``).
         service_level_threshold: seconds within which a chat counts as answered in time
             (and an abandonment as too quick to count against the service level).
         now: when the report is made: legs still held and agents still logged in count
