@@ -76,8 +76,7 @@ def test_a_failing_transport_leaves_events_in_the_outbox_until_the_next_relay() 
 
     transport = Flaky()
     desk = Desk(transport=transport)
-    with pytest.raises(ConnectionError):
-        desk.add_queue("support", ["Resolved"])
+    desk.add_queue("support", ["Resolved"])  # committed: returns although publish failed
     assert [e.type for e in desk.store.pending()] == ["QueueConfigured"]
     assert [q.name for q in desk.queues()] == ["support"]  # committed all the same
     transport.fail = False

@@ -10,6 +10,7 @@ relays the outbox to the transport.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import random
 import time
@@ -26,6 +27,7 @@ from ._errors import (
     ConcurrencyConflict,
     InvalidArgument,
     RetriesExhausted,
+    TransportError,
     UnknownAgent,
 )
 from ._errors import UnknownConversation as _UnknownConversation
@@ -41,6 +43,8 @@ from .adapters.memory import MemoryStore
 from .ports import Clock, Store, StoreTransaction, Transport
 
 T = TypeVar("T")
+
+_log: Final = logging.getLogger("livechat_core")
 
 
 @attrs.frozen(kw_only=True)
@@ -192,7 +196,9 @@ class Desk:
 
         Raises a :class:`LivechatError` subclass when the command is refused; nothing
         changed then. A command that keeps losing the race for its records raises
-        :class:`RetriesExhausted` after the desk's retries.
+        :class:`RetriesExhausted` after the desk's retries. Once the command committed
+        it returns its events whatever the transport does: a failing relay is logged
+        (logger ``"livechat_core"``) and its events stay in the outbox for the next one.
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
@@ -216,7 +222,7 @@ class Desk:
                 time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
                 continue
             if self.transport is not None:
-                self.relay()
+                self._relay_committed()
             return list(changes.events)
         raise RetriesExhausted(
             f"{type(command).__name__} lost the race for its records {self._retries + 1} times",
@@ -229,14 +235,39 @@ class Desk:
         Called after every command when the desk has a transport; call it at start-up
         to deliver what a crashed process committed but did not publish. A desk without a
         transport leaves events in the store's outbox for one that has.
+
+        Raises:
+            TransportError: ``publish`` raised; the batch stays in the outbox (the
+                transport's exception is chained as ``__cause__``).
         """
         published = 0
         while batch := self.store.pending(500):
             if self.transport is not None:
-                self.transport.publish(batch)
+                try:
+                    self.transport.publish(batch)
+                except Exception as error:
+                    raise TransportError(
+                        f"the transport failed to publish {len(batch)} events "
+                        f"({type(error).__name__}); they stay in the outbox"
+                    ) from error
             self.store.mark_published([event.id for event in batch])
             published += len(batch)
         return published
+
+    def _relay_committed(self) -> None:
+        """Relay after a commit. The command stands whatever happens here: a failure is
+        logged (its kind, never the events or the exception's text, which may quote
+        customer messages) and the events wait in the outbox for the next relay."""
+        try:
+            self.relay()
+        except Exception as error:
+            cause = error.__cause__ if isinstance(error, TransportError) else error
+            _log.warning(
+                "relaying committed events failed (%s: %s); they stay in the outbox "
+                "and the next relay sends them",
+                getattr(error, "code", "error"),
+                type(cause).__name__,
+            )
 
     # --- commands (SPEC section 9) ----------------------------------------------------------
 

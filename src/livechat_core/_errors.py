@@ -258,6 +258,14 @@ class StoreTimeout(StoreError):
     code = "store_timeout"
 
 
+class TransportError(LivechatError):
+    """The transport failed to publish; the events stay in the store's outbox and the
+    next relay sends them again. The transport's own exception is chained as
+    ``__cause__``. A command never raises it: its change is committed, the failure logged."""
+
+    code = "transport_error"
+
+
 class SchemaError(StoreError):
     """The database is foreign, corrupt, missing a table or newer than this library."""
 
