@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import events
+from . import (
+    _html,  # noqa: F401 - attaches the notebook views to the records
+    events,
+)
 from ._commands import (
     Accept,
     AddQueue,

@@ -1,385 +1,677 @@
-"""How a conversation evolves: one pure function from (conversation, event) to conversation.
+"""How a conversation evolves: each event is looked up in the conversation table and its
+effect applied. Pure.
 
-The desk decides *which* events a command produces (``_core.py``); this module is the
-only place that says what each event *does*. Every transition goes through the
-declared tables (``_machines.py``), so an event the table does not allow raises before
-anything is staged. Replaying a conversation's events from nothing with :func:`apply`
-therefore rebuilds it exactly: it is how the desk builds it in the first place.
+The desk decides *which* events a command produces (``_core.py``); the table in
+``_machines.py`` decides whether an event is allowed and where it leads; this module
+holds what each effect named there *does*. :func:`apply` is the only way a conversation
+changes, both when the desk decides and when :func:`replay` rebuilds one from its
+events, so replaying a conversation's events from nothing rebuilds it exactly.
+
+A command changes a :class:`Draft`, a mutable working copy of one conversation, with
+every event it emits, and freezes it into a :class:`~livechat_core.Conversation` once,
+when the command is decided. Leg steps go through the leg table too; each one tells the
+agent it concerns how their holdings change (``on_leg``), so the desk updates exactly the
+agents whose legs moved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any, Final, Protocol
 
 from . import _events as ev
-from ._errors import ConversationStateError, InvalidArgument
-from ._machines import CONVERSATION_MACHINE, LEG_MACHINE, ConversationState, LegState
-from ._model import Conversation, DisconnectReason, Leg, LegRole, OfferKind, Outcome, replace
+from ._errors import (
+    ConversationStateError,
+    InvalidArgument,
+    MachineDefinitionError,
+    NoPendingOffer,
+    NotOwner,
+    NotParticipant,
+)
+from ._machines import (
+    ALL_WRAPPED_UP,
+    CONVERSATION_MACHINE,
+    LEG_MACHINE,
+    OPEN,
+    ConversationState,
+    LegState,
+)
+from ._model import (
+    Conversation,
+    DisconnectReason,
+    Leg,
+    LegRole,
+    Message,
+    OfferKind,
+    Outcome,
+    Role,
+    replace,
+)
 
 _C = ConversationState
 _L = LegState
 
 
-def _leg_step(leg: Leg, trigger: str, conversation_id: str, **changes: object) -> Leg:
-    state = LEG_MACHINE.next_state(leg.state, trigger, aggregate_id=conversation_id)
-    return replace(leg, state=state, **changes)
+class LegHook(Protocol):
+    """Told about every leg step: ``effect`` is the leg table's effect on the agent
+    (``hold`` for a new offer, ``release``, ``start_wrapping``, ``finish_wrapping``)."""
+
+    def __call__(self, agent_id: str, conversation_id: str, effect: str) -> None:
+        """Update the agent's holdings."""
 
 
-def _step(conversation: Conversation, trigger: str) -> ConversationState:
-    return CONVERSATION_MACHINE.next_state(
-        conversation.state, trigger, aggregate_id=conversation.id
+class Draft:
+    """A conversation while one command (or a replay) changes it; see :func:`freeze`.
+
+    It has the attributes of :class:`~livechat_core.Conversation` and its leg look-ups,
+    so a decision reads it as it reads the record.
+    """
+
+    __slots__ = (
+        "accepted_at",
+        "asset",
+        "cause",
+        "closed_at",
+        "customer_contact",
+        "customer_name",
+        "declined_by",
+        "disconnect_reason",
+        "ended_at",
+        "first_accepted_at",
+        "handed_off_by",
+        "id",
+        "legs",
+        "messages",
+        "outcome",
+        "owner",
+        "proactive",
+        "queue",
+        "started_at",
+        "state",
+        "version",
+    )
+
+    id: str
+    queue: str
+    asset: str
+    customer_name: str
+    customer_contact: str
+    proactive: bool
+    started_at: float
+    state: ConversationState
+    owner: str | None
+    accepted_at: float | None
+    first_accepted_at: float | None
+    legs: tuple[Leg, ...]
+    messages: tuple[Message, ...]
+    declined_by: frozenset[str]
+    handed_off_by: str | None
+    cause: Outcome | None
+    disconnect_reason: DisconnectReason | None
+    outcome: Outcome | None
+    ended_at: float | None
+    closed_at: float | None
+    version: int
+
+    @classmethod
+    def of(cls, record: Conversation) -> Draft:
+        """A working copy of a stored conversation."""
+        draft = cls.__new__(cls)
+        draft.id = record.id
+        draft.queue = record.queue
+        draft.asset = record.asset
+        draft.customer_name = record.customer_name
+        draft.customer_contact = record.customer_contact
+        draft.proactive = record.proactive
+        draft.started_at = record.started_at
+        draft.state = record.state
+        draft.owner = record.owner
+        draft.accepted_at = record.accepted_at
+        draft.first_accepted_at = record.first_accepted_at
+        draft.legs = record.legs
+        draft.messages = record.messages
+        draft.declined_by = record.declined_by
+        draft.handed_off_by = record.handed_off_by
+        draft.cause = record.cause
+        draft.disconnect_reason = record.disconnect_reason
+        draft.outcome = record.outcome
+        draft.ended_at = record.ended_at
+        draft.closed_at = record.closed_at
+        draft.version = record.version
+        return draft
+
+    def legs_in(self, *states: LegState) -> list[tuple[int, Leg]]:
+        """The legs in any of ``states``, with their index."""
+        return [(i, leg) for i, leg in enumerate(self.legs) if leg.state in states]
+
+    def leg_of(self, agent_id: str, *states: LegState) -> tuple[int, Leg] | None:
+        """The agent's oldest leg in any of ``states``."""
+        for i, leg in enumerate(self.legs):
+            if leg.agent_id == agent_id and leg.state in states:
+                return i, leg
+        return None
+
+
+def freeze(draft: Draft) -> Conversation:
+    """The record of a draft: built once, when the command that changed it is decided."""
+    return Conversation(
+        id=draft.id,
+        queue=draft.queue,
+        asset=draft.asset,
+        customer_name=draft.customer_name,
+        customer_contact=draft.customer_contact,
+        proactive=draft.proactive,
+        started_at=draft.started_at,
+        state=draft.state,
+        owner=draft.owner,
+        accepted_at=draft.accepted_at,
+        first_accepted_at=draft.first_accepted_at,
+        legs=draft.legs,
+        messages=draft.messages,
+        declined_by=draft.declined_by,
+        handed_off_by=draft.handed_off_by,
+        cause=draft.cause,
+        disconnect_reason=draft.disconnect_reason,
+        outcome=draft.outcome,
+        ended_at=draft.ended_at,
+        closed_at=draft.closed_at,
+        version=draft.version,
     )
 
 
-def _replace_leg(legs: tuple[Leg, ...], index: int, leg: Leg) -> tuple[Leg, ...]:
-    return (*legs[:index], leg, *legs[index + 1 :])
+def started(event: ev.ChatStarted) -> Draft:
+    """The draft of a new conversation: ``queued``, the machine's initial state."""
+    draft = Draft.__new__(Draft)
+    draft.id = event.aggregate_id
+    draft.queue = event.queue
+    draft.asset = event.asset
+    draft.customer_name = event.customer_name
+    draft.customer_contact = event.customer_contact
+    draft.proactive = event.proactive
+    draft.started_at = event.at
+    draft.state = CONVERSATION_MACHINE.initial
+    draft.owner = None
+    draft.accepted_at = None
+    draft.first_accepted_at = None
+    draft.legs = ()
+    draft.messages = ()
+    draft.declined_by = frozenset()
+    draft.handed_off_by = None
+    draft.cause = None
+    draft.disconnect_reason = None
+    draft.outcome = None
+    draft.ended_at = None
+    draft.closed_at = None
+    draft.version = event.sequence
+    return draft
 
 
-def _pending_leg(conversation: Conversation, agent_id: str) -> tuple[int, Leg]:
+# --- who takes part: one check each, shared by the decisions and the effects ------------
+
+Readable = Conversation | Draft
+
+
+def pending_offer(
+    conversation: Readable, agent_id: str, command: object | None = None
+) -> tuple[int, Leg]:
+    """The agent's offered leg, or :class:`NoPendingOffer`."""
     found = conversation.leg_of(agent_id, _L.OFFERED)
     if found is None:
-        raise InvalidArgument(f"no pending offer for {agent_id} in {conversation.id}")
+        raise NoPendingOffer(
+            f"{agent_id} has no pending offer for conversation {conversation.id}",
+            aggregate_id=conversation.id,
+            state=conversation.state,
+            command=command,
+        )
     return found
 
 
-def _wrap_legs(
-    conversation: Conversation, at: float, wrap_up_deadline: float | None, *, wrap_active: bool
-) -> tuple[Leg, ...]:
-    """Pending offers are rescinded; with ``wrap_active``, active legs start wrapping up."""
-    legs = list(conversation.legs)
-    for i, leg in enumerate(legs):
-        if leg.state is _L.ACTIVE and wrap_active:
-            legs[i] = _leg_step(
-                leg, "wrap_up", conversation.id, ended_at=at, deadline=wrap_up_deadline
-            )
-        elif leg.state is _L.OFFERED:
-            legs[i] = _leg_step(leg, "rescind", conversation.id, ended_at=at, deadline=None)
-    return tuple(legs)
-
-
-def _settle(conversation: Conversation, at: float) -> Conversation:
-    """After the customer left or the asset went away while nobody held the chat."""
-    wrapping = any(leg.state is _L.WRAPPING_UP for leg in conversation.legs)
-    if wrapping:
-        return replace(conversation, state=_step(conversation, "wrap_up"), ended_at=at)
-    return replace(
-        conversation,
-        state=_step(conversation, "close"),
-        ended_at=at,
-        closed_at=at,
-        outcome=conversation.cause,
-    )
-
-
-def _requeue_or_cancel(conversation: Conversation, leg: Leg) -> ConversationState:
-    if leg.kind is OfferKind.CONFERENCE:
-        return _step(conversation, "cancel_conference")
-    return _step(conversation, "requeue")
-
-
-def _offer_refused(
-    trigger: str,
-) -> Callable[[Conversation, ev.Event], Conversation]:
-    """Declined, timed out or rescinded: the leg ends and the chat goes back where it was."""
-
-    def handle(conversation: Conversation, event: ev.Event) -> Conversation:
-        agent_id: str = getattr(event, "agent_id")  # noqa: B009 - shared by three event types
-        index, leg = _pending_leg(conversation, agent_id)
-        legs = _replace_leg(
-            conversation.legs,
-            index,
-            _leg_step(leg, trigger, conversation.id, ended_at=event.at, deadline=None),
+def owner_leg(
+    conversation: Readable, agent_id: str, command: object | None = None
+) -> tuple[int, Leg] | None:
+    """The agent's active owner leg, or :class:`NotOwner`; ``None`` once the conversation
+    is closed, so that the table's refusal (naming the state) explains it instead."""
+    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    if conversation.owner != agent_id or found is None or found[1].role is not LegRole.OWNER:
+        if conversation.state not in OPEN:
+            return None
+        raise NotOwner(
+            f"{agent_id} does not own conversation {conversation.id}",
+            aggregate_id=conversation.id,
+            state=conversation.state,
+            command=command,
+            agent_id=agent_id,
         )
-        state = _requeue_or_cancel(conversation, leg)
-        owner = conversation.owner
-        declined_by = conversation.declined_by
-        handed_off_by = conversation.handed_off_by
-        if leg.kind is OfferKind.TRANSFER and owner is not None:
-            # back in its queue: the queue owns it now, and the agent who handed it off is
-            # skipped while somebody else can take it (as after a transfer to a queue)
-            handed_off_by = owner
-            owner = None
-        if trigger == "decline" and leg.kind is not OfferKind.CONFERENCE:
-            declined_by = declined_by | {agent_id}
-        return replace(
-            conversation,
-            state=state,
-            legs=legs,
-            owner=owner,
-            declined_by=declined_by,
-            handed_off_by=handed_off_by,
+    return found
+
+
+def author_leg(
+    conversation: Readable, agent_id: str, command: object | None = None
+) -> tuple[int, Leg] | None:
+    """The agent's active leg (owner or guest), or :class:`NotParticipant`; ``None`` once
+    the conversation is closed (the table refuses it)."""
+    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    if found is None:
+        if conversation.state not in OPEN:
+            return None
+        raise NotParticipant(
+            f"{agent_id} takes no active part in conversation {conversation.id}",
+            aggregate_id=conversation.id,
+            state=conversation.state,
+            command=command,
         )
+    return found
 
-    return handle
 
-
-def _started(conversation: Conversation | None, event: ev.ChatStarted) -> Conversation:
-    if conversation is not None:
-        raise InvalidArgument(f"conversation {event.aggregate_id} already started")
-    return Conversation(
-        id=event.aggregate_id,
-        queue=event.queue,
-        asset=event.asset,
-        customer_name=event.customer_name,
-        customer_contact=event.customer_contact,
-        proactive=event.proactive,
-        started_at=event.at,
+def wrapping_leg(
+    conversation: Readable, agent_id: str, command: object | None = None
+) -> tuple[int, Leg]:
+    """The agent's oldest leg wrapping up, or the refusal that explains why there is none."""
+    found = conversation.leg_of(agent_id, _L.WRAPPING_UP)
+    if found is not None:
+        return found
+    if conversation.leg_of(agent_id, _L.ACTIVE) is not None:
+        raise ConversationStateError(
+            f"{agent_id} must end conversation {conversation.id} before wrapping up",
+            machine="leg",
+            trigger="WrapUpSubmitted",
+            state=conversation.state,
+            aggregate_id=conversation.id,
+            command=command,
+        )
+    raise NotParticipant(
+        f"{agent_id} has nothing to wrap up in conversation {conversation.id}",
+        aggregate_id=conversation.id,
+        state=conversation.state,
+        command=command,
     )
 
 
-def _message(conversation: Conversation, event: ev.MessagePosted) -> Conversation:
-    return replace(conversation, messages=(*conversation.messages, event.message))
+def message_input(conversation: Readable, message: Message) -> str:
+    """The table input of a message: who wrote it decides where it is allowed."""
+    if message.role is Role.AGENT:
+        found = conversation.leg_of(message.author, _L.ACTIVE)
+        guest = found is not None and found[1].role is LegRole.GUEST
+        return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
+    return f"MessagePosted[{message.role}]"
 
 
-def _redacted(conversation: Conversation, event: ev.MessagesRedacted) -> Conversation:
-    texts = dict(event.redactions)
-    messages = tuple(
-        replace(m, text=texts[m.id]) if m.id in texts else m for m in conversation.messages
-    )
-    return replace(conversation, messages=messages)
+def event_input(conversation: Readable, event: ev.Event) -> str:
+    """The table input an event is looked up by (see ``_machines.py``)."""
+    if isinstance(event, ev.MessagePosted):
+        return message_input(conversation, event.message)
+    if isinstance(event, ev.GuestReleased):
+        by_owner = event.by == conversation.owner
+        return "GuestReleased[by owner]" if by_owner else "GuestReleased[by guest]"
+    return type(event).__name__
 
 
-def _new_offer(
-    conversation: Conversation,
+# --- leg steps ------------------------------------------------------------------------------
+
+
+def _step_leg(
+    draft: Draft,
+    index: int,
+    input_: str,
+    on_leg: LegHook | None,
+    **changes: Any,
+) -> None:
+    leg = draft.legs[index]
+    state, effect = LEG_MACHINE.step(leg.state, input_, aggregate_id=draft.id)
+    legs = draft.legs
+    draft.legs = (*legs[:index], replace(leg, state=state, **changes), *legs[index + 1 :])
+    if on_leg is not None and effect != "keep":
+        on_leg(leg.agent_id, draft.id, effect)
+
+
+def _add_offer(
+    draft: Draft,
     event: ev.Event,
+    on_leg: LegHook | None,
+    *,
     agent_id: str,
     agent_name: str,
     role: LegRole,
     kind: OfferKind,
     deadline: float,
-) -> tuple[Leg, ...]:
-    """The legs with a new offered one at the end (in the conversation's current queue)."""
+) -> None:
+    """A new leg, born offered, in the conversation's current queue."""
     leg = Leg(
         agent_id=agent_id,
         agent_name=agent_name,
         role=role,
         kind=kind,
-        queue=conversation.queue,
-        state=_L.OFFERED,
+        queue=draft.queue,
+        state=LEG_MACHINE.initial,
         offered_at=event.at,
         deadline=deadline,
     )
-    return (*conversation.legs, leg)
+    draft.legs = (*draft.legs, leg)
+    if on_leg is not None:
+        on_leg(agent_id, draft.id, "hold")
 
 
-def _wrap_active_leg(
-    conversation: Conversation,
+def _wrap_active(
+    draft: Draft,
+    event: ev.Event,
+    on_leg: LegHook | None,
     agent_id: str,
     role: LegRole,
-    at: float,
     wrap_up_deadline: float | None,
-) -> tuple[Leg, ...]:
-    """The legs with the agent's active leg of ``role`` wrapping up."""
-    found = conversation.leg_of(agent_id, _L.ACTIVE)
+) -> None:
+    """The agent's active leg of ``role`` starts wrapping up."""
+    found = draft.leg_of(agent_id, _L.ACTIVE)
     if found is None or found[1].role is not role:
-        raise InvalidArgument(f"{agent_id} holds no active {role} leg in {conversation.id}")
-    index, leg = found
-    wrapped = _leg_step(leg, "wrap_up", conversation.id, ended_at=at, deadline=wrap_up_deadline)
-    return _replace_leg(conversation.legs, index, wrapped)
+        raise InvalidArgument(f"{agent_id} holds no active {role} leg in {draft.id}")
+    _step_leg(draft, found[0], event.type, on_leg, ended_at=event.at, deadline=wrap_up_deadline)
 
 
-def _offered(conversation: Conversation, event: ev.ChatOffered) -> Conversation:
-    legs = _new_offer(
-        conversation,
+def _end_legs(
+    draft: Draft, event: ev.Event, on_leg: LegHook | None, wrap_up_deadline: float | None
+) -> None:
+    """Every leg the event concerns steps: the leg table has a row for it from its state
+    (offers are rescinded; with ``ChatEnded``, active legs start wrapping up too)."""
+    input_ = event.type
+    for index, leg in enumerate(draft.legs):
+        if LEG_MACHINE.allows(leg.state, input_):
+            if leg.state is _L.OFFERED:
+                _step_leg(draft, index, input_, on_leg, ended_at=event.at, deadline=None)
+            else:
+                _step_leg(
+                    draft, index, input_, on_leg, ended_at=event.at, deadline=wrap_up_deadline
+                )
+
+
+# --- the effects named in the conversation table -----------------------------------------
+
+Effect = Callable[[Draft, Any, "LegHook | None"], None]
+
+
+def _offer_chat(draft: Draft, event: ev.ChatOffered, on_leg: LegHook | None) -> None:
+    _add_offer(
+        draft,
         event,
-        event.agent_id,
-        event.agent_name,
-        LegRole.OWNER,
-        OfferKind.CHAT,
-        event.deadline,
+        on_leg,
+        agent_id=event.agent_id,
+        agent_name=event.agent_name,
+        role=LegRole.OWNER,
+        kind=OfferKind.CHAT,
+        deadline=event.deadline,
     )
-    return replace(conversation, state=_step(conversation, "offer"), legs=legs)
 
 
-def _transfer_requested(conversation: Conversation, event: ev.TransferRequested) -> Conversation:
-    state = _step(conversation, "transfer_to_agent")
-    wrapped = _wrap_active_leg(
-        conversation, event.agent_id, LegRole.OWNER, event.at, event.wrap_up_deadline
-    )
-    legs = _new_offer(
-        replace(conversation, legs=wrapped),
+def _offer_transfer(draft: Draft, event: ev.TransferRequested, on_leg: LegHook | None) -> None:
+    _wrap_active(draft, event, on_leg, event.agent_id, LegRole.OWNER, event.wrap_up_deadline)
+    _add_offer(
+        draft,
         event,
-        event.target_agent_id,
-        event.target_agent_name,
-        LegRole.OWNER,
-        OfferKind.TRANSFER,
-        event.deadline,
+        on_leg,
+        agent_id=event.target_agent_id,
+        agent_name=event.target_agent_name,
+        role=LegRole.OWNER,
+        kind=OfferKind.TRANSFER,
+        deadline=event.deadline,
     )
-    return replace(conversation, state=state, legs=legs)
 
 
-def _conference_requested(
-    conversation: Conversation, event: ev.ConferenceRequested
-) -> Conversation:
-    legs = _new_offer(
-        conversation,
+def _invite_guest(draft: Draft, event: ev.ConferenceRequested, on_leg: LegHook | None) -> None:
+    _add_offer(
+        draft,
         event,
-        event.guest_agent_id,
-        event.guest_agent_name,
-        LegRole.GUEST,
-        OfferKind.CONFERENCE,
-        event.deadline,
+        on_leg,
+        agent_id=event.guest_agent_id,
+        agent_name=event.guest_agent_name,
+        role=LegRole.GUEST,
+        kind=OfferKind.CONFERENCE,
+        deadline=event.deadline,
     )
-    return replace(conversation, state=_step(conversation, "request_conference"), legs=legs)
 
 
-def _accepted(conversation: Conversation, event: ev.OfferAccepted) -> Conversation:
-    index, leg = _pending_leg(conversation, event.agent_id)
-    state = _step(conversation, "accept")
-    legs = _replace_leg(
-        conversation.legs,
+def _accept_leg(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
+    index, _ = pending_offer(draft, event.agent_id)
+    _step_leg(draft, index, event.type, on_leg, accepted_at=event.at, deadline=None)
+
+
+def _take_ownership(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
+    _accept_leg(draft, event, on_leg)
+    draft.owner = event.agent_id
+    draft.accepted_at = event.at
+    if draft.first_accepted_at is None:
+        draft.first_accepted_at = event.at
+    draft.declined_by = frozenset()
+
+
+def _join_as_guest(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
+    _accept_leg(draft, event, on_leg)
+
+
+def _end_offer(draft: Draft, event: Any, on_leg: LegHook | None) -> str:
+    """The agent's offer ends (declined, timed out or rescinded)."""
+    agent_id: str = event.agent_id
+    index, _ = pending_offer(draft, agent_id)
+    _step_leg(draft, index, event.type, on_leg, ended_at=event.at, deadline=None)
+    return agent_id
+
+
+def _requeue(draft: Draft, event: Any, on_leg: LegHook | None) -> None:
+    _end_offer(draft, event, on_leg)
+
+
+def _requeue_declined(draft: Draft, event: ev.OfferDeclined, on_leg: LegHook | None) -> None:
+    draft.declined_by = draft.declined_by | {_end_offer(draft, event, on_leg)}
+
+
+def _return_transfer(draft: Draft, event: Any, on_leg: LegHook | None) -> None:
+    # back in its queue: the queue owns it now, and the agent who handed it off is skipped
+    # while somebody else can take it (as after a transfer to a queue)
+    _end_offer(draft, event, on_leg)
+    draft.handed_off_by = draft.owner
+    draft.owner = None
+
+
+def _return_declined_transfer(
+    draft: Draft, event: ev.OfferDeclined, on_leg: LegHook | None
+) -> None:
+    _return_transfer(draft, event, on_leg)
+    draft.declined_by = draft.declined_by | {event.agent_id}
+
+
+def _withdraw_invitation(draft: Draft, event: Any, on_leg: LegHook | None) -> None:
+    _end_offer(draft, event, on_leg)
+
+
+def _hand_to_queue(draft: Draft, event: ev.TransferredToQueue, on_leg: LegHook | None) -> None:
+    _wrap_active(draft, event, on_leg, event.agent_id, LegRole.OWNER, event.wrap_up_deadline)
+    draft.queue = event.queue
+    draft.owner = None
+    draft.accepted_at = None
+    draft.declined_by = frozenset()
+    draft.handed_off_by = event.agent_id  # skipped while somebody else can take it
+
+
+def _release_guest(draft: Draft, event: ev.GuestReleased, on_leg: LegHook | None) -> None:
+    _wrap_active(draft, event, on_leg, event.agent_id, LegRole.GUEST, event.wrap_up_deadline)
+
+
+def _cause(draft: Draft, event: ev.Event) -> tuple[Outcome, DisconnectReason]:
+    if type(event) is ev.ChatInterrupted:
+        return draft.cause or Outcome.INTERRUPTED, DisconnectReason.ASSET_DELETED
+    accepted = draft.first_accepted_at is not None
+    cause = draft.cause or (Outcome.CUSTOMER_ENDED if accepted else Outcome.ABANDONED)
+    return cause, DisconnectReason.CUSTOMER_ENDED
+
+
+def _disconnect(draft: Draft, event: ev.Event, on_leg: LegHook | None) -> None:
+    """The customer left (or the asset went away) while an owner held the chat."""
+    draft.cause, draft.disconnect_reason = _cause(draft, event)
+    _end_legs(draft, event, on_leg, None)
+
+
+def _leave_waiting(draft: Draft, event: ev.Event, on_leg: LegHook | None) -> None:
+    """The customer left (or the asset went away) while nobody held the chat."""
+    draft.cause = _cause(draft, event)[0]
+    draft.ended_at = event.at
+    _end_legs(draft, event, on_leg, None)
+
+
+def _end_chat(draft: Draft, event: ev.ChatEnded, on_leg: LegHook | None) -> None:
+    _end_legs(draft, event, on_leg, event.wrap_up_deadline)
+    draft.ended_at = event.at
+
+
+def _submit_wrap_up(draft: Draft, event: ev.WrapUpSubmitted, on_leg: LegHook | None) -> None:
+    index, _ = wrapping_leg(draft, event.agent_id)
+    _step_leg(
+        draft,
         index,
-        _leg_step(leg, "accept", conversation.id, accepted_at=event.at, deadline=None),
-    )
-    if leg.role is LegRole.GUEST:
-        return replace(conversation, state=state, legs=legs)
-    return replace(
-        conversation,
-        state=state,
-        legs=legs,
-        owner=event.agent_id,
-        accepted_at=event.at,
-        first_accepted_at=conversation.first_accepted_at or event.at,
-        declined_by=frozenset(),
-    )
-
-
-def _transferred_to_queue(conversation: Conversation, event: ev.TransferredToQueue) -> Conversation:
-    state = _step(conversation, "transfer_to_queue")
-    legs = _wrap_active_leg(
-        conversation, event.agent_id, LegRole.OWNER, event.at, event.wrap_up_deadline
-    )
-    return replace(
-        conversation,
-        state=state,
-        legs=legs,
-        queue=event.queue,
-        owner=None,
-        accepted_at=None,
-        declined_by=frozenset(),
-        handed_off_by=event.agent_id,  # skipped while somebody else can take it
-    )
-
-
-def _guest_released(conversation: Conversation, event: ev.GuestReleased) -> Conversation:
-    state = _step(conversation, "release_guest")
-    legs = _wrap_active_leg(
-        conversation, event.agent_id, LegRole.GUEST, event.at, event.wrap_up_deadline
-    )
-    return replace(conversation, state=state, legs=legs)
-
-
-def _customer_ended(conversation: Conversation, event: ev.CustomerEnded) -> Conversation:
-    cause = conversation.cause or (
-        Outcome.CUSTOMER_ENDED if conversation.first_accepted_at is not None else Outcome.ABANDONED
-    )
-    return _leave(conversation, event.at, cause, DisconnectReason.CUSTOMER_ENDED)
-
-
-def _interrupted(conversation: Conversation, event: ev.ChatInterrupted) -> Conversation:
-    cause = conversation.cause or Outcome.INTERRUPTED
-    return _leave(conversation, event.at, cause, DisconnectReason.ASSET_DELETED)
-
-
-def _leave(
-    conversation: Conversation, at: float, cause: Outcome, reason: DisconnectReason
-) -> Conversation:
-    legs = _wrap_legs(conversation, at, None, wrap_active=False)
-    if conversation.state in (_C.ACTIVE, _C.CONFERENCE_REQUESTED, _C.CONFERENCING):
-        return replace(
-            conversation,
-            state=_step(conversation, "disconnect"),
-            legs=legs,
-            cause=cause,
-            disconnect_reason=reason,
-        )
-    return _settle(replace(conversation, legs=legs, cause=cause), at)
-
-
-def _ended(conversation: Conversation, event: ev.ChatEnded) -> Conversation:
-    state = _step(conversation, "end")
-    legs = _wrap_legs(conversation, event.at, event.wrap_up_deadline, wrap_active=True)
-    return replace(conversation, state=state, legs=legs, ended_at=event.at)
-
-
-def _wrapped_up(conversation: Conversation, event: ev.WrapUpSubmitted) -> Conversation:
-    found = conversation.leg_of(event.agent_id, _L.WRAPPING_UP)
-    if found is None:
-        raise InvalidArgument(f"{event.agent_id} has nothing to wrap up in {conversation.id}")
-    index, leg = found
-    done = _leg_step(
-        leg,
-        "submit_wrap_up",
-        conversation.id,
+        event.type,
+        on_leg,
         deadline=None,
         wrap_up_reason=event.reason,
         wrap_up_notes=event.notes,
         wrapped_up_at=event.at,
         wrapped_up_automatically=event.automatic,
     )
-    conversation = replace(conversation, legs=_replace_leg(conversation.legs, index, done))
-    still_wrapping = any(leg.state is _L.WRAPPING_UP for leg in conversation.legs)
-    if conversation.state is _C.WRAP_UP and not still_wrapping:
-        return replace(
-            conversation,
-            state=_step(conversation, "close"),
-            closed_at=event.at,
-            outcome=conversation.cause or Outcome.COMPLETED,
-        )
-    return conversation
 
 
-_HANDLERS: dict[type[ev.Event], Callable[[Conversation, ev.Event], Conversation]] = {
-    ev.MessagePosted: _message,  # type: ignore[dict-item]
-    ev.MessagesRedacted: _redacted,  # type: ignore[dict-item]
-    ev.ChatOffered: _offered,  # type: ignore[dict-item]
-    ev.TransferRequested: _transfer_requested,  # type: ignore[dict-item]
-    ev.ConferenceRequested: _conference_requested,  # type: ignore[dict-item]
-    ev.OfferAccepted: _accepted,  # type: ignore[dict-item]
-    ev.OfferDeclined: _offer_refused("decline"),
-    ev.OfferTimedOut: _offer_refused("expire"),
-    ev.OfferRescinded: _offer_refused("rescind"),
-    ev.TransferredToQueue: _transferred_to_queue,  # type: ignore[dict-item]
-    ev.GuestReleased: _guest_released,  # type: ignore[dict-item]
-    ev.CustomerEnded: _customer_ended,  # type: ignore[dict-item]
-    ev.ChatInterrupted: _interrupted,  # type: ignore[dict-item]
-    ev.ChatEnded: _ended,  # type: ignore[dict-item]
-    ev.WrapUpSubmitted: _wrapped_up,  # type: ignore[dict-item]
+def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None) -> None:
+    draft.messages = (*draft.messages, event.message)
+
+
+def _redact(draft: Draft, event: ev.MessagesRedacted, on_leg: LegHook | None) -> None:
+    texts = dict(event.redactions)
+    draft.messages = tuple(
+        replace(m, text=texts[m.id]) if m.id in texts else m for m in draft.messages
+    )
+
+
+def _close(draft: Draft, event: ev.Event, on_leg: LegHook | None) -> None:
+    draft.closed_at = event.at
+    draft.outcome = draft.cause or Outcome.COMPLETED
+
+
+def _all_wrapped_up(draft: Draft) -> bool:
+    return not any(leg.state is _L.WRAPPING_UP for leg in draft.legs)
+
+
+EFFECTS: Final[dict[str, Effect]] = {
+    "offer_chat": _offer_chat,
+    "take_ownership": _take_ownership,
+    "join_as_guest": _join_as_guest,
+    "requeue": _requeue,
+    "requeue_declined": _requeue_declined,
+    "return_transfer": _return_transfer,
+    "return_declined_transfer": _return_declined_transfer,
+    "withdraw_invitation": _withdraw_invitation,
+    "offer_transfer": _offer_transfer,
+    "hand_to_queue": _hand_to_queue,
+    "invite_guest": _invite_guest,
+    "release_guest": _release_guest,
+    "disconnect": _disconnect,
+    "leave_waiting": _leave_waiting,
+    "end_chat": _end_chat,
+    "submit_wrap_up": _submit_wrap_up,
+    "post": _post,
+    "redact": _redact,
+    "close": _close,
 }
+"""What each effect named in :data:`~._machines.CONVERSATION_TABLE` does."""
+
+CONDITIONS: Final[dict[str, Callable[[Draft], bool]]] = {ALL_WRAPPED_UP: _all_wrapped_up}
+"""When each state-triggered input of the table fires."""
+
+
+def _derive() -> tuple[
+    dict[tuple[str, str], tuple[ConversationState, Effect]],
+    dict[str, tuple[tuple[Callable[[Draft], bool], str], ...]],
+]:
+    steps: dict[tuple[str, str], tuple[ConversationState, Effect]] = {}
+    rules: dict[str, list[tuple[Callable[[Draft], bool], str]]] = {}
+    for (state, input_), (dest, effect) in CONVERSATION_MACHINE.step_table().items():
+        if effect not in EFFECTS:
+            raise MachineDefinitionError(f"conversation: no code for the effect {effect!r}")
+        if input_ in CONDITIONS:
+            rules.setdefault(state, []).append((CONDITIONS[input_], input_))
+        elif input_.partition("[")[0] not in ev.EVENT_TYPES:
+            raise MachineDefinitionError(f"conversation: {input_!r} names no event")
+        steps[(state, input_)] = (dest, EFFECTS[effect])
+    return steps, {state: tuple(found) for state, found in rules.items()}
+
+
+# (state, input) -> (next state, effect function), derived from the declared table
+_STEPS, _RULES = _derive()
+
+
+def apply_to(
+    draft: Draft,
+    event: ev.Event,
+    *,
+    on_leg: LegHook | None = None,
+    command: object | None = None,
+) -> None:
+    """Apply one event to a draft: the table's lookup, then the row's effect.
+
+    Raises (the draft unchanged) when the table has no row for the event in the
+    draft's state: :class:`ConversationStateError` naming ``command``, the input, the
+    conversation and its state.
+    """
+    expected = draft.version + 1
+    if event.sequence != expected:
+        raise InvalidArgument(f"event {event.id} out of sequence (expected {expected})")
+    input_ = event_input(draft, event)
+    found = _STEPS.get((draft.state, input_))
+    if found is None:
+        raise CONVERSATION_MACHINE.refusal(
+            draft.state, input_, aggregate_id=draft.id, command=command
+        )
+    state, effect = found
+    effect(draft, event, on_leg)
+    draft.state = state
+    draft.version = event.sequence
+    rules = _RULES.get(state)
+    while rules:
+        for condition, rule in rules:
+            if condition(draft):
+                state, effect = _STEPS[(draft.state, rule)]
+                effect(draft, event, on_leg)
+                draft.state = state
+                rules = _RULES.get(state)
+                break
+        else:
+            return
 
 
 def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
     """The conversation after ``event``; raises if the event does not fit its state."""
-    expected = 1 if conversation is None else conversation.version + 1
-    if event.sequence != expected:
-        raise InvalidArgument(f"event {event.id} out of sequence (expected {expected})")
     if isinstance(event, ev.ChatStarted):
-        result = _started(conversation, event)
-    else:
-        if conversation is None:
-            raise InvalidArgument(f"event {event.id} before the conversation started")
-        if conversation.state is _C.CLOSED:
-            raise ConversationStateError(
-                f"conversation {conversation.id} is closed",
-                machine="conversation",
-                trigger=event.type,
-                state=conversation.state,
-                aggregate_id=conversation.id,
-            )
-        handler = _HANDLERS.get(type(event))
-        if handler is None:
-            raise InvalidArgument(f"{event.type} is not a conversation event")
-        result = handler(conversation, event)
-    # Every handler builds a new record that nobody else holds yet, so stamping its
-    # version in place keeps it frozen for everyone who will ever see it (and saves a copy).
-    assert result is not conversation
-    object.__setattr__(result, "version", event.sequence)
-    return result
+        if conversation is not None:
+            raise InvalidArgument(f"conversation {event.aggregate_id} already started")
+        if event.sequence != 1:
+            raise InvalidArgument(f"event {event.id} out of sequence (expected 1)")
+        return freeze(started(event))
+    if conversation is None:
+        raise InvalidArgument(f"event {event.id} before the conversation started")
+    if type(event).aggregate != "conversation":
+        raise InvalidArgument(f"{event.type} is not a conversation event")
+    draft = Draft.of(conversation)
+    apply_to(draft, event)
+    return freeze(draft)
 
 
 def replay(events: Iterable[ev.Event]) -> Conversation | None:
     """Rebuild a conversation from its events, oldest first."""
-    conversation: Conversation | None = None
+    draft: Draft | None = None
     for event in events:
-        conversation = apply(conversation, event)
-    return conversation
+        if isinstance(event, ev.ChatStarted):
+            if draft is not None:
+                raise InvalidArgument(f"conversation {event.aggregate_id} already started")
+            if event.sequence != 1:
+                raise InvalidArgument(f"event {event.id} out of sequence (expected 1)")
+            draft = started(event)
+        elif draft is None:
+            raise InvalidArgument(f"event {event.id} before the conversation started")
+        elif type(event).aggregate != "conversation":
+            raise InvalidArgument(f"{event.type} is not a conversation event")
+        else:
+            apply_to(draft, event)
+    return None if draft is None else freeze(draft)

@@ -1,36 +1,46 @@
 """The desk's decisions: one command in, the changes and events out. Pure.
 
-:func:`decide` reads what a command needs through a :class:`~livechat_core.ports.StoreTransaction`,
-stages every change in a :class:`Unit` (nothing reaches the store until the desk saves
-the returned :class:`~livechat_core.ports.Changes`), and either returns the changes whole
-or raises a :class:`~livechat_core.LivechatError` having changed nothing.
+:func:`decide` reads what a command needs through a :class:`Reader` (the committed state),
+and a decision only chooses which events the command emits. Every event goes through the
+one lookup of its machine's table (``_machines.py``): a conversation event through
+:func:`._conversation.apply_to`, an agent event through :meth:`Unit.agent_step`, leg steps
+inside the conversation's effects. A pair the table lacks refuses the command, naming it,
+the aggregate and its state; nothing is saved then. The checks left here are about *who*
+asks (the owner, a participant, an available target), never about which state allows what.
 
-Conversations change only by events applied with :func:`._conversation.apply`, which
-consults the declared tables, so a decision can never move a conversation along a
-transition the table lacks. Agents change through :data:`AGENT_MACHINE` the same way.
-After the command's own effects, :func:`_route` offers queued conversations to eligible
-agents of every queue the command touched (SPEC section 7).
+Each record a command changes is built once: conversations are changed as mutable
+:class:`~._conversation.Draft` copies and frozen when the command is decided; an agent is
+rebuilt only when a leg step or an agent event changes them (the leg table names how).
+Routing (SPEC section 7) runs only when the command queued a conversation or gave an
+available agent room, and only in those queues.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
 from . import _commands as cmd
 from . import _events as ev
-from ._conversation import apply
+from ._conversation import (
+    Draft,
+    Readable,
+    apply_to,
+    author_leg,
+    freeze,
+    owner_leg,
+    pending_offer,
+    started,
+    wrapping_leg,
+)
 from ._errors import (
     AgentBusy,
-    AgentStateError,
     AssetDeleted,
     ConversationExists,
-    ConversationStateError,
     InvalidArgument,
-    NoPendingOffer,
-    NotOwner,
+    MachineDefinitionError,
     NotParticipant,
     TargetUnavailable,
     UnknownAgent,
@@ -39,12 +49,18 @@ from ._errors import (
     UnknownWrapUpReason,
 )
 from ._i18n import system_text
-from ._machines import AGENT_MACHINE, CONVERSATION_MACHINE, AgentState, ConversationState, LegState
+from ._machines import (
+    AGENT_MACHINE,
+    CONVERSATION_MACHINE,
+    LEG_MACHINE,
+    AgentState,
+    ConversationState,
+    LegState,
+)
 from ._model import (
     Agent,
     Conversation,
     DisconnectReason,
-    Leg,
     LegRole,
     Message,
     Queue,
@@ -52,23 +68,38 @@ from ._model import (
     replace,
 )
 from ._model import initials as initials_of
-from .ports import Changes, StoreTransaction
+from .ports import Changes
 
 _C = ConversationState
 _L = LegState
 
-CUSTOMER_PRESENT = frozenset(
-    {
-        _C.QUEUED,
-        _C.OFFERED,
-        _C.ACTIVE,
-        _C.TRANSFER_REQUESTED,
-        _C.CONFERENCE_REQUESTED,
-        _C.CONFERENCING,
-    }
-)
-OWNER_MAY_WRITE = frozenset({_C.ACTIVE, _C.CONFERENCE_REQUESTED, _C.CONFERENCING})
-HELD = frozenset({_C.ACTIVE, _C.CONFERENCE_REQUESTED, _C.CONFERENCING})
+
+class Reader(Protocol):
+    """What a decision reads: the committed state, through a store transaction."""
+
+    def queue(self, name: str) -> Queue | None:
+        """The queue, or ``None``."""
+
+    def agent(self, agent_id: str) -> Agent | None:
+        """The agent, or ``None``."""
+
+    def agents(self, queue: str | None = None) -> list[Agent]:
+        """Every agent, or those serving ``queue``; by id."""
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation, or ``None``."""
+
+    def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
+        """Queued conversations of ``queues``, oldest first."""
+
+    def due(self, now: float, limit: int) -> list[str]:
+        """Ids of conversations with a deadline at or before ``now``."""
+
+    def open_on_asset(self, asset: str) -> list[str]:
+        """Ids of the conversations of ``asset`` not closed."""
+
+    def asset_deleted(self, asset: str) -> bool:
+        """Whether ``asset`` was deleted."""
 
 
 class RoutingStrategy(Protocol):
@@ -89,6 +120,11 @@ class LongestWaitingFirst:
 
     def choose(self, conversation: Conversation, agents: Sequence[Agent]) -> Agent:
         """The longest-waiting agent."""
+        return self.longest_waiting(agents)
+
+    @staticmethod
+    def longest_waiting(agents: Sequence[Agent]) -> Agent:
+        """The agent who waited longest (the conversation does not matter)."""
         return min(agents, key=lambda agent: (agent.waiting_since, agent.id))
 
 
@@ -114,17 +150,42 @@ class Settings:
 _E = TypeVar("_E", bound=ev.Event)
 
 
-class Unit:
-    """The changes of one command, staged over the store's committed state."""
+def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
+    """``items`` less one occurrence of ``item``."""
+    if item not in items:
+        return items
+    index = items.index(item)
+    return items[:index] + items[index + 1 :]
 
-    def __init__(self, reader: StoreTransaction, now: float, settings: Settings) -> None:
+
+# What each effect of the agent table changes besides the state (from the event).
+_AGENT_EFFECTS: Final[dict[str, Callable[[Any], dict[str, Any]]]] = {
+    "log_in": lambda event: {
+        "name": event.name,
+        "queues": event.queues,
+        "capacity": event.capacity,
+        "idle_reason": None,
+        "available_since": None,
+    },
+    "become_available": lambda event: {"idle_reason": None, "available_since": event.at},
+    "go_idle": lambda event: {"idle_reason": event.reason},
+    "miss_offer": lambda event: {},
+    "log_out": lambda event: {"available_since": None},
+}
+
+
+class Unit:
+    """The changes of one command, staged over the committed state read through ``reader``."""
+
+    def __init__(self, reader: Reader, now: float, settings: Settings) -> None:
         self.reader = reader
         self.now = now
         self.settings = settings
+        self.command: cmd.Command | None = None
         self.events: list[ev.Event] = []
         self._queues: dict[str, tuple[Queue, int]] = {}
         self._agents: dict[str, tuple[Agent, int]] = {}
-        self._conversations: dict[str, tuple[Conversation, int]] = {}
+        self._drafts: dict[str, tuple[Draft, int]] = {}
         self._deleted_assets: list[str] = []
         self._redactions: list[tuple[str, str, str]] = []
         self.touched_queues: set[str] = set()
@@ -141,31 +202,31 @@ class Unit:
             raise UnknownQueue(f"no queue named {name!r}", aggregate_id=name, command=command)
         return queue
 
-    def agent(self, agent_id: str, command: cmd.Command | None = None) -> Agent:
+    def find_agent(self, agent_id: str) -> Agent | None:
         staged = self._agents.get(agent_id)
-        agent = staged[0] if staged else self.reader.agent(agent_id)
+        return staged[0] if staged else self.reader.agent(agent_id)
+
+    def agent(self, agent_id: str, command: cmd.Command | None = None) -> Agent:
+        agent = self.find_agent(agent_id)
         if agent is None:
             raise UnknownAgent(
                 f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id, command=command
             )
         return agent
 
-    def find_agent(self, agent_id: str) -> Agent | None:
-        staged = self._agents.get(agent_id)
-        return staged[0] if staged else self.reader.agent(agent_id)
-
-    def conversation(
-        self, conversation_id: str, command: cmd.Command | None = None
-    ) -> Conversation:
-        staged = self._conversations.get(conversation_id)
-        conversation = staged[0] if staged else self.reader.conversation(conversation_id)
-        if conversation is None:
+    def conversation(self, conversation_id: str, command: cmd.Command | None = None) -> Readable:
+        """The conversation as this command left it so far: its draft once it changed."""
+        staged = self._drafts.get(conversation_id)
+        if staged is not None:
+            return staged[0]
+        found = self.reader.conversation(conversation_id)
+        if found is None:
             raise UnknownConversation(
                 f"no conversation {conversation_id!r}",
                 aggregate_id=conversation_id,
                 command=command,
             )
-        return conversation
+        return found
 
     def members(self, queue: str) -> list[Agent]:
         found = {agent.id: agent for agent in self.reader.agents(queue)}
@@ -176,69 +237,112 @@ class Unit:
                 found.pop(agent.id, None)
         return list(found.values())
 
-    def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
-        staged = self._conversations
+    def queued(self, queues: Collection[str], limit: int) -> list[Readable]:
+        staged = self._drafts
         committed = self.reader.queued(queues, limit + len(staged))
-        result = [c for c in committed if c.id not in staged]
-        result.extend(c for c, _ in staged.values() if c.state is _C.QUEUED and c.queue in queues)
+        result: list[Readable] = [c for c in committed if c.id not in staged]
+        result.extend(d for d, _ in staged.values() if d.state is _C.QUEUED and d.queue in queues)
         result.sort(key=lambda c: (c.started_at, c.id))
         return result[:limit]
+
+    def asset_deleted(self, asset: str) -> bool:
+        return asset in self._deleted_assets or self.reader.asset_deleted(asset)
+
+    # --- the one lookup, ahead of a check that must come after it -----------------------
+
+    def admit(self, conversation: Readable, input_: str, command: cmd.Command) -> None:
+        """Refuse now, as the table will, if ``input_`` has no row from the state."""
+        if not CONVERSATION_MACHINE.allows(conversation.state, input_):
+            raise CONVERSATION_MACHINE.refusal(
+                conversation.state, input_, aggregate_id=conversation.id, command=command
+            )
 
     # --- writes ---------------------------------------------------------------------------
 
     def put_queue(self, queue: Queue, base: int) -> None:
         self._queues[queue.name] = (queue, base)
 
-    def put_agent(self, agent: Agent) -> None:
-        """Stage an agent record built for this command (never one read from the store:
-        :meth:`changes` stamps the new version on it in place)."""
+    def _put_agent(self, agent: Agent, **changes: Any) -> Agent:
+        """Stage the agent with ``changes``: one new record, at its next version."""
         staged = self._agents.get(agent.id)
         base = staged[1] if staged else agent.version
-        self._agents[agent.id] = (agent, base)
-        if agent.routable:
-            # Routing runs after every command, so a queue never keeps a chat waiting
-            # while one of its members is routable: only room the agent did not have
-            # before this command (or a queue they did not serve) can take a chat.
-            before = self.reader.agent(agent.id)
-            if (
-                before is None
-                or not before.routable
-                or agent.free_capacity > before.free_capacity
-                or not set(agent.queues) <= set(before.queues)
-            ):
-                self.touched_queues.update(agent.queues)
+        updated = replace(agent, version=base + 1, **changes)
+        self._agents[agent.id] = (updated, base)
+        return updated
 
-    def agent_event(self, agent: Agent, event_type: type[_E], **fields: Any) -> Agent:
+    def agent_step(
+        self, agent: Agent, event_type: type[_E], command: cmd.Command | None, **fields: Any
+    ) -> Agent:
+        """Emit an agent event: the agent table's lookup, then its effect."""
+        state, effect = AGENT_MACHINE.step(
+            agent.state, event_type.__name__, aggregate_id=agent.id, command=command
+        )
         event = event_type(
             aggregate_id=agent.id, sequence=agent.sequence + 1, at=self.now, **fields
         )
         self.events.append(event)
-        agent = replace(agent, sequence=event.sequence)
-        self.put_agent(agent)
-        return agent
+        updated = self._put_agent(
+            agent, state=state, sequence=event.sequence, **_AGENT_EFFECTS[effect](event)
+        )
+        if updated.routable and not agent.routable:
+            self.touched_queues.update(updated.queues)
+        return updated
+
+    def _on_leg(self, agent_id: str, conversation_id: str, effect: str) -> None:
+        """A leg of ``agent_id`` stepped: the leg table's effect on the agent's holdings."""
+        agent = self.agent(agent_id)
+        if effect == "hold":
+            self._put_agent(
+                agent, holding=(*agent.holding, conversation_id), last_offer_at=self.now
+            )
+            return
+        holding, wrapping = agent.holding, agent.wrapping
+        if effect == "finish_wrapping":
+            self._put_agent(agent, wrapping=_without(wrapping, conversation_id))
+            return
+        holding = _without(holding, conversation_id)
+        if effect == "start_wrapping":
+            wrapping = (*wrapping, conversation_id)
+        updated = self._put_agent(agent, holding=holding, wrapping=wrapping)
+        if updated.routable:
+            # room freed for an available agent: their queues may route a waiting chat
+            self.touched_queues.update(updated.queues)
 
     def emit(
         self,
-        conversation: Conversation | None,
+        conversation: Readable | None,
         event_type: type[_E],
         aggregate_id: str,
+        command: cmd.Command | None = None,
         **fields: Any,
-    ) -> Conversation:
-        """Apply one event to a conversation and stage the result."""
-        sequence = 1 if conversation is None else conversation.version + 1
-        event = event_type(aggregate_id=aggregate_id, sequence=sequence, at=self.now, **fields)
-        updated = apply(conversation, event)
-        staged = self._conversations.get(aggregate_id)
-        base = staged[1] if staged else (0 if conversation is None else conversation.version)
-        self._conversations[aggregate_id] = (updated, base)
+    ) -> Draft:
+        """Apply one conversation event (the table's lookup, then its effect) to the
+        conversation's draft; refused, it changes nothing."""
+        if conversation is None:
+            event = event_type(aggregate_id=aggregate_id, sequence=1, at=self.now, **fields)
+            if not isinstance(event, ev.ChatStarted):
+                raise InvalidArgument(f"event {event.id} before the conversation started")
+            draft = started(event)
+            self._drafts[aggregate_id] = (draft, 0)
+            self.events.append(event)
+            self.touched_queues.add(draft.queue)
+            return draft
+        if isinstance(conversation, Draft):
+            draft = conversation
+        else:
+            draft = Draft.of(conversation)
+            self._drafts[aggregate_id] = (draft, conversation.version)
+        before, queue = draft.state, draft.queue
+        event = event_type(
+            aggregate_id=aggregate_id, sequence=draft.version + 1, at=self.now, **fields
+        )
+        apply_to(draft, event, on_leg=self._on_leg, command=command)
         self.events.append(event)
-        if updated.state is _C.QUEUED:
-            self.touched_queues.add(updated.queue)
-        return updated
+        if draft.state is _C.QUEUED and (before is not _C.QUEUED or draft.queue != queue):
+            self.touched_queues.add(draft.queue)
+        return draft
 
-    def post_system_message(
-        self, conversation: Conversation, key: str, **params: str
-    ) -> Conversation:
+    def post_system_message(self, conversation: Readable, key: str, **params: str) -> Draft:
         message = Message(
             id=f"{conversation.id}/{len(conversation.messages) + 1}",
             role=Role.SYSTEM,
@@ -249,9 +353,6 @@ class Unit:
         )
         return self.emit(conversation, ev.MessagePosted, conversation.id, message=message)
 
-    def asset_deleted(self, asset: str) -> bool:
-        return asset in self._deleted_assets or self.reader.asset_deleted(asset)
-
     def delete_asset(self, asset: str) -> None:
         self._deleted_assets.append(asset)
 
@@ -259,97 +360,36 @@ class Unit:
         self._redactions.append((conversation_id, message_id, text))
 
     def changes(self) -> Changes:
-        for agent, base in self._agents.values():
-            # staged agents are new records nobody else holds yet (see put_agent)
-            object.__setattr__(agent, "version", base + 1)
+        """The staged changes, each changed conversation frozen once."""
         return Changes(
             queues=tuple(self._queues.values()),
             agents=tuple(self._agents.values()),
-            conversations=tuple(self._conversations.values()),
+            conversations=tuple(
+                (freeze(draft), base)
+                for draft, base in self._drafts.values()
+                if draft.version != base
+            ),
             deleted_assets=tuple(self._deleted_assets),
             events=tuple(self.events),
             redactions=tuple(self._redactions),
         )
 
 
+def _check_effects() -> None:
+    """Every effect the agent and leg tables name has its code here."""
+    leg_effects = {"keep", "release", "start_wrapping", "finish_wrapping"}
+    for machine, known in ((AGENT_MACHINE, set(_AGENT_EFFECTS)), (LEG_MACHINE, leg_effects)):
+        for _, input_, _, effect in machine.table:
+            if effect not in known:
+                raise MachineDefinitionError(f"{machine.name}: no code for {effect!r}")
+            if input_.partition("[")[0] not in ev.EVENT_TYPES:
+                raise MachineDefinitionError(f"{machine.name}: {input_!r} names no event")
+
+
+_check_effects()
+
+
 # --- helpers shared by the decisions ------------------------------------------------------
-
-
-def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
-    """``items`` less one occurrence of ``item``."""
-    if item not in items:
-        return items
-    index = items.index(item)
-    return items[:index] + items[index + 1 :]
-
-
-def _settle_agents(unit: Unit, before: Conversation, after: Conversation) -> None:
-    """Bring agents' holdings in line with how the conversation's legs changed."""
-    for index, old in enumerate(before.legs):
-        new = after.legs[index]
-        if old.state is new.state:
-            continue
-        agent = unit.agent(old.agent_id)
-        holding, wrapping = agent.holding, agent.wrapping
-        if old.state in (_L.OFFERED, _L.ACTIVE) and new.state not in (_L.OFFERED, _L.ACTIVE):
-            holding = _without(holding, after.id)
-        if new.state is _L.WRAPPING_UP:
-            wrapping = (*wrapping, after.id)
-        if old.state is _L.WRAPPING_UP:
-            wrapping = _without(wrapping, after.id)
-        unit.put_agent(replace(agent, holding=holding, wrapping=wrapping))
-    for leg in after.legs[len(before.legs) :]:
-        agent = unit.agent(leg.agent_id)
-        unit.put_agent(replace(agent, holding=(*agent.holding, after.id), last_offer_at=unit.now))
-
-
-def _emit(
-    unit: Unit, conversation: Conversation, event_type: type[_E], **fields: Any
-) -> Conversation:
-    """Emit a conversation event and keep the agents' holdings in step."""
-    after = unit.emit(conversation, event_type, conversation.id, **fields)
-    _settle_agents(unit, conversation, after)
-    return after
-
-
-def _refuse_state(
-    conversation: Conversation, trigger: str, command: cmd.Command, why: str = ""
-) -> ConversationStateError:
-    return ConversationStateError(
-        why
-        or f"conversation {conversation.id} cannot {trigger.replace('_', ' ')} "
-        f"while {conversation.state}",
-        machine="conversation",
-        trigger=trigger,
-        state=conversation.state,
-        aggregate_id=conversation.id,
-        command=command,
-    )
-
-
-def _check_transition(conversation: Conversation, trigger: str, command: cmd.Command) -> None:
-    if not CONVERSATION_MACHINE.allows(conversation.state, trigger):
-        raise _refuse_state(conversation, trigger, command)
-
-
-def _owner_leg(
-    unit: Unit, agent_id: str, conversation: Conversation, trigger: str, command: cmd.Command
-) -> Leg:
-    """The agent's active owner leg, or the refusal that explains why there is none."""
-    unit.agent(agent_id, command)
-    found = conversation.leg_of(agent_id, _L.ACTIVE)
-    if conversation.owner != agent_id or found is None or found[1].role is not LegRole.OWNER:
-        if conversation.state is _C.CLOSED:
-            raise _refuse_state(conversation, trigger, command)
-        raise NotOwner(
-            f"{agent_id} does not own conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-            agent_id=agent_id,
-        )
-    _check_transition(conversation, trigger, command)
-    return found[1]
 
 
 def _target(unit: Unit, agent_id: str, target_id: str, command: cmd.Command) -> Agent:
@@ -365,21 +405,7 @@ def _target(unit: Unit, agent_id: str, target_id: str, command: cmd.Command) -> 
     return target
 
 
-def _pending_offer(unit: Unit, command: cmd.Accept | cmd.Decline) -> tuple[Conversation, Leg]:
-    conversation = unit.conversation(command.conversation_id, command)
-    unit.agent(command.agent_id, command)
-    found = conversation.leg_of(command.agent_id, _L.OFFERED)
-    if found is None:
-        raise NoPendingOffer(
-            f"{command.agent_id} has no pending offer for conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-        )
-    return conversation, found[1]
-
-
-def _wrap_up_deadline(unit: Unit, conversation: Conversation) -> float | None:
+def _wrap_up_deadline(unit: Unit, conversation: Readable) -> float | None:
     return unit.queue(conversation.queue).wrap_up_deadline(unit.now)
 
 
@@ -418,32 +444,19 @@ def _login(unit: Unit, command: cmd.Login) -> None:
         unit.queue(name, command)
     existing = unit.find_agent(command.agent_id)
     agent = existing or Agent(id=command.agent_id, name=command.name, queues=command.queues)
-    _agent_transition(unit, agent, "login", command)
-    agent = replace(
+    unit.agent_step(
         agent,
+        ev.AgentLoggedIn,
+        command,
         name=command.name,
         queues=command.queues,
         capacity=command.capacity,
-        state=AgentState.IDLE,
-        idle_reason=None,
-        available_since=None,
     )
-    unit.agent_event(
-        agent, ev.AgentLoggedIn, name=command.name, queues=command.queues, capacity=command.capacity
-    )
-
-
-def _agent_transition(unit: Unit, agent: Agent, trigger: str, command: cmd.Command) -> AgentState:
-    try:
-        return AGENT_MACHINE.next_state(agent.state, trigger, aggregate_id=agent.id)
-    except AgentStateError as error:
-        error.command = command
-        raise
 
 
 def _logout(unit: Unit, command: cmd.Logout) -> None:
     agent = unit.agent(command.agent_id, command)
-    state = _agent_transition(unit, agent, "logout", command)
+    AGENT_MACHINE.step(agent.state, "AgentLoggedOut", aggregate_id=agent.id, command=command)
     if agent.holding or agent.wrapping:
         raise AgentBusy(
             f"{agent.id} still holds {len(agent.holding)} chat(s) and wraps up "
@@ -452,30 +465,26 @@ def _logout(unit: Unit, command: cmd.Logout) -> None:
             state=agent.state,
             command=command,
         )
-    unit.agent_event(replace(agent, state=state, available_since=None), ev.AgentLoggedOut)
+    unit.agent_step(agent, ev.AgentLoggedOut, command)
 
 
 def _set_available(unit: Unit, command: cmd.SetAvailable) -> None:
     agent = unit.agent(command.agent_id, command)
-    state = _agent_transition(unit, agent, "set_available", command)
-    if agent.state is state:
-        return  # repeating the current state is a no-op
-    agent = replace(agent, state=state, idle_reason=None, available_since=unit.now)
-    unit.agent_event(agent, ev.AgentAvailable)
+    if agent.state is AgentState.AVAILABLE:
+        return  # already available: nothing changes, no event
+    unit.agent_step(agent, ev.AgentAvailable, command)
 
 
 def _set_idle(unit: Unit, command: cmd.SetIdle) -> None:
     agent = unit.agent(command.agent_id, command)
-    state = _agent_transition(unit, agent, "set_idle", command)
-    if agent.state is state and agent.idle_reason == command.reason:
-        return
+    AGENT_MACHINE.step(agent.state, "AgentIdle", aggregate_id=agent.id, command=command)
+    if agent.state is AgentState.IDLE and agent.idle_reason == command.reason:
+        return  # the same reason again: nothing changes, no event
     for conversation_id in agent.holding:
         conversation = unit.conversation(conversation_id)
         if conversation.leg_of(agent.id, _L.OFFERED) is not None:
-            _emit(unit, conversation, ev.OfferRescinded, agent_id=agent.id)
-    agent = unit.agent(agent.id)
-    agent = replace(agent, state=state, idle_reason=command.reason)
-    unit.agent_event(agent, ev.AgentIdle, reason=command.reason)
+            unit.emit(conversation, ev.OfferRescinded, conversation_id, command, agent_id=agent.id)
+    unit.agent_step(unit.agent(agent.id), ev.AgentIdle, command, reason=command.reason)
 
 
 def _start_chat(unit: Unit, command: cmd.StartChat) -> None:
@@ -494,6 +503,7 @@ def _start_chat(unit: Unit, command: cmd.StartChat) -> None:
         None,
         ev.ChatStarted,
         command.conversation_id,
+        command,
         queue=command.queue,
         customer_name=unit.settings.scrub(command.customer_name),
         customer_contact=unit.settings.scrub(command.customer_contact),
@@ -503,21 +513,26 @@ def _start_chat(unit: Unit, command: cmd.StartChat) -> None:
 
 
 def _accept(unit: Unit, command: cmd.Accept) -> None:
-    conversation, leg = _pending_offer(unit, command)
-    conversation = _emit(unit, conversation, ev.OfferAccepted, agent_id=command.agent_id)
+    conversation = unit.conversation(command.conversation_id, command)
+    unit.agent(command.agent_id, command)
+    _, leg = pending_offer(conversation, command.agent_id, command)
+    accepted = unit.emit(
+        conversation, ev.OfferAccepted, conversation.id, command, agent_id=command.agent_id
+    )
     if leg.role is LegRole.GUEST:
-        unit.post_system_message(conversation, "agent_joined", name=leg.agent_name)
+        unit.post_system_message(accepted, "agent_joined", name=leg.agent_name)
 
 
 def _decline(unit: Unit, command: cmd.Decline) -> None:
-    conversation, _ = _pending_offer(unit, command)
-    _emit(unit, conversation, ev.OfferDeclined, agent_id=command.agent_id)
+    conversation = unit.conversation(command.conversation_id, command)
+    unit.agent(command.agent_id, command)
+    pending_offer(conversation, command.agent_id, command)
+    unit.emit(conversation, ev.OfferDeclined, conversation.id, command, agent_id=command.agent_id)
 
 
 def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     agent = unit.agent(command.agent_id, command)
-    found = conversation.leg_of(agent.id, _L.ACTIVE)
     if conversation.disconnect_reason is DisconnectReason.ASSET_DELETED:
         raise AssetDeleted(
             f"the asset of conversation {conversation.id} was deleted; end it",
@@ -525,19 +540,7 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
             state=conversation.state,
             command=command,
         )
-    if found is None:
-        if conversation.state is _C.CLOSED:
-            raise _refuse_state(conversation, "send_message", command)
-        raise NotParticipant(
-            f"{agent.id} takes no active part in conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-        )
-    leg = found[1]
-    allowed = OWNER_MAY_WRITE if leg.role is LegRole.OWNER else {_C.CONFERENCING}
-    if conversation.state not in allowed:
-        raise _refuse_state(conversation, "send_message", command)
+    author_leg(conversation, agent.id, command)
     message = Message(
         id=f"{conversation.id}/{len(conversation.messages) + 1}",
         role=Role.AGENT,
@@ -546,17 +549,17 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
         at=unit.now,
         initials=initials_of(agent.name),
     )
-    unit.emit(conversation, ev.MessagePosted, conversation.id, message=message)
+    unit.emit(conversation, ev.MessagePosted, conversation.id, command, message=message)
 
 
 def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None:
     conversation = unit.conversation(command.conversation_id, command)
-    if conversation.state not in CUSTOMER_PRESENT:
-        raise _refuse_state(conversation, "send_message", command)
-    text, redactions = unit.settings.customer_text(conversation, command.text)
+    unit.admit(conversation, "MessagePosted[customer]", command)  # before masking anything
+    record = conversation if isinstance(conversation, Conversation) else freeze(conversation)
+    text, redactions = unit.settings.customer_text(record, command.text)
     if redactions:
         conversation = unit.emit(
-            conversation, ev.MessagesRedacted, conversation.id, redactions=redactions
+            conversation, ev.MessagesRedacted, conversation.id, command, redactions=redactions
         )
         for message_id, new_text in redactions:
             unit.redact(conversation.id, message_id, new_text)
@@ -568,18 +571,27 @@ def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None
         at=unit.now,
         initials=initials_of(conversation.customer_name),
     )
-    unit.emit(conversation, ev.MessagePosted, conversation.id, message=message)
+    unit.emit(conversation, ev.MessagePosted, conversation.id, command, message=message)
+
+
+def _owned(unit: Unit, command: cmd.Command, conversation_id: str, agent_id: str) -> Readable:
+    """The conversation, if ``agent_id`` owns it (the table refuses a closed one)."""
+    conversation = unit.conversation(conversation_id, command)
+    unit.agent(agent_id, command)
+    owner_leg(conversation, agent_id, command)
+    return conversation
 
 
 def _transfer_to_agent(unit: Unit, command: cmd.TransferToAgent) -> None:
-    conversation = unit.conversation(command.conversation_id, command)
-    _owner_leg(unit, command.agent_id, conversation, "transfer_to_agent", command)
+    conversation = _owned(unit, command, command.conversation_id, command.agent_id)
+    unit.admit(conversation, "TransferRequested", command)  # the state, before the target
     target = _target(unit, command.agent_id, command.target_agent_id, command)
     queue = unit.queue(conversation.queue)
-    _emit(
-        unit,
+    unit.emit(
         conversation,
         ev.TransferRequested,
+        conversation.id,
+        command,
         agent_id=command.agent_id,
         target_agent_id=target.id,
         target_agent_name=target.name,
@@ -589,13 +601,14 @@ def _transfer_to_agent(unit: Unit, command: cmd.TransferToAgent) -> None:
 
 
 def _transfer_to_queue(unit: Unit, command: cmd.TransferToQueue) -> None:
-    conversation = unit.conversation(command.conversation_id, command)
+    unit.conversation(command.conversation_id, command)
     unit.queue(command.queue, command)
-    _owner_leg(unit, command.agent_id, conversation, "transfer_to_queue", command)
-    _emit(
-        unit,
+    conversation = _owned(unit, command, command.conversation_id, command.agent_id)
+    unit.emit(
         conversation,
         ev.TransferredToQueue,
+        conversation.id,
+        command,
         agent_id=command.agent_id,
         queue=command.queue,
         wrap_up_deadline=_wrap_up_deadline(unit, conversation),
@@ -603,13 +616,14 @@ def _transfer_to_queue(unit: Unit, command: cmd.TransferToQueue) -> None:
 
 
 def _request_conference(unit: Unit, command: cmd.RequestConference) -> None:
-    conversation = unit.conversation(command.conversation_id, command)
-    _owner_leg(unit, command.agent_id, conversation, "request_conference", command)
+    conversation = _owned(unit, command, command.conversation_id, command.agent_id)
+    unit.admit(conversation, "ConferenceRequested", command)  # the state, before the guest
     guest = _target(unit, command.agent_id, command.guest_agent_id, command)
-    _emit(
-        unit,
+    unit.emit(
         conversation,
         ev.ConferenceRequested,
+        conversation.id,
+        command,
         agent_id=command.agent_id,
         guest_agent_id=guest.id,
         guest_agent_name=guest.name,
@@ -619,56 +633,49 @@ def _request_conference(unit: Unit, command: cmd.RequestConference) -> None:
 
 def _end_conference(unit: Unit, command: cmd.EndConference) -> None:
     conversation = unit.conversation(command.conversation_id, command)
-    unit.agent(command.agent_id, command)
-    guest = conversation.leg_of(command.agent_id, _L.ACTIVE)
-    if guest is not None and guest[1].role is LegRole.GUEST:
-        _check_transition(conversation, "release_guest", command)
-        left = _emit(
-            unit,
-            conversation,
-            ev.GuestReleased,
-            agent_id=command.agent_id,
-            by=command.agent_id,
-            wrap_up_deadline=_wrap_up_deadline(unit, conversation),
-        )
-        unit.post_system_message(left, "agent_left", name=guest[1].agent_name)
-        return
-    if conversation.owner != command.agent_id or conversation.state not in (
-        _C.CONFERENCE_REQUESTED,
-        _C.CONFERENCING,
-    ):
-        if conversation.owner == command.agent_id:
-            raise _refuse_state(conversation, "end_conference", command)
+    agent_id = command.agent_id
+    unit.agent(agent_id, command)
+    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    if found is not None and found[1].role is LegRole.GUEST:
+        guest = found[1]  # the guest leaves
+    elif conversation.owner == agent_id:
+        invited = [leg for _, leg in conversation.legs_in(_L.OFFERED) if leg.role is LegRole.GUEST]
+        if invited:  # the owner withdraws the invitation
+            unit.admit(conversation, "OfferRescinded", command)
+            owner_leg(conversation, agent_id, command)
+            unit.emit(
+                conversation,
+                ev.OfferRescinded,
+                conversation.id,
+                command,
+                agent_id=invited[0].agent_id,
+            )
+            return
+        unit.admit(conversation, "GuestReleased[by owner]", command)
+        owner_leg(conversation, agent_id, command)
+        guest = next(leg for _, leg in conversation.legs_in(_L.ACTIVE) if leg.role is LegRole.GUEST)
+    else:
         raise NotParticipant(
-            f"{command.agent_id} neither owns nor is a guest of {conversation.id}",
+            f"{agent_id} neither owns nor is a guest of {conversation.id}",
             aggregate_id=conversation.id,
             state=conversation.state,
             command=command,
         )
-    _owner_leg(unit, command.agent_id, conversation, "end", command)
-    if conversation.state is _C.CONFERENCE_REQUESTED:
-        (_, invited), *_ = conversation.legs_in(_L.OFFERED)
-        _emit(unit, conversation, ev.OfferRescinded, agent_id=invited.agent_id)
-        return
-    (_, present), *_ = [
-        (i, leg) for i, leg in conversation.legs_in(_L.ACTIVE) if leg.role is LegRole.GUEST
-    ]
-    left = _emit(
-        unit,
+    left = unit.emit(
         conversation,
         ev.GuestReleased,
-        agent_id=present.agent_id,
-        by=command.agent_id,
+        conversation.id,
+        command,
+        agent_id=guest.agent_id,
+        by=agent_id,
         wrap_up_deadline=_wrap_up_deadline(unit, conversation),
     )
-    unit.post_system_message(left, "agent_left", name=present.agent_name)
+    unit.post_system_message(left, "agent_left", name=guest.agent_name)
 
 
 def _customer_end(unit: Unit, command: cmd.CustomerEnd) -> None:
     conversation = unit.conversation(command.conversation_id, command)
-    if conversation.state not in CUSTOMER_PRESENT:
-        raise _refuse_state(conversation, "customer_end", command)
-    ended = _emit(unit, conversation, ev.CustomerEnded)
+    ended = unit.emit(conversation, ev.CustomerEnded, conversation.id, command)
     if ended.state is _C.DISCONNECTED:
         unit.post_system_message(ended, "customer_ended")
 
@@ -680,20 +687,22 @@ def _delete_asset(unit: Unit, command: cmd.DeleteAsset) -> None:
     unit.events.append(ev.AssetDeletedEvent(aggregate_id=command.asset, sequence=1, at=unit.now))
     for conversation_id in unit.reader.open_on_asset(command.asset):
         conversation = unit.conversation(conversation_id)
-        if conversation.state not in CUSTOMER_PRESENT:
+        if not CONVERSATION_MACHINE.allows(conversation.state, "ChatInterrupted"):
             continue  # already disconnected or wrapping up: untouched
-        interrupted = _emit(unit, conversation, ev.ChatInterrupted, asset=command.asset)
+        interrupted = unit.emit(
+            conversation, ev.ChatInterrupted, conversation_id, command, asset=command.asset
+        )
         if interrupted.state is _C.DISCONNECTED:
             unit.post_system_message(interrupted, "asset_deleted")
 
 
 def _end(unit: Unit, command: cmd.End) -> None:
-    conversation = unit.conversation(command.conversation_id, command)
-    _owner_leg(unit, command.agent_id, conversation, "end", command)
-    _emit(
-        unit,
+    conversation = _owned(unit, command, command.conversation_id, command.agent_id)
+    unit.emit(
         conversation,
         ev.ChatEnded,
+        conversation.id,
+        command,
         agent_id=command.agent_id,
         wrap_up_deadline=_wrap_up_deadline(unit, conversation),
     )
@@ -702,22 +711,8 @@ def _end(unit: Unit, command: cmd.End) -> None:
 def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     unit.agent(command.agent_id, command)
-    found = conversation.leg_of(command.agent_id, _L.WRAPPING_UP)
-    if found is None:
-        if conversation.leg_of(command.agent_id, _L.ACTIVE) is not None:
-            raise _refuse_state(
-                conversation,
-                "submit_wrap_up",
-                command,
-                f"{command.agent_id} must end conversation {conversation.id} before wrapping up",
-            )
-        raise NotParticipant(
-            f"{command.agent_id} has nothing to wrap up in conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-        )
-    queue = unit.queue(found[1].queue)
+    _, leg = wrapping_leg(conversation, command.agent_id, command)
+    queue = unit.queue(leg.queue)
     if command.reason not in queue.wrap_up_reasons:
         raise UnknownWrapUpReason(
             f"{command.reason!r} is not a wrap-up reason of queue {queue.name!r}",
@@ -726,10 +721,11 @@ def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
             command=command,
             reasons=queue.wrap_up_reasons,
         )
-    _emit(
-        unit,
+    unit.emit(
         conversation,
         ev.WrapUpSubmitted,
+        conversation.id,
+        command,
         agent_id=command.agent_id,
         reason=command.reason,
         notes=unit.settings.scrub(command.notes),
@@ -768,20 +764,15 @@ def _fire_deadlines(unit: Unit, conversation_id: str, now: float) -> None:
         conversation = unit.conversation(conversation_id)
         leg = conversation.legs[index]
         if leg.state is _L.OFFERED:
-            conversation = _emit(unit, conversation, ev.OfferTimedOut, agent_id=leg.agent_id)
+            unit.emit(conversation, ev.OfferTimedOut, conversation_id, agent_id=leg.agent_id)
             agent = unit.agent(leg.agent_id)
-            state = AGENT_MACHINE.next_state(agent.state, "miss_offer", aggregate_id=agent.id)
-            unit.agent_event(
-                replace(agent, state=state),
-                ev.AgentRona,
-                conversation_id=conversation_id,
-            )
+            unit.agent_step(agent, ev.AgentRona, None, conversation_id=conversation_id)
         elif leg.state is _L.WRAPPING_UP:
             queue = unit.queue(leg.queue)
-            _emit(
-                unit,
+            unit.emit(
                 conversation,
                 ev.WrapUpSubmitted,
+                conversation_id,
                 agent_id=leg.agent_id,
                 reason=queue.automatic_wrap_up_reason,
                 notes="",
@@ -807,12 +798,19 @@ def _route(unit: Unit) -> None:
         others = [a for a in eligible if a.id not in conversation.declined_by]
         handed_off_by = conversation.handed_off_by
         preferred = [a for a in others if a.id != handed_off_by] or others or eligible
-        agent = unit.settings.routing.choose(conversation, preferred)
+        routing = unit.settings.routing
+        if type(routing) is LongestWaitingFirst:
+            agent = routing.longest_waiting(preferred)
+        else:  # a strategy of the user's own reads a frozen record
+            record = (
+                conversation if isinstance(conversation, Conversation) else freeze(conversation)
+            )
+            agent = routing.choose(record, preferred)
         queue = unit.queue(conversation.queue)
-        _emit(
-            unit,
+        unit.emit(
             conversation,
             ev.ChatOffered,
+            conversation.id,
             agent_id=agent.id,
             agent_name=agent.name,
             deadline=unit.now + queue.offer_timeout,
@@ -842,14 +840,13 @@ _DECISIONS: dict[type[cmd.Command], Callable[[Unit, Any], None]] = {
 }
 
 
-def decide(
-    reader: StoreTransaction, command: cmd.Command, now: float, settings: Settings
-) -> Changes:
+def decide(reader: Reader, command: cmd.Command, now: float, settings: Settings) -> Changes:
     """Everything ``command`` changes, or the refusal; reads through ``reader`` only."""
     decision = _DECISIONS.get(type(command))
     if decision is None:
         raise InvalidArgument(f"not a livechat command: {command!r}")
     unit = Unit(reader, command.now if isinstance(command, cmd.Tick) else now, settings)
     decision(unit, command)
-    _route(unit)
+    if unit.touched_queues:
+        _route(unit)
     return unit.changes()

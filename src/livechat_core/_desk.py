@@ -39,7 +39,6 @@ from ._model import Agent, Conversation, Message, OfferKind, Queue
 from ._pci import CARDS_ONLY, MAX_CUSTOMER_MESSAGE_LENGTH, CustomerTextScrubber
 from ._report import Report, Wallboard, check_window, compute_report, compute_wallboard
 from ._surfaces import Surfaces, render_surfaces
-from .adapters.memory import MemoryStore
 from .ports import Clock, Store, StoreTransaction, Transport
 
 T = TypeVar("T")
@@ -157,7 +156,12 @@ class Desk:
     ) -> None:
         if masking is not None and not isinstance(masking, MaskingPolicy):
             raise InvalidArgument(f"masking must be a MaskingPolicy, not {masking!r}")
-        self.store: Store = MemoryStore(outbox=transport is not None) if store is None else store
+        if store is None:
+            # imported here: the desk imports no adapter unless it is asked to build one
+            from .adapters.memory import MemoryStore
+
+            store = MemoryStore(outbox=transport is not None)
+        self.store: Store = store
         self.transport = transport
         self.clock: Clock = time.time if clock is None else clock
         self.masking = MaskingPolicy() if masking is None else masking

@@ -1,7 +1,9 @@
 """Readable HTML for notebooks: a conversation's transcript, an agent, a desk overview.
 
-The views' ``_repr_html_`` methods call these functions, so a conversation, an agent or a
-desk shows as a small desktop-like card in Jupyter. Everything shown about a customer goes
+Importing this module attaches ``_repr_html_`` to the agent and conversation records
+(the records themselves know nothing of views; ``livechat_core`` imports this module), and
+the desk's ``_repr_html_`` calls :func:`desk_html`, so a conversation, an agent or a desk
+shows as a small desktop-like card in Jupyter. Everything shown about a customer goes
 through the masking policy first (by default ``MaskingPolicy()``: everything masked; a
 customer name that is a phone number is masked as one), and every piece of text is
 HTML-escaped. Styles are inline, so the cards look the same wherever HTML is rendered
@@ -13,15 +15,13 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ._machines import AgentState, ConversationState
+from ._machines import HELD, IN_QUEUE, OWNED, WAITING, AgentState, ConversationState
 from ._masking import MaskingPolicy, mask_across, mask_text
-from ._model import Agent, Conversation, Message, Role
+from ._model import Agent, Conversation, Message, Queue, Role
 from ._surfaces import display_name
-
-if TYPE_CHECKING:
-    from ._desk import Desk
+from .ports import Clock, Store
 
 __all__ = ["agent_html", "conversation_html", "desk_html"]
 
@@ -31,15 +31,9 @@ _CARD = (
     "border-radius: 8px; padding: 10px 12px; max-width: 680px; line-height: 1.4"
 )
 _MUTED = "color: #656d76"
-_STATE_COLOURS = {
-    # waiting for an agent
-    ConversationState.QUEUED: "#9a6700",
-    ConversationState.OFFERED: "#9a6700",
-    ConversationState.TRANSFER_REQUESTED: "#9a6700",
-    # an agent holds it
-    ConversationState.ACTIVE: "#1a7f37",
-    ConversationState.CONFERENCE_REQUESTED: "#1a7f37",
-    ConversationState.CONFERENCING: "#1a7f37",
+_STATE_COLOURS: dict[str, str] = {
+    **dict.fromkeys(WAITING, "#9a6700"),  # waiting for an agent
+    **dict.fromkeys(HELD, "#1a7f37"),  # an agent holds it
     # on the way out
     ConversationState.DISCONNECTED: "#cf222e",
     ConversationState.WRAP_UP: "#8250df",
@@ -49,12 +43,26 @@ _STATE_COLOURS = {
     AgentState.RONA: "#cf222e",
     AgentState.LOGGED_OUT: "#656d76",
 }
-_HELD = (
-    ConversationState.ACTIVE,
-    ConversationState.CONFERENCE_REQUESTED,
-    ConversationState.CONFERENCING,
-    ConversationState.DISCONNECTED,
-)
+
+
+class DeskView(Protocol):
+    """What the overview reads of a desk (``Desk`` is one)."""
+
+    clock: Clock
+    masking: MaskingPolicy
+
+    @property
+    def store(self) -> Store:
+        """Where the desk keeps its state."""
+
+    def queues(self) -> list[Queue]:
+        """Every queue, by name."""
+
+    def agents(self) -> list[Agent]:
+        """Every agent, by id."""
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """One conversation."""
 
 
 def _e(text: object) -> str:
@@ -62,7 +70,7 @@ def _e(text: object) -> str:
 
 
 def _badge(state: str) -> str:
-    colour = _STATE_COLOURS.get(state, "#656d76")  # type: ignore[call-overload]
+    colour = _STATE_COLOURS.get(state, "#656d76")
     label = state.replace("_", " ")
     return (
         f'<span style="display: inline-block; padding: 0 7px; border-radius: 10px; '
@@ -168,15 +176,12 @@ def conversation_html(
         f"owner <b>{_e(owner)}</b>",
     ]
     accepted = conversation.accepted_at
-    if conversation.state in _HELD and accepted is not None:
+    if conversation.state in OWNED and accepted is not None:
         if now is not None:
             facts.append(f"⏱ <b>{_clock(conversation.elapsed(now))}</b>")
         else:
             facts.append(f"accepted {_e(_time_of_day(accepted))}")
-    elif now is not None and conversation.state in (
-        ConversationState.QUEUED,
-        ConversationState.OFFERED,
-    ):
+    elif now is not None and conversation.state in IN_QUEUE:
         facts.append(f"waiting <b>{_clock(max(0.0, now - conversation.started_at))}</b>")
     if conversation.outcome is not None:
         facts.append(f"outcome <b>{_e(str(conversation.outcome).replace('_', ' '))}</b>")
@@ -279,7 +284,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) ->
 
 
 def desk_html(
-    desk: Desk, now: float | None = None, policy: MaskingPolicy | None = None, limit: int = 50
+    desk: DeskView, now: float | None = None, policy: MaskingPolicy | None = None, limit: int = 50
 ) -> str:
     """An overview of the desk: queues, agents and the open conversations.
 
@@ -307,7 +312,7 @@ def desk_html(
     conversations = [c for c in conversations if c.state is not ConversationState.CLOSED]
     waiting: dict[str, int] = {queue.name: 0 for queue in queues}
     for conversation in conversations:
-        if conversation.state in (ConversationState.QUEUED, ConversationState.OFFERED):
+        if conversation.state in IN_QUEUE:
             waiting[conversation.queue] = waiting.get(conversation.queue, 0) + 1
     queue_rows = [
         [
@@ -336,7 +341,7 @@ def desk_html(
     ]
     conversation_rows = []
     for conversation in conversations[:limit]:
-        if conversation.state in _HELD and conversation.accepted_at is not None:
+        if conversation.state in OWNED and conversation.accepted_at is not None:
             timer = f"⏱ {_clock(conversation.elapsed(now))}"
         else:
             timer = f"waiting {_clock(max(0.0, now - conversation.started_at))}"
@@ -372,3 +377,18 @@ def desk_html(
         )
         + "</div>"
     )
+
+
+def _agent_card(self: Agent) -> str:
+    """The agent's card for notebooks: state, capacity, what they hold."""
+    return agent_html(self)
+
+
+def _transcript(self: Conversation) -> str:
+    """A transcript with bubbles and initials for notebooks (masked by the default policy)."""
+    return conversation_html(self)
+
+
+# The records know nothing of views; the views attach themselves.
+Agent._repr_html_ = _agent_card  # type: ignore[attr-defined]
+Conversation._repr_html_ = _transcript  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._machines import AgentState, ConversationState, LegState
+from ._states import AgentState, ConversationState, LegState
 
 _R = TypeVar("_R")
 _READERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
@@ -152,12 +152,6 @@ class Agent:
     version: int = 0
     sequence: int = 0
 
-    def _repr_html_(self) -> str:
-        """The agent's card for notebooks: state, capacity, what they hold."""
-        from ._html import agent_html
-
-        return agent_html(self)
-
     @property
     def free_capacity(self) -> int:
         """How many more chats may be offered to the agent."""
@@ -225,12 +219,6 @@ class Conversation:
     ended_at: float | None = None
     closed_at: float | None = None
     version: int = 0
-
-    def _repr_html_(self) -> str:
-        """A transcript with bubbles and initials for notebooks (masked by the default policy)."""
-        from ._html import conversation_html
-
-        return conversation_html(self)
 
     def elapsed(self, now: float) -> float:
         """Seconds since the current owner accepted (the desktop's timer); 0 before that."""

@@ -28,7 +28,13 @@ from .._composer import MAX_MESSAGE_LENGTH, compose, normalise
 from .._desk import Desk
 from .._errors import LivechatError
 from .._events import Event
-from .._machines import AgentState, ConversationState, LegState
+from .._machines import (
+    CONFERENCE,
+    CONVERSATION_MACHINE,
+    OPEN,
+    AgentState,
+    LegState,
+)
 from .._model import Agent, LegRole
 from .._pii_strategies import (
     chat_texts,
@@ -249,17 +255,6 @@ class Scenario:
 
 _QUEUE_NAMES = ("support", "billing", "sales")
 _ASSETS = ("livechat", "web")
-_HELD = (
-    ConversationState.ACTIVE,
-    ConversationState.CONFERENCE_REQUESTED,
-    ConversationState.CONFERENCING,
-)
-_PRESENT = (
-    ConversationState.QUEUED,
-    ConversationState.OFFERED,
-    ConversationState.TRANSFER_REQUESTED,
-    *_HELD,
-)
 
 _Candidate = Callable[[st.DrawFn], cmd.Command]
 # built once: a strategy validates itself on first use, which would cost every draw
@@ -372,22 +367,24 @@ class _Builder:
         view = self.desk.conversation(chat_id)
         state, owner = view.state, view.owner
         found: list[_Candidate] = []
-        if state is ConversationState.CLOSED:
+        if state not in OPEN:
             return found
-        if state in _PRESENT:
+        # what each party may do here is the table's say (``_machines.py``)
+        allows = CONVERSATION_MACHINE.allows
+        if allows(state, "MessagePosted[customer]"):
             found += [
                 lambda draw: cmd.SendCustomerMessage(
                     conversation_id=chat_id, text=draw(_CUSTOMER_TEXTS)
                 )
             ] * 2
             found.append(_fixed(cmd.CustomerEnd(conversation_id=chat_id)))
-        if owner is not None and state in _HELD:
+        if owner is not None and allows(state, "MessagePosted[owner]"):
             found += [
                 lambda draw: cmd.SendAgentMessage(
                     agent_id=owner, conversation_id=chat_id, text=draw(_AGENT_TEXTS)
                 )
             ] * 2
-        if owner is not None and state is ConversationState.ACTIVE:
+        if owner is not None and allows(state, "TransferRequested"):
             targets = [agent.id for agent in self.desk.available_agents(exclude=owner)]
             if targets:
                 found.append(
@@ -411,19 +408,16 @@ class _Builder:
                     queue=draw(st.sampled_from(list(self.queues))),
                 )
             )
-        if owner is not None and state in (
-            ConversationState.CONFERENCE_REQUESTED,
-            ConversationState.CONFERENCING,
-        ):
+        if owner is not None and state in CONFERENCE:
             found += [_fixed(cmd.EndConference(agent_id=owner, conversation_id=chat_id))] * 2
-        if owner is not None and (state in _HELD or state is ConversationState.DISCONNECTED):
+        if owner is not None and allows(state, "ChatEnded"):
             found += [_fixed(cmd.End(agent_id=owner, conversation_id=chat_id))] * 2
         wrapping: set[str] = set()
         for leg in view.legs:
             if leg.role is LegRole.GUEST and leg.state is LegState.ACTIVE:
                 guest = leg.agent_id
                 found.append(_fixed(cmd.EndConference(agent_id=guest, conversation_id=chat_id)))
-                if state is ConversationState.CONFERENCING:
+                if allows(state, "MessagePosted[guest]"):
                     text = "Happy to help."
                     found.append(
                         _fixed(
