@@ -245,8 +245,9 @@ def test_plot_draws_both_charts(tmp_path: Path, shift: tuple[ShiftReport, list[E
     pytest.importorskip("matplotlib")
     report, _ = shift
     path = tmp_path / "shift.png"
-    report.plot(path)
+    figure = report.plot(path)
     assert path.read_bytes().startswith(b"\x89PNG")
+    assert figure.axes[0].get_title() == "Chats waiting for an agent"
     svg = tmp_path / "shift.svg"
     report.plot(svg)
     text = svg.read_text(encoding="utf-8")

@@ -9,23 +9,29 @@ data and file errors. Progress bars go to standard error, only when it is a term
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import datetime
 import io
 import json
+import math
 import os
 import shutil
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ._errors import LivechatError
+from ._errors import InvalidArgument, LivechatError
 from ._events import Event
 from ._events import to_record as event_to_record
 from ._machines import MACHINES, mermaid
 from ._masking import ALL_KINDS, MaskingPolicy, find_sensitive, mask_text
 from ._surfaces import display_name
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 PROGRAM = "livechat-core"
 DEFAULT_DB = "livechat-sim.db"
@@ -46,6 +52,13 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse drops a failed write of --help silently; a full disk is an error here
+        if message:
+            if file is None:
+                raise DataError("standard output is closed; redirect it to a file or a pipe")
+            file.write(message)
 
 
 # --------------------------------------------------------------------------- progress
@@ -157,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Run '{PROGRAM} COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # not required here: main() names an unknown option before asking for a command
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
 
     simulate = commands.add_parser(
         "simulate",
@@ -268,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     _progress_option(mask)
     mask.set_defaults(run=_mask, parser=mask)
 
+    _report_parser(commands)
+
     diagram = commands.add_parser(
         "diagram",
         help="print the Mermaid state diagram of a machine",
@@ -349,15 +364,15 @@ def _simulate(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise DataError("--plot needs matplotlib: pip install 'livechat-core[plots]'") from None
-    outputs: list[TextIO] = []
+    outputs: list[tuple[TextIO, str]] = []
     store: Store
     try:
         json_file = _open_output(args.json) if args.json else None
         if json_file is not None:
-            outputs.append(json_file)
+            outputs.append((json_file, args.json))
         events_file = _open_output(args.events) if args.events else None
         if events_file is not None:
-            outputs.append(events_file)
+            outputs.append((events_file, args.events))
         if args.db == ":memory:":
             store, where = MemoryStore(), "in memory"
         else:
@@ -379,7 +394,8 @@ def _simulate(args: argparse.Namespace) -> int:
             def on_event(event: Event) -> None:
                 record = event_to_record(event)
                 record["data"] = mask_record(record["data"], export_policy)
-                write(json.dumps(record, ensure_ascii=False) + "\n")
+                with _writing(args.events):
+                    write(json.dumps(record, ensure_ascii=False) + "\n")
 
         bar = ProgressBar("simulating", _progress_enabled(args.progress))
         try:
@@ -395,25 +411,33 @@ def _simulate(args: argparse.Namespace) -> int:
             if close is not None:
                 close()
         if json_file is not None:
-            json_file.write(report.to_json() + "\n")
+            with _writing(args.json):
+                json_file.write(report.to_json() + "\n")
         if args.plot is not None:
+            # drawn in memory, then written: a failing disk is reported like any other file
+            image = io.BytesIO()
+            kind = os.path.splitext(args.plot)[1].lstrip(".").lower() or "png"
             try:
-                report.plot(args.plot)
-            except (OSError, ValueError) as error:
+                report.plot().savefig(image, format=kind)
+            except ValueError as error:
                 raise DataError(f"cannot draw {args.plot!r}: {error}") from None
+            with _writing(args.plot), open(args.plot, "wb") as plot_file:
+                plot_file.write(image.getvalue())
     finally:
-        for output in outputs:
-            output.close()
-    print(f"Simulated shift, desk kept {where}\n")
+        for output, path in outputs:
+            with _writing(path):
+                output.close()
+    out = _stdout()
+    print(f"Simulated shift, desk kept {where}\n", file=out)
     width = min(100, shutil.get_terminal_size((100, 24)).columns)
-    print(report.format(width), end="")
+    print(report.format(width), end="", file=out)
     written = [
         f"{label} {path}"
         for label, path in (("report", args.json), ("events", args.events), ("plot", args.plot))
         if path
     ]
     if written:
-        print("\nWrote " + ", ".join(written) + ".")
+        print("\nWrote " + ", ".join(written) + ".", file=out)
     return 0
 
 
@@ -433,6 +457,183 @@ def mask_record(value: Any, policy: MaskingPolicy, key: str = "") -> Any:
     if isinstance(value, dict):
         return {name: mask_record(item, policy, name) for name, item in value.items()}
     return value
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _when(text: str) -> float:
+    """POSIX seconds, or an ISO 8601 date and time (UTC unless it names an offset)."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a date and time such as 2026-01-01T09:00 (UTC) or POSIX seconds, "
+                f"not {text!r}"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return moment.timestamp()
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite time, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return value
+
+
+def _report_parser(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="contact-center figures of a stored desk: service level, ASA, AHT, occupancy",
+        description=(
+            "Read a desk's SQLite file and print its contact-center figures for the chats "
+            "started in a window: overall and per queue (offered, handled, abandoned, "
+            "service level, ASA, abandonment, AHT), per agent (legs, RONA, busy time, "
+            "occupancy) and per interval. Text by default; --json for everything as JSON, "
+            "--csv for one table (--by)."
+        ),
+    )
+    report.add_argument(
+        "--db", required=True, metavar="FILE", help="the desk's SQLite file (not changed)"
+    )
+    report.add_argument(
+        "--since", type=_when, metavar="WHEN", help="chats started at or after WHEN (UTC)"
+    )
+    report.add_argument("--until", type=_when, metavar="WHEN", help="chats started before WHEN")
+    report.add_argument(
+        "--threshold",
+        type=_seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="service-level target: answered within SECONDS (default 20)",
+    )
+    report.add_argument(
+        "--interval",
+        type=_positive_float,
+        default=15.0,
+        metavar="MINUTES",
+        help="length of a trend interval (default 15)",
+    )
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="the whole report as JSON")
+    output.add_argument("--csv", action="store_true", help="one table as CSV (see --by)")
+    report.add_argument(
+        "--by",
+        choices=("queue", "agent", "interval"),
+        default="queue",
+        help="the table --csv writes: one row per queue (the first: all), agent or interval",
+    )
+    report.add_argument(
+        "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
+    )
+    report.set_defaults(run=_report, parser=report)
+
+
+def _open_store_for_reading(path: str) -> Any:
+    """A :class:`SqliteStore` on an existing livechat-core file; never creates one."""
+    from .adapters.sqlite import APPLICATION_ID, SqliteStore
+
+    if not os.path.exists(path):
+        raise DataError(f"cannot read {path!r}: no such file")
+    if not os.path.isfile(path):
+        raise DataError(f"cannot read {path!r}: not a regular file")
+    try:
+        with open(path, "rb") as file:
+            header = file.read(100)
+    except OSError as error:
+        raise DataError(f"cannot read {path!r}: {error.strerror or error}") from None
+    if not (
+        len(header) == 100
+        and header.startswith(_SQLITE_HEADER)
+        and int.from_bytes(header[68:72], "big") == APPLICATION_ID
+    ):
+        raise DataError(f"{path!r} is not a livechat-core store")
+    try:
+        return SqliteStore(path)
+    except LivechatError as error:
+        raise DataError(f"cannot open {path!r}: {error.message}") from None
+
+
+def _report_csv(report: Any, by: str, out: TextIO) -> None:
+    import attrs
+
+    from ._report import FIGURE_FIELDS, AgentFigures
+
+    writer = csv.writer(out, lineterminator="\n")
+    if by == "queue":
+        writer.writerow(["queue", *FIGURE_FIELDS])
+        rows = [("all", report.figures), *report.by_queue.items()]
+        for name, figures in rows:
+            writer.writerow([name, *(_csv_value(getattr(figures, f)) for f in FIGURE_FIELDS)])
+    elif by == "agent":
+        fields = [field.name for field in attrs.fields(AgentFigures)]
+        writer.writerow(fields)
+        for agent in report.by_agent.values():
+            writer.writerow([_csv_value(getattr(agent, f)) for f in fields])
+    else:
+        writer.writerow(["start", "end", *FIGURE_FIELDS])
+        for interval in report.intervals:
+            writer.writerow(
+                [
+                    _iso(interval.start),
+                    _iso(interval.end),
+                    *(_csv_value(getattr(interval.figures, f)) for f in FIGURE_FIELDS),
+                ]
+            )
+
+
+def _csv_value(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _iso(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat()
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ._desk import Desk
+
+    store = _open_store_for_reading(args.db)
+    try:
+        try:
+            report = Desk(store=store).report(
+                since=args.since,
+                until=args.until,
+                service_level_threshold=args.threshold,
+                interval=args.interval * 60,
+            )
+        except InvalidArgument as error:
+            raise UsageError(f"{PROGRAM} report: {error.message}") from None
+        except LivechatError as error:
+            raise DataError(f"cannot read {args.db!r}: {error.message}") from None
+    finally:
+        store.close()
+    out = _open_output(args.output) if args.output else _stdout()
+    try:
+        with _writing(args.output or "<stdout>") if args.output else contextlib.nullcontext():
+            if args.json:
+                out.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+            elif args.csv:
+                _report_csv(report, args.by, out)
+            else:
+                width = min(120, shutil.get_terminal_size((100, 24)).columns)
+                out.write(report.format(width))
+    finally:
+        if args.output:
+            with _writing(args.output):
+                out.close()
+    return 0
 
 
 # --------------------------------------------------------------------------- mask
@@ -566,6 +767,10 @@ def _mask_jsonl(
                 record = json.loads(body)
             except json.JSONDecodeError as error:
                 raise _Malformed(number, f"not JSON ({error.msg}, column {error.colno})") from None
+            except ValueError as error:  # an integer longer than Python converts
+                raise _Malformed(number, f"not JSON ({error})") from None
+            except RecursionError:
+                raise _Malformed(number, "not JSON (nested too deeply)") from None
             if fields is not None and not isinstance(record, dict):
                 raise _Malformed(number, f"expected a JSON object, got {type(record).__name__}")
         except _Malformed as problem:
@@ -592,8 +797,17 @@ def _mask_jsonl(
         if masked == record and type(masked) is type(record):
             out.write(line)  # untouched lines keep their exact bytes
         else:
-            out.write(json.dumps(masked, ensure_ascii=False) + line[len(body) :])
+            out.write(_json_line(masked) + line[len(body) :])
     return count
+
+
+def _json_line(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): keep it escaped
+        return json.dumps(value)
+    return text
 
 
 def _mask_csv(
@@ -613,6 +827,40 @@ def _mask_csv(
         text.detach()  # the caller closes the file (or leaves stdin open)
 
 
+class _Replayable:
+    """The physical lines of a text stream, for ``csv.reader``, with the lines of the record
+    being read kept aside: when a record turns out malformed, only its first line is
+    dropped and the lines it swallowed (an unclosed quote runs to the end of the input)
+    are read again."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+        self._again: list[str] = []
+        self.taken: list[str] = []
+        self.line = 0  # physical lines handed out, for error messages
+
+    def __iter__(self) -> _Replayable:
+        return self
+
+    def __next__(self) -> str:
+        line = self._again.pop() if self._again else next(self._text)
+        self.taken.append(line)
+        self.line += 1
+        return line
+
+    def record_done(self) -> None:
+        self.taken.clear()
+
+    def drop_first_line_of_record(self) -> int:
+        """Skip the malformed record's first line; returns its number."""
+        first = self.line - len(self.taken) + 1
+        rest = self.taken[1:]
+        self._again.extend(reversed(rest))
+        self.line -= len(rest)
+        self.taken.clear()
+        return first
+
+
 def _mask_csv_rows(
     text: TextIO,
     out: TextIO,
@@ -622,13 +870,19 @@ def _mask_csv_rows(
     fields: Sequence[str] | None,
     delimiter: str,
 ) -> int:
-    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    lines = _Replayable(text)
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+
+    def reader() -> Iterator[list[str]]:
+        return csv.reader(lines, delimiter=delimiter, strict=True)
+
     rows = 0
+    records = reader()
     try:
-        header = next(reader, None)
+        header = next(records, None)
     except csv.Error as error:
-        raise DataError(f"line {reader.line_num}: not CSV ({error})") from None
+        raise DataError(f"line {lines.line}: not CSV ({error})") from None
+    lines.record_done()
     if header is None:
         return 0
     if any(_has_surrogates(cell) for cell in header):
@@ -645,22 +899,28 @@ def _mask_csv_rows(
         chosen = [index for index, name in enumerate(header) if name in fields]
     writer.writerow(header)
     while True:
+        first_line = lines.line + 1
         try:
-            row = next(reader)
+            row = next(records)
         except StopIteration:
             break
         except csv.Error as error:
-            # the csv module cannot resume after a broken quoted field
-            raise DataError(f"line {reader.line_num}: not CSV ({error})") from None
+            # a broken quote or an oversized field: skip the record's first line and read
+            # on from the next one with a fresh reader (the old one may be mid-field)
+            number = lines.drop_first_line_of_record()
+            records = reader()
+            report(_Malformed(number, f"not CSV ({error})"))
+            continue
+        lines.record_done()
         rows += 1
-        tick(reader.line_num)
+        tick(lines.line)
         try:
             if len(row) != len(header):
                 raise _Malformed(
-                    reader.line_num, f"{len(row)} fields where the header has {len(header)}"
+                    first_line, f"{len(row)} fields where the header has {len(header)}"
                 )
             if any(_has_surrogates(cell) for cell in row):
-                raise _Malformed(reader.line_num, "not UTF-8")
+                raise _Malformed(first_line, "not UTF-8")
         except _Malformed as problem:
             report(problem)
             continue
@@ -700,7 +960,7 @@ def _mask(args: argparse.Namespace) -> int:
                     fraction = None
             bar.update(fraction, f"{line:,} lines")
 
-    out = sys.stdout
+    out = _stdout()
     try:
         if args.format == "text":
             lines = _mask_text_lines(source, out, masker, report, tick)
@@ -740,39 +1000,98 @@ def _mask(args: argparse.Namespace) -> int:
 
 def _diagram(args: argparse.Namespace) -> int:
     text = mermaid(MACHINES[args.machine])
-    sys.stdout.write(f"```mermaid\n{text}```\n" if args.fenced else text)
+    _stdout().write(f"```mermaid\n{text}```\n" if args.fenced else text)
     return 0
 
 
 # --------------------------------------------------------------------------- entry point
 
 
+def _stdout() -> TextIO:
+    """Standard output, or a :class:`DataError` when there is none to write to."""
+    out = sys.stdout
+    if out is None or out.closed:
+        raise DataError("standard output is closed; redirect it to a file or a pipe")
+    return out
+
+
+@contextlib.contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Name ``path`` in the error when writing or closing it fails (a full disk)."""
+    try:
+        yield
+    except OSError as error:
+        raise DataError(f"cannot write {path!r}: {error.strerror or error}") from None
+
+
+def _say(message: str) -> None:
+    """One line on standard error, if standard error can take it."""
+    try:
+        if sys.stderr is not None:
+            print(message, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After standard output failed: point it at /dev/null, so the interpreter's own flush
+    at exit neither fails again nor prints a second error."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is not None and not sys.stdout.closed:
+        sys.stdout.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    No failure shows a traceback: bad arguments exit 2 with one line naming the problem;
+    unreadable or malformed input and output that cannot be written (a full disk, no
+    permission, standard output closed) exit 1 with one line; a reader that goes away
+    (``| head``) ends the run quietly.
+    """
     parser = build_parser()
     try:
         try:
             args, extras = parser.parse_known_args(argv)
         except SystemExit as exit_:  # --help and --version
+            _flush_stdout()
             return exit_.code if isinstance(exit_.code, int) else 0
+        if args.command is None:
+            if extras:
+                parser.error(f"unrecognized arguments: {' '.join(extras)}")
+            parser.error("a command is required")
         if extras:  # reported by the command's parser, which names the command
             args.parser.error(f"unrecognized arguments: {' '.join(extras)}")
         status: int = args.run(args)
+        _flush_stdout()
         return status
     except UsageError as error:
-        print(str(error), file=sys.stderr)
+        _say(str(error))
         return 2
     except DataError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        _say(f"{PROGRAM}: error: {error}")
         return 1
     except BrokenPipeError:
         # the reader went away (`| head`): stop quietly, without a second error at exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
+        return 1
+    except OSError as error:
+        # what is left is standard output failing: a full disk, a revoked permission
+        _silence_stdout()
+        _say(f"{PROGRAM}: error: cannot write the output: {error.strerror or error}")
         return 1
     except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        _say(f"{PROGRAM}: interrupted")
         return 130
     except LivechatError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        _say(f"{PROGRAM}: error: {error}")
         return 1

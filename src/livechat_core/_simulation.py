@@ -43,6 +43,8 @@ from ._errors import InvalidArgument, LivechatError
 from ._machines import ConversationState
 from ._model import OfferKind
 from ._pii_samples import card_number, iban_number
+from ._report import Report, compute_report
+from ._report_view import percent_text, seconds_text
 from .ports import Store
 
 __all__ = ["AgentSummary", "Distribution", "ShiftConfig", "ShiftReport", "simulate"]
@@ -292,6 +294,8 @@ class ShiftReport:
     queue_times: tuple[float, ...]
     handling_times: tuple[float, ...]
     queue_length: tuple[tuple[float, int], ...]
+    figures: Report = attrs.field(factory=Report)
+    """The contact-center figures of SPEC section 12 (``desk.report()`` of the shift)."""
 
     @property
     def duration(self) -> float:
@@ -310,57 +314,56 @@ class ShiftReport:
         """A plain-text summary for a terminal, wrapped at ``width`` columns."""
         return _format(self, width)
 
-    def plot(self, path: str | os.PathLike[str]) -> None:
-        """Draw queue length over time and the handling-time histogram into an image file.
+    def plot(self, path: str | os.PathLike[str] | None = None) -> Any:
+        """Queue length over time and the handling-time histogram, as a matplotlib figure.
 
-        Needs matplotlib (``pip install livechat-core[plots]``); the format follows the
-        file's suffix (``.png``, ``.svg``, ``.pdf``).
+        Returns the ``Figure`` (a notebook displays it); with ``path``, also saves it there
+        in the format the suffix names (``.png``, ``.svg``, ``.pdf``). Built without pyplot:
+        the global backend and pyplot's open figures are left alone. Needs matplotlib
+        (``pip install 'livechat-core[plots]'``).
         """
         try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            from matplotlib.figure import Figure
         except ImportError as error:
             raise ImportError(
                 "plots need matplotlib: pip install 'livechat-core[plots]'"
             ) from error
-        figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), layout="constrained")
-        try:
-            minutes = [sample[0] for sample in self.queue_length]
-            waiting = [sample[1] for sample in self.queue_length]
-            top.step(minutes, waiting, where="post", color="#1f6feb")
-            top.fill_between(minutes, waiting, step="post", alpha=0.2, color="#1f6feb")
-            top.axvline(self.config.minutes, color="#888", linestyle="--", linewidth=1)
-            top.annotate(
-                "arrivals stop",
-                (self.config.minutes, 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(3, -12),
-                textcoords="offset points",
-                color="#666",
-                fontsize=8,
-            )
-            top.set_title("Chats waiting for an agent")
-            top.set_xlabel("minute of the shift")
-            top.set_ylabel("queued or offered")
-            top.set_xlim(left=0)
-            top.set_ylim(bottom=0)
-            handling = [seconds / 60 for seconds in self.handling_times]
-            bottom.hist(handling, bins=min(30, max(5, len(handling) // 4)), color="#8250df")
-            for value, label in ((self.handling_time.p50, "p50"), (self.handling_time.p90, "p90")):
-                bottom.axvline(value / 60, color="#333", linestyle=":", linewidth=1)
-                bottom.annotate(label, (value / 60, 0), xytext=(3, 3), textcoords="offset points")
-            bottom.set_title(f"Handling time ({self.handling_time.count} chats)")
-            bottom.set_xlabel("minutes from acceptance to the last wrap-up")
-            bottom.set_ylabel("chats")
-            figure.suptitle(
-                f"Simulated shift · seed {self.config.seed} · {self.config.agents} agents · "
-                f"{self.config.arrival_rate:g} chats/min"
-            )
+        figure = Figure(figsize=(8, 6.5), layout="constrained")
+        top, bottom = figure.subplots(2, 1)
+        minutes = [sample[0] for sample in self.queue_length]
+        waiting = [sample[1] for sample in self.queue_length]
+        top.step(minutes, waiting, where="post", color="#1f6feb")
+        top.fill_between(minutes, waiting, step="post", alpha=0.2, color="#1f6feb")
+        top.axvline(self.config.minutes, color="#888", linestyle="--", linewidth=1)
+        top.annotate(
+            "arrivals stop",
+            (self.config.minutes, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            color="#666",
+            fontsize=8,
+        )
+        top.set_title("Chats waiting for an agent")
+        top.set_xlabel("minute of the shift")
+        top.set_ylabel("queued or offered")
+        top.set_xlim(left=0)
+        top.set_ylim(bottom=0)
+        handling = [seconds / 60 for seconds in self.handling_times]
+        bottom.hist(handling, bins=min(30, max(5, len(handling) // 4)), color="#8250df")
+        for value, label in ((self.handling_time.p50, "p50"), (self.handling_time.p90, "p90")):
+            bottom.axvline(value / 60, color="#333", linestyle=":", linewidth=1)
+            bottom.annotate(label, (value / 60, 0), xytext=(3, 3), textcoords="offset points")
+        bottom.set_title(f"Handling time ({self.handling_time.count} chats)")
+        bottom.set_xlabel("minutes from acceptance to the last wrap-up")
+        bottom.set_ylabel("chats")
+        figure.suptitle(
+            f"Simulated shift · seed {self.config.seed} · {self.config.agents} agents · "
+            f"{self.config.arrival_rate:g} chats/min"
+        )
+        if path is not None:
             figure.savefig(os.fspath(path))
-        finally:
-            plt.close(figure)
+        return figure
 
 
 # --------------------------------------------------------------------------- the engine
@@ -436,6 +439,7 @@ class _Shift:
         self.sensitive: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         self.queue_length: list[tuple[float, int]] = []
+        self.seen: list[ev.Event] = []
         self.handlers: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.ChatOffered: self._on_offered,
             ev.TransferRequested: self._on_transfer_requested,
@@ -472,6 +476,7 @@ class _Shift:
             self.refused[error.code] += 1
             return None
         self.counts["commands"] += 1
+        self.seen.extend(events)
         for event in events:
             self.counts["events"] += 1
             if self.on_event is not None:
@@ -975,6 +980,7 @@ class _Shift:
             queue_times=tuple(queue_times),
             handling_times=tuple(handling_times),
             queue_length=tuple(self.queue_length),
+            figures=compute_report(self.seen, now=self.now),
         )
 
 
@@ -1061,6 +1067,13 @@ def _format(report: ShiftReport, width: int) -> str:
             f"p99 {clock_time(distribution.p99)} · max {clock_time(distribution.max)}"
         )
 
+    figures = report.figures
+    row(
+        "Service level",
+        f"{percent_text(figures.service_level)} answered within "
+        f"{figures.service_level_threshold:g} s · ASA {seconds_text(figures.asa)} · "
+        f"AHT {seconds_text(figures.aht)} · abandoned {percent_text(figures.abandon_rate)}",
+    )
     row("Time in queue", timing(report.queue_time))
     row("Handling time", timing(report.handling_time))
     row(
@@ -1108,9 +1121,11 @@ def _format(report: ShiftReport, width: int) -> str:
     lines.append("Agents")
     name_width = max((len(agent.name) for agent in report.agents), default=0)
     for agent in report.agents:
+        found = report.figures.by_agent.get(agent.id)
+        occupancy = percent_text(found.occupancy if found is not None else None)
         lines.append(
             f"  {agent.name:<{name_width}}  capacity {agent.capacity}  "
             f"{agent.chats:>3} chats  {agent.ronas} RONA  {agent.declines} declined  "
-            f"({', '.join(agent.queues)})"
+            f"occupancy {occupancy:>6}  ({', '.join(agent.queues)})"
         )
     return "\n".join(lines) + "\n"
