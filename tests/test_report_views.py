@@ -119,3 +119,25 @@ def test_frames(desk: Desk) -> None:
     assert report.queues_frame().loc["billing", "aht"] == 160.0
     assert report.agents_frame().loc["petr", "rona"] == 1
     assert events_frame([]).columns.tolist()[:3] == ["id", "type", "aggregate"]
+
+
+def test_manual_clock_and_strategies_import_without_pytest() -> None:
+    # a notebook user with the plots extra has no pytest: importing it must not be needed
+    code = """
+import sys
+sys.modules["pytest"] = None  # any "import pytest" now raises ImportError
+from livechat_core.testing import ManualClock
+from livechat_core.testing.clock import ManualClock as Again
+import livechat_core.testing.strategies
+assert ManualClock is Again and ManualClock(5.0)() == 5.0
+try:
+    from livechat_core.testing import StoreConformance
+except ImportError:
+    print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    from livechat_core.testing import StoreConformance
+
+    assert StoreConformance.__name__ == "StoreConformance"

@@ -14,7 +14,21 @@ See ``docs/testing.md`` for a user's own property test.
 
 from __future__ import annotations
 
-from ._conformance import StoreConformance
+from typing import TYPE_CHECKING
+
 from .clock import ManualClock
 
+if TYPE_CHECKING:
+    from ._conformance import StoreConformance
+
 __all__ = ["ManualClock", "StoreConformance"]
+
+
+def __getattr__(name: str) -> object:
+    # StoreConformance is a pytest test class: import pytest only when it is asked for, so
+    # ManualClock and the Hypothesis strategies work in a notebook without pytest.
+    if name == "StoreConformance":
+        from ._conformance import StoreConformance
+
+        return StoreConformance
+    raise AttributeError(f"module 'livechat_core.testing' has no attribute {name!r}")
