@@ -13,9 +13,11 @@ import functools
 import logging
 import math
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Final, TypeVar
 
 import attrs
@@ -39,7 +41,7 @@ from ._model import Agent, Conversation, Message, OfferKind, Queue
 from ._pci import CARDS_ONLY, MAX_CUSTOMER_MESSAGE_LENGTH, CustomerTextScrubber
 from ._report import Report, Wallboard, check_window, compute_report, compute_wallboard
 from ._surfaces import Surfaces, render_surfaces
-from .ports import Clock, Store, StoreTransaction, Transport
+from .ports import ArchivedConversation, Changes, Clock, Store, StoreTransaction, Transport
 
 T = TypeVar("T")
 
@@ -114,6 +116,95 @@ def _check_now(now: float) -> float:
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+TICK_BATCH: Final = 500
+"""How many due conversations one transaction of :meth:`Desk.tick` fires at most."""
+
+
+class _DueWindow:
+    """One batch of a tick: the due conversations after a ``(deadline, id)`` cursor.
+
+    :meth:`over` wraps a transaction so that the decision's ``due`` reads return this
+    batch only (through the store's indexed ``due_after``), recording where it ended.
+    """
+
+    def __init__(self, now: float, after: tuple[float, str] | None, limit: int) -> None:
+        self.now = now
+        self.after = after
+        self.limit = limit
+        self.last: tuple[float, str] | None = None
+        self.full = False
+
+    def copy(self) -> _DueWindow:
+        return _DueWindow(self.now, self.after, self.limit)
+
+    def next(self) -> _DueWindow | None:
+        """The batch after this one, or ``None`` when this one was the last."""
+        if not self.full or self.last is None:
+            return None
+        return _DueWindow(self.now, self.last, self.limit)
+
+    def over(self, txn: StoreTransaction) -> StoreTransaction:
+        return _WindowedReader(txn, self)
+
+    def read(self, txn: StoreTransaction, now: float, limit: int) -> list[str]:
+        if self.last is not None:
+            return []  # one read per batch: what it fired is not due again
+        wanted = min(limit, self.limit)
+        pairs = txn.due_after(min(now, self.now), self.after, wanted)
+        self.full = len(pairs) >= wanted
+        self.last = pairs[-1] if pairs else self.after
+        return [conversation_id for _, conversation_id in pairs]
+
+
+class _WindowedReader(StoreTransaction):
+    """A transaction whose ``due`` reads one tick batch; everything else passes through."""
+
+    def __init__(self, txn: StoreTransaction, window: _DueWindow) -> None:
+        self._txn = txn
+        self._window = window
+
+    def queue(self, name: str) -> Queue | None:
+        return self._txn.queue(name)
+
+    def queues(self) -> list[Queue]:
+        return self._txn.queues()
+
+    def agent(self, agent_id: str) -> Agent | None:
+        return self._txn.agent(agent_id)
+
+    def agents(self, queue: str | None = None) -> list[Agent]:
+        return self._txn.agents(queue)
+
+    def conversation(self, conversation_id: str) -> Conversation | None:
+        return self._txn.conversation(conversation_id)
+
+    def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
+        return self._txn.queued(queues, limit)
+
+    def due(self, now: float, limit: int) -> list[str]:
+        return self._window.read(self._txn, now, limit)
+
+    def due_after(
+        self, now: float, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[float, str]]:
+        return self._txn.due_after(now, after, limit)
+
+    def open_on_asset(self, asset: str) -> list[str]:
+        return self._txn.open_on_asset(asset)
+
+    def asset_deleted(self, asset: str) -> bool:
+        return self._txn.asset_deleted(asset)
+
+    def save(self, changes: Changes) -> None:
+        self._txn.save(changes)
+
+    def save_last(self, changes: Changes) -> None:
+        self._txn.save_last(changes)
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        return self._txn.savepoint()
 
 
 class Desk:
@@ -192,6 +283,7 @@ class Desk:
         self._settings = settings
         self._new_id = _new_id if new_id is None else new_id
         self._retries = retries
+        self._local = threading.local()  # .batch: this thread's batch() transaction
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -203,35 +295,119 @@ class Desk:
         :class:`RetriesExhausted` after the desk's retries. Once the command committed
         it returns its events whatever the transport does: a failing relay is logged
         (logger ``"livechat_core"``) and its events stay in the outbox for the next one.
+        Inside :meth:`batch` the command runs in the block's transaction and is durable
+        when the block ends.
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
+        if isinstance(command, cmd.Tick):
+            return self._tick(command.now)
+        events, _ = self._run(command, None)
+        return events
 
+    def _run(
+        self, command: cmd.Command, window: _DueWindow | None
+    ) -> tuple[list[Event], _DueWindow | None]:
+        """Decide and save ``command`` in its own transaction (or, inside :meth:`batch`, in
+        a savepoint of the block's), retrying lost races; its events, and ``window`` as
+        the successful attempt left it (a tick batch's cursor)."""
+        batch = self._local.__dict__.get("batch")
         hint: dict[str, list[str]] | None = None
         for attempt in range(self._retries + 1):
+            attempt_window = None if window is None else window.copy()
             try:
-                with self.store.transaction() as txn:
-                    # A hint for stores with round trips: the records the command names,
-                    # fetched together before decide reads them one at a time (skipped
-                    # for stores that do not use it, such as the memory store).
-                    if type(txn).prefetch is not StoreTransaction.prefetch:
-                        hint = hint or _prefetch_hint(command)
-                        txn.prefetch(**hint)
-                    changes = decide(txn, command, float(self.clock()), self._settings)
-                    if changes:
-                        txn.save_last(changes)
+                if batch is not None:
+                    with batch.savepoint():
+                        changes, hint = self._decide(batch, command, hint, attempt_window)
+                        if changes:
+                            batch.save(changes)
+                else:
+                    with self.store.transaction() as txn:
+                        changes, hint = self._decide(txn, command, hint, attempt_window)
+                        if changes:
+                            txn.save_last(changes)
             except ConcurrencyConflict:
                 # Writers that aborted each other would retry in lockstep: spread them out
                 # (full jitter, growing, capped at 50 ms).
                 time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
                 continue
-            if self.transport is not None:
+            if self.transport is not None and batch is None:
                 self._relay_committed()
-            return list(changes.events)
+            return list(changes.events), attempt_window
         raise RetriesExhausted(
             f"{type(command).__name__} lost the race for its records {self._retries + 1} times",
             command=command,
         )
+
+    def _decide(
+        self,
+        txn: StoreTransaction,
+        command: cmd.Command,
+        hint: dict[str, list[str]] | None,
+        window: _DueWindow | None,
+    ) -> tuple[Changes, dict[str, list[str]] | None]:
+        # A hint for stores with round trips: the records the command names, fetched
+        # together before decide reads them one at a time (skipped for stores that do
+        # not use it, such as the memory store).
+        if type(txn).prefetch is not StoreTransaction.prefetch:
+            hint = hint or _prefetch_hint(command)
+            txn.prefetch(**hint)
+        reader: StoreTransaction = txn if window is None else window.over(txn)
+        return decide(reader, command, float(self.clock()), self._settings), hint
+
+    def _tick(self, now: float) -> list[Event]:
+        """Fire the deadlines due at ``now`` in batches of at most :data:`TICK_BATCH`
+        conversations, each batch its own transaction, resuming after the last
+        ``(deadline, id)`` of the batch before; all their events."""
+        fired: list[Event] = []
+        window: _DueWindow | None = _DueWindow(now, None, TICK_BATCH)
+        command = cmd.Tick(now=now)
+        while window is not None:
+            events, window = self._run(command, window)
+            fired.extend(events)
+            assert window is not None
+            window = window.next()
+        return fired
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: the commands inside the block share one store transaction.
+
+        Each command is still atomic on its own: a refused one raises and changes
+        nothing (catch it and the others go on), and each runs in a savepoint of the
+        block's transaction. The block is made durable by one commit at its end, and the
+        events are relayed to the transport after that commit. A command inside the block
+        is acknowledged only when the block ends: an exception leaving the block (or a
+        crash) rolls back every command of it and nothing else. Views read inside the
+        block see its commands. A nested ``batch()`` joins the outer block. Other threads
+        using the same desk run their commands in their own transactions, which wait for
+        the block on stores with one writer at a time.
+        """
+        if self._local.__dict__.get("batch") is not None:
+            yield
+            return
+        with self.store.transaction() as txn:
+            self._local.batch = txn
+            try:
+                yield
+            finally:
+                self._local.batch = None
+        if self.transport is not None:
+            self._relay_committed()
+
+    def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
+        """Move conversations closed before ``before`` out of the store; returns them.
+
+        Oldest closed first, at most ``limit`` per call (call again until it returns an
+        empty list). Each :class:`~livechat_core.ports.ArchivedConversation` carries the
+        whole transcript and every event; ``.to_record()`` is a JSON-ready mapping (one
+        line of a JSON Lines file) and ``.changes()`` loads it into another store. The
+        events of an archived conversation leave the outbox with it: relay first if a
+        transport must still receive them.
+        """
+        if self._local.__dict__.get("batch") is not None:
+            raise InvalidArgument("archive() cannot run inside a batch() block")
+        return self.store.archive(float(before), limit)
 
     def relay(self) -> int:
         """Hand pending outbox events to the transport; returns how many were published.
@@ -427,12 +603,20 @@ class Desk:
         )
 
     def tick(self, now: float | None = None) -> list[Event]:
-        """Fire every deadline expired at ``now`` (the clock's time when omitted)."""
+        """Fire every deadline expired at ``now`` (the clock's time when omitted).
+
+        The deadlines fire in batches of at most :data:`TICK_BATCH` conversations, each
+        its own transaction, so a tick's cost per deadline does not grow with how many
+        are due; it returns the events of all of them.
+        """
         return self.handle(cmd.Tick(now=float(self.clock()) if now is None else now))
 
     # --- views --------------------------------------------------------------------------
 
     def _read(self, reader: Callable[[StoreTransaction], T]) -> T:
+        batch = self._local.__dict__.get("batch")
+        if batch is not None:  # inside batch(): what the block did so far
+            return reader(batch)
         with self.store.transaction(write=False) as txn:
             return reader(txn)
 

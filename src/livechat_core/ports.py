@@ -19,14 +19,19 @@ Contract for every store (``livechat_core.testing.StoreConformance`` checks it):
   returns them in commit order (so in sequence order per aggregate).
 * **Neutral records**: events are stored as :func:`livechat_core.event_to_record`
   mappings, and driver exceptions are translated into :class:`~livechat_core.StoreError`.
+* **Savepoints**: inside one transaction, :meth:`StoreTransaction.savepoint` undoes the
+  writes made within it when it ends with an exception, and keeps the transaction
+  (``Desk.batch()`` runs each command of a block in one).
+* **Bounded growth**: :meth:`Store.archive` moves closed conversations and their events
+  out of the live store and returns them.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
-from typing import Protocol, runtime_checkable
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -115,6 +120,35 @@ class StoreTransaction(abc.ABC):
         """
         self.save(changes)
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested scope: its writes are undone if it ends with an exception, while the
+        transaction and the writes before it stay.
+
+        ``Desk.batch()`` runs each command of a block in one. The default does nothing,
+        which is enough for a store whose ``save`` either writes everything or nothing
+        (a refused command raises before it saves); stores whose saves may fail halfway
+        override it.
+        """
+        return nullcontext()
+
+    def due_after(
+        self, now: float, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[float, str]]:
+        """At most ``limit`` ``(deadline, id)`` pairs with a deadline at or before ``now``
+        and after the cursor ``after`` (``None``: from the first), by ``(deadline, id)``.
+
+        ``Desk.tick`` fires deadlines in bounded batches, each in its own transaction,
+        resuming after the last pair of the batch before. The default reads ``due`` and
+        each conversation; stores override it with one indexed query.
+        """
+        pairs: list[tuple[float, str]] = []
+        for conversation_id in self.due(now, limit=2**31 - 1):
+            conversation = self.conversation(conversation_id)
+            deadline = None if conversation is None else conversation.next_deadline
+            if deadline is not None and (after is None or (deadline, conversation_id) > after):
+                pairs.append((deadline, conversation_id))
+        return sorted(pairs)[:limit]
+
     def prefetch(  # noqa: B027 - optional hook: the default reads nothing ahead
         self,
         *,
@@ -163,6 +197,57 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def conversation_ids(self) -> list[str]:
         """Every conversation id, oldest first (for reports and exports)."""
+
+    def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
+        """Move at most ``limit`` conversations closed before ``before`` out of the store.
+
+        Oldest closed first. Each comes back with its whole transcript and every event;
+        afterwards the store no longer holds them (their outbox entries included: the
+        archive hands them to the caller), and the rest of the desk is untouched. A store
+        that cannot archive raises :class:`~livechat_core.StoreError`.
+        """
+        from ._errors import StoreError
+
+        raise StoreError(f"{type(self).__name__} does not archive conversations")
+
+
+@attrs.frozen(kw_only=True)
+class ArchivedConversation:
+    """A closed conversation moved out of the live store by ``Desk.archive``.
+
+    ``conversation`` carries the whole transcript; ``events`` every event of it, oldest
+    first. :meth:`to_record` gives plain JSON-ready data (one line of a JSON Lines
+    archive), :meth:`from_record` reads it back, and :meth:`changes` is what loads it into
+    another store (``txn.save(archived.changes())``).
+    """
+
+    conversation: Conversation
+    events: tuple[Event, ...]
+
+    def to_record(self) -> dict[str, object]:
+        """``{"conversation": <record>, "events": [<event record>, ...]}``, JSON-ready."""
+        from ._events import to_record
+        from .adapters import _codec
+
+        return {
+            "conversation": _codec.loads(_codec.record_to_json(self.conversation)),
+            "events": [to_record(event) for event in self.events],
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ArchivedConversation:
+        """The archived conversation of a :meth:`to_record` mapping."""
+        from ._events import from_record
+        from .adapters import _codec
+
+        return cls(
+            conversation=_codec.conversation_from_json(record["conversation"]),
+            events=tuple(from_record(dict(event)) for event in record["events"]),
+        )
+
+    def changes(self) -> Changes:
+        """The save that stores this conversation and its events in an empty place."""
+        return Changes(conversations=((self.conversation, 0),), events=self.events)
 
 
 @runtime_checkable

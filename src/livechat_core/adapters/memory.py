@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
-from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,7 @@ from .._errors import ConcurrencyConflict
 from .._events import Event, MessagePosted, pack, unpack
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Queue
-from ..ports import Changes, Store, StoreTransaction
+from ..ports import ArchivedConversation, Changes, Store, StoreTransaction
 
 _QUEUED = ConversationState.QUEUED
 _CLOSED = ConversationState.CLOSED
@@ -46,6 +46,8 @@ class MemoryStore(Store):
         self._conversations: dict[str, Conversation] = {}
         self._queued: dict[str, list[tuple[float, str]]] = {}
         self._deadlines: list[tuple[float, str]] = []
+        self._with_deadline = 0  # conversations with a deadline: the heap's live entries
+        self._closed: list[tuple[float, str]] = []  # (closed_at, id), a heap, for archive
         self._open_by_asset: dict[str, set[str]] = {}
         self._deleted_assets: set[str] = set()
         # each aggregate's history as a tuple of packed events: the garbage collector
@@ -166,19 +168,59 @@ class MemoryStore(Store):
                 entries = self._queued[previous.queue]
                 entries.pop(bisect.bisect_left(entries, (previous.started_at, previous.id)))
             self._open_by_asset[previous.asset].discard(conversation_id)
+            if previous.next_deadline is not None:
+                self._with_deadline -= 1
         if conversation is None:
             self._conversations.pop(conversation_id, None)
-            return  # stale deadline heap entries are skipped by ``due``
+            return  # stale heap entries are skipped by ``due`` and dropped by compaction
         if conversation.state is _QUEUED:
             entries = self._queued.setdefault(conversation.queue, [])
             bisect.insort(entries, (conversation.started_at, conversation.id))
-        if previous is None or previous.legs is not conversation.legs:
-            deadline = conversation.next_deadline
-            if deadline is not None and (previous is None or previous.next_deadline != deadline):
+        deadline = conversation.next_deadline
+        if deadline is not None:
+            self._with_deadline += 1
+            if previous is None or previous.next_deadline != deadline:
                 heapq.heappush(self._deadlines, (deadline, conversation.id))
+                if len(self._deadlines) > 2 * self._with_deadline + 1024:
+                    self._compact_deadlines()
         if conversation.state is not _CLOSED:
             self._open_by_asset.setdefault(conversation.asset, set()).add(conversation_id)
+        elif previous is None or previous.state is not _CLOSED:
+            closed_at = conversation.closed_at if conversation.closed_at is not None else 0.0
+            heapq.heappush(self._closed, (closed_at, conversation_id))
         self._conversations[conversation_id] = conversation
+
+    def _compact_deadlines(self) -> None:
+        """Drop the heap entries of deadlines that moved or went: an accepted offer's
+        entry would otherwise stay until a tick passes its time."""
+        conversations = self._conversations
+        self._deadlines = [
+            (deadline, conversation_id)
+            for deadline, conversation_id in self._deadlines
+            if (found := conversations.get(conversation_id)) is not None
+            and found.next_deadline == deadline
+        ]
+        heapq.heapify(self._deadlines)
+
+    def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
+        """Move conversations closed before ``before`` out of memory and return them."""
+        archived: list[ArchivedConversation] = []
+        with self._lock:
+            heap = self._closed
+            while heap and heap[0][0] < before and len(archived) < limit:
+                _, conversation_id = heapq.heappop(heap)
+                conversation = self._conversations.get(conversation_id)
+                if conversation is None or conversation.state is not _CLOSED:
+                    continue
+                key = ("conversation", conversation_id)
+                events = tuple(unpack(packed) for packed in self._events.pop(key, ()))
+                for event in events:
+                    self._outbox.pop(event.id, None)
+                del self._conversations[conversation_id]
+                if conversation.next_deadline is not None:
+                    self._with_deadline -= 1
+                archived.append(ArchivedConversation(conversation=conversation, events=events))
+        return archived
 
     def _put_history(self, key: tuple[str, str], history: tuple[tuple[Any, ...], ...]) -> None:
         if history:
@@ -254,23 +296,45 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return result
 
     def due(self, now: float, limit: int) -> list[str]:
+        return [conversation_id for _, conversation_id in self.due_after(now, None, limit)]
+
+    def due_after(
+        self, now: float, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[float, str]]:
         heap = self._store._deadlines
         conversations = self._store._conversations
         found: list[tuple[float, str]] = []
+        kept: list[tuple[float, str]] = []  # due, but at or before the cursor
         while heap and heap[0][0] <= now and len(found) < limit:
-            deadline, conversation_id = heapq.heappop(heap)
-            current = conversations.get(conversation_id)
-            if current is not None and current.next_deadline == deadline:
-                found.append((deadline, conversation_id))
-        for entry in found:  # still due until a save moves the deadline
+            entry = heapq.heappop(heap)
+            current = conversations.get(entry[1])
+            if current is None or current.next_deadline != entry[0]:
+                continue  # a stale entry: the deadline moved or went
+            if after is not None and entry <= after:
+                kept.append(entry)
+            elif not found or found[-1] != entry:
+                found.append(entry)
+        for entry in (*kept, *found):  # still due until a save moves the deadline
             heapq.heappush(heap, entry)
-        return list(dict.fromkeys(conversation_id for _, conversation_id in sorted(found)))
+        return found
 
     def open_on_asset(self, asset: str) -> list[str]:
         return sorted(self._store._open_by_asset.get(asset, ()))
 
     def asset_deleted(self, asset: str) -> bool:
         return asset in self._store._deleted_assets
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo the saves made inside when it ends with an exception."""
+        mark = len(self._undo)
+        try:
+            yield
+        except BaseException:
+            undo, self._undo = self._undo[mark:], self._undo[:mark]
+            for step in reversed(undo):
+                step()
+            raise
 
     def save(self, changes: Changes) -> None:
         self._store._check(changes)

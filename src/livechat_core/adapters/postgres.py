@@ -56,8 +56,9 @@ from .._errors import (
     StoreTimeout,
 )
 from .._events import Event, MessagePosted
+from .._machines import ConversationState
 from .._model import Agent, Conversation, Queue
-from ..ports import Changes, Store, StoreTransaction
+from ..ports import ArchivedConversation, Changes, Store, StoreTransaction
 from . import _codec
 
 APPLICATION: Final = "livechat-core"
@@ -136,6 +137,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         RETURN written;
     END
     $$;
+    """,
+    # 3: archiving reads closed conversations oldest closed first.
+    """
+    ALTER TABLE conversations ADD COLUMN closed_at double precision;
+    UPDATE conversations SET closed_at = (record ->> 'closed_at')::double precision
+        WHERE state = 'closed';
+    CREATE INDEX conversations_closed ON conversations (closed_at, id) WHERE state = 'closed';
     """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
@@ -502,6 +510,51 @@ class PostgresStore(Store):
         )
         return [row[0] for row in rows]
 
+    def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
+        """Move conversations closed before ``before`` (oldest closed first, at most
+        ``limit``) and their events out of the schema, in one transaction; returns them.
+
+        One statement deletes them, their outbox entries and events, and returns what it
+        deleted (``FOR UPDATE SKIP LOCKED``: two archivers at once take different rows).
+        """
+        with self._lock:
+            connection = self._connect()
+            with _translating("archiving"), connection.transaction():
+                rows = connection.execute(
+                    b"WITH picked AS (SELECT id FROM conversations WHERE state = 'closed' "
+                    b"AND closed_at < %s ORDER BY closed_at, id LIMIT %s FOR UPDATE SKIP LOCKED), "
+                    b"gone_outbox AS (DELETE FROM outbox WHERE event_position IN (SELECT "
+                    b"e.position FROM events AS e JOIN picked AS p ON e.aggregate = 'conversation' "
+                    b"AND e.aggregate_id = p.id)), "
+                    b"gone_events AS (DELETE FROM events AS e USING picked AS p WHERE "
+                    b"e.aggregate = 'conversation' AND e.aggregate_id = p.id "
+                    b"RETURNING e.aggregate_id, e.sequence, e.at, e.type, e.data), "
+                    b"gone AS (DELETE FROM conversations AS c USING picked AS p "
+                    b"WHERE c.id = p.id RETURNING c.id, c.closed_at, c.record) "
+                    b"SELECT 0, id, closed_at, 0, '', record FROM gone UNION ALL "
+                    b"SELECT 1, aggregate_id, at, sequence, type, data FROM gone_events",
+                    (before, limit),
+                ).fetchall()
+        conversations: dict[str, tuple[float, Conversation]] = {}
+        events: dict[str, list[tuple[Any, ...]]] = {}
+        for kind, key, at, sequence, type_, data in rows:
+            if kind == 0:
+                conversations[key] = (at, _codec.conversation_from_json(data))
+            else:
+                events.setdefault(key, []).append((key, sequence, at, type_, data))
+        archived = []
+        for key, (_, conversation) in sorted(
+            conversations.items(), key=lambda item: (item[1][0], item[0])
+        ):
+            found = sorted(events.get(key, ()), key=lambda row: row[1])
+            archived.append(
+                ArchivedConversation(
+                    conversation=conversation,
+                    events=tuple(_codec.event_from_columns(*row) for row in found),
+                )
+            )
+        return archived
+
 
 def _seconds(name: str, value: float) -> float:
     """``value`` as a positive, finite number of seconds, else ``InvalidArgument``."""
@@ -511,6 +564,9 @@ def _seconds(name: str, value: float) -> float:
 
 
 _Key = tuple[int, int]
+_SAVEPOINT_NONE, _SAVEPOINT_WANTED, _SAVEPOINT_SENT, _SAVEPOINT_RELEASE = range(4)
+"""Where a transaction's ``savepoint()`` stands: none, owed to the server with the next
+statements, sent, or ended and owed a release."""
 _ROUTING_ROWS: Final = 4
 """Queued conversations read ahead per queue when routing first reads a queue."""
 
@@ -567,6 +623,7 @@ class _PostgresTransaction(StoreTransaction):
         self._last: list[tuple[str, Sequence[Any]]] | None = None  # held for the commit
         self._known = known
         self._learned: list[tuple[int, str, Any]] = []  # for _known, once committed
+        self._savepoint = _SAVEPOINT_NONE
 
     # --- round trips ----------------------------------------------------------------------
 
@@ -591,6 +648,14 @@ class _PostgresTransaction(StoreTransaction):
         if not self.begun:
             begin.append((None, self._begin.encode(), None))
             self.begun = True
+        # A savepoint of savepoint() travels with its first statements (and its release
+        # with the next ones), so a batched command costs no round trip more.
+        if self._savepoint == _SAVEPOINT_RELEASE:
+            begin.append((None, b"RELEASE SAVEPOINT livechat_command", None))
+            self._savepoint = _SAVEPOINT_NONE
+        elif self._savepoint == _SAVEPOINT_WANTED and not commit:
+            begin.append((None, b"SAVEPOINT livechat_command", None))
+            self._savepoint = _SAVEPOINT_SENT
         prepared = self._prepared
         new: dict[str, bytes] = {}
         for statement, values in statements:
@@ -855,6 +920,57 @@ class _PostgresTransaction(StoreTransaction):
         )
         return [row[0] for row in rows]
 
+    def due_after(
+        self, now: float, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[float, str]]:
+        if after is None:
+            rows = self._rows(
+                "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
+                "AND next_deadline <= %s ORDER BY next_deadline, id LIMIT %s",
+                (now, limit),
+            )
+        else:
+            rows = self._rows(
+                "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
+                "AND next_deadline <= %s AND (next_deadline, id) > (%s::double precision, "
+                '%s::text COLLATE "C") ORDER BY next_deadline, id LIMIT %s',
+                (now, *after, limit),
+            )
+        return [(float(row[0]), row[1]) for row in rows]
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A ``SAVEPOINT`` sent with the scope's first statement (none if it sends none);
+        an exception inside rolls back to it, keeping the transaction and releasing the
+        advisory locks taken inside."""
+        held = dict(self._held)
+        learned = len(self._learned)
+        self._savepoint = _SAVEPOINT_WANTED
+        try:
+            yield
+        except BaseException:
+            if self._savepoint == _SAVEPOINT_SENT and not self.connection.broken:
+                with _translating("rolling back to a savepoint"):
+                    self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_command")
+                self._held = held
+                # What the scope wrote is gone: read everything again.
+                del self._learned[learned:]
+                for cache in (
+                    self._queues,
+                    self._agents,
+                    self._conversations,
+                    self._deleted,
+                    self._queued,
+                    self._members,
+                ):
+                    cache.clear()
+            self._savepoint = _SAVEPOINT_NONE
+            raise
+        if self._savepoint == _SAVEPOINT_SENT:
+            self._savepoint = _SAVEPOINT_RELEASE
+        else:
+            self._savepoint = _SAVEPOINT_NONE
+
     def open_on_asset(self, asset: str) -> list[str]:
         # Deleting an asset: exclusive, so no chat starts on it unseen (StartChat holds
         # the shared lock while it checks the asset and saves the chat).
@@ -1037,21 +1153,28 @@ class _PostgresTransaction(StoreTransaction):
                 "asset": conversation.asset,
                 "started_at": conversation.started_at,
                 "deadline": conversation.next_deadline,
+                "closed_at": (
+                    conversation.closed_at
+                    if conversation.state is ConversationState.CLOSED
+                    else None
+                ),
                 "record": _codec.record_to_json(conversation),
                 "base": base,
             }
             if base == 0:
                 write = (
                     "INSERT INTO conversations (id, version, state, queue, asset, "
-                    "started_at, next_deadline, record) VALUES (%(key)s, %(version)s, "
-                    "%(state)s, %(queue)s, %(asset)s, %(started_at)s, %(deadline)s, "
-                    "%(record)s::jsonb) ON CONFLICT (id) DO NOTHING RETURNING 1"
+                    "started_at, next_deadline, closed_at, record) VALUES (%(key)s, "
+                    "%(version)s, %(state)s, %(queue)s, %(asset)s, %(started_at)s, "
+                    "%(deadline)s, %(closed_at)s, %(record)s::jsonb) "
+                    "ON CONFLICT (id) DO NOTHING RETURNING 1"
                 )
             else:
                 write = (
                     "UPDATE conversations SET version = %(version)s, state = %(state)s, "
                     "queue = %(queue)s, asset = %(asset)s, started_at = %(started_at)s, "
-                    "next_deadline = %(deadline)s, record = %(record)s::jsonb "
+                    "next_deadline = %(deadline)s, closed_at = %(closed_at)s, "
+                    "record = %(record)s::jsonb "
                     "WHERE id = %(key)s AND version = %(base)s RETURNING 1"
                 )
             add(self._checked(write), values, "conversation")

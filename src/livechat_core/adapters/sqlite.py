@@ -38,8 +38,9 @@ from typing import Any, Final, Literal, TypeVar
 
 from .._errors import ConcurrencyConflict, SchemaError, StoreError, StoreTimeout
 from .._events import Event, MessagePosted
+from .._machines import ConversationState
 from .._model import Agent, Conversation, Queue
-from ..ports import Changes, Store, StoreTransaction
+from ..ports import ArchivedConversation, Changes, Store, StoreTransaction
 from . import _codec
 
 APPLICATION_ID: Final = 0x4C434331
@@ -98,6 +99,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TRIGGER events_to_outbox AFTER INSERT ON events BEGIN
         INSERT INTO outbox (event_position) VALUES (NEW.position);
     END;
+    """,
+    # 2: archiving reads closed conversations oldest closed first.
+    """
+    ALTER TABLE conversations ADD COLUMN closed_at REAL;
+    UPDATE conversations SET closed_at = json_extract(record, '$.closed_at')
+        WHERE state = 'closed';
+    CREATE INDEX conversations_closed ON conversations (closed_at, id) WHERE state = 'closed';
     """,
 )
 """Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
@@ -466,13 +474,53 @@ class SqliteStore(Store):
             rows = self._connect().execute("SELECT id FROM conversations ORDER BY position")
             return [row[0] for row in rows]
 
+    def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
+        """Move conversations closed before ``before`` (oldest closed first, at most
+        ``limit``) and their events out of the file, in one transaction; returns them."""
+        archived: list[ArchivedConversation] = []
+        with self.transaction() as txn:
+            assert isinstance(txn, _SqliteTransaction)
+            rows = txn._rows(
+                "SELECT id, version, record FROM conversations WHERE state = 'closed' "
+                "AND closed_at < ? ORDER BY closed_at, id LIMIT ?",
+                (before, limit),
+            )
+            execute = txn.connection.execute
+            for conversation_id, _, record in rows:
+                conversation = _codec.conversation_from_json(record)
+                events = txn._rows(
+                    "SELECT position, aggregate_id, sequence, at, type, data FROM events "
+                    "WHERE aggregate = 'conversation' AND aggregate_id = ? ORDER BY sequence",
+                    (conversation_id,),
+                )
+                with _translating("archiving"):
+                    execute(
+                        "DELETE FROM outbox WHERE event_position IN (SELECT position FROM "
+                        "events WHERE aggregate = 'conversation' AND aggregate_id = ?)",
+                        (conversation_id,),
+                    )
+                    execute(
+                        "DELETE FROM events WHERE aggregate = 'conversation' AND aggregate_id = ?",
+                        (conversation_id,),
+                    )
+                    execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+                txn._conversations[conversation_id] = None
+                self._committed.conversations.pop(conversation_id, None)
+                archived.append(
+                    ArchivedConversation(
+                        conversation=conversation,
+                        events=tuple(_codec.event_from_columns(*row[1:]) for row in events),
+                    )
+                )
+        return archived
+
 
 _EVENTS_PER_STATEMENT: Final = 500
 
 _KEPT_RECORDS: Final = 2048
 """How many committed records of each kind a store keeps decoded (the most recently used)."""
 
-_INDEXED: Final = ("state", "queue", "asset", "started_at", "next_deadline")
+_INDEXED: Final = ("state", "queue", "asset", "started_at", "next_deadline", "closed_at")
 """The ``conversations`` columns beside the record, in :func:`_indexed`'s order."""
 
 _Columns = tuple[Any, ...]
@@ -490,6 +538,7 @@ def _indexed(conversation: Conversation) -> _Columns:
         conversation.asset,
         conversation.started_at,
         conversation.next_deadline,
+        conversation.closed_at if conversation.state is ConversationState.CLOSED else None,
     )
 
 
@@ -770,6 +819,46 @@ class _SqliteTransaction(StoreTransaction):
         )
         return [row[0] for row in rows]
 
+    def due_after(
+        self, now: float, after: tuple[float, str] | None, limit: int
+    ) -> list[tuple[float, str]]:
+        if after is None:
+            rows = self._rows(
+                "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
+                "AND next_deadline <= ? ORDER BY next_deadline, id LIMIT ?",
+                (now, limit),
+            )
+        else:
+            rows = self._rows(
+                "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
+                "AND next_deadline <= ? AND (next_deadline, id) > (?, ?) "
+                "ORDER BY next_deadline, id LIMIT ?",
+                (now, *after, limit),
+            )
+        return [(float(row[0]), row[1]) for row in rows]
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """``SAVEPOINT``: an exception inside rolls back to it and keeps the transaction."""
+        if self.aborted:
+            raise StoreError("the transaction was rolled back after a failed save")
+        with _translating("opening a savepoint"):
+            self.connection.execute("SAVEPOINT livechat_command")
+        try:
+            yield
+        except BaseException:
+            if not self.aborted:
+                with _translating("rolling back to a savepoint"):
+                    self.connection.execute("ROLLBACK TO livechat_command")
+                    self.connection.execute("RELEASE livechat_command")
+                # What this scope wrote is gone from the file: read it again.
+                self._queues.clear()
+                self._agents.clear()
+                self._conversations.clear()
+            raise
+        with _translating("releasing a savepoint"):
+            self.connection.execute("RELEASE livechat_command")
+
     def open_on_asset(self, asset: str) -> list[str]:
         rows = self._rows(
             "SELECT id FROM conversations WHERE asset = ? AND state <> 'closed' ORDER BY id",
@@ -878,7 +967,7 @@ class _SqliteTransaction(StoreTransaction):
                 stored_columns = None if seen is None else _indexed(seen)
             else:
                 row_ = execute(
-                    "SELECT version, state, queue, asset, started_at, next_deadline "
+                    "SELECT version, state, queue, asset, started_at, next_deadline, closed_at "
                     "FROM conversations WHERE id = ?",
                     (conversation.id,),
                 ).fetchone()
@@ -959,7 +1048,7 @@ class _SqliteTransaction(StoreTransaction):
         if stored_columns is None:
             cursor = self.connection.execute(
                 "INSERT INTO conversations (version, record, state, queue, asset, started_at, "
-                "next_deadline, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "next_deadline, closed_at, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation.version, document, *columns, conversation.id),
             )
         else:

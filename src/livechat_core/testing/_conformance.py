@@ -25,7 +25,7 @@ import attrs
 import pytest
 
 from .._desk import Desk
-from .._errors import ConcurrencyConflict
+from .._errors import ConcurrencyConflict, LivechatError
 from .._events import (
     EVENT_TYPES,
     AgentAvailable,
@@ -67,7 +67,7 @@ from .._model import (
     Role,
 )
 from ..adapters.memory import MemoryStore
-from ..ports import Changes, Store
+from ..ports import ArchivedConversation, Changes, Store
 from .clock import ManualClock
 
 T0 = 1_700_000_000.0
@@ -757,6 +757,43 @@ class StoreConformance:
         with store.transaction(write=False) as txn:
             assert txn.due(T0 + 5, 10) == ["c1"]
 
+    def test_due_after_resumes_after_a_cursor(self, store: Store) -> None:
+        conversations = [
+            make_conversation("c3", deadline=T0 + 30),
+            make_conversation("c1", deadline=T0 + 30),
+            make_conversation("c2", deadline=T0 + 10),
+            make_conversation("c4", deadline=T0 + 60),
+            make_conversation("c5"),
+        ]
+        save(store, Changes(conversations=tuple((c, 0) for c in conversations)))
+        with store.transaction(write=False) as txn:
+            assert txn.due_after(T0 + 30, None, 2) == [(T0 + 10, "c2"), (T0 + 30, "c1")]
+            assert txn.due_after(T0 + 30, (T0 + 30, "c1"), 2) == [(T0 + 30, "c3")]
+            assert txn.due_after(T0 + 30, (T0 + 30, "c3"), 2) == []
+            assert txn.due_after(T0 + 60, (T0 + 20, "zz"), 5) == [
+                (T0 + 30, "c1"),
+                (T0 + 30, "c3"),
+                (T0 + 60, "c4"),
+            ]
+
+    def test_a_savepoint_undoes_its_writes_and_keeps_the_transaction(self, store: Store) -> None:
+        with store.transaction() as txn:
+            txn.save(Changes(queues=((make_queue("first"), 0),)))
+
+            def fail_after_a_save() -> None:
+                with txn.savepoint():
+                    txn.save(Changes(queues=((make_queue("second"), 0),)))
+                    assert txn.queue("second") is not None
+                    raise RuntimeError("the command failed after its save")
+
+            with pytest.raises(RuntimeError):
+                fail_after_a_save()
+            assert txn.queue("second") is None
+            with txn.savepoint():
+                txn.save(Changes(queues=((make_queue("third"), 0),)))
+        with store.transaction(write=False) as txn:
+            assert [queue.name for queue in txn.queues()] == ["first", "third"]
+
     def test_open_on_asset_lists_the_conversations_not_closed(self, store: Store) -> None:
         conversations = [
             make_conversation("c2", asset="shop"),
@@ -934,6 +971,145 @@ class StoreConformance:
         second.tick()
         assert second.agent("jana").state == AgentState.RONA
         assert second.conversation(chat).state == ConversationState.QUEUED
+
+    # --- batches, tick batches, archive ----------------------------------------------------
+
+    def test_a_desk_in_one_batch_behaves_like_the_reference(self, store: Store) -> None:
+        results = []
+        for candidate, batched in ((MemoryStore(), False), (store, True)):
+            clock = ManualClock(T0)
+            published: list[Event] = []
+            desk = Desk(
+                store=candidate,
+                transport=_ListTransport(published),
+                clock=clock,
+                new_id=_counter(),
+            )
+            if batched:
+                with desk.batch():
+                    ids = desk_scenario(desk, clock)
+                    assert published == [], "events are relayed after the block's commit"
+            else:
+                ids = desk_scenario(desk, clock)
+            results.append((_snapshot(desk, ids), published))
+        (expected, expected_published), (actual, actual_published) = results
+        assert expected == actual
+        # the same events in the same order; relayed after the commit, a message whose
+        # card was completed later in the block is published already redacted
+        assert [e.id for e in expected_published] == [e.id for e in actual_published]
+
+    def test_a_refused_command_in_a_batch_changes_nothing_and_the_others_go_on(
+        self, store: Store
+    ) -> None:
+        clock = ManualClock(T0)
+        desk = Desk(store=store, clock=clock, new_id=_counter())
+        with desk.batch():
+            desk.add_queue("support", ["Resolved"])
+            desk.login("jana", "Jana", ["support"])
+            with pytest.raises(LivechatError):
+                desk.start_chat("nowhere", "Karel", "k@example.com")
+            with pytest.raises(LivechatError):
+                desk.accept("jana", "chat-0404")
+            chat = desk.start_chat("support", "Karel", "k@example.com")
+            desk.set_available("jana")
+            assert desk.conversation(chat).state == ConversationState.OFFERED
+        assert desk.conversation(chat).state == ConversationState.OFFERED
+        assert desk.store.conversation_ids() == [chat]
+        assert [event.type for event in desk.events(chat)] == ["ChatStarted", "ChatOffered"]
+
+    def test_an_exception_leaving_a_batch_loses_the_whole_block(self, store: Store) -> None:
+        desk = Desk(store=store, clock=ManualClock(T0), new_id=_counter())
+        desk.add_queue("support", ["Resolved"])
+
+        def die_inside_a_batch() -> None:
+            with desk.batch():
+                desk.login("jana", "Jana", ["support"])
+                desk.start_chat("support", "Karel", "k@example.com")
+                raise RuntimeError("the process died before the block ended")
+
+        with pytest.raises(RuntimeError):
+            die_inside_a_batch()
+        assert desk.agents() == []
+        assert desk.store.conversation_ids() == []
+        assert [queue.name for queue in desk.queues()] == ["support"]
+        desk.login("jana", "Jana", ["support"])  # the store is usable afterwards
+        assert [agent.id for agent in desk.agents()] == ["jana"]
+
+    def test_a_tick_fires_a_backlog_in_batches_and_returns_every_event(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from .. import _desk
+
+        monkeypatch.setattr(_desk, "TICK_BATCH", 3)
+        clock = ManualClock(T0)
+        desk = Desk(store=store, clock=clock, new_id=_counter())
+        desk.add_queue("support", ["Resolved"], offer_timeout=30.0)
+        desk.login("jana", "Jana", ["support"], capacity=8)
+        desk.set_available("jana")
+        chats = [desk.start_chat("support", f"Customer {n}", "") for n in range(8)]
+        clock.now += 1
+        transactions = 0
+        begin = store.transaction
+
+        def counting(*, write: bool = True) -> Any:
+            nonlocal transactions
+            transactions += write
+            return begin(write=write)
+
+        monkeypatch.setattr(store, "transaction", counting)
+        fired = desk.tick(T0 + 30)
+        assert transactions == 3  # 3 + 3 + 2 conversations
+        timed_out = [e.aggregate_id for e in fired if isinstance(e, OfferTimedOut)]
+        assert timed_out == chats
+        assert {e.type for e in fired if e.aggregate_id == "jana"} == {"AgentRona"}
+        assert desk.agent("jana").state == AgentState.RONA
+        assert [desk.conversation(chat).state for chat in chats] == ["queued"] * 8
+        assert desk.tick(T0 + 30) == []
+
+    def test_archive_moves_closed_conversations_and_their_events_out(self, store: Store) -> None:
+        clock = ManualClock(T0)
+        desk = Desk(store=store, clock=clock, new_id=_counter())
+        ids = desk_scenario(desk, clock)
+        clock.now += 1000
+        for conversation_id in ids:  # finish every chat, so some close later than others
+            conversation = desk.conversation(conversation_id)
+            if conversation.state == ConversationState.QUEUED:
+                desk.customer_end(conversation_id)
+        later = desk.start_chat("support", "Late", "")
+        closed = {
+            conversation_id: (desk.conversation(conversation_id), desk.events(conversation_id))
+            for conversation_id in ids
+            if desk.conversation(conversation_id).state == ConversationState.CLOSED
+        }
+        assert closed, "the scenario closes conversations"
+        cut = max(conversation.closed_at or 0.0 for conversation, _ in closed.values())
+        assert desk.archive(min(c.closed_at or 0.0 for c, _ in closed.values())) == []
+        archived = desk.archive(cut + 1, limit=1)
+        archived += desk.archive(cut + 1)
+        assert desk.archive(cut + 1) == []
+        order = sorted(closed, key=lambda i: (closed[i][0].closed_at or 0.0, i))
+        assert [item.conversation.id for item in archived] == order
+        for item in archived:
+            conversation, events = closed[item.conversation.id]
+            assert item.conversation == conversation
+            assert list(item.events) == events
+            assert ArchivedConversation.from_record(item.to_record()) == item
+            with pytest.raises(LivechatError):
+                desk.conversation(item.conversation.id)
+            assert desk.events(item.conversation.id) == []
+        gone = set(closed)
+        assert desk.store.conversation_ids() == [i for i in (*ids, later) if i not in gone]
+        assert not {event.aggregate_id for event in desk.store.pending(100_000)} & gone
+        assert desk.conversation(later).state == ConversationState.QUEUED
+        # what was archived loads into another store unchanged
+        other = MemoryStore()
+        with other.transaction() as txn:
+            for item in archived:
+                txn.save(item.changes())
+        for item in archived:
+            with other.transaction(write=False) as reader:
+                assert reader.conversation(item.conversation.id) == item.conversation
+            assert other.events(item.conversation.id) == list(item.events)
 
 
 class _ListTransport:
