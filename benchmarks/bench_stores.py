@@ -20,6 +20,12 @@ sides see the same drift of a noisy machine:
   sustains >= 1/3 of it.
 * PostgreSQL: ``pgbench -N`` (simple update) with 4 clients on the same server, against
   the store driven by 4 worker processes. Target: >= 1/2 of pgbench's rate.
+
+Group commit (``desk.batch()``, SPEC section 10): the same commands in blocks of 10 and
+of 100, one commit per block, on SQLite ``synchronous=FULL`` and PostgreSQL (4 worker
+processes), beside the same bare loop / pgbench measured in the same round. Target with
+blocks of 100: more commands per second than the bare loop commits transactions (ratio
+above 1.0).
 """
 
 from __future__ import annotations
@@ -58,6 +64,32 @@ def lifecycles(desk: Desk, agent: str, queue: str, count: int) -> None:
         desk.submit_wrap_up(agent, chat, "Resolved")
 
 
+def lifecycle_steps(desk: Desk, agent: str, queue: str) -> Iterator[None]:
+    """The commands of endless lifecycles, one per ``next()``: blocks of a batch may end
+    in the middle of a lifecycle."""
+    for number in itertools.count():
+        chat = desk.start_chat(queue, "Karel Novák", "karel@example.com")
+        yield
+        desk.send_customer_message(chat, f"Dobrý den, dotaz číslo {number}")
+        yield
+        desk.accept(agent, chat)
+        yield
+        desk.send_agent_message(agent, chat, "Dobrý den, hned to vyřešíme.")
+        yield
+        desk.end(agent, chat)
+        yield
+        desk.submit_wrap_up(agent, chat, "Resolved")
+        yield
+
+
+def batched(desk: Desk, steps: Iterator[None], size: int, commands: int) -> None:
+    """``commands`` commands of ``steps`` in ``desk.batch()`` blocks of ``size``."""
+    for _ in range(commands // size):
+        with desk.batch():
+            for _ in range(size):
+                next(steps)
+
+
 def prepare(store: Store, workers: int) -> None:
     desk = Desk(store=store)
     for worker in range(workers):
@@ -66,11 +98,18 @@ def prepare(store: Store, workers: int) -> None:
         desk.set_available(f"agent{worker}")
 
 
-def run_single(store: Store, seconds: float) -> float:
-    """Commands per second of one desk in this process."""
+def run_single(store: Store, seconds: float, batch: int = 0) -> float:
+    """Commands per second of one desk in this process (in blocks of ``batch``)."""
     prepare(store, 1)
     desk = Desk(store=store)
     lifecycles(desk, "agent0", "queue0", 3)  # warm up
+    if batch:
+        steps = lifecycle_steps(desk, "agent0", "queue0")
+        commands, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            batched(desk, steps, batch, max(batch, 60))
+            commands += max(batch, 60) // batch * batch
+        return commands / (time.perf_counter() - start)
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         lifecycles(desk, "agent0", "queue0", 10)
@@ -78,11 +117,21 @@ def run_single(store: Store, seconds: float) -> float:
     return done * COMMANDS_PER_LIFECYCLE / (time.perf_counter() - start)
 
 
-def _worker(store: Store, worker: int, seconds: float, start_at: float) -> tuple[int, int]:
+def _worker(
+    store: Store, worker: int, seconds: float, start_at: float, batch: int = 0
+) -> tuple[int, int]:
     desk = Desk(store=store)
     lifecycles(desk, f"agent{worker}", f"queue{worker}", 2)  # warm up, connect
     while time.time() < start_at:
         time.sleep(0.001)
+    if batch:
+        steps = lifecycle_steps(desk, f"agent{worker}", f"queue{worker}")
+        commands = 0
+        while time.time() < start_at + seconds:
+            batched(desk, steps, batch, batch)
+            commands += batch
+        store.close()
+        return commands, 0  # commands, not lifecycles: see run_parallel
     done = failed = 0
     while time.time() < start_at + seconds:
         try:
@@ -110,16 +159,20 @@ def _recover(desk: Desk, agent_id: str) -> None:
                 desk.submit_wrap_up(agent_id, chat, "Resolved")
 
 
-def run_parallel(store: Store, workers: int, seconds: float) -> tuple[float, int]:
+def run_parallel(store: Store, workers: int, seconds: float, batch: int = 0) -> tuple[float, int]:
     """Commands per second of ``workers`` processes, each with its own desk, agent and
-    queue; and how many lifecycles were abandoned after a command exhausted its retries."""
+    queue (in blocks of ``batch``); and how many lifecycles were abandoned after a
+    command exhausted its retries."""
     prepare(store, workers)
     context = multiprocessing.get_context("spawn")
     start_at = time.time() + 3.0
     with context.Pool(workers) as pool:
-        counts = pool.starmap(_worker, [(store, w, seconds, start_at) for w in range(workers)])
+        counts = pool.starmap(
+            _worker, [(store, w, seconds, start_at, batch) for w in range(workers)]
+        )
     done = sum(count for count, _ in counts)
-    return done * COMMANDS_PER_LIFECYCLE / seconds, sum(failed for _, failed in counts)
+    per = 1 if batch else COMMANDS_PER_LIFECYCLE
+    return done * per / seconds, sum(failed for _, failed in counts)
 
 
 def bare_sqlite(path: str, synchronous: str, seconds: float) -> float:
@@ -211,7 +264,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="baseline/store alternations")
     parser.add_argument("--postgres", default=os.environ.get("LIVECHAT_TEST_POSTGRES"))
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--batches", default="10,100", help="desk.batch() sizes, comma-separated ('' for none)"
+    )
+    parser.add_argument("--serializable", action=argparse.BooleanOptionalAction, default=True)
     arguments = parser.parse_args()
+    batches = [int(size) for size in arguments.batches.split(",") if size]
     seconds, rounds = arguments.seconds, arguments.rounds
 
     print(
@@ -244,6 +302,22 @@ def main() -> None:
                 f"{base:,.0f} (bare INSERT+COMMIT)",
                 _ratio_text(ratio, ratios, ">= 0.33" if default else "none: no fsync to share"),
             )
+            if synchronous != "FULL":
+                continue
+            for size in batches:
+
+                def desk_batched(size: int = size) -> float:
+                    path = os.path.join(directory, f"batch-{size}-{next(counter)}.db")
+                    with SqliteStore(path, synchronous="FULL") as store:
+                        return run_single(store, seconds, batch=size)
+
+                base, rate, ratio, ratios = _rounds(rounds, bare, desk_batched)
+                _row(
+                    f"SqliteStore synchronous=FULL, desk.batch() of {size}",
+                    rate,
+                    f"{base:,.0f} (bare INSERT+COMMIT)",
+                    _ratio_text(ratio, ratios, "> 1.0" if size >= 100 else "none"),
+                )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -258,7 +332,9 @@ def main() -> None:
         with scratch_database(arguments.postgres) as dsn:
             return pgbench(dsn, workers, seconds)
 
-    modes: tuple[Concurrency, ...] = ("lock", "serializable")
+    modes: tuple[Concurrency, ...] = (
+        ("lock", "serializable") if arguments.serializable else ("lock",)
+    )
     for mode in modes:
         with scratch_database(arguments.postgres) as dsn:
             single = PostgresStore(dsn, concurrency=mode)
@@ -287,6 +363,26 @@ def main() -> None:
             f"{base:,.0f} (pgbench -N, {workers} clients)",
             _ratio_text(ratio, ratios, ">= 0.5"),
         )
+        if mode != "lock":
+            continue
+        for size in batches:
+
+            def parallel_batched(size: int = size) -> float:
+                with scratch_database(arguments.postgres) as dsn:
+                    shared = PostgresStore(dsn, concurrency="lock")
+                    try:
+                        rate, _ = run_parallel(shared, workers, seconds, batch=size)
+                    finally:
+                        shared.close()
+                return rate
+
+            base, rate, ratio, ratios = _rounds(rounds, bench, parallel_batched)
+            _row(
+                f"PostgresStore lock, {workers} processes, desk.batch() of {size}",
+                rate,
+                f"{base:,.0f} (pgbench -N, {workers} clients)",
+                _ratio_text(ratio, ratios, "> 1.0" if size >= 100 else "none"),
+            )
 
 
 if __name__ == "__main__":
