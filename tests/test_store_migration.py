@@ -49,20 +49,23 @@ def _shown(desk: Desk) -> dict[str, Any]:
 
 
 def _continues(store: Store) -> None:
-    """The migrated desk goes on: deadlines fire, routing offers, chats close."""
+    """The migrated desk goes on: the routing index holds the agents who were free,
+    deadlines fire, routing offers, messages append, chats close and archive."""
     now = [T0 + 10]
     desk = Desk(store=store, clock=lambda: now[0], new_id=lambda: "chat-new")
+    assert [agent.id for agent in desk.available_agents()] == ["dana", "emil"]
     assert desk.conversation("chat-2").state == ConversationState.OFFERED
-    fired = desk.tick(T0 + 100)  # bob's offer of chat-2 times out
-    assert {event.aggregate_id for event in fired} >= {"chat-2", "bob"}
+    fired = desk.tick(T0 + 100)  # the offers of chat-2 (bob) and chat-4 (alice) time out
+    assert {event.aggregate_id for event in fired} >= {"chat-2", "chat-4", "bob", "alice"}
     assert desk.agent("bob").state == "rona"
-    desk.set_available("cyril")  # chat-4 waits in sales
-    assert desk.conversation("chat-4").state == ConversationState.OFFERED
-    desk.accept("cyril", "chat-4")
+    # oldest chat first, to the longest waiting routable member of its queue
+    assert [offer.conversation_id for offer in desk.offers("dana")] == ["chat-2"]
+    assert [offer.conversation_id for offer in desk.offers("emil")] == ["chat-4"]
+    desk.accept("emil", "chat-4")
     desk.send_customer_message("chat-3", "Thanks!")
     assert [m.text for m in desk.conversation("chat-3").messages][-1] == "Thanks!"
     new = desk.start_chat("sales", "Nový Zákazník", "")
-    assert desk.conversation(new).state == ConversationState.QUEUED
+    assert desk.conversation(new).state == ConversationState.OFFERED  # dana has room
     archived = desk.archive(T0 + 1000)
     assert [item.conversation.id for item in archived] == ["chat-1"]
     assert [m.text for m in archived[0].conversation.messages][:2] == [

@@ -177,6 +177,9 @@ class _WindowedReader(StoreTransaction):
     def agents(self, queue: str | None = None) -> list[Agent]:
         return self._txn.agents(queue)
 
+    def routable(self, queue: str | None, limit: int) -> list[Agent]:
+        return self._txn.routable(queue, limit)
+
     def conversation(self, conversation_id: str) -> Conversation | None:
         return self._txn.conversation(conversation_id)
 
@@ -672,8 +675,9 @@ class Desk:
     def available_agents(self, exclude: str | None = None) -> list[Agent]:
         """Agents a chat can be transferred to or conferenced with: available, with free
         capacity, other than ``exclude`` (the asking agent); by name."""
-        agents = self._read(lambda txn: txn.agents())
-        found = [a for a in agents if a.routable and a.id != exclude]
+        # the store's index of routable agents: no agent who cannot take a chat is read
+        agents = self._read(lambda txn: txn.routable(None, _ALL))
+        found = [a for a in agents if a.id != exclude]
         return sorted(found, key=lambda agent: (agent.name.casefold(), agent.id))
 
     def agents(self) -> list[Agent]:

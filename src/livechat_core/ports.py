@@ -39,6 +39,11 @@ from ._events import Event
 from ._model import Agent, Conversation, Queue
 
 
+def routing_key(agent: Agent) -> tuple[float, str]:
+    """An agent's place in routing order: longest waiting first, ties by id."""
+    return (agent.waiting_since, agent.id)
+
+
 @attrs.frozen(kw_only=True)
 class Changes:
     """Everything one command changed, with the versions its records were read at.
@@ -84,6 +89,19 @@ class StoreTransaction(abc.ABC):
     @abc.abstractmethod
     def agents(self, queue: str | None = None) -> list[Agent]:
         """Every agent (logged out too), or those serving ``queue``; by id."""
+
+    def routable(self, queue: str | None, limit: int) -> list[Agent]:
+        """At most ``limit`` agents who may get an offer now (available, with free
+        capacity), members of ``queue`` (``None``: of any queue), in routing order: by
+        :attr:`Agent.waiting_since`, then by id.
+
+        Routing and the transfer and conference lists read this instead of every member:
+        stores keep an index of routable agents per queue in this order, so its cost does
+        not grow with the size of the queue. The default filters :meth:`agents`.
+        """
+        agents = [agent for agent in self.agents(queue) if agent.routable]
+        agents.sort(key=routing_key)
+        return agents[:limit]
 
     @abc.abstractmethod
     def conversation(self, conversation_id: str) -> Conversation | None:

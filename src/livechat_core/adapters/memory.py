@@ -22,7 +22,7 @@ from .._errors import ConcurrencyConflict
 from .._events import Event, MessagePosted, pack, unpack
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Queue
-from ..ports import ArchivedConversation, Changes, Store, StoreTransaction
+from ..ports import ArchivedConversation, Changes, Store, StoreTransaction, routing_key
 
 _QUEUED = ConversationState.QUEUED
 _CLOSED = ConversationState.CLOSED
@@ -43,6 +43,8 @@ class MemoryStore(Store):
         self._queues: dict[str, Queue] = {}
         self._agents: dict[str, Agent] = {}
         self._members: dict[str, set[str]] = {}
+        # routable agents in routing order, per queue and (key None) of any queue
+        self._routable: dict[str | None, list[tuple[float, str]]] = {}
         self._conversations: dict[str, Conversation] = {}
         self._queued: dict[str, list[tuple[float, str]]] = {}
         self._deadlines: list[tuple[float, str]] = []
@@ -153,11 +155,20 @@ class MemoryStore(Store):
         if previous is not None:
             for name in previous.queues:
                 self._members[name].discard(agent_id)
+            if previous.routable:
+                key = routing_key(previous)
+                for index in (None, *dict.fromkeys(previous.queues)):
+                    entries = self._routable[index]
+                    del entries[bisect.bisect_left(entries, key)]
         if agent is None:
             self._agents.pop(agent_id, None)
         else:
             for name in agent.queues:
                 self._members.setdefault(name, set()).add(agent_id)
+            if agent.routable:
+                key = routing_key(agent)
+                for index in (None, *dict.fromkeys(agent.queues)):
+                    bisect.insort(self._routable.setdefault(index, []), key)
             self._agents[agent_id] = agent
 
     def _put_conversation(self, conversation_id: str, conversation: Conversation | None) -> None:
@@ -281,6 +292,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         if queue is None:
             return [store._agents[key] for key in sorted(store._agents)]
         return [store._agents[key] for key in sorted(store._members.get(queue, ()))]
+
+    def routable(self, queue: str | None, limit: int) -> list[Agent]:
+        agents = self._store._agents
+        entries = self._store._routable.get(queue, ())
+        return [agents[agent_id] for _, agent_id in entries[: max(limit, 0)]]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         return self._store._conversations.get(conversation_id)

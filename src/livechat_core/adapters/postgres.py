@@ -58,7 +58,7 @@ from .._errors import (
 from .._events import Event, MessagePosted
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Queue
-from ..ports import ArchivedConversation, Changes, Store, StoreTransaction
+from ..ports import ArchivedConversation, Changes, Store, StoreTransaction, routing_key
 from . import _codec
 
 APPLICATION: Final = "livechat-core"
@@ -144,6 +144,22 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     UPDATE conversations SET closed_at = (record ->> 'closed_at')::double precision
         WHERE state = 'closed';
     CREATE INDEX conversations_closed ON conversations (closed_at, id) WHERE state = 'closed';
+    """,
+    # 4: routing reads the routable members of a queue in routing order through an index:
+    # each membership row carries the agent's waiting_since while the agent is routable
+    # (available with free capacity), NULL otherwise.
+    """
+    ALTER TABLE agent_queues ADD COLUMN waiting_since double precision;
+    UPDATE agent_queues AS m SET waiting_since = coalesce(
+            (a.record ->> 'last_offer_at')::double precision,
+            (a.record ->> 'available_since')::double precision,
+            0.0
+        )
+        FROM agents AS a
+        WHERE a.id = m.agent_id AND a.record ->> 'state' = 'available'
+            AND jsonb_array_length(a.record -> 'holding') < (a.record ->> 'capacity')::integer;
+    CREATE INDEX agent_queues_routable ON agent_queues (queue, waiting_since, agent_id)
+        WHERE waiting_since IS NOT NULL;
     """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
@@ -620,6 +636,7 @@ class _PostgresTransaction(StoreTransaction):
         self._deleted: dict[str, bool] = {}
         self._queued: dict[str, tuple[list[Conversation], bool]] = {}  # rows, complete
         self._members: dict[str, list[Agent]] = {}
+        self._routable: dict[str, tuple[list[Agent], bool]] = {}  # routing order, complete
         self._last: list[tuple[str, Sequence[Any]]] | None = None  # held for the commit
         self._known = known
         self._learned: list[tuple[int, str, Any]] = []  # for _known, once committed
@@ -842,8 +859,40 @@ class _PostgresTransaction(StoreTransaction):
             agents: list[Agent] = self._decoded(_AGENT, rows)
             return agents
         if queue not in self._members:
-            self._read_queues([queue], _ROUTING_ROWS)
+            # Every member: not what routing reads (see routable), so not prefetched.
+            locks = self._lock_statements({self._queue_key(queue): True})
+            query = (
+                "SELECT a.id, a.version, a.record FROM agent_queues AS m "
+                "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = %s ORDER BY a.id"
+            )
+            results = self._run([*locks, (query, (queue,))], "reading")
+            self._check_tries(locks, results)
+            members = []
+            for key, version, raw in results[-1]:
+                # The version this transaction read first is the one it decides with.
+                member = self._agents.get(key) or self._decode(_AGENT, key, version, raw)
+                self._agents[key] = member
+                members.append(member)
+            self._members[queue] = members
         return list(self._members[queue])
+
+    def routable(self, queue: str | None, limit: int) -> list[Agent]:
+        if limit <= 0:
+            return []
+        if queue is None:
+            rows = self._rows(
+                "SELECT a.id, a.version, a.record FROM (SELECT agent_id, min(waiting_since) AS w "
+                "FROM agent_queues WHERE waiting_since IS NOT NULL GROUP BY agent_id) AS m "
+                "JOIN agents AS a ON a.id = m.agent_id ORDER BY m.w, m.agent_id LIMIT %s",
+                (limit,),
+            )
+            agents: list[Agent] = self._decoded(_AGENT, rows)
+            return agents
+        found = self._routable.get(queue)
+        if found is None or (not found[1] and len(found[0]) < limit):
+            self._read_queues([queue], max(limit, _ROUTING_ROWS))
+            found = self._routable[queue]
+        return found[0][:limit]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         if conversation_id not in self._conversations:
@@ -878,18 +927,22 @@ class _PostgresTransaction(StoreTransaction):
         self._take_queues(names, limit, results[-1])
 
     def _routing_query(self, names: list[str], limit: int) -> tuple[str, Sequence[Any]]:
-        """The query reading up to ``limit`` queued conversations of each queue, the
-        queues' members and the queue records not read yet."""
+        """The query reading up to ``limit`` queued conversations of each queue, as many
+        of its routable members in routing order (through the partial index), and the
+        queue records not read yet."""
         query = (
             "SELECT 0, q.name, c.id, c.version, c.record FROM unnest(%s::text[]) AS q (name), "
             "LATERAL (SELECT id, version, record FROM conversations WHERE state = 'queued' "
             "AND queue = q.name ORDER BY started_at, id LIMIT %s) AS c "
-            "UNION ALL SELECT 1, m.queue, a.id, a.version, a.record FROM agent_queues AS m "
-            "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ANY(%s) "
+            "UNION ALL SELECT 1, q.name, a.id, a.version, a.record "
+            "FROM unnest(%s::text[]) AS q (name), "
+            "LATERAL (SELECT agent_id FROM agent_queues WHERE queue = q.name "
+            "AND waiting_since IS NOT NULL ORDER BY waiting_since, agent_id LIMIT %s) AS m "
+            "JOIN agents AS a ON a.id = m.agent_id "
             "UNION ALL SELECT 2, name, name, version, record FROM queues WHERE name = ANY(%s)"
         )
         unknown = [name for name in names if name not in self._queues]
-        return query, (names, limit, names, unknown)
+        return query, (names, limit, names, limit, unknown)
 
     def _take_queues(self, names: list[str], limit: int, rows: list[Any]) -> None:
         """Keep what :meth:`_routing_query` read."""
@@ -910,7 +963,9 @@ class _PostgresTransaction(StoreTransaction):
         for name in names:
             waiting = sorted(queued[name], key=lambda c: (c.started_at, c.id))
             self._queued[name] = (waiting, len(waiting) < limit)
-            self._members[name] = sorted(members[name], key=lambda agent: agent.id)
+            # A member read earlier keeps that version, which may no longer be routable.
+            routable = [agent for agent in members[name] if agent.routable]
+            self._routable[name] = (sorted(routable, key=routing_key), len(members[name]) < limit)
 
     def due(self, now: float, limit: int) -> list[str]:
         rows = self._rows(
@@ -962,6 +1017,7 @@ class _PostgresTransaction(StoreTransaction):
                     self._deleted,
                     self._queued,
                     self._members,
+                    self._routable,
                 ):
                     cache.clear()
             self._savepoint = _SAVEPOINT_NONE
@@ -996,6 +1052,7 @@ class _PostgresTransaction(StoreTransaction):
         # What routing read is no longer what the database holds after this save.
         self._queued.clear()
         self._members.clear()
+        self._routable.clear()
         try:
             self._run([("SAVEPOINT livechat_save", ()), *statements], "saving")
         except StoreError:
@@ -1099,14 +1156,23 @@ class _PostgresTransaction(StoreTransaction):
                 "version": agent.version,
                 "queues": sorted(set(agent.queues)),
                 "record": _codec.record_to_json(agent),
+                "waiting": agent.waiting_since if agent.routable else None,
             }
+            # The routing index (agent_queues.waiting_since) is set where it changed;
+            # rows that hold the value already are not rewritten.
+            index_update = (
+                "UPDATE agent_queues SET waiting_since = %(waiting)s WHERE agent_id = %(key)s "
+                "AND queue = ANY(%(queues)s::text[]) AND waiting_since IS DISTINCT FROM "
+                "%(waiting)s::double precision",
+                {"key": agent.id, "queues": values["queues"], "waiting": values["waiting"]},
+            )
             if base == 0:
                 add(
                     "WITH added AS (INSERT INTO agents (id, version, queues, record) "
                     "VALUES (%(key)s, %(version)s, %(queues)s, %(record)s::jsonb) "
                     "ON CONFLICT (id) DO NOTHING RETURNING id), "
-                    "members AS (INSERT INTO agent_queues (queue, agent_id) "
-                    "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
+                    "members AS (INSERT INTO agent_queues (queue, agent_id, waiting_since) "
+                    "SELECT q, %(key)s, %(waiting)s FROM unnest(%(queues)s::text[]) AS q "
                     "WHERE EXISTS (SELECT 1 FROM added)) "
                     f"{_EXPECT} FROM added",
                     values,
@@ -1125,6 +1191,8 @@ class _PostgresTransaction(StoreTransaction):
                     values,
                     "agent",
                 )
+                if (read.waiting_since if read.routable else None) != values["waiting"]:
+                    add(*index_update)
             else:
                 # Membership rows change only when the agent's queues did (a login),
                 # so routine saves do not touch what routing reads.
@@ -1137,13 +1205,14 @@ class _PostgresTransaction(StoreTransaction):
                     "WHERE old.queues IS DISTINCT FROM %(queues)s::text[]), "
                     "gone AS (DELETE FROM agent_queues WHERE agent_id = %(key)s "
                     "AND EXISTS (SELECT 1 FROM moved) AND queue <> ALL(%(queues)s)), "
-                    "members AS (INSERT INTO agent_queues (queue, agent_id) "
-                    "SELECT q, %(key)s FROM unnest(%(queues)s::text[]) AS q "
+                    "members AS (INSERT INTO agent_queues (queue, agent_id, waiting_since) "
+                    "SELECT q, %(key)s, %(waiting)s FROM unnest(%(queues)s::text[]) AS q "
                     "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING) "
                     f"{_EXPECT} FROM changed",
                     values,
                     "agent",
                 )
+                add(*index_update)
         for conversation, base in sorted(changes.conversations, key=lambda item: item[0].id):
             values = {
                 "key": conversation.id,

@@ -107,6 +107,25 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         WHERE state = 'closed';
     CREATE INDEX conversations_closed ON conversations (closed_at, id) WHERE state = 'closed';
     """,
+    # 3: routing reads the routable members of a queue in routing order through an index:
+    # each membership row carries the agent's waiting_since while the agent is routable
+    # (available with free capacity), NULL otherwise.
+    """
+    ALTER TABLE agent_queues ADD COLUMN waiting_since REAL;
+    UPDATE agent_queues SET waiting_since = (
+        SELECT coalesce(
+            json_extract(a.record, '$.last_offer_at'),
+            json_extract(a.record, '$.available_since'),
+            0.0
+        )
+        FROM agents AS a
+        WHERE a.id = agent_queues.agent_id
+            AND json_extract(a.record, '$.state') = 'available'
+            AND json_array_length(a.record, '$.holding') < json_extract(a.record, '$.capacity')
+    );
+    CREATE INDEX agent_queues_routable ON agent_queues (queue, waiting_since, agent_id)
+        WHERE waiting_since IS NOT NULL;
+    """,
 )
 """Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
 
@@ -525,9 +544,19 @@ _INDEXED: Final = ("state", "queue", "asset", "started_at", "next_deadline", "cl
 
 _Columns = tuple[Any, ...]
 _Checked = tuple[
-    list[tuple[Agent, list[str], list[str] | None]], list[tuple[Conversation, _Columns | None]]
+    list[tuple[Agent, list[str], list[str] | None, object]],
+    list[tuple[Conversation, _Columns | None]],
 ]
 _R = TypeVar("_R", Queue, Agent, Conversation)
+
+
+_UNKNOWN: Final = object()
+"""A stored routing-index value this transaction did not read."""
+
+
+def _waiting(agent: Agent) -> float | None:
+    """The agent's routing-index value: ``waiting_since`` while routable, else ``None``."""
+    return agent.waiting_since if agent.routable else None
 
 
 def _indexed(conversation: Conversation) -> _Columns:
@@ -780,6 +809,26 @@ class _SqliteTransaction(StoreTransaction):
         kept = self.committed.agents
         return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
 
+    def routable(self, queue: str | None, limit: int) -> list[Agent]:
+        if limit <= 0:
+            return []
+        if queue is None:
+            rows = self._rows(
+                "SELECT a.id, a.version, a.record FROM (SELECT agent_id, min(waiting_since) AS w "
+                "FROM agent_queues WHERE waiting_since IS NOT NULL GROUP BY agent_id) AS m "
+                "JOIN agents AS a ON a.id = m.agent_id ORDER BY m.w, m.agent_id LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = self._rows(
+                "SELECT a.id, a.version, a.record FROM agent_queues AS m "
+                "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ? "
+                "AND m.waiting_since IS NOT NULL ORDER BY m.waiting_since, m.agent_id LIMIT ?",
+                (queue, limit),
+            )
+        kept = self.committed.agents
+        return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
+
     def conversation(self, conversation_id: str) -> Conversation | None:
         return self._lookup(
             self._conversations,
@@ -941,14 +990,16 @@ class _SqliteTransaction(StoreTransaction):
                 current = 0 if row is None else int(row[0])
             if current != base:
                 raise self._conflict("queue", queue.name, current, base)
-        agents: list[tuple[Agent, list[str], list[str] | None]] = []
+        agents: list[tuple[Agent, list[str], list[str] | None, object]] = []
         for agent, base in changes.agents:
             stored: list[str] | None
+            stored_key: object = _UNKNOWN
             if agent.id in self._agents:
                 # Read in this transaction, so this is what the file holds (see the class).
                 found = self._agents[agent.id]
                 current = 0 if found is None else found.version
                 stored = None if found is None else sorted(set(found.queues))
+                stored_key = None if found is None else _waiting(found)
             else:
                 found_row = execute(
                     "SELECT version, queues FROM agents WHERE id = ?", (agent.id,)
@@ -957,7 +1008,7 @@ class _SqliteTransaction(StoreTransaction):
                 stored = None if found_row is None else _codec.loads(found_row[1])
             if current != base:
                 raise self._conflict("agent", agent.id, current, base)
-            agents.append((agent, sorted(set(agent.queues)), stored))
+            agents.append((agent, sorted(set(agent.queues)), stored, stored_key))
         conversations: list[tuple[Conversation, _Columns | None]] = []
         for conversation, base in changes.conversations:
             stored_columns: _Columns | None
@@ -1001,8 +1052,8 @@ class _SqliteTransaction(StoreTransaction):
             _written(cursor, "queue", queue.name)
             self._queues[queue.name] = queue
         agents, conversations = checked
-        for agent, queues, stored_queues in agents:
-            self._write_agent(agent, queues, stored_queues)
+        for agent, queues, stored_queues, stored_key in agents:
+            self._write_agent(agent, queues, stored_queues, stored_key)
         for conversation, stored_columns in conversations:
             self._write_conversation(conversation, stored_columns)
         for asset in changes.deleted_assets:
@@ -1011,10 +1062,15 @@ class _SqliteTransaction(StoreTransaction):
             self._redact(conversation_id, message_id, text)
 
     def _write_agent(
-        self, agent: Agent, queues: list[str], stored_queues: list[str] | None
+        self,
+        agent: Agent,
+        queues: list[str],
+        stored_queues: list[str] | None,
+        stored_key: object,
     ) -> None:
         """Write an agent; ``queues`` and ``stored_queues`` are its new and stored queue
-        lists, sorted (``None``: a new agent)."""
+        lists, sorted (``None``: a new agent); ``stored_key`` the routing index's value of
+        the stored agent (:data:`_UNKNOWN` when it was not read)."""
         document = _codec.record_to_json(agent)
         if stored_queues is None:
             cursor = self.connection.execute(
@@ -1033,11 +1089,24 @@ class _SqliteTransaction(StoreTransaction):
             )
         _written(cursor, "agent", agent.id)
         self._agents[agent.id] = agent
+        key = _waiting(agent)
         if stored_queues != queues:
-            self.connection.execute("DELETE FROM agent_queues WHERE agent_id = ?", (agent.id,))
+            if stored_queues:
+                self.connection.execute(
+                    "DELETE FROM agent_queues WHERE agent_id = ? "
+                    "AND queue IN (SELECT value FROM json_each(?))",
+                    (agent.id, _codec.dumps(stored_queues)),
+                )
             self.connection.executemany(
-                "INSERT INTO agent_queues (queue, agent_id) VALUES (?, ?)",
-                [(name, agent.id) for name in queues],
+                "INSERT INTO agent_queues (queue, agent_id, waiting_since) VALUES (?, ?, ?)",
+                [(name, agent.id, key) for name in queues],
+            )
+        elif key != stored_key:
+            # The routing index: rows whose value is already this one are not rewritten.
+            self.connection.execute(
+                "UPDATE agent_queues SET waiting_since = ? WHERE agent_id = ? "
+                "AND queue IN (SELECT value FROM json_each(?)) AND waiting_since IS NOT ?",
+                (key, agent.id, _codec.dumps(queues), key),
             )
 
     def _write_conversation(

@@ -841,6 +841,49 @@ class StoreConformance:
         with store.transaction(write=False) as txn:
             assert txn.agents("sales") == [busy]
 
+    def test_routable_lists_members_who_may_get_an_offer_in_routing_order(
+        self, store: Store
+    ) -> None:
+        available = AgentState.AVAILABLE
+
+        def agent(agent_id: str, queues: tuple[str, ...], **fields: Any) -> Agent:
+            return make_agent(agent_id, queues, state=available, **fields)
+
+        eva = agent("eva", ("support", "billing"), available_since=T0 + 5)
+        jana = agent("jana", ("support",), available_since=T0 + 1, last_offer_at=T0 + 9)
+        petr = agent("petr", ("support",), available_since=T0 + 5)
+        zora = agent("zora", ("billing",), available_since=T0 + 2, capacity=2, holding=("c1",))
+        busy = agent("karel", ("support",), available_since=T0, holding=("c2",))
+        idle = make_agent("ivan", ("support", "billing"), state=AgentState.IDLE)
+        rona = make_agent("rita", ("billing",), state=AgentState.RONA, available_since=T0)
+        everyone = (eva, jana, petr, zora, busy, idle, rona)
+        save(store, Changes(agents=tuple((a, 0) for a in everyone)))
+        with store.transaction(write=False) as txn:
+            assert txn.routable("support", 10) == [eva, petr, jana]
+            assert txn.routable("support", 2) == [eva, petr]
+            assert txn.routable("billing", 10) == [zora, eva]
+            assert txn.routable("sales", 10) == []
+            assert txn.routable(None, 10) == [zora, eva, petr, jana]
+            assert txn.routable(None, 1) == [zora]
+        # an offer takes eva's room and sends her to the back; karel is free again;
+        # petr moves to billing
+        offered = attrs.evolve(eva, holding=("c3",), last_offer_at=T0 + 20, version=2)
+        freed = attrs.evolve(busy, holding=(), version=2)
+        moved = attrs.evolve(petr, queues=("billing",), version=2)
+        with store.transaction() as txn:
+            txn.save(Changes(agents=((offered, 1), (freed, 1), (moved, 1))))
+            assert txn.routable("support", 10) == [freed, jana]
+        with store.transaction(write=False) as txn:
+            assert txn.routable("support", 10) == [freed, jana]
+            assert txn.routable("billing", 10) == [zora, moved]
+            assert txn.routable(None, 10) == [freed, zora, moved, jana]
+        back = attrs.evolve(offered, holding=(), version=3)
+        away = attrs.evolve(zora, state=AgentState.IDLE, version=2)
+        save(store, Changes(agents=((back, 2), (away, 1))))
+        with store.transaction(write=False) as txn:
+            assert txn.routable("support", 10) == [freed, jana, back]
+            assert txn.routable("billing", 10) == [moved, back]
+
     def test_queues_are_listed_by_name(self, store: Store) -> None:
         save(store, Changes(queues=((make_queue("support"), 0), (make_queue("billing"), 0))))
         with store.transaction(write=False) as txn:
