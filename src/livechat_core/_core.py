@@ -68,7 +68,7 @@ from ._model import (
     replace,
 )
 from ._model import initials as initials_of
-from .ports import Changes
+from .ports import Changes, routing_key
 
 _C = ConversationState
 _L = LegState
@@ -85,6 +85,9 @@ class Reader(Protocol):
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         """Every agent, or those serving ``queue``; by id."""
+
+    def routable(self, queue: str | None, limit: int) -> list[Agent]:
+        """At most ``limit`` routable members of ``queue``, in routing order."""
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         """The conversation, or ``None``."""
@@ -236,6 +239,25 @@ class Unit:
             else:
                 found.pop(agent.id, None)
         return list(found.values())
+
+    def routable(self, queue: str, limit: int) -> list[Agent]:
+        """At most ``limit`` members of ``queue`` who may get an offer now, in routing
+        order: the store's index of the committed agents, with this command's staged
+        agents in their new places (read a few more than asked, in case some of the
+        committed ones are staged; more only when they were)."""
+        staged = self._agents
+        extra = 4
+        while True:
+            committed = self.reader.routable(queue, limit + extra)
+            found = [agent for agent in committed if agent.id not in staged]
+            if len(found) >= limit or len(committed) < limit + extra:
+                break
+            extra *= 4
+        found.extend(
+            agent for agent, _ in staged.values() if agent.routable and queue in agent.queues
+        )
+        found.sort(key=routing_key)
+        return found[:limit]
 
     def queued(self, queues: Collection[str], limit: int) -> list[Readable]:
         staged = self._drafts
@@ -739,7 +761,9 @@ _DUE_BATCH = 10_000
 def _tick(unit: Unit, command: cmd.Tick) -> None:
     # Every expired deadline fires (SPEC section 4), however many: the store reads the
     # committed state, so conversations fired earlier in this tick are read again and
-    # skipped, and the reads grow by one batch until the store has no more.
+    # skipped, and the reads grow by one batch until the store has no more. Desk.tick
+    # hands this a reader whose ``due`` returns one bounded batch after a cursor, each
+    # batch its own transaction, so one decision never holds more than that batch.
     fired: set[str] = set()
     while True:
         limit = len(fired) + _DUE_BATCH
@@ -780,32 +804,23 @@ def _fire_deadlines(unit: Unit, conversation_id: str, now: float) -> None:
             )
 
 
+_EVERY: Final = 2**31 - 1
+
+
 def _route(unit: Unit) -> None:
-    """Offer queued conversations of the touched queues to eligible agents, oldest first."""
-    while unit.touched_queues and unit.queued(unit.touched_queues, limit=1):
-        pools = {
-            queue: [agent for agent in unit.members(queue) if agent.routable]
-            for queue in sorted(unit.touched_queues)
-        }
-        live = [queue for queue, agents in pools.items() if agents]
+    """Offer queued conversations of the touched queues to eligible agents, oldest first.
+
+    Routing reads the store's index of routable agents per queue (longest waiting
+    first), never a whole queue: whether a queue has anybody routable is one row, and
+    the agent chosen for a conversation is among the first ``len(skipped) + 1`` rows.
+    """
+    while unit.touched_queues:
+        live = [queue for queue in sorted(unit.touched_queues) if unit.routable(queue, 1)]
         waiting = unit.queued(live, limit=1) if live else []
         if not waiting:
             return
         conversation = waiting[0]
-        eligible = pools[conversation.queue]
-        # Who declined it is skipped while anybody else is eligible; who handed it off
-        # (a transfer) while anybody else who did not decline is.
-        others = [a for a in eligible if a.id not in conversation.declined_by]
-        handed_off_by = conversation.handed_off_by
-        preferred = [a for a in others if a.id != handed_off_by] or others or eligible
-        routing = unit.settings.routing
-        if type(routing) is LongestWaitingFirst:
-            agent = routing.longest_waiting(preferred)
-        else:  # a strategy of the user's own reads a frozen record
-            record = (
-                conversation if isinstance(conversation, Conversation) else freeze(conversation)
-            )
-            agent = routing.choose(record, preferred)
+        agent = _choose(unit, conversation)
         queue = unit.queue(conversation.queue)
         unit.emit(
             conversation,
@@ -815,6 +830,31 @@ def _route(unit: Unit) -> None:
             agent_name=agent.name,
             deadline=unit.now + queue.offer_timeout,
         )
+
+
+def _choose(unit: Unit, conversation: Readable) -> Agent:
+    """The agent to offer ``conversation`` to, among the routable members of its queue.
+
+    Who declined it is skipped while anybody else is eligible; who handed it off (a
+    transfer) while anybody else who did not decline is (SPEC section 7).
+    """
+    declined_by = conversation.declined_by
+    handed_off_by = conversation.handed_off_by
+    routing = unit.settings.routing
+    if type(routing) is LongestWaitingFirst:
+        # In routing order, so the first agent that is not skipped is the one: with
+        # len(skipped) + 1 rows, at least one is not skipped unless the queue has fewer.
+        skipped = {*declined_by, *([handed_off_by] if handed_off_by else [])}
+        eligible = unit.routable(conversation.queue, len(skipped) + 1)
+    else:  # a strategy of the user's own sees every routable member
+        eligible = unit.routable(conversation.queue, _EVERY)
+    others = [a for a in eligible if a.id not in declined_by]
+    preferred = [a for a in others if a.id != handed_off_by] or others or eligible
+    if type(routing) is LongestWaitingFirst:
+        return preferred[0]
+    # a strategy of the user's own reads a frozen record
+    record = conversation if isinstance(conversation, Conversation) else freeze(conversation)
+    return routing.choose(record, preferred)
 
 
 _DECISIONS: dict[type[cmd.Command], Callable[[Unit, Any], None]] = {
