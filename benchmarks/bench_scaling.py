@@ -1,0 +1,325 @@
+"""µs per command against the size of the desk, on every store (SPEC section 10).
+
+Run on demand (it is not a test)::
+
+    .venv/bin/python benchmarks/bench_scaling.py                     # memory and SQLite
+    scripts/with-postgres.sh .venv/bin/python benchmarks/bench_scaling.py   # + PostgreSQL
+    .venv/bin/python benchmarks/bench_scaling.py --quick             # the smaller sizes only
+
+Each curve times the same small piece of work on desks of growing size, one fresh store
+per size, built with ``desk.batch()`` blocks (setup is not timed):
+
+* **agents**: N available agents in one queue; the work is ``start_chat`` (routed to the
+  longest-waiting agent) and ``customer_end`` (the agent is free again and routing runs).
+  A second row times ``available_agents()`` with N agents logged in, 10 of them available.
+* **backlog**: N chats queued with nobody available; ``start_chat`` and ``customer_end``.
+* **transcript**: one active chat with N messages; ``send_customer_message``.
+* **deadlines**: N offers due at once; ``tick`` fires them all (µs per deadline).
+* **live chats**: N accepted chats held by other agents; one whole lifecycle (six
+  commands) in a queue of its own.
+
+Target: every curve grows at most 1.5× from its smallest to its largest size. SQLite runs
+with ``synchronous=NORMAL`` (WAL: a commit does not wait for the disk), so that a flush of
+a few milliseconds does not hide how the work itself grows; PostgreSQL with the server's
+settings (``scripts/with-postgres.sh`` turns ``fsync`` off unless ``LIVECHAT_PG_OPTIONS``
+says otherwise). Medians of ``--rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+from livechat_core import Desk, MemoryStore
+from livechat_core.adapters.sqlite import SqliteStore
+from livechat_core.ports import Store
+
+T0 = 1_700_000_000.0
+CHUNK = 500  # commands per setup batch
+
+StoreFactory = Callable[[], contextlib.AbstractContextManager[Store]]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def _ids(prefix: str) -> Callable[[], str]:
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter):07d}"
+
+
+def _chunks(count: int) -> Iterator[range]:
+    for start in range(0, count, CHUNK):
+        yield range(start, min(count, start + CHUNK))
+
+
+def _timed(work: Callable[[], int], rounds: int) -> float:
+    """Median over ``rounds`` of µs per unit; ``work`` returns how many units it did."""
+    figures = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        units = work()
+        figures.append((time.perf_counter() - start) / units * 1e6)
+    return statistics.median(figures)
+
+
+# --- the curves ------------------------------------------------------------------------
+
+
+def agents_in_a_queue(store: Store, size: int, rounds: int, reps: int) -> float:
+    clock = Clock()
+    desk = Desk(store=store, clock=clock, new_id=_ids("chat"))
+    desk.add_queue("support", ["Resolved"], offer_timeout=10**9)
+    for chunk in _chunks(size):
+        with desk.batch():
+            for n in chunk:
+                desk.login(f"agent{n:06d}", f"Agent {n}", ["support"])
+                desk.set_available(f"agent{n:06d}")
+
+    def work() -> int:
+        for _ in range(reps):
+            chat = desk.start_chat("support", "Karel Novák", "")
+            desk.customer_end(chat)
+        return 2 * reps
+
+    work()  # warm up
+    return _timed(work, rounds)
+
+
+def available_agents_listing(store: Store, size: int, rounds: int, reps: int) -> float:
+    desk = Desk(store=store, clock=Clock(), new_id=_ids("chat"))
+    desk.add_queue("support", ["Resolved"])
+    for chunk in _chunks(size):
+        with desk.batch():
+            for n in chunk:
+                desk.login(f"agent{n:06d}", f"Agent {n}", ["support"])
+                if n % max(1, size // 10) == 0:
+                    desk.set_available(f"agent{n:06d}")
+
+    def work() -> int:
+        for _ in range(reps):
+            desk.available_agents()
+        return reps
+
+    work()
+    return _timed(work, rounds)
+
+
+def backlog(store: Store, size: int, rounds: int, reps: int) -> float:
+    desk = Desk(store=store, clock=Clock(), new_id=_ids("chat"))
+    desk.add_queue("support", ["Resolved"])
+    desk.login("agent", "Agent", ["support"])  # idle: nobody takes a chat
+    for chunk in _chunks(size):
+        with desk.batch():
+            for _ in chunk:
+                desk.start_chat("support", "Karel Novák", "")
+
+    def work() -> int:
+        for _ in range(reps):
+            chat = desk.start_chat("support", "Eva Malá", "")
+            desk.customer_end(chat)
+        return 2 * reps
+
+    work()
+    return _timed(work, rounds)
+
+
+def transcript(store: Store, size: int, rounds: int, reps: int) -> float:
+    desk = Desk(store=store, clock=Clock(), new_id=_ids("chat"))
+    desk.add_queue("support", ["Resolved"])
+    desk.login("agent", "Agent", ["support"])
+    desk.set_available("agent")
+    chat = desk.start_chat("support", "Karel Novák", "")
+    desk.accept("agent", chat)
+    for chunk in _chunks(size):
+        with desk.batch():
+            for n in chunk:
+                desk.send_customer_message(chat, f"message number {n}: where is my order?")
+
+    def work() -> int:
+        for _ in range(reps):
+            desk.send_customer_message(chat, "and one more question about it")
+        return reps
+
+    work()
+    return _timed(work, rounds)
+
+
+def deadlines_due(store: Store, size: int, rounds: int, reps: int) -> float:
+    """One round only: a tick fires every due deadline once (µs per deadline)."""
+    clock = Clock()
+    desk = Desk(store=store, clock=clock, new_id=_ids("chat"))
+    desk.add_queue("support", ["Resolved"], offer_timeout=30.0)
+    capacity = 100
+    agents = max(1, -(-size // capacity))
+    for chunk in _chunks(agents):
+        with desk.batch():
+            for n in chunk:
+                desk.login(f"agent{n:06d}", f"Agent {n}", ["support"], capacity=capacity)
+                desk.set_available(f"agent{n:06d}")
+    for chunk in _chunks(size):
+        with desk.batch():
+            for _ in chunk:
+                desk.start_chat("support", "Karel Novák", "")
+    start = time.perf_counter()
+    fired = desk.tick(clock.now + 3600)
+    elapsed = time.perf_counter() - start
+    assert sum(1 for event in fired if event.type == "OfferTimedOut") == size, len(fired)
+    return elapsed / size * 1e6
+
+
+def live_chats(store: Store, size: int, rounds: int, reps: int) -> float:
+    desk = Desk(store=store, clock=Clock(), new_id=_ids("chat"))
+    desk.add_queue("support", ["Resolved"], offer_timeout=10**9)
+    desk.add_queue("probe", ["Resolved"], offer_timeout=10**9)
+    capacity = 100
+    agents = max(1, -(-size // capacity))
+    for chunk in _chunks(agents):
+        with desk.batch():
+            for n in chunk:
+                desk.login(f"agent{n:06d}", f"Agent {n}", ["support"], capacity=capacity)
+                desk.set_available(f"agent{n:06d}")
+    for chunk in _chunks(size):
+        with desk.batch():
+            for _ in chunk:
+                chat = desk.start_chat("support", "Karel Novák", "")
+                owner = desk.conversation(chat).legs[0].agent_id
+                desk.accept(owner, chat)
+    desk.login("prober", "Prober", ["probe"])
+    desk.set_available("prober")
+
+    def work() -> int:
+        for number in range(reps):
+            chat = desk.start_chat("probe", "Eva Malá", "")
+            desk.send_customer_message(chat, f"Dobrý den, dotaz {number}")
+            desk.accept("prober", chat)
+            desk.send_agent_message("prober", chat, "Dobrý den, hned to vyřešíme.")
+            desk.end("prober", chat)
+            desk.submit_wrap_up("prober", chat, "Resolved")
+        return 6 * reps
+
+    work()
+    return _timed(work, rounds)
+
+
+CURVES: dict[str, tuple[Callable[[Store, int, int, int], float], tuple[int, ...], str]] = {
+    "agents in a queue": (agents_in_a_queue, (10, 1_000, 10_000), "start_chat + customer_end"),
+    "agents logged in (10 available)": (
+        available_agents_listing,
+        (10, 1_000, 10_000),
+        "available_agents()",
+    ),
+    "backlog": (backlog, (100, 10_000, 100_000), "start_chat + customer_end"),
+    "transcript": (transcript, (100, 1_000, 10_000), "send_customer_message"),
+    "deadlines due": (deadlines_due, (1_000, 100_000), "tick, per deadline"),
+    "live chats": (live_chats, (1_000, 100_000), "a lifecycle, per command"),
+}
+
+
+# --- stores ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def memory_store() -> Iterator[Store]:
+    yield MemoryStore()
+
+
+def sqlite_factory(directory: str) -> StoreFactory:
+    counter = itertools.count()
+
+    @contextlib.contextmanager
+    def make() -> Iterator[Store]:
+        path = os.path.join(directory, f"desk-{next(counter)}.db")
+        store = SqliteStore(path, synchronous="NORMAL")
+        try:
+            yield store
+        finally:
+            store.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
+
+    return make
+
+
+def postgres_factory(server: str) -> StoreFactory:
+    @contextlib.contextmanager
+    def make() -> Iterator[Store]:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import make_conninfo
+
+        from livechat_core.adapters.postgres import PostgresStore
+
+        name = f"livechat_scaling_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        store = PostgresStore(make_conninfo(server, dbname=name))
+        try:
+            yield store
+        finally:
+            store.close()
+            with psycopg.connect(server, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    return make
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=100, help="units of work per round")
+    parser.add_argument("--quick", action="store_true", help="leave out the largest sizes")
+    parser.add_argument("--max-size", type=int, default=None, help="leave out larger sizes")
+    parser.add_argument("--stores", default="memory,sqlite,postgres")
+    parser.add_argument("--curves", default=",".join(CURVES))
+    parser.add_argument("--postgres", default=os.environ.get("LIVECHAT_TEST_POSTGRES"))
+    arguments = parser.parse_args()
+    directory = tempfile.mkdtemp(prefix="livechat-scaling-")
+    factories: dict[str, StoreFactory] = {}
+    wanted = arguments.stores.split(",")
+    if "memory" in wanted:
+        factories["MemoryStore"] = memory_store
+    if "sqlite" in wanted:
+        factories["SqliteStore (NORMAL)"] = sqlite_factory(directory)
+    if "postgres" in wanted and arguments.postgres:
+        factories["PostgresStore"] = postgres_factory(arguments.postgres)
+    print("| store | curve | work | µs per unit by size | largest ÷ smallest |")
+    print("|---|---|---|---|---:|")
+    try:
+        for store_name, factory in factories.items():
+            for curve in arguments.curves.split(","):
+                function, sizes, work = CURVES[curve]
+                if arguments.quick:
+                    sizes = sizes[:-1] if len(sizes) > 2 else sizes[:1]
+                if arguments.max_size is not None:
+                    sizes = tuple(size for size in sizes if size <= arguments.max_size)
+                figures = []
+                for size in sizes:
+                    with factory() as store:
+                        started = time.perf_counter()
+                        figure = function(store, size, arguments.rounds, arguments.reps)
+                        figures.append((size, figure, time.perf_counter() - started))
+                cells = ", ".join(f"{size:,}: {figure:,.0f}" for size, figure, _ in figures)
+                ratio = figures[-1][1] / figures[0][1] if len(figures) > 1 else float("nan")
+                print(f"| {store_name} | {curve} | {work} | {cells} | {ratio:.2f} |", flush=True)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
