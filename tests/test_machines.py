@@ -14,6 +14,7 @@ from transitions import MachineError
 from livechat_core import AgentStateError, ConversationStateError, Desk, InvalidTransition
 from livechat_core import _commands as cmd
 from livechat_core._conversation import EFFECTS
+from livechat_core._core import Settings, decide
 from livechat_core._events import EVENT_TYPES
 from livechat_core._machines import (
     AGENT_MACHINE,
@@ -35,6 +36,7 @@ from livechat_core._machines import (
     StateMachine,
     mermaid,
 )
+from livechat_core.ports import Changes
 
 DOCS = pathlib.Path(__file__).parent.parent / "docs" / "model.md"
 
@@ -270,3 +272,62 @@ def test_a_new_conversation_state_is_rows_of_the_table_and_nothing_else_of_the_m
         variant.step("on_hold", "MessagePosted[owner]", aggregate_id="c1")
     assert (caught.value.state, caught.value.trigger) == ("on_hold", "MessagePosted[owner]")
     assert "    on_hold --> disconnected: CustomerEnded" in mermaid(variant).splitlines()
+
+
+# --- a decision writes what changed, and routes only when something routable changed ----
+
+
+class _CountingReader:
+    """A memory-store transaction that counts the routing reads a decision makes."""
+
+    def __init__(self, txn: Any) -> None:
+        self._txn = txn
+        self.routing_reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("queued", "agents"):
+            self.routing_reads += 1
+        return getattr(self._txn, name)
+
+
+def _decided(desk: Desk, command: cmd.Command) -> tuple[Changes, int]:
+    """What ``command`` would change on ``desk``, and how many routing reads it made."""
+    with desk.store.transaction() as txn:
+        reader = _CountingReader(txn)
+        changes = decide(reader, command, 1010.0, Settings())
+    return changes, reader.routing_reads
+
+
+def test_only_the_agents_whose_legs_moved_are_written_and_routing_runs_only_when_needed() -> None:
+    desk = Desk(clock=lambda: 1000.0)
+    desk.add_queue("support", ["Resolved"])
+    for agent_id in ("jana", "petr"):
+        desk.login(agent_id, agent_id.title(), ["support"])
+    desk.set_available("jana")
+    conversation_id = desk.start_chat("support", "Karel", "")
+    desk.set_available("petr")
+
+    accepted, reads = _decided(desk, cmd.Accept(agent_id="jana", conversation_id=conversation_id))
+    assert (accepted.agents, reads) == ((), 0)  # an accepted offer still counts: no change
+    desk.accept("jana", conversation_id)
+
+    message = cmd.SendCustomerMessage(conversation_id=conversation_id, text="Hello")
+    posted, reads = _decided(desk, message)
+    assert (posted.agents, reads) == ((), 0)
+    assert [type(event).__name__ for event in posted.events] == ["MessagePosted"]
+
+    ended, reads = _decided(desk, cmd.End(agent_id="jana", conversation_id=conversation_id))
+    jana = desk.agent("jana")
+    assert [(agent.id, base) for agent, base in ended.agents] == [("jana", jana.version)]
+    ((after, _),) = ended.agents
+    assert (after.holding, after.wrapping) == ((), (conversation_id,))
+    assert after.version == jana.version + 1
+    assert reads > 0  # jana, available, has room again: her queue is routed
+    desk.end("jana", conversation_id)
+
+    wrap_up = cmd.SubmitWrapUp(agent_id="jana", conversation_id=conversation_id, reason="Resolved")
+    wrapped, reads = _decided(desk, wrap_up)
+    assert [agent.id for agent, _ in wrapped.agents] == ["jana"]
+    assert reads == 0  # a wrap-up frees no capacity
+    ((conversation, _),) = wrapped.conversations
+    assert conversation.state == "closed"

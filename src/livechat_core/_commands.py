@@ -88,22 +88,27 @@ def _message_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
 
 
 def _customer_text(text: str) -> str:
-    text = normalise(text)
     if not text.strip():
         raise EmptyMessage("an empty message cannot be sent")
     return text
 
 
-def _compose_into(command: SendAgentMessage | SendCustomerMessage, rule: Any) -> None:
-    """Apply a composer rule to the command's text; a refusal names the conversation and
-    carries the refused command, like every other refusal (SPEC section 3)."""
+def _normalised(value: Any) -> Any:
+    """A message's text as the composer sends it (NFC, ``\n`` line ends); the validator
+    refuses anything that is not a string."""
+    return normalise(value) if isinstance(value, str) else value
+
+
+def _check_composed(command: SendAgentMessage | SendCustomerMessage, rule: Any) -> None:
+    """Check the (normalised) text against a composer rule; a refusal names the
+    conversation and carries the refused command, like every other refusal (SPEC
+    section 3). The text was normalised on the way in, so the rule changes nothing."""
     try:
-        text = rule(command.text)
+        rule(command.text)
     except ComposerError as error:
         error.aggregate_id = command.conversation_id
         error.command = command
         raise
-    object.__setattr__(command, "text", text)
 
 
 def _number(value: Any) -> float:
@@ -204,10 +209,10 @@ class SendAgentMessage(Command):
 
     agent_id: str = attrs.field(converter=_identifier, validator=_text)
     conversation_id: str = attrs.field(converter=_identifier, validator=_text)
-    text: str = attrs.field(validator=_message_text)
+    text: str = attrs.field(converter=_normalised, validator=_message_text)
 
     def __attrs_post_init__(self) -> None:
-        _compose_into(self, compose)
+        _check_composed(self, compose)
 
 
 @attrs.frozen(kw_only=True)
@@ -215,10 +220,10 @@ class SendCustomerMessage(Command):
     """The customer sends a message from the widget."""
 
     conversation_id: str = attrs.field(converter=_identifier, validator=_text)
-    text: str = attrs.field(validator=_message_text)
+    text: str = attrs.field(converter=_normalised, validator=_message_text)
 
     def __attrs_post_init__(self) -> None:
-        _compose_into(self, _customer_text)
+        _check_composed(self, _customer_text)
 
 
 @attrs.frozen(kw_only=True)

@@ -50,6 +50,7 @@ from ._model import (
 
 _C = ConversationState
 _L = LegState
+_NOBODY: Final[frozenset[str]] = frozenset()  # one shared empty set: nothing more to track
 
 
 class LegHook(Protocol):
@@ -195,7 +196,7 @@ def started(event: ev.ChatStarted) -> Draft:
     draft.first_accepted_at = None
     draft.legs = ()
     draft.messages = ()
-    draft.declined_by = frozenset()
+    draft.declined_by = _NOBODY
     draft.handed_off_by = None
     draft.cause = None
     draft.disconnect_reason = None
@@ -314,12 +315,17 @@ def _step_leg(
     index: int,
     input_: str,
     on_leg: LegHook | None,
+    wrap_up_deadline: float | None = None,
     **changes: Any,
 ) -> None:
+    """Step one leg through the leg table. Its deadline follows from where it lands: the
+    wrap-up deadline while wrapping up, none otherwise (only a new offer has one)."""
     leg = draft.legs[index]
     state, effect = LEG_MACHINE.step(leg.state, input_, aggregate_id=draft.id)
+    deadline = wrap_up_deadline if state is _L.WRAPPING_UP else None
+    updated = replace(leg, state=state, deadline=deadline, **changes)
     legs = draft.legs
-    draft.legs = (*legs[:index], replace(leg, state=state, **changes), *legs[index + 1 :])
+    draft.legs = (*legs[:index], updated, *legs[index + 1 :])
     if on_leg is not None and effect != "keep":
         on_leg(leg.agent_id, draft.id, effect)
 
@@ -363,7 +369,7 @@ def _wrap_active(
     found = draft.leg_of(agent_id, _L.ACTIVE)
     if found is None or found[1].role is not role:
         raise InvalidArgument(f"{agent_id} holds no active {role} leg in {draft.id}")
-    _step_leg(draft, found[0], event.type, on_leg, ended_at=event.at, deadline=wrap_up_deadline)
+    _step_leg(draft, found[0], event.type, on_leg, wrap_up_deadline, ended_at=event.at)
 
 
 def _end_legs(
@@ -374,12 +380,7 @@ def _end_legs(
     input_ = event.type
     for index, leg in enumerate(draft.legs):
         if LEG_MACHINE.allows(leg.state, input_):
-            if leg.state is _L.OFFERED:
-                _step_leg(draft, index, input_, on_leg, ended_at=event.at, deadline=None)
-            else:
-                _step_leg(
-                    draft, index, input_, on_leg, ended_at=event.at, deadline=wrap_up_deadline
-                )
+            _step_leg(draft, index, input_, on_leg, wrap_up_deadline, ended_at=event.at)
 
 
 # --- the effects named in the conversation table -----------------------------------------
@@ -429,7 +430,7 @@ def _invite_guest(draft: Draft, event: ev.ConferenceRequested, on_leg: LegHook |
 
 def _accept_leg(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
     index, _ = pending_offer(draft, event.agent_id)
-    _step_leg(draft, index, event.type, on_leg, accepted_at=event.at, deadline=None)
+    _step_leg(draft, index, event.type, on_leg, accepted_at=event.at)
 
 
 def _take_ownership(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
@@ -438,7 +439,7 @@ def _take_ownership(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | Non
     draft.accepted_at = event.at
     if draft.first_accepted_at is None:
         draft.first_accepted_at = event.at
-    draft.declined_by = frozenset()
+    draft.declined_by = _NOBODY
 
 
 def _join_as_guest(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
@@ -449,7 +450,7 @@ def _end_offer(draft: Draft, event: Any, on_leg: LegHook | None) -> str:
     """The agent's offer ends (declined, timed out or rescinded)."""
     agent_id: str = event.agent_id
     index, _ = pending_offer(draft, agent_id)
-    _step_leg(draft, index, event.type, on_leg, ended_at=event.at, deadline=None)
+    _step_leg(draft, index, event.type, on_leg, ended_at=event.at)
     return agent_id
 
 
@@ -485,7 +486,7 @@ def _hand_to_queue(draft: Draft, event: ev.TransferredToQueue, on_leg: LegHook |
     draft.queue = event.queue
     draft.owner = None
     draft.accepted_at = None
-    draft.declined_by = frozenset()
+    draft.declined_by = _NOBODY
     draft.handed_off_by = event.agent_id  # skipped while somebody else can take it
 
 
@@ -526,7 +527,6 @@ def _submit_wrap_up(draft: Draft, event: ev.WrapUpSubmitted, on_leg: LegHook | N
         index,
         event.type,
         on_leg,
-        deadline=None,
         wrap_up_reason=event.reason,
         wrap_up_notes=event.notes,
         wrapped_up_at=event.at,

@@ -261,6 +261,8 @@ class Unit:
 
     def queued(self, queues: Collection[str], limit: int) -> list[Readable]:
         staged = self._drafts
+        if not staged:
+            return list(self.reader.queued(queues, limit))
         committed = self.reader.queued(queues, limit + len(staged))
         result: list[Readable] = [c for c in committed if c.id not in staged]
         result.extend(d for d, _ in staged.values() if d.state is _C.QUEUED and d.queue in queues)
@@ -787,11 +789,13 @@ def _fire_deadlines(unit: Unit, conversation_id: str, now: float) -> None:
     for _, index in expired:
         conversation = unit.conversation(conversation_id)
         leg = conversation.legs[index]
-        if leg.state is _L.OFFERED:
+        # which event fires is the leg table's say: an offer times out, a wrap-up is
+        # submitted with the queue's automatic reason
+        if LEG_MACHINE.allows(leg.state, "OfferTimedOut"):
             unit.emit(conversation, ev.OfferTimedOut, conversation_id, agent_id=leg.agent_id)
             agent = unit.agent(leg.agent_id)
             unit.agent_step(agent, ev.AgentRona, None, conversation_id=conversation_id)
-        elif leg.state is _L.WRAPPING_UP:
+        elif LEG_MACHINE.allows(leg.state, "WrapUpSubmitted"):
             queue = unit.queue(leg.queue)
             unit.emit(
                 conversation,
