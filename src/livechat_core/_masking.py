@@ -189,8 +189,36 @@ IBAN_LENGTHS: Final[dict[str, int]] = {
     "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
     "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+    # territories that use their state's IBAN (France, Finland, the United Kingdom)
+    "AX": 18, "BL": 27, "GF": 27, "GP": 27, "MF": 27, "MQ": 27, "NC": 27, "PF": 27, "PM": 27,
+    "RE": 27, "TF": 27, "WF": 27, "YT": 27, "GG": 22, "IM": 22, "JE": 22,
+    # partial IBANs in common use, not (yet) in the registry
+    "AO": 25, "BF": 28, "BJ": 28, "CF": 27, "CG": 27, "CI": 28, "CM": 27, "CV": 25, "DZ": 26,
+    "GA": 27, "GQ": 27, "GW": 25, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25,
+    "NE": 28, "SN": 28, "TD": 27, "TG": 28,
 }  # fmt: skip
+IBAN_DIGITS_ONLY: Final = frozenset({
+    # countries whose BBAN has digits only; every other country's may hold letters
+    "AE", "AO", "AT", "AX", "BA", "BE", "BI", "CF", "CG", "CM", "CR", "CV", "CZ", "DE", "DJ",
+    "DK", "DZ", "EE", "EG", "ES", "FI", "FO", "GA", "GL", "GQ", "HR", "HU", "IL", "IR", "IS",
+    "KM", "LT", "LY", "MA", "ME", "MG", "MN", "MR", "MZ", "NO", "PL", "PT", "RS", "SD", "SE",
+    "SI", "SK", "SO", "ST", "TD", "TL", "TN", "VA", "XK",
+})  # fmt: skip
 
+
+def _codes(*spans: tuple[int, int]) -> frozenset[str]:
+    return frozenset(str(code) for first, last in spans for code in range(first, last + 1))
+
+
+# Every country calling code of ITU-T E.164 (three-digit ones as ranges of assigned codes).
+_THREE_DIGIT_COUNTRY_CODES: Final = _codes(
+    (211, 212), (213, 213), (216, 216), (218, 258), (260, 269), (290, 291), (297, 299),
+    (350, 359), (370, 389), (420, 421), (423, 423), (500, 509), (590, 599), (670, 670),
+    (672, 683), (685, 692), (800, 800), (808, 808), (850, 850), (852, 853), (855, 856),
+    (870, 870), (878, 878), (880, 883), (886, 886), (888, 888), (960, 968), (970, 977),
+    (979, 979),
+    (992, 998),
+)  # fmt: skip
 _ONE_DIGIT_COUNTRY_CODES: Final = frozenset({"1", "7"})
 _TWO_DIGIT_COUNTRY_CODES: Final = frozenset({
     "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
@@ -212,24 +240,35 @@ _COUNTRY_CODES_WITHOUT_PLUS: Final = ("420", "421", "44", "49", "33", "48", "34"
 # Card issuer prefixes: (first digits, allowed lengths). Visa, Mastercard (51-55, 2221-2720),
 # Amex, Diners, JCB, Discover, UnionPay, Maestro, Mir, RuPay, Verve, Troy, UATP, Dankort...
 _CARD_LENGTHS_BY_FIRST_DIGIT: Final[dict[str, frozenset[int]]] = {
-    "1": frozenset({15}),
+    "1": frozenset({15}),  # UATP, legacy JCB 1800
     "3": frozenset(range(14, 20)),
     "4": frozenset(range(13, 20)),
     "5": frozenset(range(13, 20)),
     "6": frozenset(range(13, 20)),
     "8": frozenset(range(16, 20)),
 }
+# Maestro issues cards of 12 to 19 digits; these prefixes are the only 12-digit cards.
+_MAESTRO_PREFIXES: Final = (
+    "5018", "5020", "5038", "5893", "56", "57", "58", "6304", "6759", "6761", "6762", "6763",
+    "6390", "0604",
+)  # fmt: skip
 
 
 def _card_issuer_plausible(digits: str) -> bool:
     first = digits[0]
+    if len(digits) >= 12 and digits.startswith(_MAESTRO_PREFIXES):
+        return True
+    if len(digits) == 12:
+        return False
     if first == "2":
         prefix = int(digits[:4])
+        if prefix == 2131:
+            return len(digits) == 15  # legacy JCB
         return len(digits) >= 16 and (2221 <= prefix <= 2720 or 2200 <= prefix <= 2204)
     if first == "8":
         return digits[:2] in ("81", "82") and len(digits) >= 16
     if first == "9":
-        return digits.startswith("9792") and len(digits) == 16
+        return len(digits) == 16  # Troy (9792), PROSTIR (9804) and other national schemes
     return len(digits) in _CARD_LENGTHS_BY_FIRST_DIGIT.get(first, frozenset())
 
 
@@ -384,19 +423,28 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             digits += groups[j].digits
             if len(digits) > 19:
                 break
-            if len(digits) < 13 or digits[0] == "0":
+            if len(digits) < 12 or (digits[0] == "0" and not digits.startswith("0604")):
                 continue
             if not (_card_issuer_plausible(digits) and _luhn_valid(digits)):
                 continue
+            if len(digits) == 12 and (i > 0 or j < count - 1):
+                continue  # a 12-digit Maestro stands alone, never inside a longer number
             window = groups[i : j + 1]
             separators = run.separators[i : j + 1]
+            dotted = any("." in s or "/" in s for s in separators[1:])
+            if dotted and len({len(g.digits) for g in window[:-1]}) > 1:
+                continue  # 192.0.2.0/255.255.255.0, 2.11.92.0.12.3: not a card's layout
             groupings = [[len(g.digits) for g in window]]
             if joints:
                 groupings.append(_group_sizes(window, separators, joints))
             standard = any(_standard_card_grouping(sizes) for sizes in groupings)
-            if not standard and (
-                not any(_evasive_card_grouping(sizes) for sizes in groupings)
-                or _looks_like_date_or_address(window, separators, versions=False)
+            if (
+                not standard
+                and j - i > 2
+                and (
+                    not any(_evasive_card_grouping(sizes) for sizes in groupings)
+                    or _looks_like_date_or_address(window, separators, versions=False)
+                )
             ):
                 continue
             whole = i == 0 and j == count - 1
@@ -436,26 +484,39 @@ def _international_phone(text: str, run: _Run, first: int) -> _Candidate | None:
             break
         if _national_part(number) is not None:
             best_end = group.end
-    if best_end < 0:
-        return None
-    return _Candidate(_RANK["phone"], start, best_end, "phone")
+    if best_end < 0 or regex.match(r"[.,]\d", text[best_end : best_end + 2]):
+        return None  # +35236450.6 is a signed decimal
+    return _Candidate(_RANK["phone"], start, _with_extension(text, best_end), "phone")
+
+
+_EXTENSION: Final = regex.compile(r"(?i)[ \t]?(?:x|ext\.?|ext\.? ?#)[ \t]?\d{1,6}(?!\d)")
+
+
+def _with_extension(text: str, end: int) -> int:
+    """Where a phone number ending at ``end`` ends with its extension (``x123``, ``ext. 45``)."""
+    extension = _EXTENSION.match(text, end)
+    return end if extension is None else extension.end()
 
 
 def _national_part(number: str) -> str | None:
-    """The national significant number of ``number`` (country code first), if its length fits."""
+    """The national significant number of ``number`` (country code first), if it has one.
+
+    When in doubt, mask: any assigned country code followed by 4 to 14 digits is a phone,
+    even where the length is wrong for that country (a mistyped number is still personal)."""
     if not number or number[0] == "0":
         return None
     if number[0] in _ONE_DIGIT_COUNTRY_CODES:
         code = number[0]
     elif number[:2] in _TWO_DIGIT_COUNTRY_CODES:
         code = number[:2]
-    else:
+    elif number[:3] in _THREE_DIGIT_COUNTRY_CODES:
         code = number[:3]
+    else:
+        return None
     national = number[len(code) :]
-    shortest, longest = NATIONAL_NUMBER_LENGTHS.get(code, (6, 12))
     if national.startswith("0") and code != "39":
         national = national[1:]  # the trunk prefix written by habit: +44 (0)20 ..., +49 0151 ...
-    if shortest <= len(national) <= longest and len(code) + len(national) <= 15:
+    if 4 <= len(national) <= 14:
         return national
     return None
 
@@ -492,28 +553,109 @@ def _looks_like_date_or_address(
     return False
 
 
-def _national_shape(digits: str, sizes: list[int], keyword: bool) -> bool:
-    """Whether ``digits`` (grouped as ``sizes``) has the shape of a national number of the
-    supported countries (US, GB, CZ, SK, DE, FR, PL, ES, IT, IN)."""
-    count = len(digits)
-    if digits.startswith("00"):
+_PHONE_SEPARATORS: Final = frozenset({"", "-", ".", "/", "(", ")", ")-", "-(", ")/", "–", "‐", "‑"})
+_YEAR: Final = regex.compile(r"19\d\d|20[0-4]\d")
+
+
+def _phone_layout(
+    groups: list[_Group], separators: list[str], sizes: list[int], *, paren: bool
+) -> bool:
+    """Whether the groups are written the way phone numbers are: spaces, dashes, dots,
+    slashes and an area code in parentheses; dotted numbers only in groups of two or more
+    digits (``204.313.5256``, not a version ``2.11.92.0.12``); not a range of years."""
+    plain = [_INVISIBLE.sub("", s) for s in separators[1:]]
+    if any(p not in _PHONE_SEPARATORS for p in plain):
         return False
-    if keyword and 7 <= count <= 12:
+    if any(_strong_separator(s) and s not in ("\n", "\r\n") for s in separators[1:]):
+        return False  # columns of a table: 66.80  95.52  89.14 (one line break is an evasion)
+    if "." in plain and (min(sizes) < 2 or any(p not in (".", "") for p in plain)):
+        return False
+    if paren and ")" not in "".join(plain[:2]):
+        return False  # the parenthesis encloses the area code only: "(02) 1234 5678"
+    if sizes == [4, 4] and _YEAR.fullmatch(groups[0].digits):
+        return False  # 2001-2015, 2002 0814: years and dates
+    if sizes == [4, 4] and groups[0].digits[-1] == groups[1].digits[-1] == "0":
+        return False  # 1000-3000: a range
+    if "/" in plain and groups[0].digits[0] != "0":
+        return False  # 2047/2243; a slash follows a trunk-prefixed area code: 06571/93804649
+    if "." in plain and len(groups) < 3:
+        return False  # 122.085589: a decimal
+    if len(sizes) > 1 and sizes[-1] < 2:
+        return False  # 20070907-1
+    if (
+        len(sizes) == 2
+        and plain[0] in ("-", "–")
+        and sizes[0] == sizes[1]
+        and groups[0].digits[0] == groups[1].digits[0]
+        and groups[0].digits < groups[1].digits
+    ):
+        return False  # 64010-64016, 2360-2363: a range
+    # IEEE 854-1987
+    return not (sizes == [3, 4] and _YEAR.fullmatch(groups[1].digits) and plain[0] != "")
+
+
+_CODE_BEFORE: Final = regex.compile(r"['\"/=\-\\~^\[_.,:#]$")
+_CODE_AFTER: Final = regex.compile(r"^(?:['\"/\\_]|[.,]\d|-\d)")
+
+
+def _code_or_placeholder(text: str, start: int, end: int, digits: str, compact: bool) -> bool:
+    """Whether a national-looking number is a literal in code or a URL (``'123456789'``,
+    ``/346174906``, ``-999999999``), a decimal, or a placeholder (``123456789``,
+    ``888888800``) rather than someone's phone."""
+    if _CODE_BEFORE.search(text, max(0, start - 1), start) or _CODE_AFTER.match(
+        text[end : end + 2]
+    ):
         return True
-    if digits[0] == "0":
-        return 9 <= count <= 12  # trunk prefix: GB, DE, FR, SK, IT landlines, IN
-    if count == 9:
-        return True  # CZ, PL, ES (and SK mobiles written without the trunk zero)
-    if count == 10:
-        return sizes == [3, 3, 4] if digits[0] == "1" else True  # US, IT mobiles, IN
-    if count == 11 and digits[0] == "1":
-        return sizes in ([1, 3, 3, 4], [11], [1, 10], [4, 3, 4]) and digits[1] != "0"
-    if count in (11, 12, 13) and len(sizes) > 1:
-        # a country code written without "+", set apart: 420 603 123 456
+    if not compact:
+        return False
+    if digits in "01234567890123" or digits in "98765432109876":
+        return True
+    return max(digits.count(d) for d in set(digits)) >= len(digits) - 2
+
+
+def _national_shape(
+    digits: str, sizes: list[int], separators: list[str], *, keyword: bool, paren: bool
+) -> bool:
+    """Whether ``digits`` (grouped as ``sizes``) is laid out as a national phone number.
+
+    The layouts of national numbering plans: a trunk prefix (``0`` in most of Europe, Asia,
+    Africa and Oceania, ``8`` in Russia and its neighbours, ``1`` in North America) or an area
+    code in parentheses, then 6 to 12 digits; or a number of 7 or 8 digits written in groups
+    of two to four (Nordic, Baltic and Benelux numbers, North American local numbers); or 9
+    to 11 digits in any layout; or a country code written without ``+``, set apart."""
+    count = len(digits)
+    if digits.startswith("00") or count > 14 or count < 7:
+        return False
+    grouped = len(sizes) > 1
+    if keyword:
+        return True
+    if paren and grouped:
+        return True  # (0-312) 34567, (11) 96123-4567, (022) 12345
+    first = digits[0]
+    if first == "0":
+        return count >= 9 or (grouped and min(sizes) >= 2)  # 0800 1234, 016 312 34
+    if count <= 8:
+        # 32 12 34 56, 21 234 567, 5123 4567, 310-1234: groups of 2-4 digits, no date or time
+        return grouped and min(sizes) >= 2 and max(sizes) <= 4 and sizes[0] >= 2
+    if first == "8" and count == 11 and grouped:
+        return True  # 8 (912) 345-67-89: the Russian trunk prefix
+    if count in (9, 10):
+        if first == "1" and count == 10:
+            return grouped and sizes[0] in (1, 3, 4)  # 1-800-123-456, 1300 123 456
+        return True
+    if count == 11:
+        if first == "1":
+            return digits[1] not in "01" or sizes == [1, 3, 3, 4]
+        # 131 2345 6789; compact: 38288307541 (Italy), 89123456789 (Russia)
+        return grouped or first in "38"
+    if grouped:
+        # a country code written without "+", set apart: 420 603 123 456, 57 300 014 19 62
         code = digits[: sizes[0]]
-        if code in _COUNTRY_CODES_WITHOUT_PLUS and code != "1":
-            shortest, longest = NATIONAL_NUMBER_LENGTHS[code]
-            return shortest <= count - len(code) <= longest
+        if min(sizes[1:]) < 2:
+            return False  # 978-80-7363-123-4: an ISBN, not a phone layout
+        if code in _TWO_DIGIT_COUNTRY_CODES or code in _THREE_DIGIT_COUNTRY_CODES:
+            return 7 <= count - len(code) <= 12
+        return first == "1" and sizes[0] in (3, 4) and count <= 13  # 1861 123 456 789
     return False
 
 
@@ -595,22 +737,28 @@ def _whole_segment_candidates(
                 continue
         if run.plus and i == 0:
             continue  # an international number: judged by its country code alone
-        if other_word > phone_word or ssn_word > phone_word:
-            continue
+        # A label ("order", "účet", "SSN") may change which kind a number is read as, but
+        # never cancels masking of a number that has a phone's shape: when in doubt, mask.
         if _AMOUNT_BEFORE.search(text, max(0, start - 8), start) or _AMOUNT_AFTER.match(text, end):
             continue
         if _looks_like_date_or_address(groups, separators):
             continue
         if phone_word < 0 and len(groups) >= 3 and groups[-1].digits == groups[-2].digits == "000":
             continue  # a round figure in thousands: 250 000 000
-        if _national_shape(digits, sizes, keyword=phone_word >= 0):
-            found.append(_Candidate(_RANK["phone"], start, end, "phone"))
+        if not _phone_layout(groups, separators, sizes, paren=run.paren and i == 0):
+            continue
+        if phone_word < 0 and _code_or_placeholder(text, start, end, digits, len(groups) == 1):
+            continue
+        if _national_shape(
+            digits, sizes, separators, keyword=phone_word >= 0, paren=run.paren and i == 0
+        ):
+            found.append(_Candidate(_RANK["phone"], start, _with_extension(text, end), "phone"))
 
 
 def _number_candidates(text: str, found: list[_Candidate], joints: frozenset[int]) -> None:
     for match in _RUN.finditer(text):
         run = _parse_run(text, match.start(), match.end())
-        if sum(len(g.digits) for g in run.groups) < 7:
+        if sum(len(g.digits) for g in run.groups) < (5 if run.plus else 7):
             continue
         _card_candidates(text, run, found, joints)
         segments = _segments(run)
@@ -645,18 +793,10 @@ def _iban_candidates(text: str, found: list[_Candidate]) -> None:
             continue
         chars = [country[0], country[1], _ascii_alnum(match[3]), _ascii_alnum(match[4])]
         position = match.end()
-        letter_groups = 0  # BBAN groups without a digit (a bank code such as NWBK)
-        group_digits = 1
-        group_letters = 0
-        plausible = True
         while len(chars) < length and position < len(text):
             char = text[position]
             if _IBAN_CHAR.match(char):
                 chars.append(_ascii_alnum(char))
-                if chars[-1].isdigit():
-                    group_digits += 1
-                else:
-                    group_letters += 1
                 position += 1
                 continue
             if unicodedata.category(char) == "Cf":
@@ -665,19 +805,11 @@ def _iban_candidates(text: str, found: list[_Candidate]) -> None:
             separator = _IBAN_SEPARATOR_RUN.match(text, position)
             if separator is None:
                 break
-            if not group_digits:
-                letter_groups += 1
-                plausible = plausible and group_letters <= 4
-            group_digits, group_letters = 0, 0
             position = separator.end()
         if len(chars) != length or _LETTER_OR_DIGIT.match(text, position):
             continue
-        if not group_digits:
-            letter_groups += 1
-            plausible = plausible and group_letters <= 4
         body = chars[4:]
-        digit_share = sum(c.isdigit() for c in body) / len(body)
-        if not plausible or letter_groups > 1 or digit_share < 0.6:
+        if country in IBAN_DIGITS_ONLY and not all(c.isdigit() for c in body):
             continue
         check = int(chars[2] + chars[3])
         if not 2 <= check <= 98:
@@ -697,9 +829,131 @@ _EMAIL: Final = regex.compile(
 )
 
 
+# Generic top-level domains people give addresses under; every two-letter (country) domain
+# and every IDN domain counts too. A systemd unit (user@1000.service) is not an address.
+_GENERIC_TLDS: Final = frozenset(
+    [
+        "com",
+        "net",
+        "org",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "name",
+        "pro",
+        "mobi",
+        "aero",
+        "asia",
+        "cat",
+        "coop",
+        "jobs",
+        "museum",
+        "tel",
+        "travel",
+        "app",
+        "dev",
+        "page",
+        "io",
+        "ai",
+        "shop",
+        "online",
+        "site",
+        "store",
+        "tech",
+        "blog",
+        "cloud",
+        "email",
+        "mail",
+        "xyz",
+        "top",
+        "club",
+        "live",
+        "life",
+        "world",
+        "news",
+        "today",
+        "network",
+        "digital",
+        "agency",
+        "company",
+        "solutions",
+        "services",
+        "studio",
+        "design",
+        "media",
+        "group",
+        "team",
+        "work",
+        "space",
+        "website",
+        "fun",
+        "art",
+        "bank",
+        "insurance",
+        "law",
+        "health",
+        "care",
+        "family",
+        "love",
+        "moe",
+        "eus",
+        "gal",
+        "bzh",
+        "scot",
+        "wales",
+        "london",
+        "berlin",
+        "paris",
+        "wien",
+        "prague",
+        "amsterdam",
+        "tokyo",
+        "nyc",
+        "swiss",
+        "gmbh",
+        "ltd",
+        "llc",
+        "inc",
+        "local",
+        "lan",
+        "home",
+        "internal",
+        "test",
+        "example",
+        "invalid",
+        "localhost",
+        "academy",
+        "center",
+        "zone",
+        "run",
+        "link",
+        "click",
+        "help",
+        "support",
+        "social",
+        "one",
+    ]
+)
+
+
+def _plausible_domain(domain: str) -> bool:
+    tld = regex.split(r"[.．。｡]", domain)[-1]
+    return (
+        len(tld) == 2
+        or not tld.isascii()
+        or tld.lower() in _GENERIC_TLDS
+        or (tld.lower().startswith("xn--"))
+    )
+
+
 def _email_candidates(text: str, found: list[_Candidate]) -> None:
     for match in _EMAIL.finditer(text):
         local = match[1]
+        if not _plausible_domain(match[3]):
+            continue
         if len(local) > 1 and local[1:].strip("*") == "":
             continue  # already masked
         found.append(_Candidate(_RANK["email"], match.start(), match.end(), "email"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -496,3 +497,141 @@ def chat_corpus(count: int, seed: int = 0, share_with_item: float = 0.15) -> lis
         else:
             corpus.append(LabelledMessage(text=rng.choice(_PLAIN)))
     return corpus
+
+
+# --------------------------------------------------------------------------- public generators
+
+FAKER_LOCALES: tuple[str, ...] = (
+    "en_US", "en_GB", "en_IE", "en_AU", "en_CA", "en_IN", "en_NZ", "en_PH", "cs_CZ", "sk_SK",
+    "de_DE", "de_AT", "de_CH", "fr_FR", "fr_CH", "fr_CA", "it_IT", "es_ES", "es_MX", "es_AR",
+    "es_CO", "pt_PT", "pt_BR", "nl_NL", "nl_BE", "da_DK", "no_NO", "sv_SE", "fi_FI", "pl_PL",
+    "hu_HU", "ro_RO", "bg_BG", "el_GR", "tr_TR", "ru_RU", "uk_UA", "lt_LT", "lv_LV", "et_EE",
+    "hr_HR", "sl_SI", "he_IL", "ar_AE", "ar_SA", "fa_IR", "hi_IN", "bn_BD", "th_TH", "ja_JP",
+    "zh_CN", "zh_TW", "ko_KR", "id_ID", "vi_VN", "az_AZ",
+)  # fmt: skip
+"""Locales of Faker that the public corpus draws from (Faker is a test-only dependency)."""
+
+FAKER_CARD_TYPES: tuple[str, ...] = (
+    "visa16", "visa13", "visa19", "mastercard", "amex", "discover", "diners", "jcb15", "jcb16",
+    "maestro",
+)  # fmt: skip
+
+NATIONAL_FORM_REGIONS: tuple[str, ...] = (
+    "US", "GB", "CZ", "SK", "DE", "FR", "PL", "ES", "IT", "IN", "AT", "BE", "CH", "DK", "FI",
+    "NL", "NO", "PT", "SE", "IE", "AU", "BR", "RU", "UA", "TR", "RO", "HU", "GR", "LT", "LV",
+    "EE", "JP", "CN", "MX", "CA", "ZA", "NZ", "IL",
+)  # fmt: skip
+"""Regions whose phone numbers are promised in their national layouts too (SPEC section 6)."""
+
+_CARD_LAYOUTS: tuple[Callable[[str], str], ...] = (
+    lambda digits: digits,
+    lambda digits: _even_groups(digits, 4, " "),
+    lambda digits: _even_groups(digits, 4, "-"),
+    lambda digits: _even_groups(digits, 8, " "),
+    lambda digits: digits[:6] + " " + digits[6:],
+)
+
+
+def public_items(seed: int = 0, per_generator: int = 3) -> list[Item]:
+    """Items made by generators no one here wrote: Faker's cards, IBANs, e-mails, phones and
+    SSNs in :data:`FAKER_LOCALES`; the ``phonenumbers`` example number of every region and
+    type in international, E.164 and (for :data:`NATIONAL_FORM_REGIONS`) national form; and
+    ``schwifty``'s random IBANs of every country it knows (ISO 13616 and the partial ones).
+
+    Needs the test extra (``faker``, ``phonenumbers``, ``schwifty``).
+    """
+    import phonenumbers
+    from faker import Faker
+    from schwifty import IBAN
+
+    rng = random.Random(seed)
+    items: list[Item] = []
+    Faker.seed(seed)
+    for locale in FAKER_LOCALES:
+        fake = Faker(locale)
+        for _ in range(per_generator):
+            card = fake.credit_card_number()
+            items.append(Item(kind="card", text=rng.choice(_CARD_LAYOUTS)(card)))
+            items.append(Item(kind="email", text=fake.email()))
+            phone = _faker_value(fake, "phone_number")
+            if phone:
+                items.append(Item(kind="phone", text=phone))
+            iban = _faker_value(fake, "iban")
+            if iban[:2].upper() in IBAN_LENGTHS and len(iban) == IBAN_LENGTHS[iban[:2].upper()]:
+                items.append(Item(kind="iban", text=rng.choice((iban, _even_groups(iban, 4, " ")))))
+    us = Faker("en_US")
+    for _ in range(per_generator * 10):
+        items.append(Item(kind="ssn", text=us.ssn()))
+    for card_type in FAKER_CARD_TYPES:
+        for _ in range(per_generator * 5):
+            card = us.credit_card_number(card_type)
+            items.append(Item(kind="card", text=rng.choice(_CARD_LAYOUTS)(card)))
+    formats = phonenumbers.PhoneNumberFormat
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for number_type in range(11):
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is None:
+                continue
+            items.append(
+                Item(kind="phone", text=phonenumbers.format_number(example, formats.INTERNATIONAL))
+            )
+            items.append(Item(kind="phone", text=phonenumbers.format_number(example, formats.E164)))
+            if region in NATIONAL_FORM_REGIONS:
+                items.append(
+                    Item(kind="phone", text=phonenumbers.format_number(example, formats.NATIONAL))
+                )
+    for country in sorted(_schwifty_countries()):
+        for _ in range(per_generator):
+            try:
+                iban = IBAN.random(country_code=country, random=rng, use_registry=False)
+            except Exception:
+                continue
+            text = str(iban.compact) if rng.random() < 0.5 else iban.formatted
+            items.append(Item(kind="iban", text=text))
+    return items
+
+
+def _faker_value(fake: Any, provider: str) -> str:
+    """A value of one of Faker's providers, or ``""`` where the locale lacks it."""
+    try:
+        return str(getattr(fake, provider)())
+    except AttributeError:
+        return ""
+
+
+def _schwifty_countries() -> set[str]:
+    import json
+    from importlib import resources
+
+    countries: set[str] = set()
+    for name in ("generated.json", "overwrite.json"):
+        data = resources.files("schwifty").joinpath("iban_registry", name).read_text("utf-8")
+        countries.update(json.loads(data))
+    return countries
+
+
+PUBLIC_SENTENCES: tuple[tuple[str, str], ...] = (
+    ("Here it is: ", ", thanks."),
+    ("Moje číslo je ", ", děkuji."),
+    ("ok ", ""),
+    ("", " - please check"),
+    ("Účet: ", "\nDíky"),
+    ("Card: ", " ok?"),
+)
+
+
+def public_messages(seed: int = 0, per_generator: int = 3) -> list[LabelledMessage]:
+    """:func:`public_items`, each inside an English or a Czech sentence."""
+    rng = random.Random(seed)
+    messages = []
+    for item in public_items(seed, per_generator):
+        before, after = rng.choice(PUBLIC_SENTENCES)
+        messages.append(
+            LabelledMessage(
+                text=before + item.text + after,
+                kind=item.kind,
+                start=len(before),
+                end=len(before) + len(item.text),
+            )
+        )
+    return messages
