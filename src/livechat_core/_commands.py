@@ -8,20 +8,29 @@ sees anything. Whether the *state* allows a command is the desk's decision
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-from typing import Any
+import itertools
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 import attrs
 
 from ._composer import compose, normalise
 from ._errors import ComposerError, EmptyMessage, InvalidArgument
+from ._inputs import (
+    MAX_LIST_LENGTH,
+    check_contact,
+    check_count,
+    check_flag,
+    check_name,
+    check_seconds,
+    check_text,
+)
 from ._model import Agent, Conversation, Queue
 
 
 def _text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgument(f"{attribute.name} must be a non-empty string, not {value!r}")
+    check_name(value, attribute.name)
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -29,21 +38,24 @@ def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -
         _text(instance, attribute, value)
 
 
-def _string(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{attribute.name} must be a string, not {value!r}")
+def _customer_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_name(value, attribute.name, line_breaks=True)  # typed into the widget
+
+
+def _contact(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_contact(value, attribute.name)
+
+
+def _notes(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_text(value, attribute.name)
 
 
 def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{attribute.name} must be True or False, not {value!r}")
+    check_flag(value, attribute.name)
 
 
 def _seconds(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"{name} must be a number of seconds, not {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidArgument(f"{name} must be a positive, finite number of seconds")
+    check_seconds(value, name, positive=True)
 
 
 def _timeout(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -65,13 +77,19 @@ def _identifier(value: Any) -> Any:
     return value
 
 
+def identifier(value: Any, field: str) -> str:
+    """An id or name argument checked by the input policy (a view names its id)."""
+    return check_name(_identifier(value), field)
+
+
 def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise InvalidArgument(f"expected a list of names, not {value!r}")
-    names = tuple(_identifier(name) for name in value)
+    names = tuple(_identifier(name) for name in itertools.islice(value, MAX_LIST_LENGTH + 1))
+    if len(names) > MAX_LIST_LENGTH:
+        raise InvalidArgument(f"a list of names has at most {MAX_LIST_LENGTH} entries")
     for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidArgument(f"every name must be a non-empty string, not {name!r}")
+        check_name(name, "every name")
     if len(set(names)) != len(names):
         raise InvalidArgument(f"names must not repeat: {names!r}")
     return names
@@ -83,8 +101,8 @@ def _non_empty(instance: Any, attribute: attrs.Attribute[Any], value: tuple[str,
 
 
 def _message_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"a message must be a string, not {value!r}")
+    # Its length is the composer's (agents) or the desk's (customers) to judge.
+    check_text(value, "a message", limit=sys.maxsize)
 
 
 def _customer_text(text: str) -> str:
@@ -112,9 +130,11 @@ def _check_composed(command: SendAgentMessage | SendCustomerMessage, rule: Any) 
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidArgument(f"expected a finite number of POSIX seconds, not {value!r}")
-    return float(value)
+    return check_seconds(value, "now")
+
+
+MAX_CAPACITY: Final = 1_000
+"""The most chats one agent may handle at once."""
 
 
 @attrs.frozen(kw_only=True)
@@ -139,8 +159,7 @@ class AddQueue(Command):
 
 
 def _capacity(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"capacity must be a whole number of at least 1, not {value!r}")
+    check_count(value, "capacity", low=1, high=MAX_CAPACITY)
 
 
 @attrs.frozen(kw_only=True)
@@ -181,8 +200,8 @@ class StartChat(Command):
 
     conversation_id: str = attrs.field(converter=_identifier, validator=_text)
     queue: str = attrs.field(converter=_identifier, validator=_text)
-    customer_name: str = attrs.field(validator=_text)
-    customer_contact: str = attrs.field(validator=_string)
+    customer_name: str = attrs.field(validator=_customer_name)
+    customer_contact: str = attrs.field(validator=_contact)
     proactive: bool = attrs.field(default=False, validator=_flag)
     asset: str = attrs.field(default="livechat", validator=_text)
 
@@ -290,7 +309,7 @@ class SubmitWrapUp(Command):
     agent_id: str = attrs.field(converter=_identifier, validator=_text)
     conversation_id: str = attrs.field(converter=_identifier, validator=_text)
     reason: str = attrs.field(validator=_text)
-    notes: str = attrs.field(default="", validator=_string)
+    notes: str = attrs.field(default="", validator=_notes)
 
 
 @attrs.frozen(kw_only=True)

@@ -18,13 +18,14 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
 from . import _commands as cmd
 from ._core import RoutingStrategy, Settings, decide
 from ._errors import (
+    ClockError,
     ComposerError,
     ConcurrencyConflict,
     InvalidArgument,
@@ -35,6 +36,7 @@ from ._errors import (
 from ._errors import UnknownConversation as _UnknownConversation
 from ._events import Event
 from ._i18n import check_locale
+from ._inputs import check_count, check_flag, check_name, check_seconds
 from ._machines import LegState
 from ._masking import MaskingPolicy, mask_text
 from ._model import Agent, Conversation, Message, OfferKind, Queue
@@ -109,9 +111,38 @@ _ALL: Final = 2**31 - 1  # "every row" for reads that take a limit
 
 
 def _check_now(now: float) -> float:
-    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
-        raise InvalidArgument(f"now must be POSIX seconds, not {now!r}")
-    return float(now)
+    return check_seconds(now, "now")
+
+
+def _latest_time(record: Any) -> float:
+    """The latest time a stored record holds (its ``*_at`` and ``*_since`` fields, its
+    legs', its last message's): no command may change it at an earlier time."""
+    latest = -math.inf
+    for field in attrs.fields(type(record)):
+        value = getattr(record, field.name)
+        if field.name == "messages":
+            if value:
+                latest = max(latest, value[-1].at)
+        elif field.name == "legs":
+            for leg in value:
+                latest = max(latest, _latest_time(leg))
+        elif field.name.endswith(("_at", "_since")) and isinstance(value, int | float):
+            latest = max(latest, value)
+    return latest
+
+
+def _changed_floor(txn: StoreTransaction, changes: Changes) -> float:
+    """The latest time on the stored versions of the records ``changes`` changes."""
+    latest = -math.inf
+    for conversation, base in changes.conversations:
+        stored = txn.conversation(conversation.id) if base else None
+        if stored is not None:
+            latest = max(latest, _latest_time(stored))
+    for agent, base in changes.agents:
+        stored_agent = txn.agent(agent.id) if base else None
+        if stored_agent is not None:
+            latest = max(latest, _latest_time(stored_agent))
+    return latest
 
 
 def _new_id() -> str:
@@ -250,6 +281,14 @@ class Desk:
     ) -> None:
         if masking is not None and not isinstance(masking, MaskingPolicy):
             raise InvalidArgument(f"masking must be a MaskingPolicy, not {masking!r}")
+        if store is not None and not isinstance(store, Store):
+            raise InvalidArgument(f"store must be a livechat_core Store, not {store!r}")
+        if transport is not None and not callable(getattr(transport, "publish", None)):
+            raise InvalidArgument(f"transport must have a publish method, not {transport!r}")
+        for name, function in (("clock", clock), ("new_id", new_id)):
+            if function is not None and not callable(function):
+                raise InvalidArgument(f"{name} must be callable, not {function!r}")
+        check_flag(pci_at_rest, "pci_at_rest")
         if store is None:
             # imported here: the desk imports no adapter unless it is asked to build one
             from .adapters.memory import MemoryStore
@@ -259,7 +298,7 @@ class Desk:
         self.transport = transport
         self.clock: Clock = time.time if clock is None else clock
         self.masking = MaskingPolicy() if masking is None else masking
-        settings = Settings(locale=check_locale(locale))
+        settings = Settings(locale=check_locale(check_name(locale, "locale")))
         if routing is not None:
             settings = attrs.evolve(settings, routing=routing)
         if mask_at_rest is not None and not isinstance(mask_at_rest, MaskingPolicy):
@@ -285,8 +324,10 @@ class Desk:
             settings = attrs.evolve(settings, scrub=functools.partial(mask_text, policy=at_rest))
         self._settings = settings
         self._new_id = _new_id if new_id is None else new_id
-        self._retries = retries
+        self._retries = check_count(retries, "retries", low=0, high=10_000)
         self._local = threading.local()  # .batch: this thread's batch() transaction
+        # The latest time this desk ran a command at: its time never goes backwards.
+        self._high_water = -math.inf
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -342,6 +383,19 @@ class Desk:
             command=command,
         )
 
+    def _now(self) -> float:
+        """The clock's time, checked: ``ClockError`` unless a finite number of seconds."""
+        try:
+            now = self.clock()
+        except Exception as error:
+            raise ClockError(
+                f"the desk's clock raised {type(error).__name__}; nothing was changed"
+            ) from error
+        try:
+            return check_seconds(now, "the clock's time")
+        except InvalidArgument as error:
+            raise ClockError(f"{error.message}; nothing was changed") from None
+
     def _decide(
         self,
         txn: StoreTransaction,
@@ -349,14 +403,35 @@ class Desk:
         hint: dict[str, list[str]] | None,
         window: _DueWindow | None,
     ) -> tuple[Changes, dict[str, list[str]] | None]:
+        """:func:`decide` at the command's time, which never goes backwards.
+
+        The time is the clock's (a tick's own ``now``), held at the latest time this
+        desk used and at the latest time on the stored records the command changes: a
+        clock that went back (or another desk's clock behind this one) never stores an
+        event before the events it follows (``docs/decisions.md``). A held tick still
+        fires only the deadlines due at its own ``now``.
+        """
         # A hint for stores with round trips: the records the command names, fetched
         # together before decide reads them one at a time (skipped for stores that do
         # not use it, such as the memory store).
         if type(txn).prefetch is not StoreTransaction.prefetch:
             hint = hint or _prefetch_hint(command)
             txn.prefetch(**hint)
-        reader: StoreTransaction = txn if window is None else window.over(txn)
-        return decide(reader, command, float(self.clock()), self._settings), hint
+        now = command.now if isinstance(command, cmd.Tick) else self._now()
+        now = max(now, self._high_water)
+        for _ in range(3):
+            trial = None if window is None else window.copy()
+            reader: StoreTransaction = txn if trial is None else trial.over(txn)
+            at = attrs.evolve(command, now=now) if isinstance(command, cmd.Tick) else command
+            changes = decide(reader, at, now, self._settings)
+            floor = _changed_floor(txn, changes)
+            if floor <= now:
+                break
+            now = floor  # the records changed hold a later time: run at that one
+        if window is not None and trial is not None:
+            window.last, window.full = trial.last, trial.full
+        self._high_water = max(self._high_water, now)
+        return changes, hint
 
     def _tick(self, now: float) -> list[Event]:
         """Fire the deadlines due at ``now`` in batches of at most :data:`TICK_BATCH`
@@ -410,7 +485,9 @@ class Desk:
         """
         if self._local.__dict__.get("batch") is not None:
             raise InvalidArgument("archive() cannot run inside a batch() block")
-        return self.store.archive(float(before), limit)
+        return self.store.archive(
+            check_seconds(before, "before"), check_count(limit, "limit", low=1, high=1_000_000)
+        )
 
     def relay(self) -> int:
         """Hand pending outbox events to the transport; returns how many were published.
@@ -612,7 +689,7 @@ class Desk:
         its own transaction, so a tick's cost per deadline does not grow with how many
         are due; it returns the events of all of them.
         """
-        return self.handle(cmd.Tick(now=float(self.clock()) if now is None else now))
+        return self.handle(cmd.Tick(now=self._now() if now is None else now))
 
     # --- views --------------------------------------------------------------------------
 
@@ -625,6 +702,7 @@ class Desk:
 
     def conversation(self, conversation_id: str) -> Conversation:
         """The conversation as it stands (a frozen view; ``.elapsed(now)`` is the timer)."""
+        conversation_id = cmd.identifier(conversation_id, "conversation_id")
         found = self._read(lambda txn: txn.conversation(conversation_id))
         if found is None:
             raise _UnknownConversation(
@@ -634,6 +712,7 @@ class Desk:
 
     def agent(self, agent_id: str) -> Agent:
         """The agent as they stand: ``.state``, ``.capacity``, ``.holding``, …"""
+        agent_id = cmd.identifier(agent_id, "agent_id")
         found = self._read(lambda txn: txn.agent(agent_id))
         if found is None:
             raise UnknownAgent(f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id)
@@ -641,6 +720,7 @@ class Desk:
 
     def offers(self, agent_id: str) -> list[Offer]:
         """The agent's pending offers, oldest first: what the request popover shows."""
+        agent_id = cmd.identifier(agent_id, "agent_id")
 
         def read(txn: StoreTransaction) -> list[Offer]:
             agent = txn.agent(agent_id)
@@ -675,6 +755,8 @@ class Desk:
     def available_agents(self, exclude: str | None = None) -> list[Agent]:
         """Agents a chat can be transferred to or conferenced with: available, with free
         capacity, other than ``exclude`` (the asking agent); by name."""
+        if exclude is not None:
+            exclude = cmd.identifier(exclude, "exclude")
         # the store's index of routable agents: no agent who cannot take a chat is read
         agents = self._read(lambda txn: txn.routable(None, _ALL))
         found = [a for a in agents if a.id != exclude]
@@ -690,6 +772,7 @@ class Desk:
 
     def events(self, conversation_id: str) -> list[Event]:
         """The stored events of a conversation, oldest first (replayable)."""
+        conversation_id = cmd.identifier(conversation_id, "conversation_id")
         return self.store.events(conversation_id, "conversation")
 
     # --- figures (SPEC section 12) -------------------------------------------------------
@@ -722,14 +805,14 @@ class Desk:
             since=since,
             until=until,
             service_level_threshold=threshold,
-            now=float(self.clock()),
+            now=self._now(),
             interval=interval,
         )
 
     def stats(self, now: float | None = None) -> Wallboard:
         """The live wallboard: ``.queues[name].waiting`` and ``.longest_wait`` (seconds),
         ``.agents[state]`` (every agent state present); ``now`` ``None`` → the clock."""
-        at = float(self.clock()) if now is None else _check_now(now)
+        at = self._now() if now is None else _check_now(now)
 
         def read(txn: StoreTransaction) -> Wallboard:
             queues = txn.queues()

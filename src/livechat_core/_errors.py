@@ -78,10 +78,21 @@ def _rebuild_error(
     return error
 
 
-class InvalidArgument(LivechatError, ValueError):
-    """A value that can never be valid: empty id, negative timeout, capacity below one."""
+class InvalidArgument(LivechatError, TypeError, ValueError):
+    """A value that can never be valid: a wrong type, an empty id, a control character
+    in a name, a negative timeout, a capacity below one. It is also a ``TypeError`` and
+    a ``ValueError``, so code written against the standard library's conventions
+    catches it either way. ``details["field"]`` names the argument when known."""
 
     code = "invalid_argument"
+
+
+class ClockError(LivechatError):
+    """The desk's clock raised, or returned something other than a finite number of
+    POSIX seconds; the command was not applied. The clock's exception, if any, is
+    chained as ``__cause__``."""
+
+    code = "clock_error"
 
 
 class MachineDefinitionError(LivechatError):

@@ -25,7 +25,7 @@ import attrs
 import pytest
 
 from .._desk import Desk
-from .._errors import ConcurrencyConflict, LivechatError
+from .._errors import ConcurrencyConflict, InvalidArgument, LivechatError
 from .._events import (
     EVENT_TYPES,
     AgentAvailable,
@@ -376,6 +376,50 @@ def _snapshot(desk: Desk, ids: list[str]) -> dict[str, Any]:
 def _counter() -> Callable[[], str]:
     count = iter(range(1, 1_000_000))
     return lambda: f"chat-{next(count):04d}"
+
+
+ODD_IDS: tuple[str, ...] = (
+    "𝄞" * 256,  # the longest id, four bytes a code point in UTF-8
+    'a "quoted", {braced} \\ back\\slashed, NULL',
+    "\u200bzero\u200dwidth\u00a0nbsp \u202eright-to-left",
+    "Žluťoučký kůň 🙂 李小龍",
+)
+"""Ids and names the input policy accepts that stores have tripped on."""
+
+ODD_TEXT: str = 'tab\there\nline two\nline three 🙂 \u200b {"x": [1, 2]} \\ end'
+
+LONG_NAME: str = "x" * 8_192
+"""Longer than an id or name may be (PostgreSQL's index rows hold about 2,700 bytes)."""
+
+REFUSED_VALUES: tuple[object, ...] = (
+    "\ud800",
+    "lone \udfff surrogate",
+    "nul \x00 inside",
+    "bell \x07",
+    "\x7f delete",
+    LONG_NAME,
+    None,
+    42,
+    ["support"],
+    {"id": "support"},
+    b"bytes",
+)
+"""Values refused wherever an id, a name or a text is expected (:data:`LONG_NAME` only
+where an id or a name is)."""
+
+REFUSED_IDS: tuple[str, ...] = (
+    "lone-high-surrogate",
+    "lone-low-surrogate",
+    "nul",
+    "bell",
+    "delete",
+    "8-kilobyte",
+    "none",
+    "int",
+    "list",
+    "dict",
+    "bytes",
+)
 
 
 # --- the suite ----------------------------------------------------------------------------
@@ -1153,6 +1197,87 @@ class StoreConformance:
             with other.transaction(write=False) as reader:
                 assert reader.conversation(item.conversation.id) == item.conversation
             assert other.events(item.conversation.id) == list(item.events)
+
+    # --- the input policy (livechat_core._inputs) ---------------------------------------------
+
+    def test_odd_but_valid_values_round_trip_as_on_the_reference(self, store: Store) -> None:
+        """Values at the edge of the input policy are stored and read back unchanged,
+        exactly as the in-memory reference does: the longest ids in four-byte UTF-8,
+        quotes, backslashes and the characters of array literals, zero-width and
+        right-to-left marks, a message with tabs and line breaks."""
+        results = []
+        for candidate in (MemoryStore(), store):
+            desk = Desk(store=candidate, clock=ManualClock(T0), new_id=lambda: ODD_IDS[2])
+            for name in ODD_IDS:
+                desk.add_queue(name, [ODD_IDS[1], "Resolved"])
+            desk.login(ODD_IDS[0], ODD_IDS[3], list(ODD_IDS))
+            desk.set_available(ODD_IDS[0])
+            chat = desk.start_chat(ODD_IDS[1], ODD_IDS[3], "", asset=ODD_IDS[2])
+            desk.send_customer_message(chat, ODD_TEXT)
+            desk.accept(ODD_IDS[0], chat)
+            desk.end(ODD_IDS[0], chat)
+            desk.submit_wrap_up(ODD_IDS[0], chat, ODD_IDS[1], notes=ODD_TEXT)
+            results.append(_snapshot(desk, [chat]))
+        expected, actual = results
+        assert expected == actual
+        assert actual["conversations"][0].messages[0].text == ODD_TEXT
+        assert [q.name for q in actual["queues"]] == sorted(ODD_IDS)
+
+    @pytest.mark.parametrize("value", REFUSED_VALUES, ids=REFUSED_IDS)
+    def test_every_refused_value_is_an_invalid_argument_that_changes_nothing(
+        self, store: Store, value: object
+    ) -> None:
+        """The same refusal on every store, wherever the value is passed: as an id, a
+        name, a message, a note, a reason; nothing is written, nothing is published."""
+        clock = ManualClock(T0)
+        desk = Desk(store=store, clock=clock, transport=_ListTransport([]))
+        desk.add_queue("support", ["Resolved"])
+        desk.login("jana", "Jana", ["support"])
+        desk.set_available("jana")
+        chat = desk.start_chat("support", "Karel", "k@example.com")
+        desk.accept("jana", chat)
+        before = _snapshot(desk, [chat])
+        calls: list[Callable[[], object]] = [
+            lambda: desk.add_queue(value, ["Resolved"]),  # type: ignore[arg-type]
+            lambda: desk.add_queue("sales", [value]),  # type: ignore[list-item]
+            lambda: desk.login(value, "Petr", ["support"]),  # type: ignore[arg-type]
+            lambda: desk.login("petr", value, ["support"]),  # type: ignore[arg-type]
+            lambda: desk.login("petr", "Petr", [value]),  # type: ignore[list-item]
+            lambda: desk.set_idle("jana", value),  # type: ignore[arg-type]
+            lambda: desk.start_chat(value, "Karel", "k@example.com"),  # type: ignore[arg-type]
+            lambda: desk.start_chat("support", value, "k@example.com"),  # type: ignore[arg-type]
+            lambda: desk.start_chat("support", "Karel", "k@example.com", asset=value),  # type: ignore[arg-type]
+            lambda: desk.send_customer_message(value, "hello"),  # type: ignore[arg-type]
+            lambda: desk.transfer_to_queue("jana", chat, value),  # type: ignore[arg-type]
+            lambda: desk.transfer_to_agent("jana", chat, value),  # type: ignore[arg-type]
+            lambda: desk.request_conference("jana", chat, value),  # type: ignore[arg-type]
+            lambda: desk.delete_asset(value),  # type: ignore[arg-type]
+            lambda: desk.submit_wrap_up("jana", chat, value),  # type: ignore[arg-type]
+            lambda: desk.accept(value, chat),  # type: ignore[arg-type]
+            lambda: desk.customer_end(value),  # type: ignore[arg-type]
+            lambda: desk.conversation(value),  # type: ignore[arg-type]
+            lambda: desk.agent(value),  # type: ignore[arg-type]
+            lambda: desk.offers(value),  # type: ignore[arg-type]
+            lambda: desk.events(value),  # type: ignore[arg-type]
+        ]
+        if value != LONG_NAME:  # too long for a name, a fine length for a text
+            calls += [
+                lambda: desk.send_customer_message(chat, value),  # type: ignore[arg-type]
+                lambda: desk.send_agent_message("jana", chat, value),  # type: ignore[arg-type]
+                lambda: desk.submit_wrap_up(
+                    "jana",
+                    chat,
+                    "Resolved",
+                    notes=value,  # type: ignore[arg-type]
+                ),
+            ]
+        for call in calls:
+            with pytest.raises(InvalidArgument) as caught:
+                call()
+            assert caught.value.code == "invalid_argument"
+            assert isinstance(caught.value, TypeError | ValueError)
+        assert _snapshot(desk, [chat]) == before
+        assert store.pending() == []
 
 
 class _ListTransport:

@@ -79,16 +79,22 @@ _REASONS = ("Resolved", "Escalated", "Callback promised", "No answer", "Vyřeše
 # --------------------------------------------------------------------------- values
 
 
+# What the input policy (livechat_core._inputs) lets through: names are one line without
+# control characters; texts may hold line breaks and tabs. Surrogates never.
+_NAME_CHARACTERS = st.characters(exclude_categories=("Cc", "Cs"))
+_TEXT_CHARACTERS = st.characters(exclude_categories=("Cc", "Cs"), include_characters="\n\r\t")
+
+
 def identifiers() -> st.SearchStrategy[str]:
     """Ids of agents, conversations, queues and assets: short, lower-case, readable."""
     return st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True)
 
 
 def display_names() -> st.SearchStrategy[str]:
-    """People's names as a widget or a login may carry them (any non-blank text)."""
+    """People's names as a widget or a login may carry them (any non-blank line of text)."""
     return st.one_of(
         st.sampled_from(_PEOPLE),
-        st.text(min_size=1, max_size=40).filter(lambda name: bool(name.strip())),
+        st.text(_NAME_CHARACTERS, min_size=1, max_size=40).filter(lambda name: bool(name.strip())),
     )
 
 
@@ -96,7 +102,7 @@ def wrap_up_reasons() -> st.SearchStrategy[tuple[str, ...]]:
     """A queue's list of wrap-up reasons: one to five distinct, non-blank names."""
     reason = st.one_of(
         st.sampled_from(_REASONS),
-        st.text(min_size=1, max_size=30).filter(lambda text: bool(text.strip())),
+        st.text(_NAME_CHARACTERS, min_size=1, max_size=30).filter(lambda text: bool(text.strip())),
     )
     return st.lists(reason, min_size=1, max_size=5, unique=True).map(tuple)
 
@@ -112,7 +118,9 @@ def _composable(text: str) -> bool:
 def agent_message_texts(max_size: int = 300) -> st.SearchStrategy[str]:
     """Texts the composer accepts: not blank, no ``<`` or ``>``, at most 1000 code points
     after normalisation; line breaks, Czech, emoji, and messages right at the limit."""
-    characters = st.characters(exclude_characters="<>")  # surrogates are excluded by default
+    characters = st.characters(
+        exclude_categories=("Cc", "Cs"), include_characters="\n\r\t", exclude_characters="<>"
+    )
     return st.one_of(
         st.text(characters, min_size=1, max_size=min(max_size, MAX_MESSAGE_LENGTH)),
         st.sampled_from(
@@ -129,7 +137,7 @@ def agent_message_texts(max_size: int = 300) -> st.SearchStrategy[str]:
 def customer_message_texts() -> st.SearchStrategy[str]:
     """What customers type: anything not blank, sensitive items included (no composer
     rules apply to customers)."""
-    return st.one_of(chat_texts(), st.text(min_size=1, max_size=200)).filter(
+    return st.one_of(chat_texts(), st.text(_TEXT_CHARACTERS, min_size=1, max_size=200)).filter(
         lambda text: bool(normalise(text).strip())
     )
 
@@ -209,7 +217,7 @@ def commands(
             agent_id=agent,
             conversation_id=chat,
             reason=st.sampled_from(_REASONS),
-            notes=st.text(max_size=100),
+            notes=st.text(_TEXT_CHARACTERS, max_size=100),
         ),
         st.builds(cmd.Tick, now=_NOW),
     )
