@@ -186,6 +186,61 @@ def lifecycle_rounds(count: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def where_the_time_goes(count: int) -> dict[str, float]:
+    """CPU microseconds per lifecycle: building the commands, deciding (``_core.decide``),
+    the memory store's save, and the rest (``Desk.handle``, the transaction, ids)."""
+    from livechat_core import _commands as cmd
+    from livechat_core import _desk
+    from livechat_core.adapters import memory
+
+    spent = {"decide": 0.0, "save": 0.0}
+    decide, save = _desk.decide, memory._MemoryTransaction.save
+
+    def timed_decide(*args: Any) -> Any:
+        started = CLOCK()
+        try:
+            return decide(*args)
+        finally:
+            spent["decide"] += CLOCK() - started
+
+    def timed_save(self: Any, changes: Any) -> None:
+        started = CLOCK()
+        try:
+            save(self, changes)
+        finally:
+            spent["save"] += CLOCK() - started
+
+    _desk.decide = timed_decide  # type: ignore[assignment]
+    memory._MemoryTransaction.save = timed_save  # type: ignore[method-assign]
+    desk = make_desk()
+    total = timed(count, lambda i: desk_lifecycle(desk, i)) * count
+
+    def commands(i: int) -> None:
+        cmd.StartChat(
+            conversation_id="x",
+            queue="support",
+            customer_name=f"Customer {i}",
+            customer_contact="customer@example.com",
+        )
+        cmd.Accept(agent_id="a0", conversation_id="x")
+        cmd.SendCustomerMessage(conversation_id="x", text="Hello, I need help with my order")
+        cmd.SendAgentMessage(agent_id="a0", conversation_id="x", text="Hello, how can I help?")
+        cmd.SendCustomerMessage(conversation_id="x", text="It has not arrived yet")
+        cmd.SendAgentMessage(agent_id="a0", conversation_id="x", text="Let me check that for you")
+        cmd.End(agent_id="a0", conversation_id="x")
+        cmd.SubmitWrapUp(agent_id="a0", conversation_id="x", reason="Resolved")
+
+    built = timed(count, commands) * count
+    rest = total - built - spent["decide"] - spent["save"]
+    return {
+        "total_us": total / count * 1e6,
+        "commands_us": built / count * 1e6,
+        "decide_us": spent["decide"] / count * 1e6,
+        "save_us": spent["save"] / count * 1e6,
+        "rest_us": rest / count * 1e6,
+    }
+
+
 def memory_per_active_chat(count: int) -> dict[str, float]:
     """Bytes each accepted chat without messages costs (records, indexes, event history)."""
     agents = 100
@@ -249,6 +304,7 @@ def gc_pause(count: int) -> dict[str, float]:
 
 MEASUREMENTS: dict[str, Callable[..., Any]] = {
     "lifecycle": lifecycle_rounds,
+    "split": where_the_time_goes,
     "memory": memory_per_active_chat,
     "gc_pause": gc_pause,
 }
@@ -285,6 +341,12 @@ def main() -> None:
     print(f"floor (a dict transition plus a tuple append): {floor_us:.2f} us per command")
     for step, micros in zip(STEPS, found["steps_us"], strict=True):
         print(f"  {step:<28} {micros:6.1f} us  {micros / floor_us:5.0f}x the floor")
+    split = measure("split", 2000 // scale)
+    print(
+        f"where a lifecycle's {split['total_us']:.0f} us go: building the 8 commands "
+        f"{split['commands_us']:.0f}, decide {split['decide_us']:.0f}, the memory store's "
+        f"save {split['save_us']:.0f}, Desk.handle and the transaction {split['rest_us']:.0f}"
+    )
     memory = measure("memory", 10_000 // scale)
     print(
         f"memory per active chat: desk {memory['desk_bytes']:.0f} B "

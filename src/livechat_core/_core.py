@@ -161,7 +161,7 @@ def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
     return items[:index] + items[index + 1 :]
 
 
-# What each effect of the agent table changes besides the state (from the event).
+# What each effect of the agent table changes besides the state, from the event.
 _AGENT_EFFECTS: Final[dict[str, Callable[[Any], dict[str, Any]]]] = {
     "log_in": lambda event: {
         "name": event.name,
@@ -176,6 +176,25 @@ _AGENT_EFFECTS: Final[dict[str, Callable[[Any], dict[str, Any]]]] = {
     "log_out": lambda event: {"available_since": None},
 }
 
+# What each effect of the leg table does to the agent whose leg stepped, from the
+# conversation's id and the time; "hold" is a new offer (a leg is born offered).
+_LEG_EFFECTS: Final[dict[str, Callable[[Agent, str, float], dict[str, Any]]]] = {
+    "hold": lambda agent, conversation_id, now: {
+        "holding": (*agent.holding, conversation_id),
+        "last_offer_at": now,
+    },
+    "release": lambda agent, conversation_id, now: {
+        "holding": _without(agent.holding, conversation_id),
+    },
+    "start_wrapping": lambda agent, conversation_id, now: {
+        "holding": _without(agent.holding, conversation_id),
+        "wrapping": (*agent.wrapping, conversation_id),
+    },
+    "finish_wrapping": lambda agent, conversation_id, now: {
+        "wrapping": _without(agent.wrapping, conversation_id),
+    },
+}
+
 
 class Unit:
     """The changes of one command, staged over the committed state read through ``reader``."""
@@ -184,7 +203,6 @@ class Unit:
         self.reader = reader
         self.now = now
         self.settings = settings
-        self.command: cmd.Command | None = None
         self.events: list[ev.Event] = []
         self._queues: dict[str, tuple[Queue, int]] = {}
         self._agents: dict[str, tuple[Agent, int]] = {}
@@ -313,22 +331,10 @@ class Unit:
         return updated
 
     def _on_leg(self, agent_id: str, conversation_id: str, effect: str) -> None:
-        """A leg of ``agent_id`` stepped: the leg table's effect on the agent's holdings."""
+        """A leg of ``agent_id`` stepped: the leg table's effect on that agent, and no other."""
         agent = self.agent(agent_id)
-        if effect == "hold":
-            self._put_agent(
-                agent, holding=(*agent.holding, conversation_id), last_offer_at=self.now
-            )
-            return
-        holding, wrapping = agent.holding, agent.wrapping
-        if effect == "finish_wrapping":
-            self._put_agent(agent, wrapping=_without(wrapping, conversation_id))
-            return
-        holding = _without(holding, conversation_id)
-        if effect == "start_wrapping":
-            wrapping = (*wrapping, conversation_id)
-        updated = self._put_agent(agent, holding=holding, wrapping=wrapping)
-        if updated.routable:
+        updated = self._put_agent(agent, **_LEG_EFFECTS[effect](agent, conversation_id, self.now))
+        if updated.routable and updated.free_capacity > agent.free_capacity:
             # room freed for an available agent: their queues may route a waiting chat
             self.touched_queues.update(updated.queues)
 
@@ -401,7 +407,7 @@ class Unit:
 
 def _check_effects() -> None:
     """Every effect the agent and leg tables name has its code here."""
-    leg_effects = {"keep", "release", "start_wrapping", "finish_wrapping"}
+    leg_effects = {"keep", *_LEG_EFFECTS}
     for machine, known in ((AGENT_MACHINE, set(_AGENT_EFFECTS)), (LEG_MACHINE, leg_effects)):
         for _, input_, _, effect in machine.table:
             if effect not in known:
