@@ -385,10 +385,12 @@ def _end_legs(
 
 # --- the effects named in the conversation table -----------------------------------------
 
-Effect = Callable[[Draft, Any, "LegHook | None"], None]
+Effect = Callable[[Draft, Any, "LegHook | None", int], None]
+"""An effect: ``(draft, event, on_leg, leg)``; ``leg`` is the index of the leg the event
+concerns when its input names one (:data:`CONCERNED_LEG`), else -1."""
 
 
-def _offer_chat(draft: Draft, event: ev.ChatOffered, on_leg: LegHook | None) -> None:
+def _offer_chat(draft: Draft, event: ev.ChatOffered, on_leg: LegHook | None, leg: int) -> None:
     _add_offer(
         draft,
         event,
@@ -401,7 +403,9 @@ def _offer_chat(draft: Draft, event: ev.ChatOffered, on_leg: LegHook | None) -> 
     )
 
 
-def _offer_transfer(draft: Draft, event: ev.TransferRequested, on_leg: LegHook | None) -> None:
+def _offer_transfer(
+    draft: Draft, event: ev.TransferRequested, on_leg: LegHook | None, leg: int
+) -> None:
     _wrap_active(draft, event, on_leg, event.agent_id, LegRole.OWNER, event.wrap_up_deadline)
     _add_offer(
         draft,
@@ -415,7 +419,9 @@ def _offer_transfer(draft: Draft, event: ev.TransferRequested, on_leg: LegHook |
     )
 
 
-def _invite_guest(draft: Draft, event: ev.ConferenceRequested, on_leg: LegHook | None) -> None:
+def _invite_guest(
+    draft: Draft, event: ev.ConferenceRequested, on_leg: LegHook | None, leg: int
+) -> None:
     _add_offer(
         draft,
         event,
@@ -428,13 +434,14 @@ def _invite_guest(draft: Draft, event: ev.ConferenceRequested, on_leg: LegHook |
     )
 
 
-def _accept_leg(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
-    index, _ = pending_offer(draft, event.agent_id)
-    _step_leg(draft, index, event.type, on_leg, accepted_at=event.at)
+def _accept_leg(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None, leg: int) -> None:
+    _step_leg(draft, leg, event.type, on_leg, accepted_at=event.at)
 
 
-def _take_ownership(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
-    _accept_leg(draft, event, on_leg)
+def _take_ownership(
+    draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None, leg: int
+) -> None:
+    _accept_leg(draft, event, on_leg, leg)
     draft.owner = event.agent_id
     draft.accepted_at = event.at
     if draft.first_accepted_at is None:
@@ -442,46 +449,49 @@ def _take_ownership(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | Non
     draft.declined_by = _NOBODY
 
 
-def _join_as_guest(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None) -> None:
-    _accept_leg(draft, event, on_leg)
+def _join_as_guest(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None, leg: int) -> None:
+    _accept_leg(draft, event, on_leg, leg)
 
 
-def _end_offer(draft: Draft, event: Any, on_leg: LegHook | None) -> str:
+def _end_offer(draft: Draft, event: Any, on_leg: LegHook | None, leg: int) -> str:
     """The agent's offer ends (declined, timed out or rescinded)."""
+    _step_leg(draft, leg, event.type, on_leg, ended_at=event.at)
     agent_id: str = event.agent_id
-    index, _ = pending_offer(draft, agent_id)
-    _step_leg(draft, index, event.type, on_leg, ended_at=event.at)
     return agent_id
 
 
-def _requeue(draft: Draft, event: Any, on_leg: LegHook | None) -> None:
-    _end_offer(draft, event, on_leg)
+def _requeue(draft: Draft, event: Any, on_leg: LegHook | None, leg: int) -> None:
+    _end_offer(draft, event, on_leg, leg)
 
 
-def _requeue_declined(draft: Draft, event: ev.OfferDeclined, on_leg: LegHook | None) -> None:
-    draft.declined_by = draft.declined_by | {_end_offer(draft, event, on_leg)}
+def _requeue_declined(
+    draft: Draft, event: ev.OfferDeclined, on_leg: LegHook | None, leg: int
+) -> None:
+    draft.declined_by = draft.declined_by | {_end_offer(draft, event, on_leg, leg)}
 
 
-def _return_transfer(draft: Draft, event: Any, on_leg: LegHook | None) -> None:
+def _return_transfer(draft: Draft, event: Any, on_leg: LegHook | None, leg: int) -> None:
     # back in its queue: the queue owns it now, and the agent who handed it off is skipped
     # while somebody else can take it (as after a transfer to a queue)
-    _end_offer(draft, event, on_leg)
+    _end_offer(draft, event, on_leg, leg)
     draft.handed_off_by = draft.owner
     draft.owner = None
 
 
 def _return_declined_transfer(
-    draft: Draft, event: ev.OfferDeclined, on_leg: LegHook | None
+    draft: Draft, event: ev.OfferDeclined, on_leg: LegHook | None, leg: int
 ) -> None:
-    _return_transfer(draft, event, on_leg)
+    _return_transfer(draft, event, on_leg, leg)
     draft.declined_by = draft.declined_by | {event.agent_id}
 
 
-def _withdraw_invitation(draft: Draft, event: Any, on_leg: LegHook | None) -> None:
-    _end_offer(draft, event, on_leg)
+def _withdraw_invitation(draft: Draft, event: Any, on_leg: LegHook | None, leg: int) -> None:
+    _end_offer(draft, event, on_leg, leg)
 
 
-def _hand_to_queue(draft: Draft, event: ev.TransferredToQueue, on_leg: LegHook | None) -> None:
+def _hand_to_queue(
+    draft: Draft, event: ev.TransferredToQueue, on_leg: LegHook | None, leg: int
+) -> None:
     _wrap_active(draft, event, on_leg, event.agent_id, LegRole.OWNER, event.wrap_up_deadline)
     draft.queue = event.queue
     draft.owner = None
@@ -490,7 +500,7 @@ def _hand_to_queue(draft: Draft, event: ev.TransferredToQueue, on_leg: LegHook |
     draft.handed_off_by = event.agent_id  # skipped while somebody else can take it
 
 
-def _release_guest(draft: Draft, event: ev.GuestReleased, on_leg: LegHook | None) -> None:
+def _release_guest(draft: Draft, event: ev.GuestReleased, on_leg: LegHook | None, leg: int) -> None:
     _wrap_active(draft, event, on_leg, event.agent_id, LegRole.GUEST, event.wrap_up_deadline)
 
 
@@ -502,25 +512,27 @@ def _cause(draft: Draft, event: ev.Event) -> tuple[Outcome, DisconnectReason]:
     return cause, DisconnectReason.CUSTOMER_ENDED
 
 
-def _disconnect(draft: Draft, event: ev.Event, on_leg: LegHook | None) -> None:
+def _disconnect(draft: Draft, event: ev.Event, on_leg: LegHook | None, leg: int) -> None:
     """The customer left (or the asset went away) while an owner held the chat."""
     draft.cause, draft.disconnect_reason = _cause(draft, event)
     _end_legs(draft, event, on_leg, None)
 
 
-def _leave_waiting(draft: Draft, event: ev.Event, on_leg: LegHook | None) -> None:
+def _leave_waiting(draft: Draft, event: ev.Event, on_leg: LegHook | None, leg: int) -> None:
     """The customer left (or the asset went away) while nobody held the chat."""
     draft.cause = _cause(draft, event)[0]
     draft.ended_at = event.at
     _end_legs(draft, event, on_leg, None)
 
 
-def _end_chat(draft: Draft, event: ev.ChatEnded, on_leg: LegHook | None) -> None:
+def _end_chat(draft: Draft, event: ev.ChatEnded, on_leg: LegHook | None, leg: int) -> None:
     _end_legs(draft, event, on_leg, event.wrap_up_deadline)
     draft.ended_at = event.at
 
 
-def _submit_wrap_up(draft: Draft, event: ev.WrapUpSubmitted, on_leg: LegHook | None) -> None:
+def _submit_wrap_up(
+    draft: Draft, event: ev.WrapUpSubmitted, on_leg: LegHook | None, leg: int
+) -> None:
     index, _ = wrapping_leg(draft, event.agent_id)
     _step_leg(
         draft,
@@ -534,18 +546,18 @@ def _submit_wrap_up(draft: Draft, event: ev.WrapUpSubmitted, on_leg: LegHook | N
     )
 
 
-def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None) -> None:
+def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None, leg: int) -> None:
     draft.messages = (*draft.messages, event.message)
 
 
-def _redact(draft: Draft, event: ev.MessagesRedacted, on_leg: LegHook | None) -> None:
+def _redact(draft: Draft, event: ev.MessagesRedacted, on_leg: LegHook | None, leg: int) -> None:
     texts = dict(event.redactions)
     draft.messages = tuple(
         replace(m, text=texts[m.id]) if m.id in texts else m for m in draft.messages
     )
 
 
-def _close(draft: Draft, event: ev.Event, on_leg: LegHook | None) -> None:
+def _close(draft: Draft, event: ev.Event, on_leg: LegHook | None, leg: int) -> None:
     draft.closed_at = event.at
     draft.outcome = draft.cause or Outcome.COMPLETED
 
@@ -576,6 +588,15 @@ EFFECTS: Final[dict[str, Effect]] = {
     "close": _close,
 }
 """What each effect named in :data:`~._machines.CONVERSATION_TABLE` does."""
+
+CONCERNED_LEG: Final[dict[str, Callable[[Readable, str, object | None], tuple[int, Leg]]]] = {
+    "OfferAccepted": pending_offer,
+    "OfferDeclined": pending_offer,
+    "OfferTimedOut": pending_offer,
+    "OfferRescinded": pending_offer,
+}
+"""Inputs that concern one agent's leg, and how it is found (or the refusal, raised before
+the table's own, so an agent without an offer is told so whatever the state)."""
 
 CONDITIONS: Final[dict[str, Callable[[Draft], bool]]] = {ALL_WRAPPED_UP: _all_wrapped_up}
 """When each state-triggered input of the table fires."""
@@ -619,13 +640,15 @@ def apply_to(
     if event.sequence != expected:
         raise InvalidArgument(f"event {event.id} out of sequence (expected {expected})")
     input_ = event_input(draft, event)
+    concerned = CONCERNED_LEG.get(input_)
+    leg = -1 if concerned is None else concerned(draft, event.agent_id, command)[0]  # type: ignore[attr-defined]
     found = _STEPS.get((draft.state, input_))
     if found is None:
         raise CONVERSATION_MACHINE.refusal(
             draft.state, input_, aggregate_id=draft.id, command=command
         )
     state, effect = found
-    effect(draft, event, on_leg)
+    effect(draft, event, on_leg, leg)
     draft.state = state
     draft.version = event.sequence
     rules = _RULES.get(state)
@@ -633,7 +656,7 @@ def apply_to(
         for condition, rule in rules:
             if condition(draft):
                 state, effect = _STEPS[(draft.state, rule)]
-                effect(draft, event, on_leg)
+                effect(draft, event, on_leg, -1)
                 draft.state = state
                 rules = _RULES.get(state)
                 break

@@ -31,7 +31,6 @@ from ._conversation import (
     author_leg,
     freeze,
     owner_leg,
-    pending_offer,
     started,
     wrapping_leg,
 )
@@ -545,18 +544,17 @@ def _start_chat(unit: Unit, command: cmd.StartChat) -> None:
 def _accept(unit: Unit, command: cmd.Accept) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     unit.agent(command.agent_id, command)
-    _, leg = pending_offer(conversation, command.agent_id, command)
     accepted = unit.emit(
         conversation, ev.OfferAccepted, conversation.id, command, agent_id=command.agent_id
     )
-    if leg.role is LegRole.GUEST:
-        unit.post_system_message(accepted, "agent_joined", name=leg.agent_name)
+    found = accepted.leg_of(command.agent_id, _L.ACTIVE)
+    if found is not None and found[1].role is LegRole.GUEST:
+        unit.post_system_message(accepted, "agent_joined", name=found[1].agent_name)
 
 
 def _decline(unit: Unit, command: cmd.Decline) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     unit.agent(command.agent_id, command)
-    pending_offer(conversation, command.agent_id, command)
     unit.emit(conversation, ev.OfferDeclined, conversation.id, command, agent_id=command.agent_id)
 
 
