@@ -145,6 +145,11 @@ def test_a_reader_that_went_away(command: str, workdir: Path) -> None:
     assert result.stderr == ""  # quiet, like any Unix filter cut short by `| head`
 
 
+def test_standard_input_closed(workdir: Path) -> None:
+    result = run(["mask"], workdir, shell_redirect="<&-")
+    assert_one_line(result, "standard input is closed")
+
+
 def test_help_and_version_on_a_full_disk(workdir: Path) -> None:
     with open("/dev/full", "w") as full:
         for args in (["--help"], ["--version"]):

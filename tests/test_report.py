@@ -316,6 +316,29 @@ def test_report_reads_a_sqlite_store(tmp_path: Path) -> None:
     assert dict(report.by_agent) == BY_AGENT
 
 
+@pytest.mark.postgres
+def test_report_and_wallboard_read_a_postgres_store(postgres_dsn: str) -> None:
+    from livechat_core import PostgresStore
+
+    clock = ManualClock(T0)
+    store = PostgresStore(postgres_dsn)
+    try:
+        desk = Desk(store=store, clock=clock)
+        scripted_shift(desk, clock)
+        report = desk.report()
+        waiting = desk.start_chat("support", "Late", "late@example.com")
+        clock.advance(12)
+        board = desk.stats()
+    finally:
+        store.close()
+    assert report.figures == OVERALL
+    assert dict(report.by_queue) == BY_QUEUE
+    assert dict(report.by_agent) == BY_AGENT
+    assert waiting
+    assert (board.queues["support"].waiting, board.queues["support"].longest_wait) == (1, 12.0)
+    assert dict(board.agents) == {"logged_out": 3, "idle": 0, "available": 0, "rona": 0}
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

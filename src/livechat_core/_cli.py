@@ -697,6 +697,8 @@ class _Reporter:
 
 def _binary_input(path: str) -> tuple[IO[bytes], int | None]:
     if path == "-":
+        if sys.stdin is None or sys.stdin.closed:
+            raise DataError("standard input is closed; name a file or pipe text in")
         buffer = getattr(sys.stdin, "buffer", None)
         if buffer is None:  # a replaced sys.stdin without bytes underneath
             return io.BytesIO(sys.stdin.read().encode("utf-8")), None
@@ -843,7 +845,10 @@ class _Replayable:
         return self
 
     def __next__(self) -> str:
-        line = self._again.pop() if self._again else next(self._text)
+        try:
+            line = self._again.pop() if self._again else next(self._text)
+        except OSError as error:
+            raise DataError(f"reading failed: {error.strerror or error}") from None
         self.taken.append(line)
         self.line += 1
         return line
