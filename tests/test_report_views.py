@@ -141,3 +141,20 @@ except ImportError:
     from livechat_core.testing import StoreConformance
 
     assert StoreConformance.__name__ == "StoreConformance"
+
+
+def test_short_reprs_and_the_shift_in_a_notebook(desk: Desk) -> None:
+    from livechat_core import ShiftConfig, simulate
+
+    report = desk.report()
+    assert repr(report) == (
+        "<Report offered=5 handled=3 abandoned=2 service_level=0.5 asa=25 aht=150 "
+        "abandon_rate=0.4; 2 queues, 3 agents, 1 intervals>"
+    )
+    shift = simulate(ShiftConfig(seed=3, minutes=10, agents=3))
+    assert len(repr(shift)) < 200
+    assert repr(shift).startswith("<ShiftReport seed=3 agents=3 minutes=10: ")
+    markup = shift._repr_html_()
+    assert "Simulated shift" in markup
+    assert "service level" in markup
+    assert len(_svgs(markup)) == 2

@@ -127,7 +127,7 @@ class Interval:
     figures: Figures
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Report(Figures):
     """The report of SPEC section 12: overall figures, per queue, per agent, per interval.
 
@@ -152,6 +152,16 @@ class Report(Figures):
     by_queue: Mapping[str, Figures] = attrs.field(factory=dict)
     by_agent: Mapping[str, AgentFigures] = attrs.field(factory=dict)
     intervals: tuple[Interval, ...] = ()
+
+    def __repr__(self) -> str:
+        # the headline only: by_queue, by_agent and intervals are views of their own
+        return (
+            f"<Report offered={self.offered} handled={self.handled} "
+            f"abandoned={self.abandoned} service_level={_short(self.service_level)} "
+            f"asa={_short(self.asa)} aht={_short(self.aht)} "
+            f"abandon_rate={_short(self.abandon_rate)}; {len(self.by_queue)} queues, "
+            f"{len(self.by_agent)} agents, {len(self.intervals)} intervals>"
+        )
 
     @property
     def figures(self) -> Figures:
@@ -213,6 +223,10 @@ class Report(Figures):
         from ._frames import agents_frame
 
         return agents_frame(self)
+
+
+def _short(value: float | None) -> str:
+    return "None" if value is None else f"{value:.4g}"
 
 
 def _check_time(value: float | None, name: str) -> float | None:

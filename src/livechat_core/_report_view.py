@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._report import AgentFigures, Figures, Report, Wallboard
+    from ._simulation import ShiftReport
 
 _FONT = "font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; font-size: 13px"
 _TABLE = "border-collapse: collapse; margin: 4px 0 10px 0"
@@ -261,6 +262,19 @@ def report_html(report: Report) -> str:
         )
     parts.append("</div>")
     return "".join(parts)
+
+
+def shift_html(shift: ShiftReport) -> str:
+    """A simulated shift for notebooks: its text summary, then its figures."""
+    config = shift.config
+    return (
+        f'<div style="{_FONT}; color: #1f2328">'
+        f"<div><b>Simulated shift</b> · seed {config.seed} · {config.agents} agents · "
+        f"{config.arrival_rate:g} chats/min for {config.minutes:g} min</div>"
+        f'<pre style="font-size: 12px; line-height: 1.35; overflow-x: auto">'
+        f"{_e(shift.format(100))}</pre>"
+        f"{report_html(shift.figures)}</div>"
+    )
 
 
 def wallboard_html(board: Wallboard) -> str:

@@ -255,7 +255,7 @@ class AgentSummary:
     declines: int
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ShiftReport:
     """What happened during a simulated shift. Frozen; :meth:`to_dict` is JSON-ready.
 
@@ -313,6 +313,23 @@ class ShiftReport:
     def format(self, width: int = 100) -> str:
         """A plain-text summary for a terminal, wrapped at ``width`` columns."""
         return _format(self, width)
+
+    def __repr__(self) -> str:
+        # the raw durations and samples make the full value thousands of characters long
+        figures = self.figures
+        return (
+            f"<ShiftReport seed={self.config.seed} agents={self.config.agents} "
+            f"minutes={self.config.minutes:g}: {self.chats_started} chats, "
+            f"{self.chats_handled} handled, {self.chats_abandoned} abandoned, service level "
+            f"{percent_text(figures.service_level)}, ASA {seconds_text(figures.asa)}, "
+            f"AHT {seconds_text(figures.aht)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """The shift for notebooks: the summary, then the figures' tables and charts."""
+        from ._report_view import shift_html
+
+        return shift_html(self)
 
     def plot(self, path: str | os.PathLike[str] | None = None) -> Any:
         """Queue length over time and the handling-time histogram, as a matplotlib figure.
