@@ -16,7 +16,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final, TypeVar
 
@@ -29,7 +29,9 @@ from ._errors import (
     ComposerError,
     ConcurrencyConflict,
     InvalidArgument,
+    LivechatError,
     RetriesExhausted,
+    SettingsMismatch,
     TransportError,
     UnknownAgent,
 )
@@ -143,6 +145,37 @@ def _changed_floor(txn: StoreTransaction, changes: Changes) -> float:
         if stored_agent is not None:
             latest = max(latest, _latest_time(stored_agent))
     return latest
+
+
+def _stored_settings(locale: str, at_rest: MaskingPolicy | None) -> dict[str, str]:
+    """The settings a desk records in its store: those that change what is stored."""
+    masked = at_rest is not None and at_rest.enabled
+    return {
+        "locale": locale,
+        "pci_at_rest": "on" if at_rest is not None else "off",
+        "mask_at_rest": ",".join(sorted(at_rest.kinds)) if masked and at_rest else "",
+        "keep_card_bin": "yes" if masked and at_rest and at_rest.keep_card_bin else "no",
+    }
+
+
+def _from_stored_settings(recorded: Mapping[str, str]) -> tuple[str, MaskingPolicy | None]:
+    """The locale and at-rest policy of recorded settings, or ``SettingsMismatch``."""
+    try:
+        locale = check_locale(recorded["locale"])
+        if recorded["pci_at_rest"] == "off":
+            return locale, None
+        kinds = [kind for kind in recorded["mask_at_rest"].split(",") if kind]
+        policy = MaskingPolicy(
+            enabled=bool(kinds),
+            kinds=frozenset(kinds) if kinds else CARDS_ONLY.kinds,
+            keep_card_bin=recorded.get("keep_card_bin") == "yes",
+        )
+    except (KeyError, AttributeError, LivechatError) as error:
+        raise SettingsMismatch(
+            f"the store's recorded settings {dict(recorded)} cannot be taken over",
+            stored=dict(recorded),
+        ) from error
+    return locale, policy
 
 
 def _new_id() -> str:
@@ -262,6 +295,10 @@ class Desk:
             :class:`MessageTooLong`.
         new_id: makes conversation ids; ``None`` → random 16 hex digits.
         retries: how many times a command that lost a race for its records is retried.
+        adopt_stored_settings: take the settings recorded in the store (``pci_at_rest``,
+            ``mask_at_rest``, ``locale``) when they differ from this desk's, instead of
+            refusing to open it with :class:`SettingsMismatch`. The first desk to open a
+            store records its settings there.
     """
 
     def __init__(
@@ -278,6 +315,7 @@ class Desk:
         max_customer_message_length: int = MAX_CUSTOMER_MESSAGE_LENGTH,
         new_id: Callable[[], str] | None = None,
         retries: int = 20,
+        adopt_stored_settings: bool = False,
     ) -> None:
         if masking is not None and not isinstance(masking, MaskingPolicy):
             raise InvalidArgument(f"masking must be a MaskingPolicy, not {masking!r}")
@@ -289,6 +327,7 @@ class Desk:
             if function is not None and not callable(function):
                 raise InvalidArgument(f"{name} must be callable, not {function!r}")
         check_flag(pci_at_rest, "pci_at_rest")
+        check_flag(adopt_stored_settings, "adopt_stored_settings")
         if store is None:
             # imported here: the desk imports no adapter unless it is asked to build one
             from .adapters.memory import MemoryStore
@@ -298,11 +337,28 @@ class Desk:
         self.transport = transport
         self.clock: Clock = time.time if clock is None else clock
         self.masking = MaskingPolicy() if masking is None else masking
-        settings = Settings(locale=check_locale(check_name(locale, "locale")))
-        if routing is not None:
-            settings = attrs.evolve(settings, routing=routing)
+        locale = check_locale(check_name(locale, "locale"))
         if mask_at_rest is not None and not isinstance(mask_at_rest, MaskingPolicy):
             raise InvalidArgument(f"mask_at_rest must be a MaskingPolicy, not {mask_at_rest!r}")
+        at_rest = (CARDS_ONLY if mask_at_rest is None else mask_at_rest) if pci_at_rest else None
+        # What changes the stored data must agree between the desks sharing the store.
+        own = _stored_settings(locale, at_rest)
+        recorded = self.store.claim_settings(own)
+        if recorded != own:
+            if not adopt_stored_settings:
+                raise SettingsMismatch(
+                    f"the store was set up with {recorded}, this desk has {own}; desks "
+                    "sharing a store must agree (adopt_stored_settings=True takes the "
+                    "store's)",
+                    stored=recorded,
+                    own=own,
+                )
+            locale, at_rest = _from_stored_settings(recorded)
+        self.locale = locale
+        self.pci_at_rest = at_rest is not None
+        settings = Settings(locale=locale)
+        if routing is not None:
+            settings = attrs.evolve(settings, routing=routing)
         if (
             not isinstance(max_customer_message_length, int)
             or isinstance(max_customer_message_length, bool)
@@ -312,7 +368,6 @@ class Desk:
                 "max_customer_message_length must be a positive int, "
                 f"not {max_customer_message_length!r}"
             )
-        at_rest = (CARDS_ONLY if mask_at_rest is None else mask_at_rest) if pci_at_rest else None
         settings = attrs.evolve(
             settings,
             customer_text=CustomerTextScrubber(

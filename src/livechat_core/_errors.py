@@ -95,6 +95,15 @@ class ClockError(LivechatError):
     code = "clock_error"
 
 
+class SettingsMismatch(LivechatError):
+    """A desk was opened on a store whose recorded settings (PCI at rest, the masked
+    kinds, the locale) differ from its own: desks sharing a store must agree on what
+    is stored. ``details["stored"]`` and ``details["own"]`` hold both; open the desk
+    with ``adopt_stored_settings=True`` to take the store's."""
+
+    code = "settings_mismatch"
+
+
 class MachineDefinitionError(LivechatError):
     """A state-machine table is inconsistent (a bug in the library, found at import)."""
 

@@ -29,6 +29,7 @@ Contract for every store (``livechat_core.testing.StoreConformance`` checks it):
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, runtime_checkable
@@ -190,6 +191,9 @@ class StoreTransaction(abc.ABC):
         """
 
 
+_SETTINGS_LOCK = threading.Lock()
+
+
 class Store(abc.ABC):
     """Where the desk keeps its state. See the module docstring for the contract."""
 
@@ -215,6 +219,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def conversation_ids(self) -> list[str]:
         """Every conversation id, oldest first (for reports and exports)."""
+
+    def claim_settings(self, proposed: Mapping[str, str]) -> dict[str, str]:
+        """The desk settings recorded in the store, recording ``proposed`` first when
+        none are (the first desk to open the store sets them).
+
+        Settings that change what is stored (whether card numbers are masked before
+        they are written, the language of system messages) must agree between the desks
+        sharing a store; the desk compares its own with what this returns. Recording is
+        atomic: of two desks opening a new store at once, one's settings win. The
+        default keeps them on the store object (a store that is not shared needs no
+        more); stores shared between processes persist them.
+        """
+        with _SETTINGS_LOCK:
+            recorded: dict[str, str] = self.__dict__.setdefault("_claimed_settings", dict(proposed))
+            return dict(recorded)
 
     def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
         """Move at most ``limit`` conversations closed before ``before`` out of the store.

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import re
@@ -161,6 +162,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX agent_queues_routable ON agent_queues (queue, waiting_since, agent_id)
         WHERE waiting_since IS NOT NULL;
     """,
+    # 5: the desk settings that change what is stored (PCI at rest, locale), recorded by
+    # the first desk so that a desk with other settings is refused (Store.claim_settings).
+    """
+    CREATE TABLE desk_settings (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        record jsonb NOT NULL
+    );
+    """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
 
@@ -175,6 +184,7 @@ TABLES: Final = frozenset(
         "deleted_assets",
         "events",
         "outbox",
+        "desk_settings",
     }
 )
 
@@ -518,6 +528,19 @@ class PostgresStore(Store):
                     b"USING (aggregate, aggregate_id, sequence))",
                     (aggregates, aggregate_ids, sequences),
                 )
+
+    def claim_settings(self, proposed: Mapping[str, str]) -> dict[str, str]:
+        """The desk settings recorded in the schema; ``proposed`` is recorded first when
+        none are (one statement: of two desks opening a new store, one wins)."""
+        rows = self._query(
+            "recording the desk settings",
+            "WITH added AS (INSERT INTO desk_settings (record) VALUES (%s::jsonb) "
+            "ON CONFLICT DO NOTHING RETURNING record) "
+            "SELECT record::text FROM added UNION ALL SELECT record::text FROM desk_settings",
+            (json.dumps(dict(proposed), sort_keys=True),),
+        )
+        recorded: dict[str, str] = json.loads(rows[0][0])
+        return recorded
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""

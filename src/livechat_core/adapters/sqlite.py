@@ -31,7 +31,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
@@ -126,6 +126,14 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX agent_queues_routable ON agent_queues (queue, waiting_since, agent_id)
         WHERE waiting_since IS NOT NULL;
     """,
+    # 4: the desk settings that change what is stored (PCI at rest, locale), recorded by
+    # the first desk so that a desk with other settings is refused (Store.claim_settings).
+    """
+    CREATE TABLE desk_settings (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        record TEXT NOT NULL
+    );
+    """,
 )
 """Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
 
@@ -133,7 +141,16 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 """The schema version this library writes."""
 
 TABLES: Final = frozenset(
-    {"queues", "agents", "agent_queues", "conversations", "deleted_assets", "events", "outbox"}
+    {
+        "queues",
+        "agents",
+        "agent_queues",
+        "conversations",
+        "deleted_assets",
+        "events",
+        "outbox",
+        "desk_settings",
+    }
 )
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -486,6 +503,21 @@ class SqliteStore(Store):
             finally:
                 with _translating("marking events published"):
                     connection.execute(f"PRAGMA synchronous={self.synchronous}")
+
+    def claim_settings(self, proposed: Mapping[str, str]) -> dict[str, str]:
+        """The desk settings recorded in the file; ``proposed`` is recorded first when
+        none are (one row, inserted only if absent: the first desk wins)."""
+        with self._lock, _translating("recording the desk settings"):
+            connection = self._connect()
+            row = connection.execute("SELECT record FROM desk_settings").fetchone()
+            if row is None:
+                connection.execute(
+                    "INSERT OR IGNORE INTO desk_settings (singleton, record) VALUES (1, ?)",
+                    (json.dumps(dict(proposed), sort_keys=True),),
+                )
+                row = connection.execute("SELECT record FROM desk_settings").fetchone()
+        recorded: dict[str, str] = json.loads(row[0])
+        return recorded
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""
