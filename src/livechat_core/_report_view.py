@@ -156,7 +156,8 @@ def _bars_svg(
     top = max((v for _, values, _ in series for v in values), default=0.0) or 1.0
     bar = max(2.0, min(10.0, 560.0 / (count * (groups + 1))))
     step = bar * (groups + 1)
-    width, height, base = 40 + step * count + 10, 150.0, 120.0
+    # wide enough for the title and the legend even with one interval
+    width, height, base = max(340.0, 40 + step * count + 10), 150.0, 120.0
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'role="img" aria-label="{_e(title)}" style="display: block">',
