@@ -147,3 +147,56 @@ NEGATIVES = [
 @pytest.mark.parametrize("text", NEGATIVES)
 def test_text_that_is_not_personal_data_comes_back_unchanged(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # separators of any kind: pipes, commas, emoji, HTML entities
+        ("4111 | 1111 | 1111 | 1111", "***************1111"),
+        ("4111,1111,1111,1111", "***************1111"),
+        ("4111🙂1111🙂1111🙂1111", "***************1111"),
+        ("4111&nbsp;1111&nbsp;1111&nbsp;1111", "************1111"),
+        ("&#52;111 1111 1111 1111", "************1111"),
+        # Unicode digits of every kind: superscript, mathematical bold
+        ("⁴¹¹¹ ¹¹¹¹ ¹¹¹¹ ¹¹¹¹", "************1111"),
+        ("𝟒𝟏𝟏𝟏 𝟏𝟏𝟏𝟏 𝟏𝟏𝟏𝟏 𝟏𝟏𝟏𝟏", "************1111"),
+        # letters standing for digits inside a digit run
+        ("4O12 8888 8888 1881", "************1881"),
+        ("4l11 1111 1111 1111", "************1111"),
+        # a card as two groups of eight, across a line break too, and 6 + 10
+        ("41111111 11111111", "************1111"),
+        ("41111111\n11111111", "************1111"),
+        ("411111 1111111111", "************1111"),
+        # digits spelled out, English and Czech
+        ("four one one one one one one one one one one one one one one one", None),
+        ("šest nula tři jedna dva tři čtyři pět šest", "*******************3456"),
+        # obfuscated e-mail addresses
+        ("jan at example dot com", "j** at example dot com"),
+        ("jan(at)example(dot)cz", "j**(at)example(dot)cz"),
+        ("jan [at] example [dot] cz", "j** [at] example [dot] cz"),
+        ("jan @ example.cz", "j** @ example.cz"),
+        ("ja\u200bn@example.cz", "j**@example.cz"),
+    ],
+)
+def test_evasions_are_masked(text: str, expected: str | None) -> None:
+    masked = mask_text(text)
+    if expected is not None:
+        assert masked == expected
+    assert masked != text
+    assert len([c for c in masked if c.isdigit()]) <= 4
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "look at example.com",
+        "one two three four",
+        "I have one, two or three ideas",
+        "1,234,567 and 5, 10, 15, 20, 25",
+        "((50, -20), (30, 20), (-50, 20), (-30, -20))",
+        "I love lol 1O1 in IOl",
+    ],
+)
+def test_evasion_rules_leave_ordinary_text_alone(text: str) -> None:
+    assert mask_text(text) == text

@@ -36,6 +36,7 @@ never read again as part of a new number, which is what makes masking idempotent
 from __future__ import annotations
 
 import bisect
+import html
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
@@ -111,7 +112,10 @@ _DEFAULT_POLICY: Final = MaskingPolicy()
 
 # --------------------------------------------------------------------------- character classes
 
-_TRIGGER: Final = regex.compile(r"[\d@＠]")
+_TRIGGER: Final = regex.compile(
+    r"(?i)[\d@＠]|\bat\b|zavin|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
+    r"nula|jedn|dv|t[řr]i|[čc]ty|p[ěe]t|[šs]est|sedm|osm|dev)"
+)
 _INVISIBLE_CLASS: Final = r"\s\p{Cf}"
 _INVISIBLE: Final = regex.compile(rf"[{_INVISIBLE_CLASS}]+")
 _CF: Final = regex.compile(r"\p{Cf}+")
@@ -120,12 +124,12 @@ _CF: Final = regex.compile(r"\p{Cf}+")
 # parentheses and underscore, in full-width forms too. Commas, colons and semicolons are not:
 # they separate amounts, times and list items.
 _SEPARATOR_CLASS: Final = (
-    r"\s\p{Cf}\p{Pd}\u2212./\\\u00b7\u2022()_\uff0e\uff0f\uff3c\uff08\uff09\u3002\uff61"
+    r"\s\p{Cf}\p{Pd}\u2212./\\\u00b7\u2022()_\uff0e\uff0f\uff3c\uff08\uff09\u3002\uff61\ue000"
 )
 _GROUP: Final = r"\d(?:\p{Cf}*\d)*"
 _RUN: Final = regex.compile(
     rf"(?:\(?[+＋][{_INVISIBLE_CLASS}]{{0,3}}|\((?=\d))?"
-    rf"{_GROUP}(?:[{_SEPARATOR_CLASS}]{{1,6}}{_GROUP})*"
+    rf"{_GROUP}(?:[{_SEPARATOR_CLASS}]{{1,12}}{_GROUP})*"
 )
 _GROUP_RE: Final = regex.compile(_GROUP)
 _LETTER_OR_DIGIT: Final = regex.compile(r"[\p{L}\p{N}]")
@@ -300,6 +304,77 @@ def _ascii_digits(text: str) -> str:
     return "".join(out)
 
 
+# --------------------------------------------------------------------------- normalisation
+
+# Detection reads a *normalised* copy of the text, of exactly the same length, so every finding
+# is also a span of the text as written: digits of every script (superscript, circled,
+# mathematical, full-width…) become ASCII digits; pipes, commas, emoji and other symbols become
+# one "weak separator" (cards may be grouped by them, phones may not); an HTML entity becomes
+# the character it stands for followed by zero-width fillers (``&#52;`` → ``4````);
+# ``O``/``o``/``l``/``I`` standing for digits inside a run of digits (``4O12``) become digits.
+_WEAK: Final = "\ue000"
+_FILL: Final = "\u200b"
+_ENTITY: Final = regex.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_LOOKALIKE_TOKEN: Final = regex.compile(
+    r"(?<![\p{L}\p{N}])[OolI]*+[0-9][0-9OolI]*+(?![\p{L}\p{N}])"
+)
+_LOOKALIKES: Final = str.maketrans("OolI", "0011")
+_NO_DIGIT_SYMBOLS: Final = frozenset("+<>=*#%&@$€£¥~^`")
+
+
+class _NormalTable(dict[int, str | None]):
+    """``str.translate`` table built as characters are met (each character is classified once)."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value: str | None = char
+        if char in "|,\u00a6\uff0c\u3001\uff5c":
+            value = _WEAK
+        elif code < 128:
+            value = char
+        elif (digit := unicodedata.digit(char, None)) is not None and digit <= 9:
+            value = str(digit)
+        elif char in "\ufe0e\ufe0f" or 0xE0020 <= code <= 0xE007F:
+            value = _FILL  # variation selectors and emoji tags
+        elif unicodedata.category(char) in ("So", "Sk", "Sm") and char not in _NO_DIGIT_SYMBOLS:
+            value = _WEAK
+        self[code] = value
+        return value
+
+
+_TABLE: Final = _NormalTable()
+
+
+def _entity(match: regex.Match[str]) -> str:
+    decoded = html.unescape(match[0])
+    if len(decoded) != 1:
+        return match[0]
+    return decoded + _FILL * (len(match[0]) - 1)
+
+
+def _lookalike(match: regex.Match[str]) -> str:
+    token = match[0]
+    digits = sum(c.isdigit() for c in token)
+    if digits < 2 or digits <= len(token) - digits or token.isdigit():
+        return token
+    return token.translate(_LOOKALIKES)
+
+
+def _normalise(text: str) -> str:
+    """The text detection reads: same length, same positions (see above)."""
+    if "&" in text:
+        text = _ENTITY.sub(_entity, text)
+    return text.translate(_TABLE)
+
+
+def _digits_for_lookalikes(text: str) -> str:
+    """``text`` with ``O``/``o``/``l``/``I`` inside runs of digits read as digits (numbers
+    only: an IBAN or an e-mail address keeps its letters)."""
+    if "O" in text or "o" in text or "l" in text or "I" in text:
+        return _LOOKALIKE_TOKEN.sub(_lookalike, text)
+    return text
+
+
 # --------------------------------------------------------------------------- candidates
 
 # Lower rank wins when two candidates overlap.
@@ -431,6 +506,14 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
                 continue  # a 12-digit Maestro stands alone, never inside a longer number
             window = groups[i : j + 1]
             separators = run.separators[i : j + 1]
+            if any(_WEAK in s for s in separators[1:]):
+                sizes = [len(g.digits) for g in window]
+                if (
+                    len(set(sizes[:-1])) > 1
+                    or sizes[-1] > sizes[0]
+                    or any(_INVISIBLE.sub("", s) != _WEAK for s in separators[1:])
+                ):
+                    continue  # pipes, commas, emoji group a card evenly: 4111|1111|1111|1111
             dotted = any("." in s or "/" in s for s in separators[1:])
             if dotted and len({len(g.digits) for g in window[:-1]}) > 1:
                 continue  # 192.0.2.0/255.255.255.0, 2.11.92.0.12.3: not a card's layout
@@ -484,11 +567,15 @@ def _international_phone(text: str, run: _Run, first: int) -> _Candidate | None:
             break
         if _national_part(number) is not None:
             best_end = group.end
-    if best_end < 0 or regex.match(r"[.,]\d", text[best_end : best_end + 2]):
+    if best_end < 0 or (
+        _DECIMAL_END.fullmatch(text, start, best_end) or _DECIMAL_AFTER.match(text, best_end)
+    ):
         return None  # +35236450.6 is a signed decimal
     return _Candidate(_RANK["phone"], start, _with_extension(text, best_end), "phone")
 
 
+_DECIMAL_END: Final = regex.compile(r"[^.]*\.\d{1,2}")
+_DECIMAL_AFTER: Final = regex.compile(r"[.,\ue000]\d")
 _EXTENSION: Final = regex.compile(r"(?i)[ \t]?(?:x|ext\.?|ext\.? ?#)[ \t]?\d{1,6}(?!\d)")
 
 
@@ -576,9 +663,9 @@ def _phone_layout(
         return False  # 2001-2015, 2002 0814: years and dates
     if sizes == [4, 4] and groups[0].digits[-1] == groups[1].digits[-1] == "0":
         return False  # 1000-3000: a range
-    if "/" in plain and groups[0].digits[0] != "0":
-        return False  # 2047/2243; a slash follows a trunk-prefixed area code: 06571/93804649
-    if "." in plain and len(groups) < 3:
+    if "/" in plain and (plain.count("/") > 1 or (groups[0].digits[0] != "0" and len(groups) < 3)):
+        return False  # 2047/2243; a slash follows an area code: 06571/93804649, 36/553-5603
+    if "." in plain and len(groups) < 3 and sizes != [4, 4]:
         return False  # 122.085589: a decimal
     if len(sizes) > 1 and sizes[-1] < 2:
         return False  # 20070907-1
@@ -663,7 +750,12 @@ def _strong_separator(separator: str) -> bool:
     """A separator between two numbers rather than inside one: a line break, a spaced slash,
     or a wide gap."""
     stripped = separator.strip()
-    return "\n" in separator or ("/" in stripped and separator != stripped) or "  " in separator
+    return (
+        _WEAK in separator
+        or "\n" in separator
+        or ("/" in stripped and separator != stripped)
+        or "  " in separator
+    )
 
 
 _MAX_PIECES: Final = 8
@@ -820,143 +912,141 @@ def _iban_candidates(text: str, found: list[_Candidate]) -> None:
         found.append(_Candidate(_RANK["iban"], match.start(), position, "iban"))
 
 
-_LOCAL: Final = r"[\p{L}\p{M}\p{N}_.+\-%*]"
-_LABEL: Final = r"[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]{0,61}[\p{L}\p{M}\p{N}])?"
-_EMAIL: Final = regex.compile(
-    rf"(?<![\p{{L}}\p{{M}}\p{{N}}_.+\-%])([\p{{L}}\p{{N}}_]{_LOCAL}{{0,63}})([@＠])"
-    rf"((?:{_LABEL}[.．。｡])+(?:\p{{L}}[\p{{L}}\p{{M}}]{{1,62}}|xn--[A-Za-z0-9\-]{{2,59}}))"
-    rf"(?![\p{{L}}\p{{M}}\p{{N}}\-])"
+# E-mail addresses are found from each "@" (or an obfuscated "at") outwards, with bounded
+# patterns anchored there, so the cost is linear whatever the text ("x@" + "a." * k included).
+_LOCAL_CHAR: Final = regex.compile(r"[\p{L}\p{M}\p{N}\p{Cf}_.+\-%*]")
+_LOCAL_FIRST: Final = regex.compile(r"[\p{L}\p{N}_]")
+_LABEL: Final = r"[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\p{Cf}\-]{0,61}[\p{L}\p{M}\p{N}])?"
+_DOT: Final = r"[.．。｡]"
+_WORD_DOT: Final = r"(?:\s*[(\[{<]\s*(?:dot|tečka|tecka)\s*[)\]}>]\s*|\s+(?:dot|tečka|tecka)\s+)"
+_TLD: Final = r"(?:\p{L}[\p{L}\p{M}]{1,62}|xn--[A-Za-z0-9\-]{2,59})"
+_DOMAIN: Final = regex.compile(
+    rf"\p{{Cf}}*((?:{_LABEL}\p{{Cf}}*(?:{_DOT}|{_WORD_DOT})\p{{Cf}}*){{1,8}}{_TLD})"
+    rf"(?![\p{{L}}\p{{M}}\p{{N}}\-])",
+    regex.IGNORECASE,
 )
+# "@" with spaces or zero-width characters around it, or "at" in brackets or as a word
+_AT: Final = regex.compile(
+    r"\s{0,3}[@＠]\s{0,3}|\s*[(\[{<]\s*(?:at|zavináč|zavinac)\s*[)\]}>]\s*"
+    r"|\s+(?:at|zavináč|zavinac)\s+",
+    regex.IGNORECASE,
+)
+_AT_HINT: Final = regex.compile(r"(?i)[@＠]|[(\[{<]\s*(?:at|zavin)|\s(?:at|zavináč|zavinac)\s")
 
 
 # Generic top-level domains people give addresses under; every two-letter (country) domain
 # and every IDN domain counts too. A systemd unit (user@1000.service) is not an address.
-_GENERIC_TLDS: Final = frozenset(
-    [
-        "com",
-        "net",
-        "org",
-        "edu",
-        "gov",
-        "mil",
-        "int",
-        "info",
-        "biz",
-        "name",
-        "pro",
-        "mobi",
-        "aero",
-        "asia",
-        "cat",
-        "coop",
-        "jobs",
-        "museum",
-        "tel",
-        "travel",
-        "app",
-        "dev",
-        "page",
-        "io",
-        "ai",
-        "shop",
-        "online",
-        "site",
-        "store",
-        "tech",
-        "blog",
-        "cloud",
-        "email",
-        "mail",
-        "xyz",
-        "top",
-        "club",
-        "live",
-        "life",
-        "world",
-        "news",
-        "today",
-        "network",
-        "digital",
-        "agency",
-        "company",
-        "solutions",
-        "services",
-        "studio",
-        "design",
-        "media",
-        "group",
-        "team",
-        "work",
-        "space",
-        "website",
-        "fun",
-        "art",
-        "bank",
-        "insurance",
-        "law",
-        "health",
-        "care",
-        "family",
-        "love",
-        "moe",
-        "eus",
-        "gal",
-        "bzh",
-        "scot",
-        "wales",
-        "london",
-        "berlin",
-        "paris",
-        "wien",
-        "prague",
-        "amsterdam",
-        "tokyo",
-        "nyc",
-        "swiss",
-        "gmbh",
-        "ltd",
-        "llc",
-        "inc",
-        "local",
-        "lan",
-        "home",
-        "internal",
-        "test",
-        "example",
-        "invalid",
-        "localhost",
-        "academy",
-        "center",
-        "zone",
-        "run",
-        "link",
-        "click",
-        "help",
-        "support",
-        "social",
-        "one",
-    ]
-)
+_GENERIC_TLDS: Final = frozenset({
+    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "mobi",
+    "aero", "asia", "cat", "coop", "jobs", "museum", "tel", "travel", "app", "dev", "page",
+    "io", "ai", "shop", "online", "site", "store", "tech", "blog", "cloud", "email", "mail",
+    "xyz", "top", "club", "live", "life", "world", "news", "today", "network", "digital",
+    "agency", "company", "solutions", "services", "studio", "design", "media", "group", "team",
+    "work", "space", "website", "fun", "art", "bank", "insurance", "law", "health", "care",
+    "family", "love", "moe", "eus", "gal", "bzh", "scot", "wales", "london", "berlin", "paris",
+    "wien", "prague", "amsterdam", "tokyo", "nyc", "swiss", "gmbh", "ltd", "llc", "inc",
+    "local", "lan", "home", "internal", "test", "example", "invalid", "localhost", "academy",
+    "center", "zone", "run", "link", "click", "help", "support", "social", "one",
+})  # fmt: skip
 
 
 def _plausible_domain(domain: str) -> bool:
-    tld = regex.split(r"[.．。｡]", domain)[-1]
+    tld = regex.split(rf"{_DOT}|{_WORD_DOT}", _CF.sub("", domain), flags=regex.IGNORECASE)[-1]
     return (
         len(tld) == 2
         or not tld.isascii()
         or tld.lower() in _GENERIC_TLDS
-        or (tld.lower().startswith("xn--"))
+        or tld.lower().startswith("xn--")
     )
 
 
+def _local_start(text: str, at: int) -> int:
+    """Where the local part that ends at ``at`` begins (``at`` when there is none)."""
+    position = at
+    floor = max(0, at - 64)
+    while position > floor and _LOCAL_CHAR.match(text, position - 1):
+        position -= 1
+    while position < at and not _LOCAL_FIRST.match(text, position):
+        position += 1  # a local part starts with a letter, digit or underscore
+    return position
+
+
 def _email_candidates(text: str, found: list[_Candidate]) -> None:
-    for match in _EMAIL.finditer(text):
-        local = match[1]
-        if not _plausible_domain(match[3]):
+    if not _AT_HINT.search(text):
+        return
+    for at in _AT.finditer(text):
+        start = _local_start(text, at.start())
+        if start == at.start():
             continue
+        if start > 0 and _LOCAL_CHAR.match(text, start - 1):
+            continue  # a local part longer than 64 characters: not an address
+        domain = _DOMAIN.match(text, at.end())
+        if domain is None or not _plausible_domain(domain[1]):
+            continue
+        written_at = at[0].strip()
+        obfuscated = written_at not in ("@", "＠")
+        # "at" as a plain word needs a spelled-out dot too: "jan at example dot com", never
+        # "look at example.com"
+        if (
+            obfuscated
+            and not written_at.startswith(("(", "[", "{", "<"))
+            and not regex.search(_WORD_DOT, domain[1], flags=regex.IGNORECASE)
+        ):
+            continue
+        local = _CF.sub("", text[start : at.start()])
         if len(local) > 1 and local[1:].strip("*") == "":
             continue  # already masked
-        found.append(_Candidate(_RANK["email"], match.start(), match.end(), "email"))
+        found.append(_Candidate(_RANK["email"], start, domain.end(), "email"))
+
+
+# Digits spelled out, in English and Czech: seven or more number words in a row are a number.
+_NUMBER_WORDS: Final[dict[str, str]] = {
+    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "nula": "0", "jedna": "1", "jeden": "1", "jedno": "1", "dva": "2", "dvě": "2", "dve": "2",
+    "tři": "3", "tri": "3", "čtyři": "4", "ctyri": "4", "pět": "5", "pet": "5", "šest": "6",
+    "sest": "6", "sedm": "7", "osm": "8", "devět": "9", "devet": "9",
+}  # fmt: skip
+_NUMBER_WORD: Final = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_SPELLED: Final = regex.compile(
+    rf"(?i)(?<![\p{{L}}])(?:{_NUMBER_WORD})(?:[\s,\-/.\p{{Cf}}]{{1,4}}(?:{_NUMBER_WORD})){{6,}}+"
+    rf"(?![\p{{L}}])"
+)
+_SPELLED_WORD: Final = regex.compile(rf"(?i)(?<![\p{{L}}])(?:{_NUMBER_WORD})(?![\p{{L}}])")
+_SPELLED_HINT: Final = regex.compile(
+    r"(?i)\b(?:zero|one|two|three|four|five|six|seven|eight|nine|nula|jedn|dv|t[řr]i|"
+    r"[čc]ty|p[ěe]t|[šs]est|sedm|osm|dev)"
+)
+
+
+def _spelled_digits(item: str) -> str:
+    return "".join(_NUMBER_WORDS[w[0].lower()] for w in _SPELLED_WORD.finditer(item))
+
+
+def _spelled_candidates(text: str, found: list[_Candidate]) -> None:
+    if not _SPELLED_HINT.search(text):
+        return
+    for match in _SPELLED.finditer(text):
+        digits = _spelled_digits(match[0])
+        if 12 <= len(digits) <= 19 and _card_issuer_plausible(digits) and _luhn_valid(digits):
+            kind = "card"
+        elif (
+            len(digits) == 9
+            and _ssn_valid(digits)
+            and _SSN_WORDS.search(text, max(0, match.start() - _CONTEXT), match.start())
+        ):
+            kind = "ssn"
+        else:
+            kind = "phone"  # when in doubt, mask: seven digits spelled out are someone's number
+        found.append(_Candidate(_RANK[kind], match.start(), match.end(), kind))
+
+
+def _mask_spelled(item: str) -> str:
+    """Spelled-out digits: every word but the last four becomes stars, those four digits."""
+    words = list(_SPELLED_WORD.finditer(item))
+    kept = "".join(_NUMBER_WORDS[w[0].lower()] for w in words[-4:])
+    hidden = sum(len(w[0]) for w in words[:-4])
+    return "*" * hidden + kept
 
 
 def _candidates(
@@ -965,10 +1055,11 @@ def _candidates(
     """The chosen candidates of ``kinds``; ``joints`` are the positions of the spaces that
     stand for message boundaries (see :func:`mask_across`)."""
     found: list[_Candidate] = []
-    if "email" in kinds and ("@" in text or "＠" in text):
+    if "email" in kinds:
         _email_candidates(text, found)
     _iban_candidates(text, found)
-    _number_candidates(text, found, joints)
+    _number_candidates(_digits_for_lookalikes(text), found, joints)
+    _spelled_candidates(text, found)
     # the stronger kind first; then the earlier, then the longer candidate
     found.sort(key=lambda c: (c.rank, c.start, -c.end))
     starts: list[int] = []  # of the chosen candidates, kept sorted
@@ -984,11 +1075,23 @@ def _candidates(
     return [by_start[start] for start in starts if by_start[start].kind in kinds]
 
 
-def _find(text: str, policy: MaskingPolicy | None) -> list[_Candidate]:
+def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candidate]]:
+    """The normalised text and the chosen candidates in it."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"text must be a str, not {type(text).__name__}")
     policy = _DEFAULT_POLICY if policy is None else policy
-    if not policy.enabled or not policy.kinds or not _TRIGGER.search(text):
-        return []
-    return _candidates(text, policy.kinds)
+    if not isinstance(policy, MaskingPolicy):
+        raise InvalidArgument(f"policy must be a MaskingPolicy, not {type(policy).__name__}")
+    if not policy.enabled or not policy.kinds:
+        return text, []
+    normal = _normalise(text)
+    if not _TRIGGER.search(normal):
+        return normal, []
+    return normal, _candidates(normal, policy.kinds)
+
+
+def _find(text: str, policy: MaskingPolicy | None) -> list[_Candidate]:
+    return _find_in(text, policy)[1]
 
 
 # --------------------------------------------------------------------------- masks
@@ -1005,15 +1108,18 @@ def _mask_number(item: str, keep_head: int) -> str:
 
 
 def _mask_email(item: str) -> str:
-    at = max(item.rfind("@"), item.rfind("＠"))
-    local = item[:at]
-    return local[:1] + "*" * (len(local) - 1) + item[at:]
+    at = _AT.search(item)
+    split = len(item) if at is None else at.start()
+    local = _CF.sub("", item[:split])
+    return local[:1] + "*" * (len(local) - 1) + item[split:]
 
 
 def _mask(text: str, candidate: _Candidate, policy: MaskingPolicy) -> str:
-    item = text[candidate.start : candidate.end]
+    item = text[candidate.start : candidate.end].replace(_FILL, "")
     if candidate.kind == "email":
         return _mask_email(item)
+    if candidate.kind != "iban" and _SPELLED_WORD.match(item):
+        return _mask_spelled(item)
     keep_head = 6 if candidate.kind == "card" and policy.keep_card_bin else 0
     return _mask_number(item, keep_head)
 
@@ -1037,17 +1143,18 @@ def mask_text(text: str, policy: MaskingPolicy | None = None) -> str:
     >>> mask_text("melissa@gmail.com")
     'm******@gmail.com'
     """
-    return _apply(text, _find(text, policy), _DEFAULT_POLICY if policy is None else policy)
+    normal, candidates = _find_in(text, policy)
+    return _apply(text, normal, candidates, _DEFAULT_POLICY if policy is None else policy)
 
 
-def _apply(text: str, candidates: list[_Candidate], policy: MaskingPolicy) -> str:
+def _apply(text: str, normal: str, candidates: list[_Candidate], policy: MaskingPolicy) -> str:
     if not candidates:
         return text
     pieces: list[str] = []
     position = 0
     for candidate in candidates:
         pieces.append(text[position : candidate.start])
-        pieces.append(_mask(text, candidate, policy))
+        pieces.append(_mask(normal, candidate, policy))
         position = candidate.end
     pieces.append(text[position:])
     return "".join(pieces)
@@ -1120,12 +1227,16 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
     """
     texts = list(texts)
     effective = _DEFAULT_POLICY if policy is None else policy
-    own = [_find(text, effective) for text in texts]
+    found = [_find_in(text, effective) for text in texts]
+    own = [candidates for _, candidates in found]
     masked = [
-        _apply(text, candidates, effective) for text, candidates in zip(texts, own, strict=True)
+        _apply(text, normal, candidates, effective)
+        for text, (normal, candidates) in zip(texts, found, strict=True)
     ]
     if len(texts) < 2 or not effective.enabled:
         return masked
+    originals = texts
+    texts = [normal for normal, _ in found]
     # Lay the messages out in one text: joinable neighbours with a space between them (a joint),
     # the others with a barrier no number crosses.
     offsets: list[int] = []
@@ -1165,7 +1276,7 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
                     )
                 )
     for k, parts in spanning.items():
-        masked[k] = _mask_parts(texts[k], own[k], parts, effective)
+        masked[k] = _mask_parts(originals[k], texts[k], own[k], parts, effective)
     return masked
 
 
@@ -1193,12 +1304,14 @@ def _kept_positions(
 
 
 def _mask_parts(
+    original: str,
     text: str,
     candidates: list[_Candidate],
     parts: list[tuple[int, int, set[int], set[int]]],
     policy: MaskingPolicy,
 ) -> str:
-    """``text`` with the parts of spanning items masked, and its own items masked too."""
+    """``original`` with the parts of spanning items masked, and its own items masked too
+    (``text`` is its normalised copy, which detection and the masks read)."""
     own = [(c.start, c.end, _mask(text, c, policy)) for c in candidates]
     intervals: list[tuple[int, int, str]] = []
     for begin, finish, head, tail in parts:
@@ -1221,8 +1334,8 @@ def _mask_parts(
     for start, end, replacement in intervals:
         if start < position:
             continue
-        pieces.append(text[position:start])
+        pieces.append(original[position:start])
         pieces.append(replacement)
         position = end
-    pieces.append(text[position:])
+    pieces.append(original[position:])
     return "".join(pieces)
