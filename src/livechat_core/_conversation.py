@@ -47,6 +47,7 @@ from ._model import (
     Role,
     replace,
 )
+from ._pci import recent_window
 
 _C = ConversationState
 _L = LegState
@@ -82,6 +83,7 @@ class Draft:
         "handed_off_by",
         "id",
         "legs",
+        "message_count",
         "messages",
         "outcome",
         "owner",
@@ -90,6 +92,7 @@ class Draft:
         "started_at",
         "state",
         "version",
+        "whole_transcript",
     )
 
     id: str
@@ -105,6 +108,7 @@ class Draft:
     first_accepted_at: float | None
     legs: tuple[Leg, ...]
     messages: tuple[Message, ...]
+    message_count: int
     declined_by: frozenset[str]
     handed_off_by: str | None
     cause: Outcome | None
@@ -113,6 +117,9 @@ class Draft:
     ended_at: float | None
     closed_at: float | None
     version: int
+    # False while a command decides: only the messages masking at rest may look back over
+    # are kept (the store has the transcript); True in replay and apply, which rebuild it.
+    whole_transcript: bool
 
     @classmethod
     def of(cls, record: Conversation) -> Draft:
@@ -131,6 +138,8 @@ class Draft:
         draft.first_accepted_at = record.first_accepted_at
         draft.legs = record.legs
         draft.messages = record.messages
+        draft.message_count = record.message_count
+        draft.whole_transcript = False
         draft.declined_by = record.declined_by
         draft.handed_off_by = record.handed_off_by
         draft.cause = record.cause
@@ -169,6 +178,7 @@ def freeze(draft: Draft) -> Conversation:
         first_accepted_at=draft.first_accepted_at,
         legs=draft.legs,
         messages=draft.messages,
+        message_count=draft.message_count,
         declined_by=draft.declined_by,
         handed_off_by=draft.handed_off_by,
         cause=draft.cause,
@@ -196,6 +206,8 @@ def started(event: ev.ChatStarted) -> Draft:
     draft.first_accepted_at = None
     draft.legs = ()
     draft.messages = ()
+    draft.message_count = 0
+    draft.whole_transcript = False
     draft.declined_by = _NOBODY
     draft.handed_off_by = None
     draft.cause = None
@@ -547,7 +559,14 @@ def _submit_wrap_up(
 
 
 def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None, leg: int) -> None:
-    draft.messages = (*draft.messages, event.message)
+    draft.message_count += 1
+    messages = (*draft.messages, event.message)
+    if not draft.whole_transcript:
+        # The record keeps what the next customer message's masking may look back over;
+        # the message itself is stored as its own row (its MessagePosted event).
+        keep = recent_window(messages)
+        messages = messages[len(messages) - keep :] if keep else ()
+    draft.messages = messages
 
 
 def _redact(draft: Draft, event: ev.MessagesRedacted, on_leg: LegHook | None, leg: int) -> None:
@@ -671,12 +690,15 @@ def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
             raise InvalidArgument(f"conversation {event.aggregate_id} already started")
         if event.sequence != 1:
             raise InvalidArgument(f"event {event.id} out of sequence (expected 1)")
-        return freeze(started(event))
+        draft = started(event)
+        draft.whole_transcript = True
+        return freeze(draft)
     if conversation is None:
         raise InvalidArgument(f"event {event.id} before the conversation started")
     if type(event).aggregate != "conversation":
         raise InvalidArgument(f"{event.type} is not a conversation event")
     draft = Draft.of(conversation)
+    draft.whole_transcript = True
     apply_to(draft, event)
     return freeze(draft)
 
@@ -691,6 +713,7 @@ def replay(events: Iterable[ev.Event]) -> Conversation | None:
             if event.sequence != 1:
                 raise InvalidArgument(f"event {event.id} out of sequence (expected 1)")
             draft = started(event)
+            draft.whole_transcript = True
         elif draft is None:
             raise InvalidArgument(f"event {event.id} before the conversation started")
         elif type(event).aggregate != "conversation":

@@ -373,7 +373,7 @@ class Unit:
 
     def post_system_message(self, conversation: Readable, key: str, **params: str) -> Draft:
         message = Message(
-            id=f"{conversation.id}/{len(conversation.messages) + 1}",
+            id=f"{conversation.id}/{conversation.message_count + 1}",
             role=Role.SYSTEM,
             author="system",
             text=system_text(self.settings.locale, key, **params),
@@ -570,7 +570,7 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
         )
     author_leg(conversation, agent.id, command)
     message = Message(
-        id=f"{conversation.id}/{len(conversation.messages) + 1}",
+        id=f"{conversation.id}/{conversation.message_count + 1}",
         role=Role.AGENT,
         author=agent.id,
         text=unit.settings.scrub(command.text),
@@ -592,7 +592,7 @@ def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None
         for message_id, new_text in redactions:
             unit.redact(conversation.id, message_id, new_text)
     message = Message(
-        id=f"{conversation.id}/{len(conversation.messages) + 1}",
+        id=f"{conversation.id}/{conversation.message_count + 1}",
         role=Role.CUSTOMER,
         author=conversation.customer_name,
         text=text,

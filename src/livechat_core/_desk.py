@@ -763,7 +763,15 @@ class Desk:
             raise _UnknownConversation(
                 f"no conversation {conversation_id!r}", aggregate_id=conversation_id
             )
-        return found
+        return self._with_transcript(found)
+
+    def _with_transcript(self, conversation: Conversation) -> Conversation:
+        """The record (which keeps only its newest messages) with the whole transcript,
+        read from the store's message rows; no message newer than the record."""
+        if conversation.message_count == len(conversation.messages):
+            return conversation  # nothing left out (a short chat)
+        messages = self.store.transcript(conversation.id)[: conversation.message_count]
+        return attrs.evolve(conversation, messages=tuple(messages))
 
     def agent(self, agent_id: str) -> Agent:
         """The agent as they stand: ``.state``, ``.capacity``, ``.holding``, …"""
@@ -777,7 +785,7 @@ class Desk:
         """The agent's pending offers, oldest first: what the request popover shows."""
         agent_id = cmd.identifier(agent_id, "agent_id")
 
-        def read(txn: StoreTransaction) -> list[Offer]:
+        def read(txn: StoreTransaction) -> list[tuple[Offer, Conversation]]:
             agent = txn.agent(agent_id)
             if agent is None:
                 raise UnknownAgent(f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id)
@@ -791,21 +799,28 @@ class Desk:
                     continue
                 leg = found[1]
                 offers.append(
-                    Offer(
-                        conversation_id=conversation.id,
-                        kind=leg.kind,
-                        deadline=leg.deadline if leg.deadline is not None else leg.offered_at,
-                        customer_name=conversation.customer_name,
-                        queue=conversation.queue,
-                        agent_name=leg.agent_name,
-                        at=leg.offered_at,
-                        proactive=conversation.proactive,
-                        messages=conversation.messages,
+                    (
+                        Offer(
+                            conversation_id=conversation.id,
+                            kind=leg.kind,
+                            deadline=leg.deadline if leg.deadline is not None else leg.offered_at,
+                            customer_name=conversation.customer_name,
+                            queue=conversation.queue,
+                            agent_name=leg.agent_name,
+                            at=leg.offered_at,
+                            proactive=conversation.proactive,
+                            messages=(),
+                        ),
+                        conversation,
                     )
                 )
-            return sorted(offers, key=lambda offer: (offer.at, offer.conversation_id))
+            return sorted(offers, key=lambda pair: (pair[0].at, pair[0].conversation_id))
 
-        return self._read(read)
+        # the thread so far: the whole transcript, from the store's message rows
+        return [
+            attrs.evolve(offer, messages=self._with_transcript(conversation).messages)
+            for offer, conversation in self._read(read)
+        ]
 
     def available_agents(self, exclude: str | None = None) -> list[Agent]:
         """Agents a chat can be transferred to or conferenced with: available, with free

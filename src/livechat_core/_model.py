@@ -196,7 +196,14 @@ class Leg:
 
 @attrs.frozen(kw_only=True)
 class Conversation:
-    """A chat: its state, owner, legs and transcript. Built only by applying events."""
+    """A chat: its state, owner, legs and transcript. Built only by applying events.
+
+    ``message_count`` is the number of messages posted so far. ``messages`` is the whole
+    transcript in every view (``desk.conversation``, ``replay``); the record a store keeps
+    and a decision reads holds only the newest messages that masking at rest may still look
+    back over (usually none or a few), while the transcript lives in the store as one row
+    per message, so a message costs the same however long the chat is.
+    """
 
     id: str
     queue: str
@@ -211,6 +218,7 @@ class Conversation:
     first_accepted_at: float | None = None
     legs: tuple[Leg, ...] = ()
     messages: tuple[Message, ...] = ()
+    message_count: int = 0
     declined_by: frozenset[str] = frozenset()
     handed_off_by: str | None = None
     cause: Outcome | None = None

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_CUSTOMER_MESSAGE_LENGTH",
     "CustomerTextScrubber",
     "mask_latest",
+    "recent_window",
     "scrub_customer_text",
 ]
 
@@ -78,6 +79,25 @@ def _chain(messages: Sequence[Message]) -> list[tuple[Message, int]]:
             break
     chain.reverse()
     return chain
+
+
+def recent_window(messages: Sequence[Message]) -> int:
+    """How many of the newest ``messages`` the walk of the next customer message may read:
+    from the oldest one whose trailing digits ``messages`` would chain to (0 when none).
+
+    A conversation record keeps only these (the transcript is stored one row per
+    message). The walk of a later message starts from a state at least as constrained as
+    a fresh walk over ``messages`` (more digits held, a gap at least as long, or reset by
+    a part of the same number), so it never reads further back than this one does.
+    """
+    chain = _chain(messages)
+    if not chain:
+        return 0
+    oldest = chain[0][0]
+    for back in range(1, len(messages) + 1):
+        if messages[-back] is oldest:
+            return back
+    return len(messages)  # pragma: no cover - the oldest part is one of ``messages``
 
 
 def _mask_with_chain(

@@ -30,14 +30,34 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from ._events import Event
-from ._model import Agent, Conversation, Queue
+from ._model import Agent, Conversation, Message, Queue
+
+
+def transcript_of(events: Iterable[Event]) -> tuple[Message, ...]:
+    """The messages a conversation's events posted, oldest first, redactions applied."""
+    from ._events import MessagePosted, MessagesRedacted
+
+    messages: dict[str, Message] = {}
+    for event in events:
+        if isinstance(event, MessagePosted):
+            messages[event.message.id] = event.message
+        elif isinstance(event, MessagesRedacted):
+            for message_id, text in event.redactions:
+                if message_id in messages:
+                    messages[message_id] = attrs.evolve(messages[message_id], text=text)
+    return tuple(messages.values())
+
+
+def with_transcript(conversation: Conversation, events: Iterable[Event]) -> Conversation:
+    """``conversation`` with the whole transcript its ``events`` posted."""
+    return attrs.evolve(conversation, messages=transcript_of(events))
 
 
 def routing_key(agent: Agent) -> tuple[float, str]:
@@ -212,6 +232,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def mark_published(self, event_ids: Sequence[str]) -> None:
         """Remove events from the outbox after the transport took them."""
+
+    def transcript(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation, oldest first, as stored (redactions applied).
+
+        The conversation record keeps only its newest few messages; the transcript is one
+        stored row per message. The default reads the conversation's events.
+        """
+        return list(transcript_of(self.events(conversation_id, "conversation")))
 
     def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing to release
         """Release connections and files. The store is unusable afterwards."""

@@ -152,8 +152,20 @@ def agent_from_json(text: str | bytes | Mapping[str, Any]) -> Agent:
 
 
 def conversation_from_json(text: str | bytes | Mapping[str, Any]) -> Conversation:
-    """Decode :func:`record_to_json`'s document of a conversation."""
-    return _record_from_json(Conversation, text)
+    """Decode :func:`record_to_json`'s document of a conversation.
+
+    A record written before ``message_count`` existed held the whole transcript in
+    ``messages``: its count is their number (the record is rewritten in the new form by
+    the conversation's next change).
+    """
+    document = loads(text) if isinstance(text, str | bytes) else text
+    if isinstance(document, Mapping) and "message_count" not in document:
+        messages = document.get("messages")
+        document = {
+            **document,
+            "message_count": len(messages) if isinstance(messages, list) else 0,
+        }
+    return _record_from_json(Conversation, document)
 
 
 def event_data_json(event: Event) -> str:

@@ -14,15 +14,22 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from .._errors import ConcurrencyConflict
 from .._events import Event, MessagePosted, pack, unpack
 from .._machines import ConversationState
-from .._model import Agent, Conversation, Queue
-from ..ports import ArchivedConversation, Changes, Store, StoreTransaction, routing_key
+from .._model import Agent, Conversation, Message, Queue
+from ..ports import (
+    ArchivedConversation,
+    Changes,
+    Store,
+    StoreTransaction,
+    routing_key,
+    with_transcript,
+)
 
 _QUEUED = ConversationState.QUEUED
 _CLOSED = ConversationState.CLOSED
@@ -54,7 +61,8 @@ class MemoryStore(Store):
         self._deleted_assets: set[str] = set()
         # each aggregate's history as a tuple of packed events: the garbage collector
         # stops traversing them, which keeps full collections short with many live chats
-        self._events: dict[tuple[str, str], tuple[tuple[Any, ...], ...]] = {}
+        # (in chunks, so that appending to a long one copies only its last chunk)
+        self._events: dict[tuple[str, str], _History] = {}
         self._outbox: dict[str, Event] = {}
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
@@ -64,7 +72,18 @@ class MemoryStore(Store):
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         """The events of one aggregate, oldest first."""
         with self._lock:
-            return [unpack(packed) for packed in self._events.get((aggregate, aggregate_id), ())]
+            history = self._events.get((aggregate, aggregate_id), ())
+            return [unpack(packed) for packed in _packed(history)]
+
+    def transcript(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation, oldest first (from its history)."""
+        with self._lock:
+            history = self._events.get(("conversation", conversation_id), ())
+            return [
+                event.message
+                for packed in _packed(history)
+                if packed[0] == _POSTED and isinstance(event := unpack(packed), MessagePosted)
+            ]
 
     def pending(self, limit: int = 1000) -> list[Event]:
         """Outbox events in commit order."""
@@ -132,7 +151,7 @@ class MemoryStore(Store):
             key = (event.aggregate, event.aggregate_id)
             history = self._events.get(key, ())
             undo.append(partial(self._put_history, key, history))
-            self._events[key] = (*history, pack(event))
+            self._events[key] = _appended(history, pack(event))
             if self._keep_outbox:
                 self._outbox[event.id] = event
                 undo.append(partial(self._unpublish, event.id))
@@ -224,7 +243,8 @@ class MemoryStore(Store):
                 if conversation is None or conversation.state is not _CLOSED:
                     continue
                 key = ("conversation", conversation_id)
-                events = tuple(unpack(packed) for packed in self._events.pop(key, ()))
+                events = tuple(unpack(packed) for packed in _packed(self._events.pop(key, ())))
+                conversation = with_transcript(conversation, events)
                 for event in events:
                     self._outbox.pop(event.id, None)
                 del self._conversations[conversation_id]
@@ -233,7 +253,7 @@ class MemoryStore(Store):
                 archived.append(ArchivedConversation(conversation=conversation, events=events))
         return archived
 
-    def _put_history(self, key: tuple[str, str], history: tuple[tuple[Any, ...], ...]) -> None:
+    def _put_history(self, key: tuple[str, str], history: _History) -> None:
         if history:
             self._events[key] = history
         else:
@@ -244,18 +264,45 @@ class MemoryStore(Store):
         key = ("conversation", conversation_id)
         history = self._events.get(key, ())
         undo: list[Callable[[], None]] = [partial(self._put_history, key, history)]
-        rewritten = []
-        for packed in history:
-            event = unpack(packed)
-            if isinstance(event, MessagePosted) and event.message.id == message_id:
+        rewritten: _History = ()
+        for packed in _packed(history):
+            # only the message's own event is decoded (its message's id comes first)
+            if packed[0] == _POSTED and packed[-1][0] == message_id:
+                event = unpack(packed)
+                assert isinstance(event, MessagePosted)
                 redacted = attrs.evolve(event, message=attrs.evolve(event.message, text=text))
                 packed = pack(redacted)
                 if event.id in self._outbox:
                     undo.append(partial(self._outbox.__setitem__, event.id, self._outbox[event.id]))
                     self._outbox[event.id] = redacted
-            rewritten.append(packed)
-        self._events[key] = tuple(rewritten)
+            rewritten = _appended(rewritten, packed)
+        self._events[key] = rewritten
         return undo
+
+
+_Packed = tuple[Any, ...]
+_History = tuple[()] | tuple[tuple[tuple[_Packed, ...], ...], tuple[_Packed, ...]]
+"""An aggregate's packed events: full chunks of :data:`_CHUNK`, and the last one."""
+_CHUNK: Final = 64
+_POSTED: Final = MessagePosted.__name__
+
+
+def _appended(history: _History, packed: _Packed) -> _History:
+    """``history`` with one more event: copies the last chunk, not the history."""
+    chunks, tail = history or ((), ())
+    tail = (*tail, packed)
+    if len(tail) >= _CHUNK:
+        return ((*chunks, tail), ())
+    return (chunks, tail)
+
+
+def _packed(history: _History) -> Iterator[_Packed]:
+    """The events of ``history``, oldest first."""
+    if history:
+        chunks, tail = history
+        for chunk in chunks:
+            yield from chunk
+        yield from tail
 
 
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):

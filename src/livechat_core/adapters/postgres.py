@@ -58,8 +58,16 @@ from .._errors import (
 )
 from .._events import Event, MessagePosted
 from .._machines import ConversationState
-from .._model import Agent, Conversation, Queue
-from ..ports import ArchivedConversation, Changes, Store, StoreTransaction, routing_key
+from .._model import Agent, Conversation, Message, Queue
+from ..ports import (
+    ArchivedConversation,
+    Changes,
+    Store,
+    StoreTransaction,
+    routing_key,
+    transcript_of,
+    with_transcript,
+)
 from . import _codec
 
 APPLICATION: Final = "livechat-core"
@@ -493,6 +501,17 @@ class PostgresStore(Store):
         )
         return [_codec.event_from_columns(*row) for row in rows]
 
+    def transcript(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation, oldest first: its ``MessagePosted`` rows."""
+        rows = self._query(
+            "reading a transcript",
+            "SELECT aggregate_id, sequence, at, type, data FROM events "
+            "WHERE aggregate = 'conversation' AND aggregate_id = %s AND type = %s "
+            "ORDER BY sequence",
+            (conversation_id, MessagePosted.__name__),
+        )
+        return list(transcript_of(_codec.event_from_columns(*row) for row in rows))
+
     def pending(self, limit: int = 1000) -> list[Event]:
         """Outbox events not yet marked published, by event position.
 
@@ -586,10 +605,10 @@ class PostgresStore(Store):
             conversations.items(), key=lambda item: (item[1][0], item[0])
         ):
             found = sorted(events.get(key, ()), key=lambda row: row[1])
+            history = tuple(_codec.event_from_columns(*row) for row in found)
             archived.append(
                 ArchivedConversation(
-                    conversation=conversation,
-                    events=tuple(_codec.event_from_columns(*row) for row in found),
+                    conversation=with_transcript(conversation, history), events=history
                 )
             )
         return archived

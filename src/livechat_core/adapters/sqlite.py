@@ -39,8 +39,15 @@ from typing import Any, Final, Literal, TypeVar
 from .._errors import ConcurrencyConflict, SchemaError, StoreError, StoreTimeout
 from .._events import Event, MessagePosted
 from .._machines import ConversationState
-from .._model import Agent, Conversation, Queue
-from ..ports import ArchivedConversation, Changes, Store, StoreTransaction
+from .._model import Agent, Conversation, Message, Queue
+from ..ports import (
+    ArchivedConversation,
+    Changes,
+    Store,
+    StoreTransaction,
+    transcript_of,
+    with_transcript,
+)
 from . import _codec
 
 APPLICATION_ID: Final = 0x4C434331
@@ -462,6 +469,21 @@ class SqliteStore(Store):
             )
         return [_codec.event_from_columns(*row) for row in rows]
 
+    def transcript(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation, oldest first: its ``MessagePosted`` rows."""
+        with self._lock, _translating("reading a transcript"):
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT aggregate_id, sequence, at, type, data FROM events "
+                    "WHERE aggregate = 'conversation' AND aggregate_id = ? AND type = ? "
+                    "ORDER BY sequence",
+                    (conversation_id, MessagePosted.__name__),
+                )
+                .fetchall()
+            )
+        return list(transcript_of(_codec.event_from_columns(*row) for row in rows))
+
     def pending(self, limit: int = 1000) -> list[Event]:
         """Outbox events not yet marked published, in commit order."""
         with self._lock, _translating("reading the outbox"):
@@ -557,10 +579,10 @@ class SqliteStore(Store):
                     execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
                 txn._conversations[conversation_id] = None
                 self._committed.conversations.pop(conversation_id, None)
+                history = tuple(_codec.event_from_columns(*row[1:]) for row in events)
                 archived.append(
                     ArchivedConversation(
-                        conversation=conversation,
-                        events=tuple(_codec.event_from_columns(*row[1:]) for row in events),
+                        conversation=with_transcript(conversation, history), events=history
                     )
                 )
         return archived
@@ -1168,15 +1190,19 @@ class _SqliteTransaction(StoreTransaction):
 
     def _redact(self, conversation_id: str, message_id: str, text: str) -> None:
         """Rewrite the stored ``MessagePosted`` event (the outbox refers to the same row)."""
+        # Newest first: a redacted message is one of the last few (masking at rest looks
+        # back over a handful of messages), so the scan stops after a few rows.
         rows = self.connection.execute(
             "SELECT position, data FROM events WHERE aggregate = 'conversation' "
-            "AND aggregate_id = ? AND type = ?",
+            "AND aggregate_id = ? AND type = ? ORDER BY sequence DESC",
             (conversation_id, MessagePosted.__name__),
-        ).fetchall()
+        )
         for position, data in rows:
             redacted = _codec.redact_message_data(_codec.loads(data), message_id, text)
             if redacted is not None:
+                rows.close()
                 self.connection.execute(
                     "UPDATE events SET data = ? WHERE position = ?",
                     (_codec.dumps(redacted), position),
                 )
+                return

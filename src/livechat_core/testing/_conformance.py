@@ -1153,6 +1153,29 @@ class StoreConformance:
         assert [desk.conversation(chat).state for chat in chats] == ["queued"] * 8
         assert desk.tick(T0 + 30) == []
 
+    def test_messages_are_rows_and_the_record_keeps_only_the_newest(self, store: Store) -> None:
+        clock = ManualClock(T0)
+        desk = Desk(store=store, clock=clock, new_id=_counter())
+        desk.add_queue("support", ["Resolved"])
+        desk.login("jana", "Jana", ["support"])
+        desk.set_available("jana")
+        chat = desk.start_chat("support", "Karel", "")
+        desk.accept("jana", chat)
+        for n in range(40):
+            desk.send_customer_message(chat, f"question {n}?")
+            desk.send_agent_message("jana", chat, f"answer {n}")
+        desk.send_customer_message(chat, "4111 1111")
+        desk.send_customer_message(chat, "1111 1111")
+        with store.transaction(write=False) as txn:
+            record = txn.conversation(chat)
+        assert record is not None
+        assert record.message_count == 82
+        assert len(record.messages) <= 2
+        transcript = store.transcript(chat)
+        assert [m.id for m in transcript] == [f"{chat}/{n}" for n in range(1, 83)]
+        assert [m.text for m in transcript[-2:]] == ["********", "****1111"]
+        assert desk.conversation(chat).messages == tuple(transcript)
+
     def test_archive_moves_closed_conversations_and_their_events_out(self, store: Store) -> None:
         clock = ManualClock(T0)
         desk = Desk(store=store, clock=clock, new_id=_counter())
