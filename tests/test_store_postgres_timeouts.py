@@ -33,7 +33,9 @@ def _chat_with_a_megabyte_message(desk: Desk) -> str:
     desk.set_available("a1")
     conversation_id = desk.start_chat("support", "Eva Malá", "eva@example.com")
     desk.accept("a1", conversation_id)
-    desk.send_customer_message(conversation_id, "hello " * (MEGABYTE // 6))
+    # Ending in digits, the message stays in the conversation's record (which keeps the
+    # newest messages masking at rest may look back over), so reading it reads a megabyte.
+    desk.send_customer_message(conversation_id, "hello " * (MEGABYTE // 6) + "4711")
     return conversation_id
 
 

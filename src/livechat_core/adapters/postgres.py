@@ -626,6 +626,9 @@ _SAVEPOINT_NONE, _SAVEPOINT_WANTED, _SAVEPOINT_SENT, _SAVEPOINT_RELEASE = range(
 """Where a transaction's ``savepoint()`` stands: none, owed to the server with the next
 statements, sent, or ended and owed a release."""
 _ROUTING_ROWS: Final = 4
+_ROUTABLE_ROWS: Final = 8
+"""Routable members read ahead per queue, in routing order (routing asks for a few more
+than it needs, in case some are changed by the command)."""
 """Queued conversations read ahead per queue when routing first reads a queue."""
 
 
@@ -984,7 +987,7 @@ class _PostgresTransaction(StoreTransaction):
             "UNION ALL SELECT 2, name, name, version, record FROM queues WHERE name = ANY(%s)"
         )
         unknown = [name for name in names if name not in self._queues]
-        return query, (names, limit, names, limit, unknown)
+        return query, (names, limit, names, max(limit, _ROUTABLE_ROWS), unknown)
 
     def _take_queues(self, names: list[str], limit: int, rows: list[Any]) -> None:
         """Keep what :meth:`_routing_query` read."""
@@ -1007,7 +1010,8 @@ class _PostgresTransaction(StoreTransaction):
             self._queued[name] = (waiting, len(waiting) < limit)
             # A member read earlier keeps that version, which may no longer be routable.
             routable = [agent for agent in members[name] if agent.routable]
-            self._routable[name] = (sorted(routable, key=routing_key), len(members[name]) < limit)
+            complete = len(members[name]) < max(limit, _ROUTABLE_ROWS)
+            self._routable[name] = (sorted(routable, key=routing_key), complete)
 
     def due(self, now: float, limit: int) -> list[str]:
         rows = self._rows(
