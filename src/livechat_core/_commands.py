@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, Final
 
 import attrs
@@ -83,7 +84,8 @@ def identifier(value: Any, field: str) -> str:
 
 
 def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    # A set is refused too: the order of names (wrap-up reasons) is shown as given.
+    if isinstance(value, str | bytes | Mapping | AbstractSet) or not isinstance(value, Iterable):
         raise InvalidArgument(f"expected a list of names, not {value!r}")
     names = tuple(_identifier(name) for name in itertools.islice(value, MAX_LIST_LENGTH + 1))
     if len(names) > MAX_LIST_LENGTH:

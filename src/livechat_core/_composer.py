@@ -15,7 +15,14 @@ from typing import Final
 
 import regex
 
-from ._errors import EmptyMessage, MessageTooLong, MissingTemplateParameter, ReservedCharacter
+from ._errors import (
+    EmptyMessage,
+    InvalidArgument,
+    MessageTooLong,
+    MissingTemplateParameter,
+    ReservedCharacter,
+)
+from ._inputs import check_string
 
 MAX_MESSAGE_LENGTH: Final = 1000
 RESERVED_CHARACTERS: Final = frozenset("<>")
@@ -34,6 +41,7 @@ def compose(text: str) -> str:
     >>> compose("Hello,\\r\\nhow can I help?")
     'Hello,\\nhow can I help?'
     """
+    check_string(text, "text")
     text = normalise(text)
     if not text.strip():
         raise EmptyMessage("an empty message cannot be sent")
@@ -66,6 +74,9 @@ def fill_template(template: str, parameters: Mapping[str, object]) -> str:
     ...               {"name": "Jana", "order": "A-17"})
     'Hello Jana,\\nyour order A-17 has shipped.'
     """
+    check_string(template, "template")
+    if not isinstance(parameters, Mapping):
+        raise InvalidArgument(f"parameters must be a mapping, not {type(parameters).__name__}")
     missing = [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1) not in parameters]
     if missing:
         raise MissingTemplateParameter(

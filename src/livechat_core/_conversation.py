@@ -28,6 +28,7 @@ from ._errors import (
     NotOwner,
     NotParticipant,
 )
+from ._inputs import check_items
 from ._machines import (
     ALL_WRAPPED_UP,
     CONVERSATION_MACHINE,
@@ -706,7 +707,7 @@ def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
 def replay(events: Iterable[ev.Event]) -> Conversation | None:
     """Rebuild a conversation from its events, oldest first."""
     draft: Draft | None = None
-    for event in events:
+    for event in check_items(events, ev.Event, "events"):
         if isinstance(event, ev.ChatStarted):
             if draft is not None:
                 raise InvalidArgument(f"conversation {event.aggregate_id} already started")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from ._errors import InvalidArgument
+from ._inputs import check_instance
 from ._model import Message, Role, field_reader
 
 
@@ -277,6 +278,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 def to_record(event: Event) -> dict[str, Any]:
     """The neutral JSON-ready mapping of an event (see ``docs/events.md``)."""
+    check_instance(event, Event, "event")
     return {
         "id": event.id,
         "type": event.type,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._events import Event, record_data
+from ._inputs import check_items
 
 if TYPE_CHECKING:
     from ._report import Report
@@ -36,7 +37,7 @@ def events_frame(events: Iterable[Event]) -> Any:
     card numbers were masked before storing)."""
     pd = _pandas()
     rows = []
-    for event in events:
+    for event in check_items(events, Event, "events"):
         row: dict[str, Any] = {
             "id": event.id,
             "type": event.type,

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, TypeVar
 
 from ._errors import InvalidArgument
 
@@ -151,6 +152,35 @@ def check_count(value: Any, field: str, *, low: int, high: int) -> int:
             field=field,
         )
     return int(value)
+
+
+T = TypeVar("T")
+
+
+def check_string(value: Any, field: str) -> str:
+    """``value`` if it is a ``str`` (any content: for the pure text functions)."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} must be a string, not {_shown(value)}", field=field)
+    return value
+
+
+def check_instance(value: Any, cls: type[T], field: str) -> T:
+    """``value`` if it is a ``cls``, else :class:`InvalidArgument`."""
+    if not isinstance(value, cls):
+        raise InvalidArgument(f"{field} must be a {cls.__name__}, not {_shown(value)}", field=field)
+    return value
+
+
+def check_items(values: Any, cls: type[T], field: str) -> list[T]:
+    """The items of the iterable ``values`` (not a string or a mapping), each a ``cls``."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise InvalidArgument(
+            f"{field} must be an iterable of {cls.__name__}, not {_shown(values)}", field=field
+        )
+    items = list(values)
+    for item in items:
+        check_instance(item, cls, f"every item of {field}")
+    return items
 
 
 def check_flag(value: Any, field: str) -> bool:

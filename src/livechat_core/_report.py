@@ -37,6 +37,7 @@ import attrs
 
 from . import _events as ev
 from ._errors import InvalidArgument
+from ._inputs import check_items, check_seconds
 from ._machines import AgentState, ConversationState
 from ._model import Agent, Conversation, Queue
 
@@ -232,9 +233,7 @@ def _short(value: float | None) -> str:
 def _check_time(value: float | None, name: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be POSIX seconds or None, not {value!r}")
-    return float(value)
+    return check_seconds(value, name)
 
 
 def check_window(
@@ -246,9 +245,7 @@ def check_window(
     if since is not None and until is not None and until < since:
         raise InvalidArgument(f"until ({until!r}) is before since ({since!r})")
     for value, name in ((threshold, "service_level_threshold"), (interval, "interval")):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidArgument(f"{name} must be a number of seconds, not {value!r}")
-        if not math.isfinite(value) or value < 0:
+        if check_seconds(value, name) < 0:
             raise InvalidArgument(f"{name} must be a finite, non-negative number, not {value!r}")
     if interval == 0:
         raise InvalidArgument("interval must be more than 0 seconds")
@@ -463,7 +460,7 @@ def compute_report(
         since, until, service_level_threshold, interval
     )
     now = _check_time(now, "now")
-    conversations, agent_histories = _by_aggregate(events)
+    conversations, agent_histories = _by_aggregate(check_items(events, ev.Event, "events"))
     last = max(
         (history[-1].at for history in (*conversations, *agent_histories) if history),
         default=None,
@@ -639,6 +636,10 @@ def compute_wallboard(
     queued: Iterable[Conversation],
 ) -> Wallboard:
     """The wallboard at ``now`` from the live records (pure)."""
+    now = check_seconds(now, "now")
+    queues = check_items(queues, Queue, "queues")
+    agents = check_items(agents, Agent, "agents")
+    queued = check_items(queued, Conversation, "queued")
     waiting: dict[str, list[float]] = {queue.name: [] for queue in queues}
     for conversation in queued:
         if conversation.state is ConversationState.QUEUED:

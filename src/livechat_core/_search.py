@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
+
+from ._errors import InvalidArgument
+from ._inputs import check_string
 
 T = TypeVar("T")
 
@@ -32,5 +35,9 @@ def filter_options(options: Iterable[T], query: str | None) -> list[T]:
     >>> filter_options(["Jana Nováková", "Petr Svoboda"], "novak")
     ['Jana Nováková']
     """
+    if query is not None:
+        check_string(query, "query")
+    if isinstance(options, str | bytes | Mapping) or not isinstance(options, Iterable):
+        raise InvalidArgument(f"options must be a list of options, not {type(options).__name__}")
     words = fold(query or "").split()
     return [option for option in options if all(w in fold(_label(option)) for w in words)]

@@ -30,6 +30,7 @@ import functools
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -166,6 +167,35 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_NOTADB: Final = 26
 _SQLITE_BUSY: Final = 5
+
+# Primary codes of "cannot open or write this location": SQLITE_PERM, SQLITE_READONLY,
+# SQLITE_IOERR, SQLITE_CANTOPEN.
+_ACCESS_ERRORS: Final = frozenset({3, 8, 10, 14})
+
+
+def _location_problem(path: str) -> str | None:
+    """Why SQLite cannot open ``path`` for writing, in words, if the location is the
+    cause: a missing directory, a directory where no file can be created (SQLite's WAL
+    mode creates ``-wal`` and ``-shm`` files beside the database), a read-only file."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"the directory {directory} does not exist"
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        name = os.path.basename(path)
+        return (
+            f"no file can be created in {directory} ({error.strerror or error}); SQLite "
+            f"keeps {name}-wal and {name}-shm beside the database (WAL mode), so the "
+            "directory must be writable, not only the file"
+        )
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return f"the file {path} is read-only"
+    return None
+
 
 # Connections inherited through fork() must not be closed by the child (closing would
 # drop SQLite's POSIX locks of the parent's descriptors); they are parked here instead.
@@ -317,6 +347,22 @@ class SqliteStore(Store):
             _INHERITED.append(self._connection)  # forked: never close the parent's
             self._connection = None
             self._pid = os.getpid()
+        try:
+            connection = self._open()
+        except StoreError as error:
+            cause = error.__cause__
+            code = getattr(cause, "sqlite_errorcode", None)
+            problem = None
+            if code is not None and code & 0xFF in _ACCESS_ERRORS:
+                problem = _location_problem(self.path)
+            if problem is None:
+                raise
+            raise StoreError(f"cannot open {self.path}: {problem}", cause="location") from cause
+        self._connection = connection
+        self._committed.doubt()  # data_version counts per connection
+        return connection
+
+    def _open(self) -> sqlite3.Connection:
         in_memory = self.path == ":memory:" or self.path.startswith("file:")
         if not in_memory and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             self._validate_read_only()
@@ -333,8 +379,6 @@ class SqliteStore(Store):
         except BaseException:
             connection.close()
             raise
-        self._connection = connection
-        self._committed.doubt()  # data_version counts per connection
         return connection
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
