@@ -1,4 +1,4 @@
-"""The ``livechat-core`` command line: ``simulate``, ``mask`` and ``diagram``.
+"""The ``livechat-core`` command line: ``simulate``, ``mask``, ``diagram`` and ``serve``.
 
 Every failure a user can cause (a bad option, an unreadable file, a malformed line) ends
 with one line on standard error and a non-zero exit status: 2 for usage errors, 1 for
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 PROGRAM = "livechat-core"
 DEFAULT_DB = "livechat-sim.db"
+DEFAULT_SERVICE_DB = "livechat.db"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _MAX_REPORTED = 20  # malformed lines reported one by one before a summary
 
@@ -161,7 +162,7 @@ def _delimiter(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``livechat-core`` argument parser with its three commands."""
+    """The ``livechat-core`` argument parser with its commands."""
     from . import __version__
 
     parser = _Parser(
@@ -293,6 +294,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--fenced", action="store_true", help="wrap it in a ```mermaid block for Markdown"
     )
     diagram.set_defaults(run=_diagram, parser=diagram)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference service: HTTP API, WebSockets, agent desktop, chat widget",
+        description=(
+            "Run the reference web service (needs the 'service' extra) over a desk stored in "
+            "SQLite or PostgreSQL: an HTTP endpoint for every command and view, a WebSocket "
+            "per agent and per customer fed from the event log, deadlines fired in the "
+            "background, the agent desktop at /desk/ and the chat widget at /widget/. "
+            "Stops on Ctrl+C or SIGTERM."
+        ),
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--store",
+        default=DEFAULT_SERVICE_DB,
+        metavar="PATH_OR_DSN",
+        help=(
+            f"a SQLite file (default {DEFAULT_SERVICE_DB}, created when missing) or a PostgreSQL "
+            "DSN ('postgresql://...' or 'host=... dbname=...'; needs the 'postgres' extra)"
+        ),
+    )
+    serve.add_argument(
+        "--locale", choices=("en", "cs"), default="en", help="language of system messages"
+    )
+    serve.add_argument(
+        "--no-masking",
+        dest="masking",
+        action="store_false",
+        help="show customer data unmasked on the desktop (masking is on by default)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="add the queues 'support' and 'billing' when the store lacks them",
+    )
+    serve.add_argument(
+        "--tick-interval",
+        type=_positive_float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how often expired deadlines are fired (default 0.5)",
+    )
+    serve.set_defaults(run=_serve, parser=serve)
     return parser
 
 
@@ -1006,6 +1054,44 @@ def _mask(args: argparse.Namespace) -> int:
 def _diagram(args: argparse.Namespace) -> int:
     text = mermaid(MACHINES[args.machine])
     _stdout().write(f"```mermaid\n{text}```\n" if args.fenced else text)
+    return 0
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and 65535, not {value}")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .service import serve
+    except ImportError as error:
+        raise DataError(
+            f"the service needs the 'service' extra ({error.name} is missing): "
+            "pip install 'livechat-core[service]'"
+        ) from None
+    try:
+        serve(
+            host=args.host,
+            port=args.port,
+            store=args.store,
+            masking=args.masking,
+            locale=args.locale,
+            demo=args.demo,
+            tick_interval=args.tick_interval,
+        )
+    except OSError as error:
+        raise DataError(
+            f"cannot serve on {args.host}:{args.port}: {error.strerror or error}"
+        ) from None
     return 0
 
 

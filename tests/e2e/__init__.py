@@ -1,0 +1,1 @@
+"""End-to-end tests: the service, the desktop and the widget in a real browser."""
