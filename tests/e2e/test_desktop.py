@@ -261,7 +261,14 @@ def test_an_offer_not_accepted_in_time_puts_the_agent_in_rona_until_they_change_
     customer = pages(f"{url}/widget/?queue=support")
     start_chat(customer, "Tomáš Dvořák", "tomas@example.cz")
 
+    # Declined: with nobody else to take it, the chat comes back to Eva at once, with a
+    # fresh countdown.
     popover = eva.get_by_test_id("popover")
+    expect(popover).to_contain_text("Tomáš Dvořák")
+    first_offer = api(url, "GET", "/api/agents/eva/offers")["offers"][0]["at"]
+    popover.get_by_role("button", name="Decline").click()
+    expect(popover).to_be_visible()
+    assert api(url, "GET", "/api/agents/eva/offers")["offers"][0]["at"] > first_offer
     expect(popover.get_by_test_id("countdown")).to_have_text(re.compile(r"RONA in [123] s"))
     shots(eva, "offer-counting-down")
 
@@ -285,6 +292,14 @@ def test_an_offer_not_accepted_in_time_puts_the_agent_in_rona_until_they_change_
     popover.get_by_role("button", name="Accept").click()
     expect(customer.get_by_test_id("status")).to_have_text("Chatting with Eva Malá")
     shots(customer, "widget-connected")
+
+    # Logging out while holding a chat is refused; the refusal is shown, nothing changes.
+    eva.get_by_role("button", name="Log out").click()
+    toast = eva.get_by_test_id("notification")
+    expect(toast).to_have_attribute("data-code", "agent_busy")
+    expect(toast).to_be_visible()
+    expect(eva.locator("#desk")).to_be_visible()
+    shots(eva, "logout-refused")
 
 
 def test_composer_refusals_are_shown_where_they_are(

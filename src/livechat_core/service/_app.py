@@ -56,7 +56,7 @@ from .._masking import MaskingPolicy
 from .._model import Conversation
 from .._search import filter_options
 from . import _views as views
-from ._hub import Entry, EventHub, PositionGone
+from ._hub import EventHub, PositionGone, agent_topic, conversation_topic
 
 logger = logging.getLogger("livechat_core.service")
 
@@ -578,7 +578,7 @@ async def _customer_end(service: Service, request: Request, body: dict[str, Any]
 
 async def _stream(
     websocket: WebSocket,
-    wants: Callable[[Entry], bool],
+    topic: str,
     frame: Callable[[int, Event], dict[str, Any]],
 ) -> None:
     """Send the frames a reader wants from ``?after=`` on (the current position when
@@ -596,7 +596,7 @@ async def _stream(
         nonlocal position
         while True:
             try:
-                async for cursor, entry in service.hub.follow(position, wants, service.heartbeat):
+                async for cursor, entry in service.hub.follow(position, topic, service.heartbeat):
                     position = cursor
                     if entry is None:
                         await websocket.send_json({"position": cursor})
@@ -634,7 +634,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     def frame(position: int, event: Event) -> dict[str, Any]:
         return views.agent_frame(position, event, service.masking, service.hub.names)
 
-    await _stream(websocket, lambda entry: agent_id in entry.agents, frame)
+    await _stream(websocket, agent_topic(agent_id), frame)
 
 
 async def chat_socket(websocket: WebSocket) -> None:
@@ -642,15 +642,10 @@ async def chat_socket(websocket: WebSocket) -> None:
     service = _service(websocket)
     conversation_id = websocket.path_params["conversation_id"]
 
-    def wants(entry: Entry) -> bool:
-        return (
-            entry.event.aggregate == "conversation" and entry.event.aggregate_id == conversation_id
-        )
-
     def frame(position: int, event: Event) -> dict[str, Any]:
         return views.customer_frame(position, event, service.hub.names)
 
-    await _stream(websocket, wants, frame)
+    await _stream(websocket, conversation_topic(conversation_id), frame)
 
 
 # --- the application ------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -69,11 +68,22 @@ ReadLog = Callable[[int, int], Awaitable[list[tuple[int, Event]]]]
 
 @attrs.frozen
 class Entry:
-    """One event of the log with the agents it concerns when it was read."""
+    """One event of the log with the readers it concerns when it was read: the topics
+    ``agent:<id>`` of the agents, and ``conversation:<id>`` of its conversation."""
 
     position: int
     event: Event
-    agents: frozenset[str]
+    topics: frozenset[str]
+
+
+def agent_topic(agent_id: str) -> str:
+    """The topic of an agent's socket."""
+    return f"agent:{agent_id}"
+
+
+def conversation_topic(conversation_id: str) -> str:
+    """The topic of a customer's socket."""
+    return f"conversation:{conversation_id}"
 
 
 class PositionGone(Exception):
@@ -114,7 +124,7 @@ class EventHub:
         self.names: dict[str, str] = {}  # agent id → display name
         self._history: dict[str, deque[str]] = {}
         self._wake = asyncio.Event()
-        self._changed = asyncio.Condition()
+        self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # --- reading the log -----------------------------------------------------------------
@@ -151,22 +161,32 @@ class EventHub:
                 await asyncio.sleep(self._poll_interval)
 
     async def pull(self) -> int:
-        """Read every event after :attr:`position`; returns how many were read."""
+        """Read every event after :attr:`position`; returns how many were read. The
+        sockets of the topics they concern are woken."""
         total = 0
+        touched: set[str] = set()
         while True:
             batch = await self._read_log(self.position, self._page)
             for position, event in batch:
                 if position <= self.position:
                     continue  # a store that answers with what we already have
-                self._add(Entry(position, event, self._ingest(event)))
+                entry = Entry(position, event, self._topics(event))
+                self._add(entry)
+                touched.update(entry.topics)
                 self.position = position
             total += len(batch)
             if len(batch) < self._page:
                 break
-        if total:
-            async with self._changed:
-                self._changed.notify_all()
+        for topic in touched:
+            for waiter in self._waiters.get(topic, ()):
+                waiter.set()
         return total
+
+    def _topics(self, event: Event) -> frozenset[str]:
+        topics = {agent_topic(agent_id) for agent_id in self._ingest(event)}
+        if event.aggregate == "conversation":
+            topics.add(conversation_topic(event.aggregate_id))
+        return frozenset(topics)
 
     def _ingest(self, event: Event) -> frozenset[str]:
         """Who ``event`` concerns, updating the conversations' membership.
@@ -238,34 +258,37 @@ class EventHub:
         start = bisect.bisect_right(self._positions, position)
         return self._entries[start:]
 
-    def _beyond(self, position: int) -> bool:
-        return self.position > position
-
     async def follow(
-        self, position: int, wants: Callable[[Entry], bool], heartbeat: float = 15.0
+        self, position: int, topic: str, heartbeat: float = 15.0
     ) -> AsyncIterator[tuple[int, Entry | None]]:
-        """Yield ``(position, entry)`` for every entry after ``position`` that ``wants``
-        accepts, in log order, forever; ``(position, None)`` when ``heartbeat`` seconds
+        """Yield ``(position, entry)`` for every entry after ``position`` that concerns
+        ``topic``, in log order, forever; ``(position, None)`` when ``heartbeat`` seconds
         passed without one, so a client can move its position past events that did not
         concern it. Raises :class:`PositionGone` (also later, should the reader fall too
         far behind)."""
         loop = asyncio.get_running_loop()
         cursor = position
         last = loop.time()
-        while True:
-            for entry in self.after(cursor):
-                cursor = entry.position
-                if wants(entry):
+        woken = asyncio.Event()
+        self._waiters.setdefault(topic, set()).add(woken)
+        try:
+            while True:
+                woken.clear()
+                for entry in self.after(cursor):
+                    cursor = entry.position
+                    if topic in entry.topics:
+                        last = loop.time()
+                        yield cursor, entry
+                if loop.time() - last >= heartbeat:
                     last = loop.time()
-                    yield cursor, entry
-            if cursor >= self.position:
-                async with self._changed:
+                    yield cursor, None
+                if cursor >= self.position:
                     remaining = max(0.0, heartbeat - (loop.time() - last))
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._changed.wait_for(functools.partial(self._beyond, cursor)),
-                            remaining,
-                        )
-            if loop.time() - last >= heartbeat:
-                last = loop.time()
-                yield cursor, None
+                        await asyncio.wait_for(woken.wait(), remaining)
+        finally:
+            waiters = self._waiters.get(topic)
+            if waiters is not None:
+                waiters.discard(woken)
+                if not waiters:
+                    del self._waiters[topic]

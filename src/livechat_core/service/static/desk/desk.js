@@ -221,7 +221,7 @@
         el("dt", { text: t("offer_agent") }), el("dd", { text: offer.agent_name }),
         el("dt", { text: t("offer_date") }), el("dd", { text: LC.dateTime(offer.at) })),
       el("ol", { class: "popover-thread", dataset: { testid: "popover-thread" } },
-        thread.map((m) => el("li", { class: m.role }, el("b", { text: m.role === "customer" ? m.initials : m.author_name }), " ", m.text))),
+        thread.map((m) => el("li", { class: m.role }, el("b", { text: m.role === "customer" ? m.initials || "•" : m.author_name }), " ", m.text))),
       el("div", { class: "popover-buttons" },
         el("button", { type: "button", class: "danger", onclick: () => offerAction(offer, "decline"), text: t("decline") }),
         el("button", { type: "button", class: "primary", onclick: () => offerAction(offer, "accept"), text: t("accept") })));
