@@ -614,3 +614,12 @@ def test_static_files_are_served_from_the_package(start: Start) -> None:
         assert response.status_code == 200, path
         assert "cdn" not in response.text.lower()
     assert os.path.basename(str(client.base_url))  # a real server answered
+
+
+def test_serve_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from livechat_core.__main__ import main
+
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "a port is between 0 and 65535" in capsys.readouterr().err
+    assert main(["serve", "--locale", "de"]) == 2
+    assert main(["serve", "--tick-interval", "0"]) == 2

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
+import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -52,9 +55,11 @@ from .._errors import (
     UnknownWrapUpReason,
 )
 from .._events import Event, to_record
+from .._machines import LegState
 from .._masking import MaskingPolicy
 from .._model import Conversation
 from .._search import filter_options
+from .._surfaces import render_surfaces
 from . import _views as views
 from ._hub import EventHub, PositionGone, agent_topic, conversation_topic
 
@@ -76,6 +81,9 @@ TEMPLATES: Final[dict[str, dict[str, str]]] = {
     },
 }
 """Message templates with ``<name>`` parameters, by language (the composer fills them)."""
+
+# A template's ``<name>`` parameters (the composer's placeholder syntax).
+_PLACEHOLDER: Final = re.compile(r"<([^<>\s]+)>")
 
 # The HTTP status of each kind of error; the first class in the error's MRO wins.
 _STATUS: Final[dict[type[LivechatError], int]] = {
@@ -173,8 +181,6 @@ async def _body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        import json
-
         body = json.loads(raw)
     except ValueError:
         raise BadRequest("the request body is not JSON") from None
@@ -345,7 +351,7 @@ async def desktop(request: Request) -> Response:
     conversations = []
     for conversation_id in dict.fromkeys((*agent.holding, *agent.wrapping)):
         conversation = await desk.conversation(conversation_id)
-        mine = conversation.leg_of(agent_id, *views.ON_SCREEN[1:])
+        mine = conversation.leg_of(agent_id, LegState.ACTIVE, LegState.WRAPPING_UP)
         if mine is None:
             continue
         leg = mine[1]
@@ -375,8 +381,6 @@ async def desktop(request: Request) -> Response:
 
 
 def _history_tile(conversation: Conversation, agent_id: str, policy: MaskingPolicy) -> Any:
-    from .._surfaces import render_surfaces
-
     legs = [leg for leg in conversation.legs if leg.agent_id == agent_id and leg.wrapped_up_at]
     leg = legs[-1] if legs else None
     return {
@@ -421,8 +425,6 @@ async def get_conversation(request: Request) -> Response:
 
 async def get_surfaces(request: Request) -> Response:
     """Every masked surface of SPEC section 6, by the desk's policy."""
-    import attrs
-
     surfaces = await _service(request).desk.surfaces(_cid(request))
     return JSONResponse(attrs.asdict(surfaces))
 
@@ -486,13 +488,11 @@ async def list_templates(request: Request) -> Response:
     service = _service(request)
     lang = request.query_params.get("lang", "en")
     templates = service.templates.get(lang) or service.templates.get("en", {})
-    import regex
-
     found = [
         {
             "name": name,
             "text": text,
-            "parameters": list(dict.fromkeys(regex.findall(r"<([^<>\s]+)>", text))),
+            "parameters": list(dict.fromkeys(_PLACEHOLDER.findall(text))),
         }
         for name, text in templates.items()
     ]

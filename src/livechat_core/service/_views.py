@@ -19,15 +19,13 @@ import attrs
 from .._desk import Offer
 from .._errors import LivechatError
 from .._events import Event, MessagePosted, MessagesRedacted
-from .._machines import ConversationState, LegState
+from .._machines import ConversationState
 from .._masking import MaskingPolicy, mask_text
 from .._model import Agent, Conversation, Leg, Message, Queue, Role
 from .._surfaces import display_name, render_surfaces
 
 JSON = dict[str, Any]
 
-# Leg states in which an agent still has the conversation on their screen.
-ON_SCREEN = (LegState.OFFERED, LegState.ACTIVE, LegState.WRAPPING_UP)
 # Conversation states in which the customer is still in the chat (SPEC section 5).
 CUSTOMER_PRESENT = frozenset(
     {
