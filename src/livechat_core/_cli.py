@@ -1,4 +1,4 @@
-"""The ``livechat-core`` command line: ``simulate``, ``mask``, ``diagram`` and ``serve``.
+"""The ``livechat-core`` command line: ``simulate``, ``mask``, ``report``, ``diagram``, ``serve``.
 
 Every failure a user can cause (a bad option, an unreadable file, a malformed line) ends
 with one line on standard error and a non-zero exit status: 2 for usage errors, 1 for
