@@ -623,3 +623,19 @@ def test_serve_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert "a port is between 0 and 65535" in capsys.readouterr().err
     assert main(["serve", "--locale", "de"]) == 2
     assert main(["serve", "--tick-interval", "0"]) == 2
+
+
+def test_commands_of_another_desk_on_the_same_store_reach_the_sockets(
+    start: Start, tmp_path: Path
+) -> None:
+    # The service and a plain Desk (another process would do the same) share one file.
+    client = start(store=SqliteStore(str(tmp_path / "shared.db")))
+    login(client, "jana", "Jana Nováková")
+    other = Desk(store=SqliteStore(str(tmp_path / "shared.db")))
+    with connect(socket_url(client, "/ws/agents/jana")) as ws:
+        conversation_id = other.start_chat("support", "Melissa Brown", "melissa@gmail.com")
+        offered = frames(ws, 1)[0]
+        other.send_customer_message(conversation_id, "hello from elsewhere")
+        message = frames(ws, 1)[0]
+    assert (offered["type"], offered["aggregate_id"]) == ("ChatOffered", conversation_id)
+    assert message["message"]["text"] == "hello from elsewhere"
