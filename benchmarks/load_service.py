@@ -11,16 +11,18 @@ Without ``--url`` the script starts ``livechat-core serve`` in its own process o
 SQLite file (or the ``--store`` given) and stops it afterwards, so the server and this
 client do not share an interpreter.
 
-Every agent logs in with room for its share of the chats, goes available and follows
-``/ws/agents/{id}``; it accepts each offer as its frame arrives and replies to every
-fourth customer message. Every customer starts a chat, follows ``/ws/chats/{id}`` and,
-once an agent accepted, sends a message every ``1 / --rate`` seconds (with jitter) over
-HTTP. The latency of a message is from just before the customer's POST to the moment
-its ``MessagePosted`` frame reaches the agent's socket: what the agent's screen gets.
+Every agent logs in (HTTP) with room for its share of the chats and follows
+``/ws/agents/{id}``; over that socket it goes available, accepts each offer as its frame
+arrives and replies to every fourth customer message. Every customer starts a chat (HTTP),
+follows ``/ws/chats/{id}`` and, once an agent accepted, sends a message over its socket
+every ``1 / --rate`` seconds (with jitter). The latency of a message is from just before
+the customer's socket sends it to the moment its ``MessagePosted`` frame reaches the
+agent's socket: what the agent's screen gets.
 
 Nothing may be lost: after the sending minute the script waits (``--drain`` seconds at
-most) for every acknowledged message to reach its agent exactly once, and reports the
-messages sent, received, lost and duplicated, with p50 / p90 / p99 / max latency.
+most) for every message the service acknowledged to reach its agent, and reports the
+messages sent, acknowledged, received, lost (acknowledged, never received) and
+duplicated (received twice), with p50 / p90 / p99 / max latency.
 """
 
 from __future__ import annotations
@@ -55,8 +57,10 @@ class Figures:
 
     sent: dict[tuple[str, int], float] = field(default_factory=dict)  # (chat, n) → send time
     received: Counter[tuple[str, int]] = field(default_factory=Counter)
+    acknowledged: set[tuple[str, int]] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
-    post_latencies: list[float] = field(default_factory=list)
+    ack_latencies: list[float] = field(default_factory=list)
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # (sent, latency)
     failures: Counter[str] = field(default_factory=Counter)
     accepted: int = 0
     unaccepted: list[str] = field(default_factory=list)
@@ -73,13 +77,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def post(client: httpx.AsyncClient, figures: Figures, path: str, body: Any = None) -> Any:
     """A command; a refusal or a failure is counted by its code, never raised."""
-    started = time.perf_counter()
     try:
         response = await client.post(path, json=body)
     except httpx.HTTPError as error:
         figures.failures[type(error).__name__] += 1
         return None
-    figures.post_latencies.append(time.perf_counter() - started)
     if response.status_code >= 300:
         try:
             code = response.json()["error"]["code"]
@@ -100,18 +102,17 @@ async def agent(
     agent_id = f"agent-{number:02d}"
     view = (await client.get(f"/api/agents/{agent_id}/desktop")).json()
     async with connect(ws_url(base, f"/ws/agents/{agent_id}?after={view['position']}")) as ws:
-        await post(client, figures, f"/api/agents/{agent_id}/available")
-        await follow_agent(agent_id, ws, client, figures, stop)
+        await command(ws, "set_available")
+        await follow_agent(ws, figures, stop)
 
 
-async def follow_agent(
-    agent_id: str,
-    ws: ClientConnection,
-    client: httpx.AsyncClient,
-    figures: Figures,
-    stop: asyncio.Event,
-) -> None:
-    replying: set[asyncio.Task[Any]] = set()
+async def command(ws: ClientConnection, name: str, **arguments: Any) -> None:
+    """Send a command over a socket (its reply arrives as a frame with ``reply``)."""
+    await ws.send(json.dumps({"command": name, **arguments}))
+
+
+async def follow_agent(ws: ClientConnection, figures: Figures, stop: asyncio.Event) -> None:
+    """Accept every offer, record every customer message, reply to every fourth."""
     while not stop.is_set():
         try:
             raw = await asyncio.wait_for(ws.recv(), 0.5)
@@ -119,21 +120,16 @@ async def follow_agent(
             continue
         arrived = time.perf_counter()
         frame = json.loads(raw)
+        if "reply" in frame:
+            if "error" in frame:
+                figures.failures[frame["error"]["code"]] += 1
+            continue
         if "type" not in frame:
             continue
         figures.frames += 1
         conversation_id = frame.get("aggregate_id")
         if frame["type"] == "ChatOffered":
-            task = asyncio.create_task(
-                post(
-                    client,
-                    figures,
-                    f"/api/conversations/{conversation_id}/accept",
-                    {"agent_id": agent_id},
-                )
-            )
-            replying.add(task)
-            task.add_done_callback(replying.discard)
+            await command(ws, "accept", conversation_id=conversation_id)
         elif frame["type"] == "MessagePosted" and frame["message"]["role"] == "customer":
             text = frame["message"]["text"]
             if not text.startswith("load message "):
@@ -144,21 +140,12 @@ async def follow_agent(
             sent = figures.sent.get(key)
             if sent is not None and figures.received[key] == 1:
                 figures.latencies.append(arrived - sent)
+                figures.timeline.append((sent, arrived - sent))
             if n % 4 == 0:
-                task = asyncio.create_task(
-                    post(
-                        client,
-                        figures,
-                        f"/api/conversations/{conversation_id}/messages",
-                        {"agent_id": agent_id, "text": f"reply to {n}"},
-                    )
+                await command(
+                    ws, "send_message", conversation_id=conversation_id, text=f"reply to {n}"
                 )
-                replying.add(task)
-                task.add_done_callback(replying.discard)
                 figures.replies += 1
-    for task in list(replying):
-        with contextlib.suppress(Exception):
-            await task
 
 
 async def customer(
@@ -170,6 +157,7 @@ async def customer(
     sending: asyncio.Event,
     stop: asyncio.Event,
 ) -> None:
+    """Start a chat over HTTP; once accepted, send messages over the chat's socket."""
     started = await client.post(
         "/api/chats",
         json={
@@ -191,7 +179,15 @@ async def customer(
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
             except TimeoutError:
                 continue
-            if frame.get("type") == "OfferAccepted":
+            if "reply" in frame:
+                key = (conversation_id, frame["reply"])
+                if "error" in frame:
+                    figures.failures[frame["error"]["code"]] += 1
+                    figures.sent.pop(key, None)  # refused: not a message the agent sees
+                elif key in figures.sent:
+                    figures.acknowledged.add(key)
+                    figures.ack_latencies.append(time.perf_counter() - figures.sent[key])
+            elif frame.get("type") == "OfferAccepted":
                 accepted.set()
 
     async with connect(ws_url(base, f"/ws/chats/{conversation_id}?after={chat['position']}")) as ws:
@@ -202,26 +198,17 @@ async def customer(
             task.cancel()
         if not accepted.is_set():
             figures.unaccepted.append(conversation_id)
-            listener.cancel()
-            return
-        figures.accepted += 1
-        await sending.wait()
-        n = 0
-        rng = random.Random(number)
-        await asyncio.sleep(rng.uniform(0, 1 / rate))
-        while not stop.is_set() and sending.is_set():
-            n += 1
-            key = (conversation_id, n)
-            figures.sent[key] = time.perf_counter()
-            answer = await post(
-                client,
-                figures,
-                f"/api/chats/{conversation_id}/messages",
-                {"text": f"load message {n}"},
-            )
-            if answer is None:
-                del figures.sent[key]  # refused: not a message the agent should see
-            await asyncio.sleep(rng.uniform(0.5, 1.5) / rate)
+        else:
+            figures.accepted += 1
+            await sending.wait()
+            n = 0
+            rng = random.Random(number)
+            await asyncio.sleep(rng.uniform(0, 1 / rate))
+            while not stop.is_set() and sending.is_set():
+                n += 1
+                figures.sent[(conversation_id, n)] = time.perf_counter()
+                await command(ws, "send_message", ref=n, text=f"load message {n}")
+                await asyncio.sleep(rng.uniform(0.5, 1.5) / rate)
         await stop.wait()
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -322,11 +309,31 @@ def served(store: str | None) -> Iterator[str]:
                 process.kill()
 
 
+def by_interval(timeline: list[tuple[float, float]], width: float) -> list[dict[str, Any]]:
+    """p50 and p99 of the latency of the messages sent in each interval of the run."""
+    if not timeline:
+        return []
+    start = min(sent for sent, _ in timeline)
+    buckets: dict[int, list[float]] = {}
+    for sent, latency in timeline:
+        buckets.setdefault(int((sent - start) // width), []).append(1000 * latency)
+    return [
+        {
+            "from_s": index * width,
+            "messages": len(values),
+            "p50": round(percentile(values, 0.5), 1),
+            "p99": round(percentile(values, 0.99), 1),
+        }
+        for index, values in sorted(buckets.items())
+    ]
+
+
 def report(figures: Figures, args: argparse.Namespace, elapsed: float) -> dict[str, Any]:
-    lost = [key for key in figures.sent if figures.received[key] == 0]
+    # Lost: acknowledged by the service, never on the agent's socket.
+    lost = [key for key in figures.acknowledged if figures.received[key] == 0]
     duplicated = [key for key, count in figures.received.items() if count > 1]
     ms = [1000 * value for value in figures.latencies]
-    posts = [1000 * value for value in figures.post_latencies]
+    acks = [1000 * value for value in figures.ack_latencies]
     return {
         "customers": args.customers,
         "agents": args.agents,
@@ -334,6 +341,7 @@ def report(figures: Figures, args: argparse.Namespace, elapsed: float) -> dict[s
         "chats_accepted": figures.accepted,
         "chats_never_accepted": figures.unaccepted,
         "messages_sent": len(figures.sent),
+        "messages_acknowledged": len(figures.acknowledged),
         "messages_received": sum(1 for key in figures.sent if figures.received[key]),
         "lost": len(lost),
         "duplicated": len(duplicated),
@@ -346,9 +354,10 @@ def report(figures: Figures, args: argparse.Namespace, elapsed: float) -> dict[s
             "max": round(max(ms, default=math.nan), 1),
             "mean": round(statistics.fmean(ms), 1) if ms else math.nan,
         },
-        "http_command_ms": {
-            "p50": round(percentile(posts, 0.5), 1),
-            "p99": round(percentile(posts, 0.99), 1),
+        "latency_ms_by_10_seconds": by_interval(figures.timeline, 10.0),
+        "send_to_acknowledgement_ms": {
+            "p50": round(percentile(acks, 0.5), 1),
+            "p99": round(percentile(acks, 0.99), 1),
         },
         "refusals_or_failures": dict(figures.failures),
         "wall_seconds": round(elapsed, 1),

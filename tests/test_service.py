@@ -23,8 +23,9 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from livechat_core import Desk, SqliteStore
+from livechat_core.ports import Store
 from livechat_core.service import create_app, running, status_of
-from livechat_core.service._serve import is_postgres, make_desk, open_store
+from livechat_core.service._serve import is_postgres, make_desk, open_store, separate_reader
 
 Start = Callable[..., httpx.Client]
 
@@ -36,12 +37,17 @@ def start(tmp_path: Path) -> Iterator[Start]:
     stack: list[Any] = []
 
     def run(
-        store: Any = None, masking: bool = True, offer_timeout: float = 60.0, **options: Any
+        store: Callable[[], Store] | None = None,
+        masking: bool = True,
+        offer_timeout: float = 60.0,
+        **options: Any,
     ) -> httpx.Client:
-        desk = make_desk(
-            store if store is not None else SqliteStore(str(tmp_path / "service.db")),
-            masking=masking,
-        )
+        def new_store() -> Store:
+            return SqliteStore(str(tmp_path / "service.db")) if store is None else store()
+
+        # commands on one connection, views and the log on another, as `serve` does
+        desk = make_desk(new_store(), masking=masking)
+        reader = make_desk(new_store(), masking=masking) if separate_reader() else None
 
         async def queues() -> None:
             for name in ("support", "billing"):
@@ -49,9 +55,16 @@ def start(tmp_path: Path) -> Iterator[Start]:
                     name, ["Resolved", "Not resolved"], offer_timeout=offer_timeout
                 )
 
+        async def close() -> None:
+            for each in (desk, reader):
+                if each is not None:
+                    await each.aclose()
+                    each.store.close()
+
         options.setdefault("tick_interval", 0.1)
         options.setdefault("poll_interval", 0.05)
-        context = running(create_app(desk, on_startup=queues, **options))
+        app = create_app(desk, reader=reader, on_startup=queues, on_shutdown=close, **options)
+        context = running(app)
         url = context.__enter__()
         client = httpx.Client(base_url=url, timeout=10)
         stack.append((context, client))
@@ -588,7 +601,7 @@ def test_store_settings_name_sqlite_or_postgresql(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_the_service_runs_on_postgresql(start: Start, postgres_dsn: str) -> None:
-    client = start(store=open_store(postgres_dsn))
+    client = start(store=lambda: open_store(postgres_dsn))
     login(client, "jana", "Jana Nováková")
     with connect(socket_url(client, "/ws/agents/jana")) as ws:
         conversation_id = chat(client)
@@ -625,11 +638,12 @@ def test_serve_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--tick-interval", "0"]) == 2
 
 
+@pytest.mark.skipif(not separate_reader(), reason="needs the store's event log (AsyncDesk)")
 def test_commands_of_another_desk_on_the_same_store_reach_the_sockets(
     start: Start, tmp_path: Path
 ) -> None:
     # The service and a plain Desk (another process would do the same) share one file.
-    client = start(store=SqliteStore(str(tmp_path / "shared.db")))
+    client = start(store=lambda: SqliteStore(str(tmp_path / "shared.db")))
     login(client, "jana", "Jana Nováková")
     other = Desk(store=SqliteStore(str(tmp_path / "shared.db")))
     with connect(socket_url(client, "/ws/agents/jana")) as ws:
@@ -639,3 +653,78 @@ def test_commands_of_another_desk_on_the_same_store_reach_the_sockets(
         message = frames(ws, 1)[0]
     assert (offered["type"], offered["aggregate_id"]) == ("ChatOffered", conversation_id)
     assert message["message"]["text"] == "hello from elsewhere"
+
+
+def replies(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    """The next command reply on a socket (event frames skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frame: dict[str, Any] = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if "reply" in frame:
+            return frame
+
+
+def test_commands_over_the_sockets(start: Start) -> None:
+    client = start()
+    login(client, "jana", "Jana Nováková", available=False)
+    login(client, "petr", "Petr Svoboda", available=False)
+    with (
+        connect(socket_url(client, "/ws/agents/jana")) as jana,
+        connect(socket_url(client, "/ws/agents/petr")) as petr,
+    ):
+        jana.send(json.dumps({"command": "set_available", "ref": 1}))
+        assert replies(jana) == {
+            "reply": 1,
+            "events": [{"id": "agent:jana:2", "type": "AgentAvailable"}],
+        }
+        conversation_id = chat(client)
+        with connect(socket_url(client, f"/ws/chats/{conversation_id}")) as customer:
+            customer.send(json.dumps({"command": "send_message", "ref": "a", "text": "Hello?"}))
+            assert [e["type"] for e in replies(customer)["events"]] == ["MessagePosted"]
+            # the socket acts for its own agent only: Petr cannot take Jana's offer
+            petr.send(
+                json.dumps({"command": "accept", "ref": 2, "conversation_id": conversation_id})
+            )
+            assert replies(petr)["error"]["code"] == "no_pending_offer"
+            jana.send(
+                json.dumps({"command": "accept", "ref": 3, "conversation_id": conversation_id})
+            )
+            assert [e["type"] for e in replies(jana)["events"]] == ["OfferAccepted"]
+            jana.send(
+                json.dumps(
+                    {
+                        "command": "send_message",
+                        "ref": 4,
+                        "conversation_id": conversation_id,
+                        "text": "a <b>",
+                    }
+                )
+            )
+            error = replies(jana)["error"]
+            assert (error["code"], error["details"]["position"]) == ("reserved_character", 2)
+            jana.send(
+                json.dumps(
+                    {
+                        "command": "send_message",
+                        "ref": 5,
+                        "conversation_id": conversation_id,
+                        "text": "Hi!",
+                    }
+                )
+            )
+            assert replies(jana)["reply"] == 5
+            customer.send(json.dumps({"command": "end", "ref": "b"}))
+            assert replies(customer)["events"][0]["type"] == "CustomerEnded"
+            for bad, code in (
+                ("not json", "invalid_argument"),
+                ('{"command": "fly"}', "invalid_argument"),
+                ("[1]", "invalid_argument"),
+            ):
+                customer.send(bad)
+                assert replies(customer)["error"]["code"] == code
+    view = ok(client.get(f"/api/conversations/{conversation_id}"))
+    assert [m["text"] for m in view["messages"]] == [
+        "Hello?",
+        "Hi!",
+        "Customer ended the conversation",
+    ]

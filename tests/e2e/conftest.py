@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from e2e.browser_support import Shots
 from livechat_core import SqliteStore
 from livechat_core.service import create_app, running
-from livechat_core.service._serve import make_desk
+from livechat_core.service._serve import make_desk, separate_reader
 
 CHROMIUM_ENV = "LIVECHAT_TEST_CHROMIUM"
 ARTIFACTS_ENV = "LIVECHAT_E2E_ARTIFACTS"
@@ -66,13 +66,32 @@ def service(tmp_path: Path) -> Iterator[Callable[..., str]]:
     def start(
         queues: dict[str, tuple[list[str], float]], masking: bool = True, locale: str = "en"
     ) -> str:
-        desk = make_desk(SqliteStore(str(tmp_path / "desk.db")), masking=masking, locale=locale)
+        path = str(tmp_path / "desk.db")
+        desk = make_desk(SqliteStore(path), masking=masking, locale=locale)
+        reader = (
+            make_desk(SqliteStore(path), masking=masking, locale=locale)
+            if separate_reader()
+            else None
+        )
 
         async def add_queues() -> None:
             for name, (reasons, timeout) in queues.items():
                 await desk.add_queue(name, reasons, offer_timeout=timeout)
 
-        app = create_app(desk, tick_interval=0.2, poll_interval=0.1, on_startup=add_queues)
+        async def close() -> None:
+            for each in (desk, reader):
+                if each is not None:
+                    await each.aclose()
+                    each.store.close()
+
+        app = create_app(
+            desk,
+            reader=reader,
+            tick_interval=0.2,
+            poll_interval=0.1,
+            on_startup=add_queues,
+            on_shutdown=close,
+        )
         context = running(app)
         url = context.__enter__()
         stack.append(context)

@@ -82,6 +82,10 @@ TEMPLATES: Final[dict[str, dict[str, str]]] = {
 }
 """Message templates with ``<name>`` parameters, by language (the composer fills them)."""
 
+# The asynchronous desk the service runs on: ``livechat_core.AsyncDesk`` (or the interim
+# seam of ``._compat`` in builds without it).
+AsyncDesk = Any
+
 # A template's ``<name>`` parameters (the composer's placeholder syntax).
 _PLACEHOLDER: Final = re.compile(r"<([^<>\s]+)>")
 
@@ -119,8 +123,9 @@ class Service:
 
     def __init__(
         self,
-        desk: Any,
+        desk: AsyncDesk,
         *,
+        reader: AsyncDesk | None,
         tick_interval: float,
         poll_interval: float,
         idle_reasons: Sequence[str],
@@ -129,8 +134,9 @@ class Service:
         heartbeat: float,
     ) -> None:
         self.desk = desk
+        self.reader = desk if reader is None else reader
         self.masking: MaskingPolicy = desk.masking
-        self.hub = EventHub(desk.events_after, capacity=buffer, poll_interval=poll_interval)
+        self.hub = EventHub(self.reader.events_after, capacity=buffer, poll_interval=poll_interval)
         self.tick_interval = tick_interval
         self.idle_reasons = tuple(idle_reasons)
         self.templates = {lang: dict(found) for lang, found in templates.items()}
@@ -285,7 +291,7 @@ async def add_queue(request: Request) -> Response:
 
 async def list_queues(request: Request) -> Response:
     """Every queue (the transfer dialog's list), filtered by ``?q=``."""
-    queues = await _service(request).desk.queues()
+    queues = await _service(request).reader.queues()
     queues = filter_options(queues, request.query_params.get("q"))
     return JSONResponse({"queues": [views.queue_json(queue) for queue in queues]})
 
@@ -307,7 +313,7 @@ async def login(request: Request) -> Response:
 async def list_agents(request: Request) -> Response:
     """Every agent, or with ``?available=true`` those a chat can go to (other than
     ``?exclude=``); filtered by ``?q=``."""
-    desk = _service(request).desk
+    desk = _service(request).reader
     params = request.query_params
     if params.get("available", "").lower() in ("1", "true", "yes"):
         agents = await desk.available_agents(exclude=params.get("exclude") or None)
@@ -318,7 +324,7 @@ async def list_agents(request: Request) -> Response:
 
 
 async def get_agent(request: Request) -> Response:
-    agent = await _service(request).desk.agent(request.path_params["agent_id"])
+    agent = await _service(request).reader.agent(request.path_params["agent_id"])
     return JSONResponse(views.agent_json(agent))
 
 
@@ -331,8 +337,8 @@ async def get_offers(request: Request) -> Response:
 
 async def _offers(service: Service, agent_id: str) -> list[dict[str, Any]]:
     found = []
-    for offer in await service.desk.offers(agent_id):
-        conversation = await service.desk.conversation(offer.conversation_id)
+    for offer in await service.reader.offers(agent_id):
+        conversation = await service.reader.conversation(offer.conversation_id)
         found.append(views.offer_json(offer, conversation, service.masking, service.hub.names))
     return found
 
@@ -341,7 +347,7 @@ async def desktop(request: Request) -> Response:
     """Everything an agent's desktop shows, masked, with the log position it reflects (a
     socket opened with ``?after=`` that position misses nothing since)."""
     service = _service(request)
-    desk = service.desk
+    desk = service.reader
     agent_id = request.path_params["agent_id"]
     position = service.hub.position
     agent = await desk.agent(agent_id)
@@ -417,7 +423,7 @@ def _cid(request: Request) -> str:
 async def get_conversation(request: Request) -> Response:
     """The conversation as an agent's screen shows it (masked), with its surfaces."""
     service = _service(request)
-    conversation = await service.desk.conversation(_cid(request))
+    conversation = await service.reader.conversation(_cid(request))
     return JSONResponse(
         views.conversation_json(conversation, service.masking, service.now(), service.hub.names)
     )
@@ -425,7 +431,7 @@ async def get_conversation(request: Request) -> Response:
 
 async def get_surfaces(request: Request) -> Response:
     """Every masked surface of SPEC section 6, by the desk's policy."""
-    surfaces = await _service(request).desk.surfaces(_cid(request))
+    surfaces = await _service(request).reader.surfaces(_cid(request))
     return JSONResponse(attrs.asdict(surfaces))
 
 
@@ -531,7 +537,7 @@ async def events_after(request: Request) -> Response:
         raise BadRequest("'limit' must be a whole number") from None
     if not 1 <= limit <= 10_000:
         raise BadRequest("'limit' must be between 1 and 10000")
-    found = await _service(request).desk.events_after(after, limit)
+    found = await _service(request).reader.events_after(after, limit)
     return JSONResponse(
         {"events": [{"position": position, **to_record(event)} for position, event in found]}
     )
@@ -561,7 +567,7 @@ async def get_chat(request: Request) -> Response:
     """The customer's view of their chat, with the log position it reflects."""
     service = _service(request)
     position = service.hub.position
-    conversation = await service.desk.conversation(_cid(request))
+    conversation = await service.reader.conversation(_cid(request))
     return JSONResponse({**views.chat_json(conversation, service.hub.names), "position": position})
 
 
@@ -576,13 +582,22 @@ async def _customer_end(service: Service, request: Request, body: dict[str, Any]
 # --- sockets --------------------------------------------------------------------------------
 
 
+SocketCommand = Callable[[Service, dict[str, Any]], Awaitable[Any]]
+
+
 async def _stream(
     websocket: WebSocket,
     topic: str,
     frame: Callable[[int, Event], dict[str, Any]],
+    commands: Mapping[str, SocketCommand],
 ) -> None:
     """Send the frames a reader wants from ``?after=`` on (the current position when
-    absent) until the client goes away."""
+    absent) until the client goes away, and run the commands the client sends.
+
+    A command frame is ``{"command": name, "ref": anything, ...arguments}``; its answer is
+    ``{"reply": ref, "events": [...]}`` or ``{"reply": ref, "error": {...}}`` (the same
+    error body as over HTTP). Commands run in the order they arrive.
+    """
     service = _service(websocket)
     try:
         after = _after(websocket.query_params.get("after"))
@@ -591,27 +606,34 @@ async def _stream(
         return
     await websocket.accept()
     position = service.hub.position if after is None else after
+    sending = asyncio.Lock()  # one frame at a time, from the feed and the replies
 
-    async def send() -> None:
+    async def send_json(data: dict[str, Any]) -> None:
+        async with sending:
+            await websocket.send_json(data)
+
+    async def feed() -> None:
         nonlocal position
         while True:
             try:
                 async for cursor, entry in service.hub.follow(position, topic, service.heartbeat):
                     position = cursor
                     if entry is None:
-                        await websocket.send_json({"position": cursor})
+                        await send_json({"position": cursor})
                     else:
-                        await websocket.send_json(frame(cursor, entry.event))
+                        await send_json(frame(cursor, entry.event))
             except PositionGone as gone:
                 position = gone.head
-                await websocket.send_json({"reset": True, "position": gone.head})
+                await send_json({"reset": True, "position": gone.head})
 
     async def receive() -> None:
         with contextlib.suppress(WebSocketDisconnect):
             while True:
-                await websocket.receive_text()
+                await send_json(
+                    await _run_socket_command(service, commands, await websocket.receive_text())
+                )
 
-    sender = asyncio.create_task(send())
+    sender = asyncio.create_task(feed())
     receiver = asyncio.create_task(receive())
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -625,27 +647,94 @@ async def _stream(
         await websocket.close()
 
 
+async def _run_socket_command(
+    service: Service, commands: Mapping[str, SocketCommand], text: str
+) -> dict[str, Any]:
+    ref: Any = None
+    try:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise BadRequest("a command frame is a JSON object") from None
+        if not isinstance(body, dict):
+            raise BadRequest("a command frame is a JSON object")
+        ref = body.get("ref")
+        name = body.get("command")
+        run = commands.get(name) if isinstance(name, str) else None
+        if run is None:
+            raise BadRequest(f"unknown command {name!r}; this socket takes {sorted(commands)}")
+        events = await service.run(run(service, body))
+    except LivechatError as error:
+        return {"reply": ref, **views.error_json(error)}
+    return {"reply": ref, "events": [views.event_brief(event) for event in events]}
+
+
+def _agent_commands(agent_id: str) -> dict[str, SocketCommand]:
+    """What an agent's socket takes: the agent's own commands (the agent is the socket's)."""
+
+    def cid(body: dict[str, Any]) -> str:
+        return _text(body, "conversation_id")
+
+    return {
+        "set_available": lambda s, b: s.desk.set_available(agent_id),
+        "set_idle": lambda s, b: s.desk.set_idle(agent_id, _text(b, "reason")),
+        "accept": lambda s, b: s.desk.accept(agent_id, cid(b)),
+        "decline": lambda s, b: s.desk.decline(agent_id, cid(b)),
+        "send_message": lambda s, b: s.desk.send_agent_message(agent_id, cid(b), _text(b, "text")),
+        "transfer_to_agent": lambda s, b: s.desk.transfer_to_agent(
+            agent_id, cid(b), _text(b, "target_agent_id")
+        ),
+        "transfer_to_queue": lambda s, b: s.desk.transfer_to_queue(
+            agent_id, cid(b), _text(b, "queue")
+        ),
+        "request_conference": lambda s, b: s.desk.request_conference(
+            agent_id, cid(b), _text(b, "guest_agent_id")
+        ),
+        "end_conference": lambda s, b: s.desk.end_conference(agent_id, cid(b)),
+        "end": lambda s, b: s.desk.end(agent_id, cid(b)),
+        "submit_wrap_up": lambda s, b: s.desk.submit_wrap_up(
+            agent_id, cid(b), _text(b, "reason"), _text(b, "notes", "")
+        ),
+    }
+
+
+def _customer_commands(conversation_id: str) -> dict[str, SocketCommand]:
+    """What a customer's socket takes: messages and the end of the chat."""
+    return {
+        "send_message": lambda s, b: s.desk.send_customer_message(
+            conversation_id, _text(b, "text")
+        ),
+        "end": lambda s, b: s.desk.customer_end(conversation_id),
+    }
+
+
 async def agent_socket(websocket: WebSocket) -> None:
     """``/ws/agents/{agent_id}?after=N``: the agent's events and those of the conversations
-    they have a leg in, masked."""
+    they have a leg in, masked; takes the agent's commands."""
     service = _service(websocket)
     agent_id = websocket.path_params["agent_id"]
 
     def frame(position: int, event: Event) -> dict[str, Any]:
         return views.agent_frame(position, event, service.masking, service.hub.names)
 
-    await _stream(websocket, agent_topic(agent_id), frame)
+    await _stream(websocket, agent_topic(agent_id), frame, _agent_commands(agent_id))
 
 
 async def chat_socket(websocket: WebSocket) -> None:
-    """``/ws/chats/{conversation_id}?after=N``: the events of the customer's conversation."""
+    """``/ws/chats/{conversation_id}?after=N``: the events of the customer's conversation;
+    takes the customer's messages and the end of the chat."""
     service = _service(websocket)
     conversation_id = websocket.path_params["conversation_id"]
 
     def frame(position: int, event: Event) -> dict[str, Any]:
         return views.customer_frame(position, event, service.hub.names)
 
-    await _stream(websocket, conversation_topic(conversation_id), frame)
+    await _stream(
+        websocket,
+        conversation_topic(conversation_id),
+        frame,
+        _customer_commands(conversation_id),
+    )
 
 
 # --- the application ------------------------------------------------------------------------
@@ -706,8 +795,9 @@ def routes() -> list[BaseRoute]:
 
 
 def create_app(
-    desk: Any,
+    desk: AsyncDesk,
     *,
+    reader: AsyncDesk | None = None,
     tick_interval: float = 0.5,
     poll_interval: float = 0.25,
     idle_reasons: Sequence[str] = IDLE_REASONS,
@@ -720,7 +810,11 @@ def create_app(
     """The service as an ASGI application over ``desk`` (an :class:`AsyncDesk`).
 
     Args:
-        desk: the desk; its masking policy masks every agent's screen.
+        desk: the desk that runs the commands; its masking policy masks every agent's
+            screen.
+        reader: a desk on the same store (another connection to the same file or
+            database) for the views and the event log, so reads do not queue between
+            the commands and the commands commit in groups; ``None`` → ``desk``.
         tick_interval: seconds between two rounds of firing expired deadlines.
         poll_interval: seconds between two reads of the event log when no command of
             this process woke the reader (commands of other processes on the same store
@@ -737,6 +831,7 @@ def create_app(
 
     service = Service(
         desk,
+        reader=reader,
         tick_interval=tick_interval,
         poll_interval=poll_interval,
         idle_reasons=idle_reasons,

@@ -1,5 +1,11 @@
-"""TEMPORARY: a sync Desk in a worker thread, with an in-process event log, until
-AsyncDesk and events_after land on main (issue 12)."""
+"""Interim seam: the service's asynchronous desk where ``AsyncDesk`` is not available yet.
+
+The service is written against :class:`livechat_core.AsyncDesk` and ``desk.events_after``
+(SPEC section 11). Until a library build provides them, :class:`ThreadedDesk` runs a sync
+:class:`~livechat_core.Desk` on one worker thread and numbers the events this process
+commits (an in-process log), which gives one service process everything but the events of
+other processes. :func:`async_desk_class` says which one the service uses.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,17 @@ from .._desk import Desk
 from .._events import Event
 
 
+def async_desk_class() -> type[Any] | None:
+    """``livechat_core.AsyncDesk`` when this build has it, else ``None``."""
+    import livechat_core
+
+    found: type[Any] | None = getattr(livechat_core, "AsyncDesk", None)
+    return found
+
+
 class _Log:
+    """The events this process committed, numbered in commit order."""
+
     def __init__(self) -> None:
         self.events: list[tuple[int, Event]] = []
         self.lock = threading.Lock()
@@ -29,15 +45,23 @@ class _Log:
 
 
 class ThreadedDesk:
-    def __init__(self, **kwargs: Any) -> None:
+    """A sync desk on one worker thread with ``AsyncDesk``'s coroutine face."""
+
+    def __init__(self, **options: Any) -> None:
         self.log = _Log()
-        self.sync = Desk(transport=self.log, **kwargs)
+        self.sync = Desk(transport=self.log, **options)
+        self.store = self.sync.store
         self.masking = self.sync.masking
         self.clock = self.sync.clock
-        self._pool = ThreadPoolExecutor(1)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="livechat-desk")
 
     async def events_after(self, position: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
+        """The events this process committed after ``position``."""
         return self.log.after(position, limit)
+
+    async def aclose(self) -> None:
+        """Finish the calls already made and stop the worker thread."""
+        await asyncio.to_thread(self._pool.shutdown)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.sync, name)

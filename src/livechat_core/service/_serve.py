@@ -14,6 +14,7 @@ from typing import Any, Final
 from .._errors import InvalidArgument
 from .._masking import MaskingPolicy
 from ..ports import Store
+from ._compat import ThreadedDesk, async_desk_class
 
 DEMO_QUEUES: Final[dict[str, tuple[str, ...]]] = {
     "support": ("Resolved", "Follow-up needed", "Not resolved", "Wrong queue"),
@@ -61,11 +62,18 @@ async def seed_demo(desk: Any) -> list[str]:
 
 
 def make_desk(store: Store, *, masking: bool = True, locale: str = "en") -> Any:
-    """The asynchronous desk the service runs on."""
-    from ._compat import ThreadedDesk
-
+    """The asynchronous desk the service runs on (an ``AsyncDesk``)."""
     policy = MaskingPolicy(enabled=masking)
-    return ThreadedDesk(store=store, masking=policy, locale=locale)
+    found = async_desk_class()
+    if found is None:
+        return ThreadedDesk(store=store, masking=policy, locale=locale)
+    return found(store=store, masking=policy, locale=locale)
+
+
+def separate_reader() -> bool:
+    """Whether a second desk on its own connection can serve the views and the log (it
+    needs the store's own event log, which ``AsyncDesk`` builds come with)."""
+    return async_desk_class() is not None
 
 
 def serve(
@@ -79,22 +87,38 @@ def serve(
     tick_interval: float = 0.5,
     log_level: str = "info",
 ) -> None:
-    """Run the service with uvicorn until interrupted (``livechat-core serve``)."""
+    """Run the service with uvicorn until interrupted (``livechat-core serve``).
+
+    Two desks share the ``store``: one runs the commands (on its own thread, committing
+    the commands that arrive together in one transaction), the other, on its own
+    connection, serves the views and the event log, so reads never queue between
+    commands.
+    """
     import uvicorn
 
     from ._app import create_app
 
     desk = make_desk(open_store(store), masking=masking, locale=locale)
+    reader = None
+    if store != ":memory:" and separate_reader():
+        reader = make_desk(open_store(store), masking=masking, locale=locale)
 
     async def on_startup() -> None:
         if demo:
             await seed_demo(desk)
 
     async def on_shutdown() -> None:
-        desk.sync.store.close()
+        for each in (desk, reader):
+            if each is not None:
+                await each.aclose()
+                each.store.close()
 
     app = create_app(
-        desk, tick_interval=tick_interval, on_startup=on_startup, on_shutdown=on_shutdown
+        desk,
+        reader=reader,
+        tick_interval=tick_interval,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
     )
     # uvicorn stops gracefully on SIGTERM and then raises the signal again for the
     # handler it found; a handler that ignores it makes a clean stop exit with status 0.

@@ -90,6 +90,7 @@ const LC = (() => {
       ws.onopen = () => { this.delay = 250; this.onStatus(true); };
       ws.onmessage = (message) => {
         const frame = JSON.parse(message.data);
+        if ("reply" in frame) { this.settle(frame); return; }
         if (frame.reset) {
           this.position = frame.position;
           this.onReset(frame.position);
@@ -108,6 +109,25 @@ const LC = (() => {
         setTimeout(() => this.connect(), this.delay);
         this.delay = Math.min(this.delay * 2, 5000);
       };
+    }
+
+    // Run a command over the socket: resolves with its events, rejects with an ApiError.
+    command(name, args) {
+      this.refs = (this.refs || 0) + 1;
+      const ref = this.refs;
+      this.pending = this.pending || new Map();
+      return new Promise((resolve, reject) => {
+        this.pending.set(ref, { resolve, reject });
+        this.ws.send(JSON.stringify(Object.assign({ command: name, ref }, args || {})));
+      });
+    }
+
+    settle(frame) {
+      const waiting = this.pending && this.pending.get(frame.reply);
+      if (!waiting) return;
+      this.pending.delete(frame.reply);
+      if (frame.error) waiting.reject(new ApiError(409, frame));
+      else waiting.resolve(frame.events);
     }
 
     // Drop the connection as a network failure would (the socket reconnects by itself).
