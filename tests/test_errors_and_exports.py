@@ -44,7 +44,15 @@ def test_all_is_sorted_and_names_exist() -> None:
     # ("@py_..." names: pytest's assertion rewriting of the package loaded as a plugin)
     public = {n for n in dir(livechat_core) if not n.startswith(("_", "@"))}
     # submodules, and what `from __future__` and `typing` leave in the namespace
-    modules = {"adapters", "events", "ports", "testing", "annotations", "TYPE_CHECKING"}
+    modules = {
+        "adapters",
+        "events",
+        "ports",
+        "service",
+        "testing",
+        "annotations",
+        "TYPE_CHECKING",
+    }
     assert public - set(names) - modules == set()
 
 

@@ -114,8 +114,18 @@ def status_of(error: LivechatError) -> int:
     return 400
 
 
-class BadRequest(InvalidArgument):
-    """A request body that is not the JSON object an endpoint takes (HTTP 400)."""
+class BadRequest(ValueError):
+    """A request that is not the JSON object an endpoint takes: HTTP 400 with the body of
+    an :class:`InvalidArgument` (code ``invalid_argument``). Not a library error of its own:
+    it never leaves the service."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_error(self) -> InvalidArgument:
+        """The library error whose body the client gets."""
+        return InvalidArgument(self.message)
 
 
 class Service:
@@ -664,6 +674,8 @@ async def _run_socket_command(
         if run is None:
             raise BadRequest(f"unknown command {name!r}; this socket takes {sorted(commands)}")
         events = await service.run(run(service, body))
+    except BadRequest as error:
+        return {"reply": ref, **views.error_json(error.as_error())}
     except LivechatError as error:
         return {"reply": ref, **views.error_json(error)}
     return {"reply": ref, "events": [views.event_brief(event) for event in events]}
@@ -742,9 +754,14 @@ async def chat_socket(websocket: WebSocket) -> None:
 
 async def _refused(request: Request, error: Exception) -> Response:
     assert isinstance(error, LivechatError)
-    status = 400 if isinstance(error, BadRequest) else status_of(error)
+    status = status_of(error)
     headers = {"Retry-After": "1"} if status == 503 else None
     return JSONResponse(views.error_json(error), status_code=status, headers=headers)
+
+
+async def _malformed(request: Request, error: Exception) -> Response:
+    assert isinstance(error, BadRequest)
+    return JSONResponse(views.error_json(error.as_error()), status_code=400)
 
 
 def routes() -> list[BaseRoute]:
@@ -855,7 +872,7 @@ def create_app(
     app = Starlette(
         routes=routes(),
         lifespan=lifespan,
-        exception_handlers={LivechatError: _refused},
+        exception_handlers={LivechatError: _refused, BadRequest: _malformed},
     )
     app.state.service = service
     return app
