@@ -435,8 +435,16 @@ class SqliteStore(Store):
         return _Transaction(self, write)
 
     def _begin(self, write: bool) -> _SqliteTransaction:
-        """Start a transaction, holding the store's lock until :meth:`_end` releases it."""
-        self._lock.acquire()
+        """Start a transaction, holding the store's lock until :meth:`_end` releases it.
+
+        Another thread of this process holding the store (a long ``batch()`` block) is
+        waited for as long as another process's write lock: ``busy_timeout``.
+        """
+        if not self._lock.acquire(timeout=self.busy_timeout):
+            raise StoreTimeout(
+                f"another thread held the store on {self.path} past the busy timeout "
+                f"({self.busy_timeout:g} s)"
+            )
         try:
             connection = self._connect()
             try:
