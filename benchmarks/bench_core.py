@@ -194,7 +194,7 @@ def where_the_time_goes(count: int) -> dict[str, float]:
     from livechat_core.adapters import memory
 
     spent = {"decide": 0.0, "save": 0.0}
-    decide, save = _desk.decide, memory._MemoryTransaction.save
+    decide, save = _desk.decide, memory._MemoryTransaction.save_last
 
     def timed_decide(*args: Any) -> Any:
         started = CLOCK()
@@ -211,7 +211,7 @@ def where_the_time_goes(count: int) -> dict[str, float]:
             spent["save"] += CLOCK() - started
 
     _desk.decide = timed_decide  # type: ignore[assignment]
-    memory._MemoryTransaction.save = timed_save  # type: ignore[method-assign]
+    memory._MemoryTransaction.save_last = timed_save  # type: ignore[method-assign]
     desk = make_desk()
     total = timed(count, lambda i: desk_lifecycle(desk, i)) * count
 

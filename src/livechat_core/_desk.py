@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import operator
 import random
 import threading
 import time
@@ -116,20 +117,38 @@ def _check_now(now: float) -> float:
     return check_seconds(now, "now")
 
 
+_TIME_FIELDS: dict[type, tuple[Callable[[Any], tuple[Any, ...]], bool, bool]] = {}
+
+
+def _time_fields(cls: type) -> tuple[Callable[[Any], tuple[Any, ...]], bool, bool]:
+    """A getter of a record class's ``*_at`` and ``*_since`` values, and whether it has
+    messages and legs: worked out once per class, not once per command."""
+    found = _TIME_FIELDS.get(cls)
+    if found is None:
+        names = [field.name for field in attrs.fields(cls)]
+        times = [name for name in names if name.endswith(("_at", "_since"))]
+        getter: Callable[[Any], tuple[Any, ...]] = (
+            operator.attrgetter(*times, *times[:1])  # two names at least: a tuple
+            if times
+            else lambda record: ()
+        )
+        found = _TIME_FIELDS[cls] = (getter, "messages" in names, "legs" in names)
+    return found
+
+
 def _latest_time(record: Any) -> float:
     """The latest time a stored record holds (its ``*_at`` and ``*_since`` fields, its
     legs', its last message's): no command may change it at an earlier time."""
+    times, has_messages, has_legs = _time_fields(type(record))
     latest = -math.inf
-    for field in attrs.fields(type(record)):
-        value = getattr(record, field.name)
-        if field.name == "messages":
-            if value:
-                latest = max(latest, value[-1].at)
-        elif field.name == "legs":
-            for leg in value:
-                latest = max(latest, _latest_time(leg))
-        elif field.name.endswith(("_at", "_since")) and isinstance(value, int | float):
-            latest = max(latest, value)
+    for value in times(record):
+        if value is not None and value > latest:
+            latest = value
+    if has_messages and record.messages:
+        latest = max(latest, record.messages[-1].at)
+    if has_legs:
+        for leg in record.legs:
+            latest = max(latest, _latest_time(leg))
     return latest
 
 

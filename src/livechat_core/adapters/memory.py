@@ -130,35 +130,44 @@ class MemoryStore(Store):
                 aggregate_id=key,
             )
 
-    def _apply(self, changes: Changes) -> list[Callable[[], None]]:
-        """Apply ``changes``; returns the steps that undo them, in the order to run them."""
-        undo: list[Callable[[], None]] = []
+    def _apply(self, changes: Changes, undo: list[Callable[[], None]] | None) -> None:
+        """Apply ``changes``; with ``undo``, append the steps that revert them (to run in
+        reverse order). Without it nothing is logged: the events are packed first, so
+        nothing after the first write can fail."""
+        packed = [(event, pack(event)) for event in changes.events]
         for queue, _ in changes.queues:
-            undo.append(partial(self._put_queue, queue.name, self._queues.get(queue.name)))
+            if undo is not None:
+                undo.append(partial(self._put_queue, queue.name, self._queues.get(queue.name)))
             self._queues[queue.name] = queue
         for agent, _ in changes.agents:
-            undo.append(partial(self._put_agent, agent.id, self._agents.get(agent.id)))
+            if undo is not None:
+                undo.append(partial(self._put_agent, agent.id, self._agents.get(agent.id)))
             self._put_agent(agent.id, agent)
         for conversation, _ in changes.conversations:
-            previous = self._conversations.get(conversation.id)
-            undo.append(partial(self._put_conversation, conversation.id, previous))
+            if undo is not None:
+                previous = self._conversations.get(conversation.id)
+                undo.append(partial(self._put_conversation, conversation.id, previous))
             self._put_conversation(conversation.id, conversation)
         if changes.deleted_assets:
             added = set(changes.deleted_assets) - self._deleted_assets
             self._deleted_assets |= added
-            undo.append(partial(self._deleted_assets.difference_update, added))
-        for event in changes.events:
+            if undo is not None:
+                undo.append(partial(self._deleted_assets.difference_update, added))
+        histories = self._events
+        for event, flat in packed:
             key = (event.aggregate, event.aggregate_id)
-            history = self._events.get(key, ())
-            undo.append(partial(self._put_history, key, history))
-            self._events[key] = _appended(history, pack(event))
+            history = histories.get(key, ())
+            if undo is not None:
+                undo.append(partial(self._put_history, key, history))
+            histories[key] = _appended(history, flat)
             if self._keep_outbox:
                 self._outbox[event.id] = event
-                undo.append(partial(self._unpublish, event.id))
+                if undo is not None:
+                    undo.append(partial(self._unpublish, event.id))
         for conversation_id, message_id, text in changes.redactions:
-            undo.extend(self._redact(conversation_id, message_id, text))
-        undo.reverse()
-        return undo
+            steps = self._redact(conversation_id, message_id, text)
+            if undo is not None:
+                undo.extend(steps)
 
     def _unpublish(self, event_id: str) -> None:
         self._outbox.pop(event_id, None)
@@ -401,5 +410,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def save(self, changes: Changes) -> None:
         self._store._check(changes)
-        # undo steps of later saves must run first
-        self._undo.extend(reversed(self._store._apply(changes)))
+        self._store._apply(changes, self._undo)  # run in reverse: later saves first
+
+    def save_last(self, changes: Changes) -> None:
+        """The transaction's last act: applied without an undo log, as nothing in the
+        transaction can fail after it (the versions are checked and the events packed
+        before the first write). Once it returned, the writes stand."""
+        self._store._check(changes)
+        self._store._apply(changes, None)
