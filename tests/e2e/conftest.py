@@ -40,9 +40,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless chromium for the session."""
+    """One headless chromium per test module: Playwright's sync API keeps an event loop
+    in the main thread while it runs, so it must be gone before other tests use asyncio."""
     path = chromium_path()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
