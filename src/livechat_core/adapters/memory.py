@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -18,7 +19,7 @@ from typing import Any, Final
 
 import attrs
 
-from .._errors import ConcurrencyConflict
+from .._errors import ConcurrencyConflict, InvalidArgument, StoreTimeout
 from .._events import Event, MessagePosted, pack, unpack
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Message, Queue
@@ -42,9 +43,14 @@ class MemoryStore(Store):
         outbox: keep saved events in an outbox until ``mark_published``. A desk without a
             transport has nobody to publish to, so ``Desk()`` turns it off for its own
             store; everything else (history, replay) is unchanged.
+        lock_timeout: seconds a transaction waits for another thread's (a long
+            ``batch()`` block) before :class:`~livechat_core.StoreTimeout` is raised.
     """
 
-    def __init__(self, *, outbox: bool = True) -> None:
+    def __init__(self, *, outbox: bool = True, lock_timeout: float = 30.0) -> None:
+        if type(lock_timeout) not in (int, float) or not 0 < lock_timeout < math.inf:
+            raise InvalidArgument(f"lock_timeout must be positive seconds, not {lock_timeout!r}")
+        self.lock_timeout = float(lock_timeout)
         self._keep_outbox = outbox
         self._lock = threading.RLock()
         self._queues: dict[str, Queue] = {}
@@ -322,7 +328,12 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         self._undo: list[Callable[[], None]] = []
 
     def __enter__(self) -> _MemoryTransaction:
-        self._store._lock.acquire()
+        store = self._store
+        if not store._lock.acquire(timeout=store.lock_timeout):
+            raise StoreTimeout(
+                f"another thread held the memory store past its lock timeout "
+                f"({store.lock_timeout:g} s)"
+            )
         return self
 
     def __exit__(self, exc_type: object, *exc_info: object) -> None:

@@ -1,6 +1,6 @@
-"""Every SQLite store call is bounded (issue 15, item 1): a writer waits for another
-process's lock, or another thread's open transaction, at most ``busy_timeout``, then
-gets :class:`StoreTimeout`, and nothing changed."""
+"""Every store call is bounded (issue 15, item 1): a writer waits for another process's
+lock (SQLite), or another thread's open transaction (SQLite and memory), at most the
+store's timeout, then gets :class:`StoreTimeout`, and nothing changed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from livechat_core import Desk, SqliteStore, StoreTimeout
+from livechat_core import Desk, MemoryStore, SqliteStore, StoreTimeout
+from livechat_core.ports import Store
 
 
 def test_a_lock_held_by_another_process_ends_in_store_timeout(tmp_path: Path) -> None:
@@ -35,8 +36,16 @@ def test_a_lock_held_by_another_process_ends_in_store_timeout(tmp_path: Path) ->
         assert [q.name for q in desk.queues()] == ["sales", "support"]
 
 
-def test_a_batch_held_open_by_another_thread_ends_in_store_timeout(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "desk.db", busy_timeout=0.3) as store:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_batch_held_open_by_another_thread_ends_in_store_timeout(
+    tmp_path: Path, kind: str
+) -> None:
+    store: Store = (
+        MemoryStore(lock_timeout=0.3)
+        if kind == "memory"
+        else SqliteStore(tmp_path / "desk.db", busy_timeout=0.3)
+    )
+    try:
         desk = Desk(store=store)
         desk.add_queue("support", ["Resolved"])
         inside = threading.Event()
@@ -58,3 +67,5 @@ def test_a_batch_held_open_by_another_thread_ends_in_store_timeout(tmp_path: Pat
             release.set()
             holder.join(30)
         assert [q.name for q in desk.queues()] == ["billing", "support"]
+    finally:
+        store.close()
