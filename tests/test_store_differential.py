@@ -2,9 +2,11 @@
 
 A Hypothesis state machine drives one desk on a :class:`MemoryStore` and one desk on each
 real store (a SQLite file, and a PostgreSQL schema when ``LIVECHAT_TEST_POSTGRES`` is
-set) with the same commands, valid and invalid, and one shared fake clock. After every
-step the desks must have returned the same events or refused with the same error code,
-and show the same conversations, agents, queues, stored events and outbox.
+set) with the same commands, valid and invalid, and one shared fake clock; and the same
+through the async face: an :class:`AsyncDesk` on another SQLite file (and PostgreSQL
+schema), driven through :class:`BlockingDesk`. After every step the desks must have
+returned the same events or refused with the same error code, and show the same
+conversations, agents, queues, stored events, outbox and event log (positions included).
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from livechat_core import Desk, LivechatError, MemoryStore
+from livechat_core import AsyncDesk, Desk, LivechatError, MemoryStore
 from livechat_core.adapters.sqlite import SqliteStore
 from livechat_core.ports import Store
+from livechat_core.testing import BlockingDesk
 
 POSTGRES_ENV = "LIVECHAT_TEST_POSTGRES"
 
@@ -57,7 +60,28 @@ class StoresAgree(RuleBasedStateMachine):
             from livechat_core.adapters.postgres import PostgresStore
 
             stores.append(PostgresStore(dsn, schema=self.schema))
-        self.desks = [Desk(store=store, clock=self.clock, new_id=self._ids()) for store in stores]
+        self.desks: list[Desk] = [
+            Desk(store=store, clock=self.clock, new_id=self._ids()) for store in stores
+        ]
+        # The async face, on stores of its own.
+        self.faces = [
+            BlockingDesk(AsyncDesk(store=MemoryStore(), clock=self.clock, new_id=self._ids())),
+            BlockingDesk(
+                AsyncDesk(
+                    store=SqliteStore(os.path.join(self.directory, "async.db"), synchronous="OFF"),
+                    clock=self.clock,
+                    new_id=self._ids(),
+                )
+            ),
+        ]
+        if dsn:
+            from livechat_core.adapters.postgres import PostgresStore
+
+            async_store = PostgresStore(dsn, schema=self.schema + "_async")
+            self.faces.append(
+                BlockingDesk(AsyncDesk(store=async_store, clock=self.clock, new_id=self._ids()))
+            )
+        self.desks.extend(cast(Desk, face) for face in self.faces)
         self.chats: list[str] = []
 
     @staticmethod
@@ -66,6 +90,8 @@ class StoresAgree(RuleBasedStateMachine):
         return lambda: f"chat{next(numbers)}"
 
     def teardown(self) -> None:
+        for face in self.faces:
+            face.close()
         for desk in self.desks:
             desk.store.close()
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -75,9 +101,10 @@ class StoresAgree(RuleBasedStateMachine):
             from psycopg import sql
 
             with psycopg.connect(dsn, autocommit=True) as connection:
-                connection.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
-                )
+                for schema in (self.schema, self.schema + "_async"):
+                    connection.execute(
+                        sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                    )
 
     def _all(self, command: Callable[[Desk], Any]) -> None:
         """Run ``command`` on every desk; all must answer alike."""
@@ -205,6 +232,7 @@ class StoresAgree(RuleBasedStateMachine):
             "offers": [desk.offers(agent.id) for agent in desk.agents()],
             "conversation_ids": store.conversation_ids(),
             "pending": store.pending(),
+            "log": desk.events_after(0, 100_000),
         }
 
 

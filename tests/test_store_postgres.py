@@ -95,6 +95,10 @@ def test_a_version_1_schema_is_migrated_forward_with_its_data(postgres_dsn: str)
         connection.execute("DROP TABLE old.desk_settings")
         connection.execute("ALTER TABLE old.conversations DROP COLUMN closed_at")
         connection.execute("ALTER TABLE old.agent_queues DROP COLUMN waiting_since")
+        connection.execute("DROP TRIGGER events_notify ON old.events")
+        connection.execute("DROP FUNCTION old.notify_events")
+        connection.execute("DROP TABLE old.consumers")
+        connection.execute("ALTER TABLE old.events DROP COLUMN log_position")
         connection.execute("UPDATE old.schema_info SET version = 1")
     with PostgresStore(postgres_dsn, schema="old") as store:
         desk = Desk(store=store)
@@ -102,6 +106,13 @@ def test_a_version_1_schema_is_migrated_forward_with_its_data(postgres_dsn: str)
         desk.set_available("jana")
         chat = desk.start_chat("support", "Karel Novák", "karel@example.com")
         assert desk.conversation(chat).state == "offered"
+        logged = [event.id for _, event in desk.events_after()]
+        assert logged[:2] == ["queue:support:1", "agent:jana:1"], "old events keep their order"
+        assert logged[2:] == [
+            "agent:jana:2",
+            f"conversation:{chat}:1",
+            f"conversation:{chat}:2",
+        ]
     with psycopg.connect(postgres_dsn) as connection:
         version = connection.execute("SELECT version FROM old.schema_info").fetchone()
         assert version == (SCHEMA_VERSION,)

@@ -14,6 +14,7 @@ from . import (
     _html,  # noqa: F401 - attaches the notebook views to the records
     events,
 )
+from ._async import AsyncDesk
 from ._commands import (
     Accept,
     AddQueue,
@@ -132,6 +133,7 @@ __all__ = [
     "AgentState",
     "AgentStateError",
     "AssetDeleted",
+    "AsyncDesk",
     "ClockError",
     "Command",
     "CommandRefused",

@@ -864,6 +864,13 @@ class Desk:
         conversation_id = cmd.identifier(conversation_id, "conversation_id")
         return self.store.events(conversation_id, "conversation")
 
+    def events_after(self, position: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
+        """At most ``limit`` stored events after ``position`` in the store's log, as
+        ``(position, event)``, oldest first: every aggregate's events, in one order per
+        store. Pass the last position handled to resume (0: from the start); a consumer
+        keeps its own with ``store.save_consumer_position``."""
+        return self.store.log(position, limit)
+
     # --- figures (SPEC section 12) -------------------------------------------------------
 
     def stored_events(self) -> Iterator[Event]:

@@ -17,6 +17,9 @@ Contract for every store (``livechat_core.testing.StoreConformance`` checks it):
   first by ``(started_at, id)``; ``due`` returns ids by ``(next_deadline, id)``.
 * **Outbox**: every saved event is pending until ``mark_published``; ``pending``
   returns them in commit order (so in sequence order per aggregate).
+* **Positions**: every saved event gets a position, an integer above 0, in one total
+  order per store (:meth:`Store.log`); per aggregate it follows the sequence. A
+  consumer keeps the last position it handled with :meth:`Store.save_consumer_position`.
 * **Neutral records**: events are stored as :func:`livechat_core.event_to_record`
   mappings, and driver exceptions are translated into :class:`~livechat_core.StoreError`.
 * **Savepoints**: inside one transaction, :meth:`StoreTransaction.savepoint` undoes the
@@ -240,6 +243,25 @@ class Store(abc.ABC):
         stored row per message. The default reads the conversation's events.
         """
         return list(transcript_of(self.events(conversation_id, "conversation")))
+
+    @abc.abstractmethod
+    def log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
+        """At most ``limit`` stored events with a position above ``after``, as
+        ``(position, event)`` in ascending position.
+
+        Positions are integers above 0, one total order per store, never reused. Once a
+        position is returned, no event with a lower or equal position appears later: a
+        consumer that resumes after the last position it handled misses nothing. Per
+        aggregate the order is the sequence order. Redactions rewrite the logged copy.
+        """
+
+    @abc.abstractmethod
+    def consumer_position(self, name: str) -> int:
+        """The position consumer ``name`` saved last (0 when it never saved one)."""
+
+    @abc.abstractmethod
+    def save_consumer_position(self, name: str, position: int) -> None:
+        """Record, durably, that consumer ``name`` has handled every event up to ``position``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook: most stores hold nothing to release
         """Release connections and files. The store is unusable afterwards."""

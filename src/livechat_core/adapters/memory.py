@@ -8,6 +8,7 @@ optimistic version checks, an outbox. It lives as long as the process.
 
 from __future__ import annotations
 
+import array
 import bisect
 import heapq
 import math
@@ -23,6 +24,7 @@ from .._errors import ConcurrencyConflict, InvalidArgument, StoreTimeout
 from .._events import Event, MessagePosted, pack, unpack
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Message, Queue
+from .._positions import check_consumer, check_limit, check_position
 from ..ports import (
     ArchivedConversation,
     Changes,
@@ -69,6 +71,12 @@ class MemoryStore(Store):
         # stops traversing them, which keeps full collections short with many live chats
         # (in chunks, so that appending to a long one copies only its last chunk)
         self._events: dict[tuple[str, str], _History] = {}
+        # The event log: every event's packed tuple (the history's own object) in commit
+        # order, position = index + 1, None once archived; and each aggregate's positions
+        # in a compact array (8 bytes an event), for redactions and archiving.
+        self._log: list[_Packed | None] = []
+        self._log_positions: dict[tuple[str, str], array.array[int]] = {}
+        self._consumers: dict[str, int] = {}
         self._outbox: dict[str, Event] = {}
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
@@ -90,6 +98,34 @@ class MemoryStore(Store):
                 for packed in _packed(history)
                 if packed[0] == _POSTED and isinstance(event := unpack(packed), MessagePosted)
             ]
+
+    def log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
+        """Events with a position above ``after``, in position (commit) order."""
+        after = check_position(after, "after")
+        limit = check_limit(limit)
+        found: list[tuple[int, Event]] = []
+        with self._lock:
+            log = self._log
+            position = after
+            while position < len(log) and len(found) < limit:
+                packed = log[position]
+                position += 1
+                if packed is not None:
+                    found.append((position, unpack(packed)))
+        return found
+
+    def consumer_position(self, name: str) -> int:
+        """The position ``name`` saved last, 0 if it never saved one."""
+        name = check_consumer(name)
+        with self._lock:
+            return self._consumers.get(name, 0)
+
+    def save_consumer_position(self, name: str, position: int) -> None:
+        """Record that consumer ``name`` has handled every event up to ``position``."""
+        name = check_consumer(name)
+        position = check_position(position, "position")
+        with self._lock:
+            self._consumers[name] = position
 
     def pending(self, limit: int = 1000) -> list[Event]:
         """Outbox events in commit order."""
@@ -166,6 +202,11 @@ class MemoryStore(Store):
             if undo is not None:
                 undo.append(partial(self._put_history, key, history))
             histories[key] = _appended(history, flat)
+            self._log.append(flat)
+            positions = self._log_positions.setdefault(key, array.array("q"))
+            positions.append(len(self._log))
+            if undo is not None:
+                undo.append(partial(self._unlog, key))
             if self._keep_outbox:
                 self._outbox[event.id] = event
                 if undo is not None:
@@ -259,6 +300,8 @@ class MemoryStore(Store):
                     continue
                 key = ("conversation", conversation_id)
                 events = tuple(unpack(packed) for packed in _packed(self._events.pop(key, ())))
+                for position in self._log_positions.pop(key, ()):
+                    self._log[position - 1] = None  # out of memory; the log skips gaps
                 conversation = with_transcript(conversation, events)
                 for event in events:
                     self._outbox.pop(event.id, None)
@@ -267,6 +310,14 @@ class MemoryStore(Store):
                     self._with_deadline -= 1
                 archived.append(ArchivedConversation(conversation=conversation, events=events))
         return archived
+
+    def _unlog(self, key: tuple[str, str]) -> None:
+        """Undo the last event logged (it belongs to ``key``)."""
+        self._log.pop()
+        positions = self._log_positions[key]
+        positions.pop()
+        if not positions:
+            del self._log_positions[key]
 
     def _put_history(self, key: tuple[str, str], history: _History) -> None:
         if history:
@@ -280,13 +331,17 @@ class MemoryStore(Store):
         history = self._events.get(key, ())
         undo: list[Callable[[], None]] = [partial(self._put_history, key, history)]
         rewritten: _History = ()
-        for packed in _packed(history):
+        positions = self._log_positions.get(key, array.array("q"))
+        for index, packed in enumerate(_packed(history)):
             # only the message's own event is decoded (its message's id comes first)
             if packed[0] == _POSTED and packed[-1][0] == message_id:
                 event = unpack(packed)
                 assert isinstance(event, MessagePosted)
                 redacted = attrs.evolve(event, message=attrs.evolve(event.message, text=text))
                 packed = pack(redacted)
+                slot = positions[index] - 1  # the logged copy is rewritten too
+                undo.append(partial(self._log.__setitem__, slot, self._log[slot]))
+                self._log[slot] = packed
                 if event.id in self._outbox:
                     undo.append(partial(self._outbox.__setitem__, event.id, self._outbox[event.id]))
                     self._outbox[event.id] = redacted

@@ -59,6 +59,7 @@ from .._errors import (
 from .._events import Event, MessagePosted
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Message, Queue
+from .._positions import check_consumer, check_limit, check_position
 from ..ports import (
     ArchivedConversation,
     Changes,
@@ -178,6 +179,31 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         record jsonb NOT NULL
     );
     """,
+    # 6: the event log and its consumers. Positions from the identity sequence are handed
+    # out before commit, so transactions may commit out of position order and a reader
+    # that resumed after a position could miss an event committed later below it. The
+    # log therefore numbers events after they committed: log_position is set by one
+    # sequencer at a time (under an advisory lock), in position order, above every
+    # number given before; a reader sees a prefix of the log. A statement-level
+    # trigger notifies listeners (relays) of new events on channel 'livechat:<schema>'.
+    """
+    ALTER TABLE events ADD COLUMN log_position bigint;
+    UPDATE events SET log_position = position;
+    CREATE UNIQUE INDEX events_log ON events (log_position);
+    CREATE INDEX events_unlogged ON events (position) WHERE log_position IS NULL;
+    CREATE TABLE consumers (
+        name text COLLATE "C" PRIMARY KEY,
+        position bigint NOT NULL
+    );
+    CREATE FUNCTION notify_events() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('livechat:' || TG_TABLE_SCHEMA, '');
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER events_notify AFTER INSERT ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION notify_events();
+    """,
 )
 """Forward migrations: entry ``i`` takes a schema from version ``i`` to ``i + 1``."""
 
@@ -193,8 +219,12 @@ TABLES: Final = frozenset(
         "events",
         "outbox",
         "desk_settings",
+        "consumers",
     }
 )
+
+_SEQUENCE_BATCH: Final = 10_000
+"""How many committed events one sequencer pass numbers at most."""
 
 Concurrency = Literal["lock", "serializable"]
 
@@ -295,6 +325,7 @@ class PostgresStore(Store):
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
         self._queue_space = zlib.crc32(f"livechat-core:{self.schema}:queue".encode()) - 2**31
         self._asset_space = zlib.crc32(f"livechat-core:{self.schema}:asset".encode()) - 2**31
+        self._log_key = zlib.crc32(f"livechat-core:{self.schema}:log".encode()) - 2**31
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -560,6 +591,71 @@ class PostgresStore(Store):
         )
         recorded: dict[str, str] = json.loads(rows[0][0])
         return recorded
+
+    @property
+    def channel(self) -> str:
+        """The ``LISTEN`` channel on which the store's writers announce new events."""
+        return f"livechat:{self.schema}"
+
+    def sequence(self) -> int:
+        """Number the committed events the log has not numbered yet; returns how many.
+
+        One sequencer at a time (a transaction-scoped advisory lock; a caller that finds
+        it taken returns 0 at once: the holder numbers them). :meth:`log` calls it.
+        """
+        with self._lock:
+            connection = self._connect()
+            with _translating("numbering the event log"), connection.transaction():
+                locked = connection.execute(
+                    b"SELECT pg_try_advisory_xact_lock(%s)", (self._log_key,)
+                ).fetchone()
+                if not locked or not locked[0]:
+                    return 0
+                cursor = connection.execute(
+                    b"WITH todo AS (SELECT position FROM events WHERE log_position IS NULL "
+                    b"ORDER BY position LIMIT %s FOR UPDATE), "
+                    b"numbered AS (SELECT position, row_number() OVER (ORDER BY position) AS n "
+                    b"FROM todo), "
+                    b"top AS (SELECT coalesce(max(log_position), 0) AS m FROM events) "
+                    b"UPDATE events AS e SET log_position = top.m + numbered.n "
+                    b"FROM numbered, top WHERE e.position = numbered.position",
+                    (_SEQUENCE_BATCH,),
+                )
+                return max(cursor.rowcount, 0)
+
+    def log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
+        """Events with a log position above ``after``, in log order (see migration 6:
+        positions are given after commit, so none appears below one already read)."""
+        after = check_position(after, "after")
+        limit = check_limit(limit)
+        while self.sequence() == _SEQUENCE_BATCH:
+            pass
+        rows = self._query(
+            "reading the event log",
+            "SELECT log_position, aggregate_id, sequence, at, type, data FROM events "
+            "WHERE log_position > %s ORDER BY log_position LIMIT %s",
+            (after, limit),
+        )
+        return [(row[0], _codec.event_from_columns(*row[1:])) for row in rows]
+
+    def consumer_position(self, name: str) -> int:
+        """The position consumer ``name`` saved last (0 when it never saved one)."""
+        name = check_consumer(name)
+        rows = self._query(
+            "reading a consumer position", "SELECT position FROM consumers WHERE name = %s", (name,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def save_consumer_position(self, name: str, position: int) -> None:
+        """Record consumer ``name``'s position (one committed statement)."""
+        name = check_consumer(name)
+        position = check_position(position, "position")
+        self._query(
+            "saving a consumer position",
+            "INSERT INTO consumers (name, position) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position RETURNING position",
+            (name, position),
+        )
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""

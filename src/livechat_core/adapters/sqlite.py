@@ -41,6 +41,7 @@ from .._errors import ConcurrencyConflict, SchemaError, StoreError, StoreTimeout
 from .._events import Event, MessagePosted
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Message, Queue
+from .._positions import check_consumer, check_limit, check_position
 from ..ports import (
     ArchivedConversation,
     Changes,
@@ -142,6 +143,35 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         record TEXT NOT NULL
     );
     """,
+    # 5: the event log. Consumers keep their position in it (``consumers``), and
+    # positions must never be handed out twice: archiving deletes old events, and a
+    # rowid table gives the next row max(rowid) + 1, so deleting the newest events would
+    # hand their positions out again, below what a consumer already read. AUTOINCREMENT
+    # never reuses one; the table is rebuilt with it, positions kept.
+    """
+    CREATE TABLE consumers (
+        name TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE events_log (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        aggregate TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at REAL NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (aggregate, aggregate_id, sequence)
+    );
+    INSERT INTO events_log (position, aggregate, aggregate_id, sequence, type, at, data)
+        SELECT position, aggregate, aggregate_id, sequence, type, at, data FROM events;
+    DROP TRIGGER events_to_outbox;
+    DROP TABLE events;
+    ALTER TABLE events_log RENAME TO events;
+    CREATE TRIGGER events_to_outbox AFTER INSERT ON events BEGIN
+        INSERT INTO outbox (event_position) VALUES (NEW.position);
+    END;
+    """,
 )
 """Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
 
@@ -158,6 +188,7 @@ TABLES: Final = frozenset(
         "events",
         "outbox",
         "desk_settings",
+        "consumers",
     }
 )
 
@@ -592,6 +623,51 @@ class SqliteStore(Store):
                 row = connection.execute("SELECT record FROM desk_settings").fetchone()
         recorded: dict[str, str] = json.loads(row[0])
         return recorded
+
+    def log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
+        """Events with a position above ``after``, in position order.
+
+        Writers hold the file's write lock from ``BEGIN IMMEDIATE`` to their commit, so
+        positions (``events.position``) are handed out in commit order: a reader never
+        sees a position before a lower one commits.
+        """
+        after = check_position(after, "after")
+        limit = check_limit(limit)
+        with self._lock, _translating("reading the event log"):
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT position, aggregate_id, sequence, at, type, data FROM events "
+                    "WHERE position > ? ORDER BY position LIMIT ?",
+                    (after, limit),
+                )
+                .fetchall()
+            )
+        return [(row[0], _codec.event_from_columns(*row[1:])) for row in rows]
+
+    def consumer_position(self, name: str) -> int:
+        """The position consumer ``name`` saved last (0 when it never saved one)."""
+        name = check_consumer(name)
+        with self._lock, _translating("reading a consumer position"):
+            row = (
+                self._connect()
+                .execute("SELECT position FROM consumers WHERE name = ?", (name,))
+                .fetchone()
+            )
+        return 0 if row is None else int(row[0])
+
+    def save_consumer_position(self, name: str, position: int) -> None:
+        """Record consumer ``name``'s position (committed with the store's ``synchronous``)."""
+        name = check_consumer(name)
+        position = check_position(position, "position")
+        with self.transaction() as txn:
+            assert isinstance(txn, _SqliteTransaction)
+            with _translating("saving a consumer position"):
+                txn.connection.execute(
+                    "INSERT INTO consumers (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    (name, position),
+                )
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""

@@ -2,6 +2,8 @@
 
 * :class:`StoreConformance`: check your own store adapter by subclassing it and
   implementing ``make_store`` (a pytest test class).
+* :class:`BlockingDesk`: an :class:`~livechat_core.AsyncDesk` behind blocking calls, so
+  a scenario written for ``Desk`` runs through the async face.
 * :class:`ManualClock`: a clock your test moves by hand (``Desk(clock=ManualClock())``).
 * ``livechat_core.testing.strategies``: Hypothesis strategies for commands, valid command
   sequences, PII items in every supported format and chat text carrying them (imports
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._blocking import BlockingDesk
 from .clock import ManualClock
 
 if TYPE_CHECKING:
     from ._conformance import StoreConformance
 
-__all__ = ["ManualClock", "StoreConformance"]
+__all__ = ["BlockingDesk", "ManualClock", "StoreConformance"]
 
 
 def __getattr__(name: str) -> object:

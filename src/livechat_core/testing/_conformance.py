@@ -18,12 +18,14 @@ desk scenario whose views and events must equal those of the in-memory reference
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
 
+from .._async import AsyncDesk
 from .._desk import Desk
 from .._errors import ConcurrencyConflict, InvalidArgument, LivechatError
 from .._events import (
@@ -68,6 +70,7 @@ from .._model import (
 )
 from ..adapters.memory import MemoryStore
 from ..ports import ArchivedConversation, Changes, Store
+from ._blocking import BlockingDesk
 from .clock import ManualClock
 
 T0 = 1_700_000_000.0
@@ -1029,6 +1032,116 @@ class StoreConformance:
         )
         assert store.conversation_ids() == ["b", "a", "c"]
 
+    # --- the event log and consumer positions ------------------------------------------------
+
+    def test_the_log_numbers_every_event_in_commit_order(self, store: Store) -> None:
+        assert store.log() == []
+        events = every_event()
+        batches = [events[0:3], events[16:18], events[3:16], events[18:]]
+        for batch in batches:
+            save(store, Changes(events=tuple(batch)))
+        committed = [event for batch in batches for event in batch]
+        logged = store.log()
+        assert [event for _, event in logged] == committed
+        positions = [position for position, _ in logged]
+        assert positions == sorted(set(positions))
+        assert positions[0] >= 1
+        assert store.log(limit=4) == logged[:4]
+        assert store.log(after=positions[3]) == logged[4:]
+        assert store.log(after=positions[3], limit=2) == logged[4:6]
+        assert store.log(after=positions[-1]) == []
+        store.mark_published([event.id for event in committed])
+        assert store.log() == logged, "publishing does not take events out of the log"
+
+    def test_a_rolled_back_save_leaves_nothing_in_the_log(self, store: Store) -> None:
+        first = AgentAvailable(aggregate_id="jana", sequence=1, at=T0)
+        save(store, Changes(events=(first,)))
+        [(position, _)] = store.log()
+
+        def save_then_fail() -> None:
+            with store.transaction() as txn:
+                txn.save(Changes(events=(AgentLoggedOut(aggregate_id="jana", sequence=2, at=T0),)))
+                raise RuntimeError("after the save")
+
+        with pytest.raises(RuntimeError):
+            save_then_fail()
+        assert store.log(after=position) == []
+        second = AgentIdle(aggregate_id="jana", sequence=2, at=T0 + 1, reason="lunch")
+        save(store, Changes(events=(second,)))
+        [(next_position, logged)] = store.log(after=position)
+        assert logged == second
+        assert next_position > position
+
+    def test_redactions_rewrite_the_logged_copy(self, store: Store) -> None:
+        message = Message(
+            id="c1/1", role=Role.CUSTOMER, author="K", text="4111 1111", at=T0, initials="K"
+        )
+        posted = MessagePosted(aggregate_id="c1", sequence=1, at=T0, message=message)
+        save(store, Changes(events=(posted,)))
+        redacted = MessagesRedacted(
+            aggregate_id="c1", sequence=2, at=T0 + 1, redactions=(("c1/1", "****"),)
+        )
+        save(store, Changes(events=(redacted,), redactions=(("c1", "c1/1", "****"),)))
+        logged = [event for _, event in store.log()]
+        posted = attrs.evolve(posted, message=attrs.evolve(message, text="****"))
+        assert logged == [posted, redacted]
+
+    def test_consumers_keep_their_own_positions(self, store: Store) -> None:
+        assert store.consumer_position("relay") == 0
+        store.save_consumer_position("relay", 7)
+        store.save_consumer_position("webhook:crm", 3)
+        assert store.consumer_position("relay") == 7
+        assert store.consumer_position("webhook:crm") == 3
+        store.save_consumer_position("relay", 9)
+        assert store.consumer_position("relay") == 9
+        store.save_consumer_position("relay", 0)
+        assert store.consumer_position("relay") == 0
+
+    @pytest.mark.parametrize(
+        ("call", "argument"),
+        [
+            ("log_after", -1),
+            ("log_after", 1.5),
+            ("log_after", True),
+            ("log_limit", 0),
+            ("log_limit", "10"),
+            ("consumer", ""),
+            ("consumer", "x" * 201),
+            ("consumer", 7),
+            ("position", -3),
+            ("position", None),
+        ],
+    )
+    def test_bad_log_and_consumer_arguments_are_refused(
+        self, store: Store, call: str, argument: Any
+    ) -> None:
+        store.save_consumer_position("relay", 2)
+        calls: dict[str, Callable[[], object]] = {
+            "log_after": lambda: store.log(after=argument),
+            "log_limit": lambda: store.log(limit=argument),
+            "consumer": lambda: store.save_consumer_position(argument, 1),
+            "position": lambda: store.save_consumer_position("relay", argument),
+        }
+        with pytest.raises(InvalidArgument):
+            calls[call]()
+        assert store.consumer_position("relay") == 2
+
+    def test_a_desk_reads_the_log_after_a_position(self, store: Store) -> None:
+        clock = ManualClock(T0)
+        desk = Desk(store=store, clock=clock, new_id=_counter())
+        desk_scenario(desk, clock)
+        logged = store.log(limit=100_000)
+        assert desk.events_after() == logged[:1000]
+        assert desk.events_after(logged[5][0], limit=3) == logged[6:9]
+        aggregates = {(event.aggregate, event.aggregate_id) for _, event in logged}
+        for aggregate, aggregate_id in aggregates:
+            history = [
+                event
+                for _, event in logged
+                if (event.aggregate, event.aggregate_id) == (aggregate, aggregate_id)
+            ]
+            assert history == store.events(aggregate_id, aggregate)
+
     # --- the whole desk ---------------------------------------------------------------------
 
     def test_a_desk_on_the_store_behaves_like_the_reference(self, store: Store) -> None:
@@ -1301,6 +1414,62 @@ class StoreConformance:
             assert isinstance(caught.value, TypeError | ValueError)
         assert _snapshot(desk, [chat]) == before
         assert store.pending() == []
+
+    # --- the same through the async face ---------------------------------------------------
+
+    def test_an_async_desk_on_the_store_behaves_like_the_reference(self, store: Store) -> None:
+        results = []
+        for candidate, face in ((MemoryStore(), False), (store, True)):
+            clock = ManualClock(T0)
+            published: list[Event] = []
+            transport = _ListTransport(published)
+            if face:
+                desk = BlockingDesk(
+                    AsyncDesk(store=candidate, transport=transport, clock=clock, new_id=_counter())
+                )
+                try:
+                    ids = desk_scenario(cast(Desk, desk), clock)
+                    snapshot = _snapshot(cast(Desk, desk), ids)
+                finally:
+                    desk.close()
+            else:
+                sync = Desk(store=candidate, transport=transport, clock=clock, new_id=_counter())
+                ids = desk_scenario(sync, clock)
+                snapshot = _snapshot(sync, ids)
+            results.append((snapshot, published, candidate.log(limit=100_000)))
+        assert results[0] == results[1]
+
+    def test_concurrent_coroutines_on_an_async_desk_lose_nothing(self, store: Store) -> None:
+        clock = ManualClock(T0)
+        customers = 40
+
+        async def day() -> tuple[list[str], list[Any]]:
+            async with AsyncDesk(store=store, clock=clock) as desk:
+                await desk.add_queue("support", ["Resolved"])
+                await asyncio.gather(
+                    *(desk.login(f"agent{n}", f"Agent {n}", ["support"], 3) for n in range(4))
+                )
+                await asyncio.gather(*(desk.set_available(f"agent{n}") for n in range(4)))
+
+                async def customer(n: int) -> str:
+                    chat = await desk.start_chat("support", f"Customer {n}", f"c{n}@example.com")
+                    await desk.send_customer_message(chat, f"hello {n}")
+                    return chat
+
+                chats = await asyncio.gather(*(customer(n) for n in range(customers)))
+                conversations = await asyncio.gather(*(desk.conversation(c) for c in chats))
+                return list(chats), list(conversations)
+
+        chats, conversations = asyncio.run(day())
+        assert len(set(chats)) == customers
+        assert [c.id for c in conversations] == chats
+        offered = [c for c in conversations if c.state == ConversationState.OFFERED]
+        assert len(offered) == 12, "four agents, three chats each"
+        assert all(len(c.messages) == 1 for c in conversations)
+        logged = [event for _, event in store.log(limit=100_000)]
+        assert len({event.id for event in logged}) == len(logged)
+        for chat in chats:
+            assert [e for e in logged if e.aggregate_id == chat] == store.events(chat)
 
 
 class _ListTransport:

@@ -1,0 +1,40 @@
+"""Checks for the arguments of the event log and consumer positions (one place for every store)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ._errors import InvalidArgument
+
+MAX_CONSUMER_NAME: Final = 200
+"""The longest consumer name a store keeps (in characters)."""
+
+
+def check_position(position: object, name: str = "position") -> int:
+    """``position`` if it is an integer of at least 0 (a position in a store's log)."""
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise InvalidArgument(f"{name} must be an integer of at least 0, not {position!r}")
+    return position
+
+
+def check_limit(limit: object) -> int:
+    """``limit`` if it is an integer of at least 1 (how many events one read returns)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidArgument(f"limit must be an integer of at least 1, not {limit!r}")
+    return limit
+
+
+def check_consumer(name: object) -> str:
+    """``name`` if it is a usable consumer name: a non-empty string without NUL, at most
+    :data:`MAX_CONSUMER_NAME` characters."""
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or "\x00" in name
+        or len(name) > MAX_CONSUMER_NAME
+    ):
+        raise InvalidArgument(
+            f"a consumer name must be a non-empty string of at most {MAX_CONSUMER_NAME} "
+            f"characters without NUL, not {name!r}"
+        )
+    return name
