@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import pathlib
 import threading
 from contextlib import AbstractContextManager
@@ -13,12 +14,16 @@ import pytest
 
 from livechat_core import (
     AsyncDesk,
+    ConcurrencyConflict,
     ConversationState,
     Desk,
     InvalidArgument,
+    LivechatError,
     MemoryStore,
     NoPendingOffer,
+    RetriesExhausted,
     SqliteStore,
+    UnknownAgent,
     UnknownConversation,
 )
 from livechat_core.ports import StoreTransaction
@@ -218,3 +223,74 @@ def test_a_transport_is_called_off_the_loop() -> None:
     loop_thread = asyncio.run(work())
     assert threads
     assert loop_thread not in threads
+
+
+# --- logging and metrics ------------------------------------------------------------------
+
+
+def test_refusals_and_metrics_are_reported_without_customer_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[tuple[str, str, int]] = []
+
+    def metrics(command: str, outcome: str, seconds: float, retries: int) -> None:
+        assert seconds >= 0
+        calls.append((command, outcome, retries))
+
+    desk = Desk(metrics=metrics)
+    desk.add_queue("support", ["Resolved"])
+    chat = desk.start_chat("support", "Karel Novák", "karel@example.com")
+    with caplog.at_level(logging.INFO, logger="livechat_core"):
+        desk.send_customer_message(chat, "my secret plan")
+        with pytest.raises(UnknownAgent):
+            desk.accept("jana", chat)
+        desk.customer_end(chat)
+        with pytest.raises(LivechatError):
+            desk.send_customer_message(chat, "my secret plan, again")
+    assert calls == [
+        ("AddQueue", "ok", 0),
+        ("StartChat", "ok", 0),
+        ("SendCustomerMessage", "ok", 0),
+        ("Accept", "unknown_agent", 0),
+        ("CustomerEnd", "ok", 0),
+        ("SendCustomerMessage", "conversation_state", 0),
+    ]
+    messages = [record.getMessage() for record in caplog.records]
+    assert "Accept refused: unknown_agent" in messages
+    assert all("secret" not in message and "Karel" not in message for message in messages)
+
+
+def test_retried_conflicts_are_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[tuple[str, str, int]] = []
+
+    class Racing(MemoryStore):
+        """Loses the race twice on the first save after it is armed."""
+
+        losses = 0
+
+        def transaction(self, *, write: bool = True) -> Any:
+            if self.losses:
+                self.losses -= 1
+                raise ConcurrencyConflict("another writer won")
+            return super().transaction(write=write)
+
+    store = Racing()
+    desk = Desk(store=store, metrics=lambda c, o, s, r: calls.append((c, o, r)))
+    store.losses = 2
+    with caplog.at_level(logging.DEBUG, logger="livechat_core"):
+        desk.add_queue("support", ["Resolved"])
+    assert calls == [("AddQueue", "ok", 2)]
+    messages = [record.getMessage() for record in caplog.records]
+    assert "AddQueue lost a race for its records (attempt 1); retrying" in messages
+    assert "AddQueue committed after 2 lost races" in messages
+    store.losses = 100
+    with pytest.raises(RetriesExhausted):
+        Desk(store=store, retries=3, metrics=lambda c, o, s, r: calls.append((c, o, r))).login(
+            "jana", "Jana", ["support"]
+        )
+    assert calls[-1] == ("Login", "retries_exhausted", 4)
+
+
+def test_a_metrics_hook_must_be_callable() -> None:
+    with pytest.raises(InvalidArgument):
+        Desk(metrics=42)  # type: ignore[arg-type]

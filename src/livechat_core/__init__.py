@@ -92,6 +92,7 @@ from ._model import (
     Queue,
     Role,
 )
+from ._relay import Relay, Worker
 from ._report import (
     AgentFigures,
     Figures,
@@ -179,6 +180,7 @@ __all__ = [
     "PostgresStore",
     "Queue",
     "QueueStats",
+    "Relay",
     "Report",
     "RequestConference",
     "ReservedCharacter",
@@ -209,6 +211,7 @@ __all__ = [
     "UnknownQueue",
     "UnknownWrapUpReason",
     "Wallboard",
+    "Worker",
     "__version__",
     "compose",
     "compute_report",

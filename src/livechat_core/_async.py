@@ -35,7 +35,6 @@ from ._masking import MaskingPolicy
 from ._model import Agent, Conversation, Queue
 from ._report import Report, Wallboard
 from ._surfaces import Surfaces
-from .adapters.memory import MemoryStore
 from .ports import Clock, Store, Transport
 
 T = TypeVar("T")
@@ -183,6 +182,8 @@ class AsyncDesk:
     ) -> None:
         self.sync = Desk(store, transport, clock, masking, **options)
         """The :class:`Desk` whose methods this desk runs (for code that is not async)."""
+        from .adapters.memory import MemoryStore
+
         self._thread: _DeskThread | None = None
         if not (isinstance(self.sync.store, MemoryStore) and transport is None):
             self._thread = _DeskThread(self.sync, f"livechat-desk-{id(self):x}")

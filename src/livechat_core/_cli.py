@@ -1,4 +1,5 @@
-"""The ``livechat-core`` command line: ``simulate``, ``mask``, ``report``, ``diagram``, ``serve``.
+"""The ``livechat-core`` command line: ``simulate``, ``mask``, ``report``, ``diagram``,
+``serve``, ``relay``, ``worker``.
 
 Every failure a user can cause (a bad option, an unreadable file, a malformed line) ends
 with one line on standard error and a non-zero exit status: 2 for usage errors, 1 for
@@ -23,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
+from ._cli_services import ServiceDataError, ServiceUsageError, add_service_commands
 from ._errors import InvalidArgument, LivechatError
 from ._events import Event
 from ._events import to_record as event_to_record
@@ -341,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often expired deadlines are fired (default 0.5)",
     )
     serve.set_defaults(run=_serve, parser=serve)
+    add_service_commands(commands)
     return parser
 
 
@@ -1168,7 +1171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _say(str(error))
         return 2
-    except DataError as error:
+    except ServiceUsageError as error:
+        _say(f"{PROGRAM}: error: {error}")
+        return 2
+    except (DataError, ServiceDataError) as error:
         _say(f"{PROGRAM}: error: {error}")
         return 1
     except BrokenPipeError:

@@ -46,7 +46,15 @@ from ._model import Agent, Conversation, Message, OfferKind, Queue
 from ._pci import CARDS_ONLY, MAX_CUSTOMER_MESSAGE_LENGTH, CustomerTextScrubber
 from ._report import Report, Wallboard, check_window, compute_report, compute_wallboard
 from ._surfaces import Surfaces, render_surfaces
-from .ports import ArchivedConversation, Changes, Clock, Store, StoreTransaction, Transport
+from .ports import (
+    ArchivedConversation,
+    Changes,
+    Clock,
+    CommandMetrics,
+    Store,
+    StoreTransaction,
+    Transport,
+)
 
 T = TypeVar("T")
 
@@ -318,6 +326,10 @@ class Desk:
             ``mask_at_rest``, ``locale``) when they differ from this desk's, instead of
             refusing to open it with :class:`SettingsMismatch`. The first desk to open a
             store records its settings there.
+        metrics: called after every command handled, committed or not, as
+            ``metrics(command, outcome, seconds, retries)``: the command's class name,
+            ``"ok"`` or the refusal's error code, the seconds it took (retries
+            included) and how many times it lost a race (see ``docs/services.md``).
     """
 
     def __init__(
@@ -335,7 +347,10 @@ class Desk:
         new_id: Callable[[], str] | None = None,
         retries: int = 20,
         adopt_stored_settings: bool = False,
+        metrics: CommandMetrics | None = None,
     ) -> None:
+        if metrics is not None and not callable(metrics):
+            raise InvalidArgument(f"metrics must be callable, not {metrics!r}")
         if masking is not None and not isinstance(masking, MaskingPolicy):
             raise InvalidArgument(f"masking must be a MaskingPolicy, not {masking!r}")
         if store is not None and not isinstance(store, Store):
@@ -402,6 +417,7 @@ class Desk:
         self._local = threading.local()  # .batch: this thread's batch() transaction
         # The latest time this desk ran a command at: its time never goes backwards.
         self._high_water = -math.inf
+        self._metrics = metrics
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -418,13 +434,26 @@ class Desk:
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
-        if isinstance(command, cmd.Tick):
-            return self._tick(command.now)
-        events, _ = self._run(command, None)
+        started = time.perf_counter()
+        name = type(command).__name__
+        lost = [0]  # races lost, for the metrics
+        try:
+            if isinstance(command, cmd.Tick):
+                events = self._tick(command.now, lost)
+            else:
+                events, _ = self._run(command, None, lost)
+        except LivechatError as error:
+            # the code only: a refusal's message may quote what a customer typed
+            _log.info("%s refused: %s", name, error.code)
+            if self._metrics is not None:
+                self._metrics(name, error.code, time.perf_counter() - started, lost[0])
+            raise
+        if self._metrics is not None:
+            self._metrics(name, "ok", time.perf_counter() - started, lost[0])
         return events
 
     def _run(
-        self, command: cmd.Command, window: _DueWindow | None
+        self, command: cmd.Command, window: _DueWindow | None, lost: list[int]
     ) -> tuple[list[Event], _DueWindow | None]:
         """Decide and save ``command`` in its own transaction (or, inside :meth:`batch`, in
         a savepoint of the block's), retrying lost races; its events, and ``window`` as
@@ -445,13 +474,26 @@ class Desk:
                         if changes:
                             txn.save_last(changes)
             except ConcurrencyConflict:
+                lost[0] += 1
+                _log.debug(
+                    "%s lost a race for its records (attempt %d); retrying",
+                    type(command).__name__,
+                    attempt + 1,
+                )
                 # Writers that aborted each other would retry in lockstep: spread them out
                 # (full jitter, growing, capped at 50 ms).
                 time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
                 continue
+            if attempt:
+                _log.info("%s committed after %d lost races", type(command).__name__, attempt)
             if self.transport is not None and batch is None:
                 self._relay_committed()
             return list(changes.events), attempt_window
+        _log.warning(
+            "%s lost the race for its records %d times; giving up",
+            type(command).__name__,
+            self._retries + 1,
+        )
         raise RetriesExhausted(
             f"{type(command).__name__} lost the race for its records {self._retries + 1} times",
             command=command,
@@ -507,7 +549,7 @@ class Desk:
         self._high_water = max(self._high_water, now)
         return changes, hint
 
-    def _tick(self, now: float) -> list[Event]:
+    def _tick(self, now: float, lost: list[int]) -> list[Event]:
         """Fire the deadlines due at ``now`` in batches of at most :data:`TICK_BATCH`
         conversations, each batch its own transaction, resuming after the last
         ``(deadline, id)`` of the batch before; all their events."""
@@ -515,7 +557,7 @@ class Desk:
         window: _DueWindow | None = _DueWindow(now, None, TICK_BATCH)
         command = cmd.Tick(now=now)
         while window is not None:
-            events, window = self._run(command, window)
+            events, window = self._run(command, window, lost)
             fired.extend(events)
             assert window is not None
             window = window.next()

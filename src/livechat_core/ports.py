@@ -354,3 +354,17 @@ class Clock(Protocol):
 
     def __call__(self) -> float:
         """Now, in POSIX seconds."""
+
+
+class CommandMetrics(Protocol):
+    """The desk's metrics hook (``Desk(metrics=...)``), called after every command.
+
+    ``command`` is the command's class name (``"Accept"``), ``outcome`` ``"ok"`` or the
+    refusal's error code, ``seconds`` the time the desk spent on it (retries included)
+    and ``retries`` how many times it lost a race for its records. It runs on the
+    thread that handled the command and must not raise; keep it cheap (count, observe
+    a histogram).
+    """
+
+    def __call__(self, command: str, outcome: str, seconds: float, retries: int) -> None:
+        """Record one handled command."""

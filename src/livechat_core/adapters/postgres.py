@@ -600,17 +600,14 @@ class PostgresStore(Store):
     def sequence(self) -> int:
         """Number the committed events the log has not numbered yet; returns how many.
 
-        One sequencer at a time (a transaction-scoped advisory lock; a caller that finds
-        it taken returns 0 at once: the holder numbers them). :meth:`log` calls it.
+        One sequencer at a time (a transaction-scoped advisory lock; a second caller
+        waits for the first pass, then numbers what is left), so a :meth:`log` that
+        follows returns every event committed before the call. :meth:`log` calls it.
         """
         with self._lock:
             connection = self._connect()
             with _translating("numbering the event log"), connection.transaction():
-                locked = connection.execute(
-                    b"SELECT pg_try_advisory_xact_lock(%s)", (self._log_key,)
-                ).fetchone()
-                if not locked or not locked[0]:
-                    return 0
+                connection.execute(b"SELECT pg_advisory_xact_lock(%s)", (self._log_key,))
                 cursor = connection.execute(
                     b"WITH todo AS (SELECT position FROM events WHERE log_position IS NULL "
                     b"ORDER BY position LIMIT %s FOR UPDATE), "
