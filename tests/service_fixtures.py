@@ -141,6 +141,20 @@ def cli(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subproc
     )
 
 
+def started(process: subprocess.Popen[str], marker: str = "starting") -> str:
+    """Read ``process``'s standard error up to the line with ``marker`` (its signal
+    handlers are installed by then); the lines read."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    while True:
+        line = process.stderr.readline()
+        if not line:
+            raise AssertionError(f"the process ended before {marker!r}: {''.join(lines)}")
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+
+
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     """Wait for ``process`` to end by itself; its status, standard output and error."""
     out, err = process.communicate(timeout=60)

@@ -29,6 +29,7 @@ from service_fixtures import (
     cli,
     delivered_in_order,
     finish,
+    started,
     stop,
     stored_ids,
     wait_for,
@@ -326,8 +327,10 @@ def test_workers_fire_each_deadline_once(db: pathlib.Path) -> None:
     for n in range(12):
         desk.login(f"agent{n}", f"Agent {n}", ["support"])
         desk.set_available(f"agent{n}")
-    chats = [desk.start_chat("support", f"C{n}", "c@example.com") for n in range(12)]
     workers = [cli("worker", "--store", str(db), "--interval", "0.05") for _ in range(3)]
+    for worker in workers:
+        started(worker)
+    chats = [desk.start_chat("support", f"C{n}", "c@example.com") for n in range(12)]
 
     def timed_out() -> list[Event]:
         return [

@@ -116,54 +116,56 @@ def _setup_logging(level: str) -> None:
     logger.setLevel(level)
 
 
-def _run_until_stopped(target: Any, transport: Transport | None) -> None:
+def _run_until_stopped(target: Any, transport: Transport | None, stop: threading.Event) -> None:
     """Run ``target.run(stop)`` in a thread until it ends or a signal sets ``stop``."""
-    stop = threading.Event()
-    with stopping_on_signals(stop):
-        thread = threading.Thread(target=target.run, args=(stop,), name="livechat-service")
-        thread.start()
-        while thread.is_alive():
-            if stop.wait(0.2):
-                close = getattr(transport, "close", None)
-                if close is not None:  # a webhook stops waiting for its retries
-                    close()
-                thread.join()
-            else:
-                thread.join(0.0)
+    thread = threading.Thread(target=target.run, args=(stop,), name="livechat-service")
+    thread.start()
+    while thread.is_alive():
+        if stop.wait(0.2):
+            close = getattr(transport, "close", None)
+            if close is not None:  # a webhook stops waiting for its retries
+                close()
+            thread.join()
+        else:
+            thread.join(0.0)
 
 
 def run_relay(args: argparse.Namespace) -> int:
     """``livechat-core relay``."""
     _setup_logging(args.log_level)
-    transport = open_transport(args)
-    store = open_store(args.store, args.schema)
-    relay = Relay(
-        store,
-        transport,
-        name=args.name,
-        batch_size=args.batch,
-        poll_interval=args.interval,
-    )
-    logging.getLogger("livechat_core").info(
-        "relay %s starting on %r, transport %r", args.name, store, transport
-    )
-    try:
-        _run_until_stopped(relay, transport)
-    finally:
-        store.close()
+    stop = threading.Event()
+    with stopping_on_signals(stop):  # from the start: a stop while opening is clean too
+        transport = open_transport(args)
+        store = open_store(args.store, args.schema)
+        try:
+            relay = Relay(
+                store,
+                transport,
+                name=args.name,
+                batch_size=args.batch,
+                poll_interval=args.interval,
+            )
+            logging.getLogger("livechat_core").info(
+                "relay %s starting on %r, transport %r", args.name, store, transport
+            )
+            _run_until_stopped(relay, transport, stop)
+        finally:
+            store.close()
     return 0
 
 
 def run_worker(args: argparse.Namespace) -> int:
     """``livechat-core worker``."""
     _setup_logging(args.log_level)
-    store = open_store(args.store, args.schema)
-    worker = Worker(Desk(store=store), interval=args.interval)
-    logging.getLogger("livechat_core").info("worker starting on %r", store)
-    try:
-        _run_until_stopped(worker, None)
-    finally:
-        store.close()
+    stop = threading.Event()
+    with stopping_on_signals(stop):
+        store = open_store(args.store, args.schema)
+        try:
+            worker = Worker(Desk(store=store), interval=args.interval)
+            logging.getLogger("livechat_core").info("worker starting on %r", store)
+            _run_until_stopped(worker, None, stop)
+        finally:
+            store.close()
     return 0
 
 
