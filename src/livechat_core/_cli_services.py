@@ -161,7 +161,9 @@ def run_worker(args: argparse.Namespace) -> int:
     with stopping_on_signals(stop):
         store = open_store(args.store, args.schema)
         try:
-            worker = Worker(Desk(store=store), interval=args.interval)
+            # the worker fires deadlines with the settings the store was set up with
+            desk = Desk(store=store, adopt_stored_settings=True)
+            worker = Worker(desk, interval=args.interval)
             logging.getLogger("livechat_core").info("worker starting on %r", store)
             _run_until_stopped(worker, None, stop)
         finally:
