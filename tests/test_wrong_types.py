@@ -136,6 +136,15 @@ def test_every_desk_method_refuses_every_wrong_type(case: tuple[str, str, str, A
     assert _state(desk, chat) == before
 
 
+@pytest.mark.parametrize("now", [None, "soon", math.nan, math.inf, 10**400, [1.0], True])
+def test_the_timer_refuses_a_time_that_is_no_time(now: Any) -> None:
+    desk, chat = _fresh_desk()
+    desk.accept("jana", chat)
+    with pytest.raises(InvalidArgument):
+        desk.conversation(chat).elapsed(now)
+    assert desk.conversation(chat).elapsed(T0 + 5) == 5.0
+
+
 def test_handle_refuses_non_commands() -> None:
     desk, chat = _fresh_desk()
     for value in _ANYTHING:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ._inputs import check_seconds
 from ._states import AgentState, ConversationState, LegState
 
 _R = TypeVar("_R")
@@ -229,7 +230,9 @@ class Conversation:
     version: int = 0
 
     def elapsed(self, now: float) -> float:
-        """Seconds since the current owner accepted (the desktop's timer); 0 before that."""
+        """Seconds since the current owner accepted (the desktop's timer); 0 before that.
+        ``now`` must be a finite number of seconds (:class:`InvalidArgument` otherwise)."""
+        now = check_seconds(now, "now")
         if self.accepted_at is None:
             return 0.0
         return max(0.0, now - self.accepted_at)
