@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -42,6 +44,12 @@ T = TypeVar("T")
 _NOT_COROUTINES: Final = frozenset({"batch"})
 """Desk attributes that the async face does not turn into coroutines."""
 
+_IN_BATCH: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
+    "livechat_core_async_batch", default=False
+)
+"""Whether the running code is inside an ``async with desk.batch()`` block (tasks created
+inside the block inherit it, so ``asyncio.gather`` inside a block joins the block)."""
+
 
 @attrs.define(slots=True)
 class _Call:
@@ -49,6 +57,8 @@ class _Call:
     command: bool
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    in_batch: bool = False
+    control: bool = False
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -70,8 +80,14 @@ class _DeskThread:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        # An open ``async with desk.batch()`` block (touched only on the desk's thread):
+        # its context manager, and the calls from outside the block that wait for its end.
+        self._batch: AbstractContextManager[None] | None = None
+        self._deferred: list[_Call] = []
 
-    def submit(self, function: Callable[[], T], *, command: bool) -> asyncio.Future[T]:
+    def submit(
+        self, function: Callable[[], T], *, command: bool, control: bool = False
+    ) -> asyncio.Future[T]:
         if self._closed:
             raise RuntimeError("the AsyncDesk is closed")
         loop = asyncio.get_running_loop()
@@ -80,8 +96,24 @@ class _DeskThread:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
                 self._thread.start()
-        self._calls.put(_Call(function, command, future, loop))
+        self._calls.put(_Call(function, command, future, loop, _IN_BATCH.get(), control))
         return future
+
+    def open_batch(self) -> None:
+        """Open the desk's ``batch()`` on this thread (a control call of the block)."""
+        block = self._desk.batch()
+        block.__enter__()
+        self._batch = block
+
+    def close_batch(self, error: BaseException | None) -> None:
+        """End the open block: commit it, or roll it back when the block raised ``error``."""
+        block, self._batch = self._batch, None
+        if block is None:
+            return
+        if error is None:
+            block.__exit__(None, None, None)
+        else:
+            block.__exit__(type(error), error, error.__traceback__)
 
     def close(self) -> threading.Thread | None:
         self._closed = True
@@ -106,18 +138,42 @@ class _DeskThread:
                 calls.append(more)
             self._run(calls)
             if stop:
+                if self._batch is not None:  # closed inside a block: it never committed
+                    self.close_batch(RuntimeError("the AsyncDesk was closed inside a batch"))
+                    deferred, self._deferred = self._deferred, []
+                    self._run(deferred)
                 return
 
     def _run(self, calls: list[_Call]) -> None:
-        """Run ``calls`` in order; consecutive commands share one commit if the desk can."""
+        """Run ``calls`` in order; consecutive commands share one commit if the desk can.
+
+        While an ``async with desk.batch()`` block is open, only the block's own calls run
+        (in its transaction); calls from outside it wait for its end, so a command is
+        never acknowledged before the commit that makes it durable, nor rolled back with
+        a block it was not part of.
+        """
         batch = getattr(self._desk, "batch", None)
         index = 0
         while index < len(calls):
+            if self._batch is not None:
+                call = calls[index]
+                index += 1
+                if not (call.in_batch or call.control):
+                    self._deferred.append(call)
+                    continue
+                self._run_one(call)
+                if self._batch is None and self._deferred:  # the block just ended
+                    deferred, self._deferred = self._deferred, []
+                    calls = deferred + calls[index:]
+                    index = 0
+                continue
             end = index + 1
             if batch is not None and calls[index].command:
                 while end < len(calls) and calls[end].command:
                     end += 1
-            group = [call for call in calls[index:end] if not call.future.cancelled()]
+            group = [
+                call for call in calls[index:end] if call.control or not call.future.cancelled()
+            ]
             index = end
             if len(group) > 1 and batch is not None:
                 self._run_group(group, batch)
@@ -225,6 +281,42 @@ class AsyncDesk:
         if self._thread is None:
             return function()
         return await self._thread.submit(function, command=command)
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Group commit (SPEC section 10) for coroutines: ``async with desk.batch(): ...``.
+
+        As :meth:`Desk.batch`: each command inside the block is atomic on its own (a
+        refused one raises and changes nothing, the others go on), the block is made
+        durable by one commit at its end and its events are relayed after it; an
+        exception leaving the block rolls back every command of it. Tasks created inside
+        the block belong to it. Calls made by other coroutines while the block is open
+        wait until it ends (so do not await them inside the block). A nested block joins
+        the outer one.
+        """
+        if _IN_BATCH.get():
+            yield
+            return
+        token = _IN_BATCH.set(True)
+        try:
+            if self._thread is None:
+                with self.sync.batch():
+                    yield
+                return
+            thread = self._thread
+            await thread.submit(thread.open_batch, command=False, control=True)
+            try:
+                yield
+            except BaseException as error:
+                await thread.submit(
+                    functools.partial(thread.close_batch, error), command=False, control=True
+                )
+                raise
+            await thread.submit(
+                functools.partial(thread.close_batch, None), command=False, control=True
+            )
+        finally:
+            _IN_BATCH.reset(token)
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         """Any other public :class:`Desk` method, as a coroutine."""
