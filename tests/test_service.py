@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 from livechat_core import Desk, SqliteStore
 from livechat_core.ports import Store
 from livechat_core.service import create_app, running, status_of
-from livechat_core.service._serve import is_postgres, make_desk, open_store, separate_reader
+from livechat_core.service._serve import is_postgres, make_desk, open_store
 
 Start = Callable[..., httpx.Client]
 
@@ -47,7 +47,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
 
         # commands on one connection, views and the log on another, as `serve` does
         desk = make_desk(new_store(), masking=masking)
-        reader = make_desk(new_store(), masking=masking) if separate_reader() else None
+        reader = make_desk(new_store(), masking=masking)
 
         async def queues() -> None:
             for name in ("support", "billing"):
@@ -638,7 +638,6 @@ def test_serve_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--tick-interval", "0"]) == 2
 
 
-@pytest.mark.skipif(not separate_reader(), reason="needs the store's event log (AsyncDesk)")
 def test_commands_of_another_desk_on_the_same_store_reach_the_sockets(
     start: Start, tmp_path: Path
 ) -> None:

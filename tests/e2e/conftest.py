@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from e2e.browser_support import Shots
 from livechat_core import SqliteStore
 from livechat_core.service import create_app, running
-from livechat_core.service._serve import make_desk, separate_reader
+from livechat_core.service._serve import make_desk
 
 CHROMIUM_ENV = "LIVECHAT_TEST_CHROMIUM"
 ARTIFACTS_ENV = "LIVECHAT_E2E_ARTIFACTS"
@@ -69,11 +69,7 @@ def service(tmp_path: Path) -> Iterator[Callable[..., str]]:
     ) -> str:
         path = str(tmp_path / "desk.db")
         desk = make_desk(SqliteStore(path), masking=masking, locale=locale)
-        reader = (
-            make_desk(SqliteStore(path), masking=masking, locale=locale)
-            if separate_reader()
-            else None
-        )
+        reader = make_desk(SqliteStore(path), masking=masking, locale=locale)
 
         async def add_queues() -> None:
             for name, (reasons, timeout) in queues.items():

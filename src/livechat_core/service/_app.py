@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from .._async import AsyncDesk
 from .._composer import fill_template
 from .._errors import (
     CommandRefused,
@@ -81,10 +82,6 @@ TEMPLATES: Final[dict[str, dict[str, str]]] = {
     },
 }
 """Message templates with ``<name>`` parameters, by language (the composer fills them)."""
-
-# The asynchronous desk the service runs on: ``livechat_core.AsyncDesk`` (or the interim
-# seam of ``._compat`` in builds without it).
-AsyncDesk = Any
 
 # A template's ``<name>`` parameters (the composer's placeholder syntax).
 _PLACEHOLDER: Final = re.compile(r"<([^<>\s]+)>")

@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, Final
 
+from .._async import AsyncDesk
 from .._errors import InvalidArgument
 from .._masking import MaskingPolicy
 from ..ports import Store
-from ._compat import ThreadedDesk, async_desk_class
 
 DEMO_QUEUES: Final[dict[str, tuple[str, ...]]] = {
     "support": ("Resolved", "Follow-up needed", "Not resolved", "Wrong queue"),
@@ -50,7 +50,7 @@ def open_store(spec: str) -> Store:
     return SqliteStore(spec)
 
 
-async def seed_demo(desk: Any) -> list[str]:
+async def seed_demo(desk: AsyncDesk) -> list[str]:
     """Add the :data:`DEMO_QUEUES` the desk lacks; returns the names added."""
     existing = {queue.name for queue in await desk.queues()}
     added = []
@@ -61,19 +61,9 @@ async def seed_demo(desk: Any) -> list[str]:
     return added
 
 
-def make_desk(store: Store, *, masking: bool = True, locale: str = "en") -> Any:
-    """The asynchronous desk the service runs on (an ``AsyncDesk``)."""
-    policy = MaskingPolicy(enabled=masking)
-    found = async_desk_class()
-    if found is None:
-        return ThreadedDesk(store=store, masking=policy, locale=locale)
-    return found(store=store, masking=policy, locale=locale)
-
-
-def separate_reader() -> bool:
-    """Whether a second desk on its own connection can serve the views and the log (it
-    needs the store's own event log, which ``AsyncDesk`` builds come with)."""
-    return async_desk_class() is not None
+def make_desk(store: Store, *, masking: bool = True, locale: str = "en") -> AsyncDesk:
+    """The asynchronous desk the service runs on."""
+    return AsyncDesk(store=store, masking=MaskingPolicy(enabled=masking), locale=locale)
 
 
 def serve(
@@ -100,7 +90,7 @@ def serve(
 
     desk = make_desk(open_store(store), masking=masking, locale=locale)
     reader = None
-    if store != ":memory:" and separate_reader():
+    if store != ":memory:":
         reader = make_desk(open_store(store), masking=masking, locale=locale)
 
     async def on_startup() -> None:
