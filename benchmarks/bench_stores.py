@@ -119,21 +119,26 @@ def run_single(store: Store, seconds: float, batch: int = 0) -> float:
 
 def _worker(
     store: Store, worker: int, seconds: float, start_at: float, batch: int = 0
-) -> tuple[int, int]:
+) -> tuple[float, int]:
+    """Commands per second of this worker, and how many lifecycles it gave up. Each worker
+    starts at ``start_at`` (or, on a machine so busy that its warm-up ran late, right
+    after it) and measures its own ``seconds``."""
     desk = Desk(store=store)
     lifecycles(desk, f"agent{worker}", f"queue{worker}", 2)  # warm up, connect
     while time.time() < start_at:
         time.sleep(0.001)
+    begin = time.time()
     if batch:
         steps = lifecycle_steps(desk, f"agent{worker}", f"queue{worker}")
         commands = 0
-        while time.time() < start_at + seconds:
+        while time.time() < begin + seconds:
             batched(desk, steps, batch, batch)
             commands += batch
+        elapsed = time.time() - begin
         store.close()
-        return commands, 0  # commands, not lifecycles: see run_parallel
+        return commands / elapsed, 0
     done = failed = 0
-    while time.time() < start_at + seconds:
+    while time.time() < begin + seconds:
         try:
             lifecycles(desk, f"agent{worker}", f"queue{worker}", 1)
         except RetriesExhausted:
@@ -143,8 +148,9 @@ def _worker(
             _recover(desk, f"agent{worker}")
             continue
         done += 1
+    elapsed = time.time() - begin
     store.close()
-    return done, failed
+    return done * COMMANDS_PER_LIFECYCLE / elapsed, failed
 
 
 def _recover(desk: Desk, agent_id: str) -> None:
@@ -170,9 +176,7 @@ def run_parallel(store: Store, workers: int, seconds: float, batch: int = 0) -> 
         counts = pool.starmap(
             _worker, [(store, w, seconds, start_at, batch) for w in range(workers)]
         )
-    done = sum(count for count, _ in counts)
-    per = 1 if batch else COMMANDS_PER_LIFECYCLE
-    return done * per / seconds, sum(failed for _, failed in counts)
+    return sum(rate for rate, _ in counts), sum(failed for _, failed in counts)
 
 
 def bare_sqlite(path: str, synchronous: str, seconds: float) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from livechat_core.adapters.memory import MemoryStore
 from livechat_core.ports import Store
 from livechat_core.testing import StoreConformance
@@ -10,3 +13,47 @@ from livechat_core.testing import StoreConformance
 class TestMemoryStore(StoreConformance):
     def make_store(self) -> Store:
         return MemoryStore()
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(0, 3000)),
+        max_size=3000,
+    )
+)
+def test_the_memory_stores_sorted_keys_agree_with_a_sorted_list(
+    steps: list[tuple[bool, int]],
+) -> None:
+    from livechat_core.adapters.memory import _SortedKeys
+
+    keys = _SortedKeys()
+    expected: list[tuple[float, str]] = []
+    for step, (add, number) in enumerate(steps):
+        key = (float(number % 97), f"id{number}")
+        if add and key not in expected:
+            keys.add(key)
+            expected.append(key)
+        elif not add and key in expected:
+            keys.remove(key)
+            expected.remove(key)
+        if step % 500 == 0:  # blocks split past 1,024 keys and empty out again
+            assert list(keys) == sorted(expected)
+    assert list(keys) == sorted(expected)
+
+
+def test_the_memory_stores_sorted_keys_split_and_merge_blocks() -> None:
+    import random
+
+    from livechat_core.adapters.memory import _SortedKeys
+
+    rng = random.Random(10)
+    keys = [(float(rng.randrange(100)), f"id{n}") for n in range(5000)]
+    sorted_keys = _SortedKeys()
+    for key in rng.sample(keys, len(keys)):
+        sorted_keys.add(key)
+    assert list(sorted_keys) == sorted(keys)
+    gone = set(rng.sample(keys, 4000))
+    for key in gone:
+        sorted_keys.remove(key)
+    assert list(sorted_keys) == sorted(set(keys) - gone)

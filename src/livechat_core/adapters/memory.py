@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import bisect
 import heapq
+import itertools
 import math
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -59,9 +60,9 @@ class MemoryStore(Store):
         self._agents: dict[str, Agent] = {}
         self._members: dict[str, set[str]] = {}
         # routable agents in routing order, per queue and (key None) of any queue
-        self._routable: dict[str | None, list[tuple[float, str]]] = {}
+        self._routable: dict[str | None, _SortedKeys] = {}
         self._conversations: dict[str, Conversation] = {}
-        self._queued: dict[str, list[tuple[float, str]]] = {}
+        self._queued: dict[str, _SortedKeys] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._with_deadline = 0  # conversations with a deadline: the heap's live entries
         self._closed: list[tuple[float, str]] = []  # (closed_at, id), a heap, for archive
@@ -233,8 +234,7 @@ class MemoryStore(Store):
             if previous.routable:
                 key = routing_key(previous)
                 for index in (None, *dict.fromkeys(previous.queues)):
-                    entries = self._routable[index]
-                    del entries[bisect.bisect_left(entries, key)]
+                    self._routable[index].remove(key)
         if agent is None:
             self._agents.pop(agent_id, None)
         else:
@@ -243,7 +243,7 @@ class MemoryStore(Store):
             if agent.routable:
                 key = routing_key(agent)
                 for index in (None, *dict.fromkeys(agent.queues)):
-                    bisect.insort(self._routable.setdefault(index, []), key)
+                    self._routable.setdefault(index, _SortedKeys()).add(key)
             self._agents[agent_id] = agent
 
     def _put_conversation(self, conversation_id: str, conversation: Conversation | None) -> None:
@@ -251,8 +251,7 @@ class MemoryStore(Store):
         previous = self._conversations.get(conversation_id)
         if previous is not None:
             if previous.state is _QUEUED:
-                entries = self._queued[previous.queue]
-                entries.pop(bisect.bisect_left(entries, (previous.started_at, previous.id)))
+                self._queued[previous.queue].remove((previous.started_at, previous.id))
             self._open_by_asset[previous.asset].discard(conversation_id)
             if previous.next_deadline is not None:
                 self._with_deadline -= 1
@@ -260,8 +259,8 @@ class MemoryStore(Store):
             self._conversations.pop(conversation_id, None)
             return  # stale heap entries are skipped by ``due`` and dropped by compaction
         if conversation.state is _QUEUED:
-            entries = self._queued.setdefault(conversation.queue, [])
-            bisect.insort(entries, (conversation.started_at, conversation.id))
+            entries = self._queued.setdefault(conversation.queue, _SortedKeys())
+            entries.add((conversation.started_at, conversation.id))
         deadline = conversation.next_deadline
         if deadline is not None:
             self._with_deadline += 1
@@ -350,6 +349,54 @@ class MemoryStore(Store):
         return undo
 
 
+_Key = tuple[float, str]
+_BLOCK: Final = 512
+
+
+class _SortedKeys:
+    """Keys in order, in blocks of at most ``2 * _BLOCK``: adding or removing one moves
+    at most a block, not every key after it (a list with ``bisect.insort`` moved the
+    whole tail: chats going back to a long queue made each timeout dearer)."""
+
+    __slots__ = ("_blocks", "_firsts")
+
+    def __init__(self) -> None:
+        self._blocks: list[list[_Key]] = []
+        self._firsts: list[_Key] = []  # each block's first key
+
+    def _block(self, key: _Key) -> int:
+        return max(0, bisect.bisect_right(self._firsts, key) - 1)
+
+    def add(self, key: _Key) -> None:
+        if not self._blocks:
+            self._blocks.append([key])
+            self._firsts.append(key)
+            return
+        index = self._block(key)
+        block = self._blocks[index]
+        bisect.insort(block, key)
+        self._firsts[index] = block[0]
+        if len(block) > 2 * _BLOCK:
+            self._blocks[index : index + 1] = [block[:_BLOCK], block[_BLOCK:]]
+            self._firsts[index : index + 1] = [block[0], block[_BLOCK]]
+
+    def remove(self, key: _Key) -> None:
+        index = self._block(key)
+        block = self._blocks[index]
+        del block[bisect.bisect_left(block, key)]
+        if block:
+            self._firsts[index] = block[0]
+        else:
+            del self._blocks[index]
+            del self._firsts[index]
+
+    def __iter__(self) -> Iterator[_Key]:
+        for block in self._blocks:
+            yield from block
+
+
+_EMPTY_KEYS: Final = _SortedKeys()
+
 _Packed = tuple[Any, ...]
 _History = tuple[()] | tuple[tuple[tuple[_Packed, ...], ...], tuple[_Packed, ...]]
 """An aggregate's packed events: full chunks of :data:`_CHUNK`, and the last one."""
@@ -417,14 +464,16 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def routable(self, queue: str | None, limit: int) -> list[Agent]:
         agents = self._store._agents
-        entries = self._store._routable.get(queue, ())
-        return [agents[agent_id] for _, agent_id in entries[: max(limit, 0)]]
+        entries = self._store._routable.get(queue)
+        if entries is None:
+            return []
+        return [agents[agent_id] for _, agent_id in itertools.islice(entries, max(limit, 0))]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         return self._store._conversations.get(conversation_id)
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
-        merged = heapq.merge(*(self._store._queued.get(q, ()) for q in queues))
+        merged = heapq.merge(*(self._store._queued.get(q, _EMPTY_KEYS) for q in queues))
         conversations = self._store._conversations
         result: list[Conversation] = []
         for _, conversation_id in merged:
