@@ -996,8 +996,10 @@ class _SqliteTransaction(StoreTransaction):
             return []
         if queue is None:
             rows = self._rows(
+                # the partial index holds only routable rows: read it, not every member
                 "SELECT a.id, a.version, a.record FROM (SELECT agent_id, min(waiting_since) AS w "
-                "FROM agent_queues WHERE waiting_since IS NOT NULL GROUP BY agent_id) AS m "
+                "FROM agent_queues INDEXED BY agent_queues_routable "
+                "WHERE waiting_since IS NOT NULL GROUP BY agent_id) AS m "
                 "JOIN agents AS a ON a.id = m.agent_id ORDER BY m.w, m.agent_id LIMIT ?",
                 (limit,),
             )
