@@ -79,7 +79,7 @@ from ._events import from_record as event_from_record
 from ._events import to_record as event_to_record
 from ._frames import events_frame
 from ._machines import AgentState, ConversationState, LegState
-from ._masking import Finding, MaskingPolicy, find_sensitive, mask_across, mask_text
+from ._masking import Detector, Finding, MaskingPolicy, find_sensitive, mask_across, mask_text
 from ._model import (
     Agent,
     Conversation,
@@ -148,6 +148,7 @@ __all__ = [
     "Decline",
     "DeleteAsset",
     "Desk",
+    "Detector",
     "DisconnectReason",
     "EmptyMessage",
     "End",
