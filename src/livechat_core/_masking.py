@@ -261,7 +261,7 @@ _AMOUNT_BEFORE: Final = regex.compile(
     r"(?i)(?:[$€£¥₹₽¢]|kč|czk|eur|usd|gbp|pln|chf|huf|inr|rs\.?|zł)\s?$"
 )
 _AMOUNT_AFTER: Final = regex.compile(
-    r"(?i)\s?(?:[$€£¥₹₽%‰]|,-|[.,]\d|kč|kc|czk|eur|euro|usd|dollars?|gbp|pln|zł|zl|chf|huf|ft|"
+    r"(?i)\s?(?:[$€£¥₹₽%‰]|[,\ue000]-|[.,\ue000]\d|kč|kc|czk|eur|euro|usd|dollars?|gbp|pln|zł|zl|chf|huf|ft|"
     r"inr|rs|rupees?|korun\w*|ks|pcs|kg|km|mb|gb|kb|tb|px|ms)(?![\p{L}])"
 )
 
@@ -768,7 +768,7 @@ def _phone_layout(
 
 
 _CODE_BEFORE: Final = regex.compile(r"['\"/=\-\\~^\[_.,:#]$")
-_CODE_AFTER: Final = regex.compile(r"^(?:['\"/\\_]|[.,]\d|-\d)")
+_CODE_AFTER: Final = regex.compile(r"^(?:['\"/\\_]|[.,\ue000]\d|-\d)")
 
 
 def _code_or_placeholder(text: str, start: int, end: int, digits: str, compact: bool) -> bool:
