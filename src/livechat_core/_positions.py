@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from ._errors import InvalidArgument
-
-MAX_CONSUMER_NAME: Final = 200
-"""The longest consumer name a store keeps (in characters)."""
+from ._inputs import check_name
 
 
 def check_position(position: object, name: str = "position") -> int:
@@ -25,16 +21,6 @@ def check_limit(limit: object) -> int:
 
 
 def check_consumer(name: object) -> str:
-    """``name`` if it is a usable consumer name: a non-empty string without NUL, at most
-    :data:`MAX_CONSUMER_NAME` characters."""
-    if (
-        not isinstance(name, str)
-        or not name.strip()
-        or "\x00" in name
-        or len(name) > MAX_CONSUMER_NAME
-    ):
-        raise InvalidArgument(
-            f"a consumer name must be a non-empty string of at most {MAX_CONSUMER_NAME} "
-            f"characters without NUL, not {name!r}"
-        )
-    return name
+    """``name`` if it is a usable consumer name: an id under the desk's input policy (a
+    non-empty string of at most 256 characters, one line, no surrogates)."""
+    return check_name(name, "consumer name")
