@@ -193,6 +193,16 @@ _FUNCTION_CASES: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
     (lc.compute_wallboard, (math.nan, [], [], [])),
     (lc.compute_wallboard, (T0, [None], [], [])),
     (lc.compute_wallboard, (T0, [], "agents", [])),
+    (lc.mask_text, (None,)),
+    (lc.mask_text, (b"4111 1111 1111 1111",)),
+    (lc.mask_text, ("text", "not a policy")),
+    (lc.find_sensitive, (None,)),
+    (lc.find_sensitive, (["4111 1111 1111 1111"],)),
+    (lc.find_sensitive, ("text", {"enabled": False})),
+    (lc.mask_across, (None,)),
+    (lc.mask_across, ("4111 1111",)),
+    (lc.mask_across, ([None],)),
+    (lc.mask_across, (["4111 1111"], object())),
 ]
 
 

@@ -1354,6 +1354,10 @@ def mask_across(texts: Sequence[str], policy: MaskingPolicy | None = None) -> li
     joined only where the earlier one ends with a digit group and the later one starts with
     one, so unrelated numbers in unrelated sentences never merge.
     """
+    if isinstance(texts, str) or not isinstance(texts, Iterable):
+        raise InvalidArgument(
+            f"texts must be a sequence of str (the messages), not {type(texts).__name__}"
+        )
     texts = list(texts)
     effective = _DEFAULT_POLICY if policy is None else policy
     found = [_find_in(text, effective) for text in texts]
