@@ -190,6 +190,7 @@
     }
     list.replaceChildren(...tiles);
     $("no-tasks").hidden = tiles.length > 0;
+    $("no-tasks").textContent = view.agent.state === "available" ? t("no_tasks_waiting") : t("no_tasks");
   }
 
   function stateLabel(conversation) {
