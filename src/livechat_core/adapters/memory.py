@@ -34,9 +34,16 @@ from ..ports import (
     routing_key,
     with_transcript,
 )
+from . import _packed as packed_conversation
 
-_QUEUED = ConversationState.QUEUED
-_CLOSED = ConversationState.CLOSED
+_QUEUED = ConversationState.QUEUED.value
+_CLOSED = ConversationState.CLOSED.value
+_Stored = packed_conversation.Packed
+_QUEUE, _ASSET = packed_conversation.QUEUE, packed_conversation.ASSET
+_STARTED_AT, _STATE = packed_conversation.STARTED_AT, packed_conversation.STATE
+_CLOSED_AT, _VERSION = packed_conversation.CLOSED_AT, packed_conversation.VERSION
+_DEADLINE = packed_conversation.NEXT_DEADLINE
+_RECENT: Final = 256  # records kept unpacked (see ``MemoryStore._recent``)
 
 
 class MemoryStore(Store):
@@ -61,7 +68,13 @@ class MemoryStore(Store):
         self._members: dict[str, set[str]] = {}
         # routable agents in routing order, per queue and (key None) of any queue
         self._routable: dict[str | None, _SortedKeys] = {}
-        self._conversations: dict[str, Conversation] = {}
+        # each conversation packed into a tuple of plain values (``_packed``): like the
+        # event histories below, the collector stops traversing it
+        self._conversations: dict[str, packed_conversation.Packed] = {}
+        # the records of the conversations saved or read last, with their packed form:
+        # a chat's next command reads its record without unpacking it (a bounded few,
+        # so the collector's work does not grow with the chats)
+        self._recent: dict[str, tuple[packed_conversation.Packed, Conversation]] = {}
         self._queued: dict[str, _SortedKeys] = {}
         self._deadlines: list[tuple[float, str]] = []
         self._with_deadline = 0  # conversations with a deadline: the heap's live entries
@@ -155,18 +168,20 @@ class MemoryStore(Store):
 
     def _check(self, changes: Changes) -> None:
         for queue, base in changes.queues:
-            self._expect("queue", queue.name, self._queues.get(queue.name), base)
+            current_queue = self._queues.get(queue.name)
+            version = 0 if current_queue is None else current_queue.version
+            self._expect("queue", queue.name, version, base)
         for agent, base in changes.agents:
-            self._expect("agent", agent.id, self._agents.get(agent.id), base)
+            current_agent = self._agents.get(agent.id)
+            version = 0 if current_agent is None else current_agent.version
+            self._expect("agent", agent.id, version, base)
         for conversation, base in changes.conversations:
             current = self._conversations.get(conversation.id)
-            self._expect("conversation", conversation.id, current, base)
+            version = 0 if current is None else current[_VERSION]
+            self._expect("conversation", conversation.id, version, base)
 
     @staticmethod
-    def _expect(
-        kind: str, key: str, current: Queue | Agent | Conversation | None, base: int
-    ) -> None:
-        version = 0 if current is None else current.version
+    def _expect(kind: str, key: str, version: int, base: int) -> None:
         if version != base:
             raise ConcurrencyConflict(
                 f"{kind} {key} changed since it was read (version {version}, expected {base})",
@@ -189,7 +204,7 @@ class MemoryStore(Store):
         for conversation, _ in changes.conversations:
             if undo is not None:
                 previous = self._conversations.get(conversation.id)
-                undo.append(partial(self._put_conversation, conversation.id, previous))
+                undo.append(partial(self._put_packed, conversation.id, previous))
             self._put_conversation(conversation.id, conversation)
         if changes.deleted_assets:
             added = set(changes.deleted_assets) - self._deleted_assets
@@ -248,31 +263,59 @@ class MemoryStore(Store):
 
     def _put_conversation(self, conversation_id: str, conversation: Conversation | None) -> None:
         """Store (or, with ``None``, forget) a conversation and keep the indexes in step."""
+        if conversation is None:
+            self._put_packed(conversation_id, None)
+        else:
+            stored = packed_conversation.pack(conversation, self._recent.get(conversation_id))
+            self._put_packed(conversation_id, stored)
+            self._remember(conversation_id, stored, conversation)
+
+    def _remember(self, conversation_id: str, stored: _Stored, conversation: Conversation) -> None:
+        recent = self._recent
+        recent.pop(conversation_id, None)
+        recent[conversation_id] = (stored, conversation)
+        if len(recent) > _RECENT:
+            del recent[next(iter(recent))]
+
+    def _unpacked(self, conversation_id: str) -> Conversation | None:
+        """The stored conversation as a record."""
+        stored = self._conversations.get(conversation_id)
+        if stored is None:
+            return None
+        found = self._recent.get(conversation_id)
+        if found is not None and found[0] is stored:
+            return found[1]
+        conversation = packed_conversation.unpack(stored)
+        self._remember(conversation_id, stored, conversation)
+        return conversation
+
+    def _put_packed(self, conversation_id: str, conversation: _Stored | None) -> None:
+        """:meth:`_put_conversation` of a packed conversation."""
         previous = self._conversations.get(conversation_id)
         if previous is not None:
-            if previous.state is _QUEUED:
-                self._queued[previous.queue].remove((previous.started_at, previous.id))
-            self._open_by_asset[previous.asset].discard(conversation_id)
-            if previous.next_deadline is not None:
+            if previous[_STATE] == _QUEUED:
+                self._queued[previous[_QUEUE]].remove((previous[_STARTED_AT], conversation_id))
+            self._open_by_asset[previous[_ASSET]].discard(conversation_id)
+            if previous[_DEADLINE] is not None:
                 self._with_deadline -= 1
         if conversation is None:
             self._conversations.pop(conversation_id, None)
             return  # stale heap entries are skipped by ``due`` and dropped by compaction
-        if conversation.state is _QUEUED:
-            entries = self._queued.setdefault(conversation.queue, _SortedKeys())
-            entries.add((conversation.started_at, conversation.id))
-        deadline = conversation.next_deadline
+        if conversation[_STATE] == _QUEUED:
+            entries = self._queued.setdefault(conversation[_QUEUE], _SortedKeys())
+            entries.add((conversation[_STARTED_AT], conversation_id))
+        deadline = conversation[_DEADLINE]
         if deadline is not None:
             self._with_deadline += 1
-            if previous is None or previous.next_deadline != deadline:
-                heapq.heappush(self._deadlines, (deadline, conversation.id))
+            if previous is None or previous[_DEADLINE] != deadline:
+                heapq.heappush(self._deadlines, (deadline, conversation_id))
                 if len(self._deadlines) > 2 * self._with_deadline + 1024:
                     self._compact_deadlines()
-        if conversation.state is not _CLOSED:
-            self._open_by_asset.setdefault(conversation.asset, set()).add(conversation_id)
-        elif previous is None or previous.state is not _CLOSED:
-            closed_at = conversation.closed_at if conversation.closed_at is not None else 0.0
-            heapq.heappush(self._closed, (closed_at, conversation_id))
+        if conversation[_STATE] != _CLOSED:
+            self._open_by_asset.setdefault(conversation[_ASSET], set()).add(conversation_id)
+        elif previous is None or previous[_STATE] != _CLOSED:
+            closed_at = conversation[_CLOSED_AT]
+            heapq.heappush(self._closed, (0.0 if closed_at is None else closed_at, conversation_id))
         self._conversations[conversation_id] = conversation
 
     def _compact_deadlines(self) -> None:
@@ -283,7 +326,7 @@ class MemoryStore(Store):
             (deadline, conversation_id)
             for deadline, conversation_id in self._deadlines
             if (found := conversations.get(conversation_id)) is not None
-            and found.next_deadline == deadline
+            and found[_DEADLINE] == deadline
         ]
         heapq.heapify(self._deadlines)
 
@@ -294,9 +337,10 @@ class MemoryStore(Store):
             heap = self._closed
             while heap and heap[0][0] < before and len(archived) < limit:
                 _, conversation_id = heapq.heappop(heap)
-                conversation = self._conversations.get(conversation_id)
-                if conversation is None or conversation.state is not _CLOSED:
+                stored = self._conversations.get(conversation_id)
+                if stored is None or stored[_STATE] != _CLOSED:
                     continue
+                conversation = packed_conversation.unpack(stored)
                 key = ("conversation", conversation_id)
                 events = tuple(unpack(packed) for packed in _packed(self._events.pop(key, ())))
                 for position in self._log_positions.pop(key, ()):
@@ -470,16 +514,18 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return [agents[agent_id] for _, agent_id in itertools.islice(entries, max(limit, 0))]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        return self._store._conversations.get(conversation_id)
+        return self._store._unpacked(conversation_id)
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         merged = heapq.merge(*(self._store._queued.get(q, _EMPTY_KEYS) for q in queues))
-        conversations = self._store._conversations
+        unpacked = self._store._unpacked
         result: list[Conversation] = []
         for _, conversation_id in merged:
             if len(result) >= limit:
                 break
-            result.append(conversations[conversation_id])
+            found = unpacked(conversation_id)
+            assert found is not None
+            result.append(found)
         return result
 
     def due(self, now: float, limit: int) -> list[str]:
@@ -495,7 +541,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         while heap and heap[0][0] <= now and len(found) < limit:
             entry = heapq.heappop(heap)
             current = conversations.get(entry[1])
-            if current is None or current.next_deadline != entry[0]:
+            if current is None or current[_DEADLINE] != entry[0]:
                 continue  # a stale entry: the deadline moved or went
             if after is not None and entry <= after:
                 kept.append(entry)
