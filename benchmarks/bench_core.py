@@ -273,7 +273,7 @@ def memory_per_active_chat(count: int) -> dict[str, float]:
 def gc_pause(count: int) -> dict[str, float]:
     """A full collection's pause with ``count`` live (accepted) chats, median of five."""
     agents = 100
-    desk = make_desk(agents=agents, capacity=count // agents + 1)
+    desk = make_desk(agents=agents, capacity=-(-count // agents))  # at most 1,000 each
     for i in range(count):
         conversation_id = desk.start_chat("support", f"Customer {i}", f"c{i}@example.com")
         agent = desk.conversation(conversation_id).legs[0].agent_id
