@@ -52,6 +52,9 @@ def test_a_full_collection_does_not_traverse_stored_conversations(scenario: Scen
     gc.collect()
     for conversation_id in store.conversation_ids():
         assert not gc.is_tracked(store._conversations[conversation_id])
+        # nor the conversation's positions in the event log
+        positions = store._log_positions.get(("conversation", conversation_id))
+        assert positions is None or not gc.is_tracked(positions)
 
 
 def test_many_live_chats_leave_only_a_few_records_for_the_collector() -> None:

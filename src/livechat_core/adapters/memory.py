@@ -8,7 +8,6 @@ optimistic version checks, an outbox. It lives as long as the process.
 
 from __future__ import annotations
 
-import array
 import bisect
 import heapq
 import itertools
@@ -87,9 +86,10 @@ class MemoryStore(Store):
         self._events: dict[tuple[str, str], _History] = {}
         # The event log: every event's packed tuple (the history's own object) in commit
         # order, position = index + 1, None once archived; and each aggregate's positions
-        # in a compact array (8 bytes an event), for redactions and archiving.
+        # in a compact byte string (8 bytes an event: a bytearray, which the garbage
+        # collector does not track, unlike array.array), for redactions and archiving.
         self._log: list[_Packed | None] = []
-        self._log_positions: dict[tuple[str, str], array.array[int]] = {}
+        self._log_positions: dict[tuple[str, str], bytearray] = {}
         self._consumers: dict[str, int] = {}
         self._outbox: dict[str, Event] = {}
 
@@ -219,8 +219,8 @@ class MemoryStore(Store):
                 undo.append(partial(self._put_history, key, history))
             histories[key] = _appended(history, flat)
             self._log.append(flat)
-            positions = self._log_positions.setdefault(key, array.array("q"))
-            positions.append(len(self._log))
+            positions = self._log_positions.setdefault(key, bytearray())
+            positions += len(self._log).to_bytes(_POSITION_BYTES, "little")
             if undo is not None:
                 undo.append(partial(self._unlog, key))
             if self._keep_outbox:
@@ -343,7 +343,7 @@ class MemoryStore(Store):
                 conversation = packed_conversation.unpack(stored)
                 key = ("conversation", conversation_id)
                 events = tuple(unpack(packed) for packed in _packed(self._events.pop(key, ())))
-                for position in self._log_positions.pop(key, ()):
+                for position in _positions(self._log_positions.pop(key, bytearray())):
                     self._log[position - 1] = None  # out of memory; the log skips gaps
                 conversation = with_transcript(conversation, events)
                 for event in events:
@@ -358,7 +358,7 @@ class MemoryStore(Store):
         """Undo the last event logged (it belongs to ``key``)."""
         self._log.pop()
         positions = self._log_positions[key]
-        positions.pop()
+        del positions[-_POSITION_BYTES:]
         if not positions:
             del self._log_positions[key]
 
@@ -374,7 +374,7 @@ class MemoryStore(Store):
         history = self._events.get(key, ())
         undo: list[Callable[[], None]] = [partial(self._put_history, key, history)]
         rewritten: _History = ()
-        positions = self._log_positions.get(key, array.array("q"))
+        positions = _positions(self._log_positions.get(key, bytearray()))
         for index, packed in enumerate(_packed(history)):
             # only the message's own event is decoded (its message's id comes first)
             if packed[0] == _POSTED and packed[-1][0] == message_id:
@@ -445,6 +445,19 @@ _Packed = tuple[Any, ...]
 _History = tuple[()] | tuple[tuple[tuple[_Packed, ...], ...], tuple[_Packed, ...]]
 """An aggregate's packed events: full chunks of :data:`_CHUNK`, and the last one."""
 _CHUNK: Final = 64
+
+_POSITION_BYTES: Final = 8
+"""Bytes of one logged position in an aggregate's position string (little-endian)."""
+
+
+def _positions(data: bytearray) -> list[int]:
+    """The log positions packed in ``data`` by :meth:`MemoryStore._apply`, in order."""
+    return [
+        int.from_bytes(data[at : at + _POSITION_BYTES], "little")
+        for at in range(0, len(data), _POSITION_BYTES)
+    ]
+
+
 _POSTED: Final = MessagePosted.__name__
 
 
