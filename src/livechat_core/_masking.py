@@ -404,6 +404,7 @@ _ENTITY: Final = regex.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][
 _LOOKALIKE_TOKEN: Final = regex.compile(
     r"(?<![\p{L}\p{N}])[OolI]*+[0-9][0-9OolI]*+(?![\p{L}\p{N}])"
 )
+_LOOKALIKE_HINT: Final = regex.compile(r"[0-9][OolI]|[OolI][0-9]")
 _LOOKALIKES: Final = str.maketrans("OolI", "0011")
 _NO_DIGIT_SYMBOLS: Final = frozenset("+<>=*#%&@$€£¥~^`")
 
@@ -456,7 +457,8 @@ def _normalise(text: str) -> str:
 def _digits_for_lookalikes(text: str) -> str:
     """``text`` with ``O``/``o``/``l``/``I`` inside runs of digits read as digits (numbers
     only: an IBAN or an e-mail address keeps its letters)."""
-    if "O" in text or "o" in text or "l" in text or "I" in text:
+    # A token that changes holds a look-alike letter next to a digit: a cheap pre-scan.
+    if _LOOKALIKE_HINT.search(text):
         return _LOOKALIKE_TOKEN.sub(_lookalike, text)
     return text
 
@@ -568,6 +570,8 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
 
 
 def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: frozenset[int]) -> None:
+    if sum(len(g.digits) for g in run.groups) < 12:
+        return  # too few digits for any card: skip the label scan and the windows
     for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
         if _LABEL_GAP.fullmatch(text, label.end(), run.start):
             return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
@@ -935,6 +939,12 @@ def _whole_segment_candidates(
 
 def _number_candidates(text: str, found: list[_Candidate], joints: frozenset[int]) -> None:
     for match in _RUN.finditer(text):
+        body = match[0]
+        # a cheap upper bound of the run's digits (every \d is a str.isdigit) before parsing it
+        if len(body) < 5 or sum(c.isdigit() for c in body) < (
+            5 if "+" in body or "＋" in body else 7
+        ):
+            continue
         run = _parse_run(text, match.start(), match.end())
         if sum(len(g.digits) for g in run.groups) < (5 if run.plus else 7):
             continue
@@ -1178,7 +1188,7 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
     extra = _detector_candidates(text, policy.detectors)
     if not extra and not _TRIGGER.search(normal):
         return normal, []
-    kinds = policy.kinds | {d.kind for d in policy.detectors}
+    kinds = policy.kinds | {d.kind for d in policy.detectors} if policy.detectors else policy.kinds
     return normal, _candidates(normal, kinds, extra=extra)
 
 
