@@ -41,6 +41,7 @@ from ._model import (
     Conversation,
     DisconnectReason,
     Leg,
+    LegLookups,
     LegRole,
     Message,
     OfferKind,
@@ -63,7 +64,7 @@ class LegHook(Protocol):
         """Update the agent's holdings."""
 
 
-class Draft:
+class Draft(LegLookups):
     """A conversation while one command (or a replay) changes it; see :func:`freeze`.
 
     It has the attributes of :class:`~livechat_core.Conversation` and its leg look-ups,
@@ -150,17 +151,6 @@ class Draft:
         draft.closed_at = record.closed_at
         draft.version = record.version
         return draft
-
-    def legs_in(self, *states: LegState) -> list[tuple[int, Leg]]:
-        """The legs in any of ``states``, with their index."""
-        return [(i, leg) for i, leg in enumerate(self.legs) if leg.state in states]
-
-    def leg_of(self, agent_id: str, *states: LegState) -> tuple[int, Leg] | None:
-        """The agent's oldest leg in any of ``states``."""
-        for i, leg in enumerate(self.legs):
-            if leg.agent_id == agent_id and leg.state in states:
-                return i, leg
-        return None
 
 
 def freeze(draft: Draft) -> Conversation:

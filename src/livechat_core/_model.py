@@ -195,8 +195,26 @@ class Leg:
     wrapped_up_automatically: bool = False
 
 
+class LegLookups:
+    """The leg lookups shared by a conversation record and its working draft."""
+
+    __slots__ = ()
+    legs: tuple[Leg, ...]
+
+    def legs_in(self, *states: LegState) -> list[tuple[int, Leg]]:
+        """The legs in any of ``states``, with their index."""
+        return [(i, leg) for i, leg in enumerate(self.legs) if leg.state in states]
+
+    def leg_of(self, agent_id: str, *states: LegState) -> tuple[int, Leg] | None:
+        """The agent's oldest leg in any of ``states``."""
+        for i, leg in enumerate(self.legs):
+            if leg.agent_id == agent_id and leg.state in states:
+                return i, leg
+        return None
+
+
 @attrs.frozen(kw_only=True)
-class Conversation:
+class Conversation(LegLookups):
     """A chat: its state, owner, legs and transcript. Built only by applying events.
 
     ``message_count`` is the number of messages posted so far. ``messages`` is the whole
@@ -242,14 +260,3 @@ class Conversation:
         """The earliest offer or wrap-up deadline of any leg, if any."""
         deadlines = [leg.deadline for leg in self.legs if leg.deadline is not None]
         return min(deadlines) if deadlines else None
-
-    def legs_in(self, *states: LegState) -> list[tuple[int, Leg]]:
-        """The legs in any of ``states``, with their index."""
-        return [(i, leg) for i, leg in enumerate(self.legs) if leg.state in states]
-
-    def leg_of(self, agent_id: str, *states: LegState) -> tuple[int, Leg] | None:
-        """The agent's oldest leg in any of ``states``."""
-        for i, leg in enumerate(self.legs):
-            if leg.agent_id == agent_id and leg.state in states:
-                return i, leg
-        return None
