@@ -21,6 +21,7 @@ deadline conflicts, is retried, and finds nothing due).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import fcntl
 import hashlib
@@ -48,11 +49,13 @@ _LOCAL_LEASES_LOCK = threading.Lock()
 class _Lease(AbstractContextManager["_Lease"]):
     """Who may publish for one consumer name: ``acquire`` tries, ``release`` gives it up."""
 
+    @abc.abstractmethod
     def acquire(self) -> bool:
-        raise NotImplementedError
+        """Take the lease if nobody holds it; whether this relay now holds it."""
 
+    @abc.abstractmethod
     def release(self) -> None:
-        raise NotImplementedError
+        """Give the lease up (a no-op when not held)."""
 
     def wait(self, timeout: float) -> bool:
         """Sleep until new events may have arrived (at most ``timeout`` seconds); whether
