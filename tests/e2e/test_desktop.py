@@ -149,6 +149,8 @@ def test_accept_reply_transfer_conference_customer_end_and_wrap_ups(
     transfer.get_by_text("Agent", exact=True).click()
     expect(transfer.locator("#transfer-options")).to_contain_text("Nothing available.")
     petr.get_by_test_id("state-select").select_option("available")
+    # the desk confirmed it (the selector alone changes at once): only then can a reload list him
+    expect(petr.locator("body")).to_have_attribute("data-agent-state", "available")
     transfer.locator("#transfer-reload").click()
     expect(transfer.locator("#transfer-options")).to_contain_text("Petr Svoboda")
     transfer.locator("#transfer-search").fill("svob")
@@ -445,6 +447,7 @@ def test_asset_deleted_banner_in_czech(
     jana.locator("#login-name").fill("Jana Nováková")
     jana.locator("#login-form button[type=submit]").click()
     jana.get_by_test_id("state-select").select_option("available")
+    expect(jana.locator("body")).to_have_attribute("data-agent-state", "available")
     expect(jana.get_by_test_id("state-select").locator("option:checked")).to_have_text("Dostupný")
     customer = pages(f"{url}/widget/?queue=podpora&lang=cs&asset=web")
     customer.locator("#name").fill("Jan Novák")
