@@ -11,7 +11,8 @@ Run on demand (it is not a test)::
    ``submit_wrap_up``), each worker with its own queue and agent — done by
 
    * one :class:`AsyncDesk` with 100 concurrent coroutines (one event loop, one
-     process: the desk's thread commits the commands that queued up together), and
+     process; the commands that queued up are committed together: on SQLite by the
+     desk's thread, on PostgreSQL through psycopg's async connection on the loop), and
    * the sync :class:`Desk` in 4 processes (one command, one commit),
 
    on SQLite (``synchronous=FULL``, the default) and on PostgreSQL when

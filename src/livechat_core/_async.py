@@ -22,24 +22,31 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
 import queue
+import random
+import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, TypeVar
 
 import attrs
 
 from . import _commands as cmd
-from ._desk import Desk, Offer
+from ._desk import TICK_BATCH, Desk, Offer, _DueWindow
+from ._errors import ConcurrencyConflict, InvalidArgument, LivechatError, RetriesExhausted
 from ._events import Event
 from ._masking import MaskingPolicy
-from ._model import Agent, Conversation, Queue
+from ._model import Agent, Conversation, Message, Queue
 from ._report import Report, Wallboard
 from ._surfaces import Surfaces
-from .ports import Clock, Store, Transport
+from .ports import Clock, Store, StoreTransaction, Transport
 
 T = TypeVar("T")
+
+_log: Final = logging.getLogger("livechat_core")
 
 _NOT_COROUTINES: Final = frozenset({"batch"})
 """Desk attributes that the async face does not turn into coroutines."""
@@ -241,7 +248,12 @@ class AsyncDesk:
         from .adapters.memory import MemoryStore
 
         self._thread: _DeskThread | None = None
-        if not (isinstance(self.sync.store, MemoryStore) and transport is None):
+        self._postgres: _PostgresRunner | None = None
+        # imported by whoever made the store: a PostgreSQL store means psycopg is there
+        postgres = sys.modules.get("livechat_core.adapters.postgres")
+        if postgres is not None and isinstance(self.sync.store, postgres.PostgresStore):
+            self._postgres = _PostgresRunner(self.sync, self.sync.store)
+        elif not (isinstance(self.sync.store, MemoryStore) and transport is None):
             self._thread = _DeskThread(self.sync, f"livechat-desk-{id(self):x}")
 
     @property
@@ -271,16 +283,31 @@ class AsyncDesk:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Finish the calls already made and stop the desk's thread (the store stays open)."""
+        """Finish the calls already made and stop the desk's thread, or close its async
+        PostgreSQL connection (the store stays open)."""
+        if self._postgres is not None:
+            await self._postgres.close()
         if self._thread is not None:
             thread = self._thread.close()
             if thread is not None:
                 await asyncio.to_thread(thread.join)
 
-    async def _call(self, function: Callable[[], T], *, command: bool = False) -> T:
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """The sync desk's ``method`` with these arguments, where this desk runs calls."""
+        name = method.__name__
+        if self._postgres is not None:
+            if name in _COMMAND_METHODS:
+                kind = "command"
+            elif name in _VIEW_METHODS:
+                kind = "view"
+            else:
+                kind = "thread"
+            result: T = await self._postgres.submit(kind, name, args, kwargs)
+            return result
+        function = functools.partial(method, *args, **kwargs)
         if self._thread is None:
             return function()
-        return await self._thread.submit(function, command=command)
+        return await self._thread.submit(function, command=name in _COMMAND_METHODS)
 
     @contextlib.asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
@@ -299,6 +326,20 @@ class AsyncDesk:
             return
         token = _IN_BATCH.set(True)
         try:
+            if self._postgres is not None:
+                runner = self._postgres
+                await runner.submit("control", "batch", control=runner.open_block)
+                try:
+                    yield
+                except BaseException as error:
+                    await runner.submit(
+                        "control", "batch", control=functools.partial(runner.close_block, error)
+                    )
+                    raise
+                await runner.submit(
+                    "control", "batch", control=functools.partial(runner.close_block, None)
+                )
+                return
             if self._thread is None:
                 with self.sync.batch():
                     yield
@@ -329,7 +370,7 @@ class AsyncDesk:
         method = getattr(self.sync, name)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await self._call(functools.partial(method, *args, **kwargs))
+            return await self._call(getattr(self.sync, name), *args, **kwargs)
 
         call.__name__ = name
         call.__doc__ = method.__doc__
@@ -339,7 +380,7 @@ class AsyncDesk:
 
     async def handle(self, command: cmd.Command) -> list[Event]:
         """:meth:`Desk.handle` as a coroutine."""
-        return await self._call(functools.partial(self.sync.handle, command), command=True)
+        return await self._call(self.sync.handle, command)
 
     async def relay(self) -> int:
         """:meth:`Desk.relay` as a coroutine."""
@@ -465,25 +506,25 @@ class AsyncDesk:
         return await self._command(self.sync.tick, now)
 
     async def _command(self, method: Callable[..., T], *args: Any) -> T:
-        return await self._call(functools.partial(method, *args), command=True)
+        return await self._call(method, *args)
 
     # --- views ----------------------------------------------------------------------------
 
     async def conversation(self, conversation_id: str) -> Conversation:
         """:meth:`Desk.conversation` as a coroutine."""
-        return await self._call(functools.partial(self.sync.conversation, conversation_id))
+        return await self._call(self.sync.conversation, conversation_id)
 
     async def agent(self, agent_id: str) -> Agent:
         """:meth:`Desk.agent` as a coroutine."""
-        return await self._call(functools.partial(self.sync.agent, agent_id))
+        return await self._call(self.sync.agent, agent_id)
 
     async def offers(self, agent_id: str) -> list[Offer]:
         """:meth:`Desk.offers` as a coroutine."""
-        return await self._call(functools.partial(self.sync.offers, agent_id))
+        return await self._call(self.sync.offers, agent_id)
 
     async def available_agents(self, exclude: str | None = None) -> list[Agent]:
         """:meth:`Desk.available_agents` as a coroutine."""
-        return await self._call(functools.partial(self.sync.available_agents, exclude))
+        return await self._call(self.sync.available_agents, exclude)
 
     async def agents(self) -> list[Agent]:
         """:meth:`Desk.agents` as a coroutine."""
@@ -495,15 +536,18 @@ class AsyncDesk:
 
     async def events(self, conversation_id: str) -> list[Event]:
         """:meth:`Desk.events` as a coroutine."""
-        return await self._call(functools.partial(self.sync.events, conversation_id))
+        return await self._call(self.sync.events, conversation_id)
 
     async def events_after(self, position: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:
         """:meth:`Desk.events_after` as a coroutine."""
-        return await self._call(functools.partial(self.sync.events_after, position, limit))
+        return await self._call(self.sync.events_after, position, limit)
 
     async def stored_events(self) -> list[Event]:
         """:meth:`Desk.stored_events` as a coroutine: the events read in the desk's thread,
         as a list (the sync desk's iterator would read the store lazily, in the loop)."""
+        if self._postgres is not None:
+            found: list[Event] = await self._call(self.sync.stored_events)  # type: ignore[arg-type]
+            return found
         return await self._call(lambda: list(self.sync.stored_events()))
 
     async def report(
@@ -516,19 +560,476 @@ class AsyncDesk:
     ) -> Report:
         """:meth:`Desk.report` as a coroutine."""
         return await self._call(
-            functools.partial(
-                self.sync.report,
-                since,
-                until,
-                service_level_threshold,
-                interval=interval,
-            )
+            self.sync.report, since, until, service_level_threshold, interval=interval
         )
 
     async def stats(self, now: float | None = None) -> Wallboard:
         """:meth:`Desk.stats` as a coroutine."""
-        return await self._call(functools.partial(self.sync.stats, now))
+        return await self._call(self.sync.stats, now)
 
     async def surfaces(self, conversation_id: str, policy: MaskingPolicy | None = None) -> Surfaces:
         """:meth:`Desk.surfaces` as a coroutine."""
-        return await self._call(functools.partial(self.sync.surfaces, conversation_id, policy))
+        return await self._call(self.sync.surfaces, conversation_id, policy)
+
+
+# --- PostgreSQL: psycopg's async connection, on the event loop ---------------------------
+
+_COMMAND_METHODS: Final = frozenset(
+    {
+        "handle",
+        "add_queue",
+        "login",
+        "logout",
+        "set_available",
+        "set_idle",
+        "start_chat",
+        "accept",
+        "decline",
+        "send_agent_message",
+        "send_customer_message",
+        "transfer_to_agent",
+        "transfer_to_queue",
+        "request_conference",
+        "end_conference",
+        "customer_end",
+        "delete_asset",
+        "end",
+        "submit_wrap_up",
+        "tick",
+    }
+)
+"""Desk methods that build a command and hand it to ``handle``."""
+
+_VIEW_METHODS: Final = frozenset(
+    {
+        "conversation",
+        "agent",
+        "offers",
+        "available_agents",
+        "agents",
+        "queues",
+        "events",
+        "stats",
+        "surfaces",
+    }
+)
+"""Desk methods that read through store transactions (and a transcript or an aggregate's
+events): run over the async connection. Every other method (``report``,
+``stored_events``, ``events_after``, ``relay``, ``archive``: whole-store reads and the
+outbox, which a sync transport is handed) runs on a worker thread of the loop's
+executor with the sync store."""
+
+_GROUP_LIMIT: Final = 500
+"""The most commands one group commit holds."""
+
+
+class _Submit(BaseException):
+    """Raised by the replayed desk's ``handle``: the command the method built."""
+
+    def __init__(self, command: cmd.Command) -> None:
+        super().__init__(type(command).__name__)
+        self.command = command
+
+
+class _ReplayedDesk(Desk):
+    """A copy of the :class:`AsyncDesk`'s desk whose methods stop at ``handle`` with
+    the command they built, and whose store reads the async runner's transaction."""
+
+    def handle(self, command: cmd.Command) -> list[Event]:
+        if not isinstance(command, cmd.Command):
+            raise InvalidArgument(f"not a livechat command: {command!r}")
+        raise _Submit(command)
+
+
+class _ReplayStore(Store):
+    """What the replayed desk's views see: the runner's current transaction."""
+
+    def __init__(self, runner: _PostgresRunner) -> None:
+        self._runner = runner
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
+        txn = self._runner.reading
+        if txn is None:  # pragma: no cover - guarded: views run only inside _view
+            raise AssertionError("no transaction to read from")
+        yield txn
+
+    def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
+        found: list[Event] = self._txn().store_read("events", aggregate_id, aggregate)
+        return found
+
+    def transcript(self, conversation_id: str) -> list[Message]:
+        found: list[Message] = self._txn().store_read("transcript", conversation_id)
+        return found
+
+    def conversation_ids(self) -> list[str]:
+        found: list[str] = self._txn().store_read("conversation_ids")
+        return found
+
+    def _txn(self) -> Any:
+        txn = self._runner.reading
+        if txn is None:  # pragma: no cover - guarded
+            raise AssertionError("no transaction to read from")
+        return txn
+
+    def pending(self, limit: int = 1000) -> list[Event]:  # pragma: no cover - not replayed
+        raise AssertionError("the outbox is read on the desk's thread")
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:  # pragma: no cover
+        raise AssertionError("the outbox is written on the desk's thread")
+
+    def log(self, after: int = 0, limit: int = 1000) -> list[tuple[int, Event]]:  # pragma: no cover
+        raise AssertionError("the log is read on the desk's thread")
+
+    def consumer_position(self, name: str) -> int:  # pragma: no cover - not replayed
+        raise AssertionError("consumer positions are read on the desk's thread")
+
+    def save_consumer_position(self, name: str, position: int) -> None:  # pragma: no cover
+        raise AssertionError("consumer positions are written on the desk's thread")
+
+
+@attrs.define(slots=True)
+class _Job:
+    kind: str  # "command", "view", "thread" or "control"
+    name: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    future: asyncio.Future[Any]
+    in_batch: bool
+    control: Callable[[], Awaitable[Any]] | None = None
+
+
+class _PostgresRunner:
+    """Runs an :class:`AsyncDesk`'s calls on a PostgreSQL store through one psycopg async
+    connection, one worker task per event loop, in the order they were made.
+
+    Commands that queued up while the worker was busy share one transaction and one
+    commit (each in a savepoint: atomic on its own); a single command costs the sync
+    store's round trips (``BEGIN`` with its prefetch, the writes with ``COMMIT``).
+    Decisions are the sync desk's (:meth:`Desk._decide`, the pure ``decide``) replayed
+    over async reads (:mod:`livechat_core.adapters.postgres_async`).
+    """
+
+    def __init__(self, desk: Desk, store: Any) -> None:
+        from .adapters.postgres_async import AsyncPostgresSession
+
+        self.sync = desk
+        self.session = AsyncPostgresSession(store)
+        core = _ReplayedDesk.__new__(_ReplayedDesk)
+        core.__dict__.update(vars(desk))
+        core.store = _ReplayStore(self)
+        core._local = threading.local()  # its own batch() state, never the sync desk's
+        self.core = core
+        self.reading: Any = None  # the transaction replayed views read
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Job | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._block: Any = None  # the open ``async with desk.batch()`` transaction
+        self._deferred: list[_Job] = []
+        self._closed = False
+
+    # --- the queue -----------------------------------------------------------------------
+
+    def submit(
+        self,
+        kind: str,
+        name: str,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        control: Callable[[], Awaitable[Any]] | None = None,
+    ) -> asyncio.Future[Any]:
+        if self._closed:
+            raise RuntimeError("the AsyncDesk is closed")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._queue is None:
+            # First use, or a new event loop (the old one's worker died with it).
+            self._loop = loop
+            self._queue = asyncio.Queue()
+            self._block, self._deferred = None, []
+            self._task = loop.create_task(self._serve(self._queue))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put_nowait(
+            _Job(kind, name, args, kwargs or {}, future, _IN_BATCH.get(), control)
+        )
+        return future
+
+    async def close(self) -> None:
+        self._closed = True
+        running = self._loop is asyncio.get_running_loop()
+        if self._queue is not None and self._task is not None and running:
+            self._queue.put_nowait(None)
+            await self._task
+        await self.session.close()
+
+    async def _serve(self, calls: asyncio.Queue[_Job | None]) -> None:
+        while True:
+            first = await calls.get()
+            jobs: list[_Job] = []
+            stop = first is None
+            if first is not None:
+                jobs.append(first)
+            while not stop:
+                try:
+                    more = calls.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    jobs.append(more)
+            await self._run(jobs)
+            if stop:
+                if self._block is not None:  # closed inside a block: it never committed
+                    with contextlib.suppress(Exception):
+                        await self._close_block(
+                            RuntimeError("the AsyncDesk was closed inside a batch")
+                        )
+                    deferred, self._deferred = self._deferred, []
+                    await self._run(deferred)
+                return
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        """Run ``jobs`` in order; consecutive commands share one commit. While a block is
+        open only its own calls run; the others wait for its end (as on the thread)."""
+        index = 0
+        while index < len(jobs):
+            if self._block is not None:
+                job = jobs[index]
+                index += 1
+                if not (job.in_batch or job.kind == "control"):
+                    self._deferred.append(job)
+                    continue
+                await self._run_one(job)
+                if self._block is None and self._deferred:  # the block just ended
+                    deferred, self._deferred = self._deferred, []
+                    jobs = deferred + jobs[index:]
+                    index = 0
+                continue
+            group: list[tuple[_Job, cmd.Command]] = []
+            while index < len(jobs) and jobs[index].kind == "command" and len(group) < _GROUP_LIMIT:
+                job = jobs[index]
+                index += 1
+                if job.future.cancelled():
+                    continue
+                command = await self._build(job)
+                if command is not None:
+                    group.append((job, command))
+            if group:
+                await self._run_group(group)
+                continue
+            if index < len(jobs):
+                job = jobs[index]
+                index += 1
+                if job.kind == "control" or not job.future.cancelled():
+                    await self._run_one(job)
+
+    async def _run_one(self, job: _Job) -> None:
+        try:
+            if job.kind == "control":
+                assert job.control is not None
+                result = await job.control()
+            elif job.kind == "command":
+                command = await self._build(job)
+                if command is None:
+                    return
+                result = self._result(command, await self._handle(command, self._block))
+                if self._block is None:
+                    await self._relay()
+            elif job.kind == "view":
+                method = getattr(self.core, job.name)
+                result = await self._view(lambda: method(*job.args, **job.kwargs))
+            else:
+                result = await asyncio.to_thread(self._on_thread, job)
+        except Exception as error:
+            _settle(job.future, None, error)
+        else:
+            _settle(job.future, result, None)
+
+    def _on_thread(self, job: _Job) -> Any:
+        result = getattr(self.sync, job.name)(*job.args, **job.kwargs)
+        return list(result) if job.name == "stored_events" else result
+
+    @staticmethod
+    def _result(command: cmd.Command, events: list[Event]) -> Any:
+        """What the desk method returns: a new chat's id, else the command's events."""
+        return command.conversation_id if isinstance(command, cmd.StartChat) else events
+
+    async def _build(self, job: _Job) -> cmd.Command | None:
+        """The command ``job``'s desk method builds (validating its arguments as the
+        desk does); ``None`` after settling the job with the method's refusal."""
+        method = getattr(self.core, job.name)
+        try:
+            await self._view(lambda: method(*job.args, **job.kwargs))
+        except _Submit as submitted:
+            return submitted.command
+        except Exception as error:
+            _settle(job.future, None, error)
+            return None
+        raise AssertionError(f"{job.name} returned without a command")  # pragma: no cover
+
+    async def _view(self, function: Callable[[], T]) -> T:
+        """``function`` (the replayed desk's view) over the open block's transaction, or
+        over a read-only transaction of its own."""
+        block = self._block
+        if block is not None:
+            self.reading = block
+            self.core._local.batch = block
+            try:
+                result: T = await block.replay(function)
+                return result
+            finally:
+                self.reading = None
+                self.core._local.batch = None
+        txn = await self.session.begin(write=False)
+        self.reading = txn
+        try:
+            result = await txn.replay(function)
+        except BaseException:
+            await txn.aabandon()
+            raise
+        finally:
+            self.reading = None
+        await txn.acommit()
+        return result
+
+    # --- commands ------------------------------------------------------------------------
+
+    async def _run_group(self, group: list[tuple[_Job, cmd.Command]]) -> None:
+        if len(group) == 1:
+            job, command = group[0]
+            events, failure = await _outcome(self._handle(command, None))
+            await self._relay()
+            _settle(job.future, self._result(command, events or []), failure)
+            return
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            txn = await self._begin()
+        except Exception as failure:  # no connection: nothing ran
+            for job, _ in group:
+                _settle(job.future, None, failure)
+            return
+        try:
+            for _, command in group:
+                outcomes.append(await _outcome(self._handle(command, txn)))
+            await txn.acommit()
+        except ConcurrencyConflict:
+            # The group lost at its commit (SERIALIZABLE): each command on its own.
+            await txn.aabandon()
+            outcomes = [await _outcome(self._handle(command, None)) for _, command in group]
+        except Exception as failure:  # nothing of the group is durable
+            await txn.aabandon()
+            outcomes = [(None, failure)] * len(group)
+        await self._relay()
+        for (job, command), (events, error) in zip(group, outcomes, strict=True):
+            _settle(job.future, self._result(command, events or []), error)
+
+    async def _begin(self) -> Any:
+        return await self.session.begin()
+
+    async def _handle(self, command: cmd.Command, block: Any) -> list[Event]:
+        """:meth:`Desk.handle` on the async connection: in ``block`` (a savepoint of the
+        group's or the batch's transaction) or in a transaction of its own."""
+        core = self.core
+        started = time.perf_counter()
+        name = type(command).__name__
+        lost = [0]
+        try:
+            if isinstance(command, cmd.Tick):
+                events: list[Event] = []
+                window: _DueWindow | None = _DueWindow(command.now, None, TICK_BATCH)
+                while window is not None:
+                    fired, window = await self._attempts(command, window, lost, block)
+                    events.extend(fired)
+                    assert window is not None
+                    window = window.next()
+            else:
+                events, _ = await self._attempts(command, None, lost, block)
+        except LivechatError as error:
+            _log.info("%s refused: %s", name, error.code)
+            if core._metrics is not None:
+                core._metrics(name, error.code, time.perf_counter() - started, lost[0])
+            raise
+        if core._metrics is not None:
+            core._metrics(name, "ok", time.perf_counter() - started, lost[0])
+        return events
+
+    async def _attempts(
+        self, command: cmd.Command, window: _DueWindow | None, lost: list[int], block: Any
+    ) -> tuple[list[Event], _DueWindow | None]:
+        """:meth:`Desk._run`: decide and save, retrying lost races with jitter."""
+        core = self.core
+        hint: dict[str, list[str]] | None = None
+        for attempt in range(core._retries + 1):
+            attempt_window = None if window is None else window.copy()
+            try:
+                if block is not None:
+                    async with block.asavepoint():
+                        changes, hint = await block.replay(
+                            functools.partial(core._decide, block, command, hint, attempt_window)
+                        )
+                        if changes:
+                            await block.asave(changes)
+                else:
+                    txn = await self._begin()
+                    try:
+                        changes, hint = await txn.replay(
+                            functools.partial(core._decide, txn, command, hint, attempt_window)
+                        )
+                        if changes:
+                            txn.save_last(changes)
+                    except BaseException:
+                        await txn.aabandon()
+                        raise
+                    await txn.acommit()
+            except ConcurrencyConflict:
+                lost[0] += 1
+                _log.debug(
+                    "%s lost a race for its records (attempt %d); retrying",
+                    type(command).__name__,
+                    attempt + 1,
+                )
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
+                continue
+            if attempt:
+                _log.info("%s committed after %d lost races", type(command).__name__, attempt)
+            return list(changes.events), attempt_window
+        _log.warning(
+            "%s lost the race for its records %d times; giving up",
+            type(command).__name__,
+            core._retries + 1,
+        )
+        raise RetriesExhausted(
+            f"{type(command).__name__} lost the race for its records {core._retries + 1} times",
+            command=command,
+        )
+
+    async def _relay(self) -> None:
+        """After a commit, the outbox to the desk's transport (a sync transport: on a
+        thread), as the sync desk does; a failure is logged and the events wait."""
+        if self.sync.transport is not None:
+            await asyncio.to_thread(self.sync._relay_committed)
+
+    # --- async with desk.batch() -----------------------------------------------------------
+
+    async def open_block(self) -> None:
+        self._block = await self._begin()
+
+    async def _close_block(self, error: BaseException | None) -> None:
+        block, self._block = self._block, None
+        if block is None:
+            return
+        if error is None:
+            await block.acommit()
+            await self._relay()
+        else:
+            await block.aabandon()
+
+    async def close_block(self, error: BaseException | None) -> None:
+        await self._close_block(error)
+
+
+async def _outcome(awaitable: Awaitable[T]) -> tuple[T | None, BaseException | None]:
+    try:
+        return await awaitable, None
+    except Exception as error:
+        return None, error

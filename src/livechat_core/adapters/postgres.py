@@ -45,6 +45,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Literal
 
+import attrs
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq, sql
@@ -222,6 +223,21 @@ TABLES: Final = frozenset(
         "consumers",
     }
 )
+
+EVENTS_QUERY: Final = (
+    "SELECT aggregate_id, sequence, at, type, data FROM events "
+    "WHERE aggregate = %s AND aggregate_id = %s ORDER BY sequence"
+)
+"""The stored events of one aggregate (aggregate, id), oldest first."""
+
+TRANSCRIPT_QUERY: Final = (
+    "SELECT aggregate_id, sequence, at, type, data FROM events "
+    "WHERE aggregate = 'conversation' AND aggregate_id = %s AND type = %s "
+    "ORDER BY sequence"
+)
+"""The ``MessagePosted`` rows of one conversation (id, type name), oldest first."""
+
+CONVERSATION_IDS_QUERY: Final = "SELECT id FROM conversations ORDER BY position"
 
 _SEQUENCE_BATCH: Final = 10_000
 """How many committed events one sequencer pass numbers at most."""
@@ -416,26 +432,41 @@ class PostgresStore(Store):
                     for script in MIGRATIONS[version:]:
                         connection.execute(script.encode())
                     connection.execute("UPDATE schema_info SET version = %s", (SCHEMA_VERSION,))
-            connection.execute(sql.SQL("SET search_path TO {}").format(schema))
+            for statement in self.session_settings():
+                connection.execute(statement)
+
+    def session_settings(self) -> list[sql.SQL | sql.Composed]:
+        """The settings every connection of the store runs with (the sync store's and
+        :mod:`~livechat_core.adapters.postgres_async`'s)."""
+        settings: list[sql.SQL | sql.Composed] = [
+            sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)),
             # Values are sent as UTF-8 text (see _parameter) and read back as such.
-            connection.execute("SET client_encoding TO 'UTF8'")
+            sql.SQL("SET client_encoding TO 'UTF8'"),
             # No statement runs (or waits for a lock) longer than the store's timeout.
-            connection.execute(
-                sql.SQL("SET statement_timeout = {}").format(
-                    sql.Literal(f"{max(1, round(self.timeout * 1000))}ms")
-                )
-            )
-            if self.prepare:
-                # The desk's statements read and write rows by key: one generic plan each
-                # serves every call, instead of planning each of the first calls anew.
-                connection.execute("SET plan_cache_mode = force_generic_plan")
-            # Every statement of the desk reads or writes rows by key or through a partial
-            # index. A plan made while a table was small (a new store) would scan it
-            # whole, and a cached plan keeps doing so as the table grows: the benchmark
-            # measured 4 workers spending a third of the server's time in such scans.
-            # Under SERIALIZABLE a sequential scan also takes a predicate lock on the
-            # whole table, so every writer would conflict with every reader.
-            connection.execute("SET enable_seqscan = off")
+            sql.SQL("SET statement_timeout = {}").format(
+                sql.Literal(f"{max(1, round(self.timeout * 1000))}ms")
+            ),
+        ]
+        if self.prepare:
+            # The desk's statements read and write rows by key: one generic plan each
+            # serves every call, instead of planning each of the first calls anew.
+            settings.append(sql.SQL("SET plan_cache_mode = force_generic_plan"))
+        # Every statement of the desk reads or writes rows by key or through a partial
+        # index. A plan made while a table was small (a new store) would scan it
+        # whole, and a cached plan keeps doing so as the table grows: the benchmark
+        # measured 4 workers spending a third of the server's time in such scans.
+        # Under SERIALIZABLE a sequential scan also takes a predicate lock on the
+        # whole table, so every writer would conflict with every reader.
+        settings.append(sql.SQL("SET enable_seqscan = off"))
+        return settings
+
+    def begin_statement(self, write: bool) -> str:
+        """The ``BEGIN`` of a transaction (see the module docstring)."""
+        if not write:
+            return "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        if self.concurrency == "serializable":
+            return "BEGIN ISOLATION LEVEL SERIALIZABLE"
+        return "BEGIN ISOLATION LEVEL READ COMMITTED"
 
     def _inspect(self, connection: psycopg.Connection[Any]) -> int:
         """The schema's version, 0 if it is absent or empty; ``SchemaError`` unless ours."""
@@ -492,15 +523,9 @@ class PostgresStore(Store):
         """
         with self._lock:
             connection = self._connect()
-            if not write:
-                begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-            elif self.concurrency == "serializable":
-                begin = "BEGIN ISOLATION LEVEL SERIALIZABLE"
-            else:
-                begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
             txn = _PostgresTransaction(
                 connection,
-                begin,
+                self.begin_statement(write),
                 locking=write and self.concurrency == "lock",
                 spaces=(self._queue_space, self._asset_space),
                 prepared=self._prepared if self.prepare else None,
@@ -524,22 +549,13 @@ class PostgresStore(Store):
 
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         """The stored events of one aggregate, oldest first."""
-        rows = self._query(
-            "reading events",
-            "SELECT aggregate_id, sequence, at, type, data FROM events "
-            "WHERE aggregate = %s AND aggregate_id = %s ORDER BY sequence",
-            (aggregate, aggregate_id),
-        )
+        rows = self._query("reading events", EVENTS_QUERY, (aggregate, aggregate_id))
         return [_codec.event_from_columns(*row) for row in rows]
 
     def transcript(self, conversation_id: str) -> list[Message]:
         """Every message of a conversation, oldest first: its ``MessagePosted`` rows."""
         rows = self._query(
-            "reading a transcript",
-            "SELECT aggregate_id, sequence, at, type, data FROM events "
-            "WHERE aggregate = 'conversation' AND aggregate_id = %s AND type = %s "
-            "ORDER BY sequence",
-            (conversation_id, MessagePosted.__name__),
+            "reading a transcript", TRANSCRIPT_QUERY, (conversation_id, MessagePosted.__name__)
         )
         return list(transcript_of(_codec.event_from_columns(*row) for row in rows))
 
@@ -656,9 +672,7 @@ class PostgresStore(Store):
 
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in the order they were first saved."""
-        rows = self._query(
-            "reading conversation ids", "SELECT id FROM conversations ORDER BY position"
-        )
+        rows = self._query("reading conversation ids", CONVERSATION_IDS_QUERY)
         return [row[0] for row in rows]
 
     def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
@@ -714,6 +728,9 @@ def _seconds(name: str, value: float) -> float:
     return float(value)
 
 
+ROLLBACK_COMMAND: Final = b"ROLLBACK TO SAVEPOINT livechat_command"
+ROLLBACK_SAVE: Final = b"ROLLBACK TO SAVEPOINT livechat_save"
+
 _Key = tuple[int, int]
 _SAVEPOINT_NONE, _SAVEPOINT_WANTED, _SAVEPOINT_SENT, _SAVEPOINT_RELEASE = range(4)
 """Where a transaction's ``savepoint()`` stands: none, owed to the server with the next
@@ -723,6 +740,17 @@ _ROUTABLE_ROWS: Final = 8
 """Routable members read ahead per queue, in routing order (routing asks for a few more
 than it needs, in case some are changed by the command)."""
 """Queued conversations read ahead per queue when routing first reads a queue."""
+
+
+@attrs.frozen
+class _Plan:
+    """One round trip of a transaction: its steps and how to read their results."""
+
+    steps: list[_Step]
+    begin: int  # steps before the statements prepared in this round trip
+    new: dict[str, bytes]  # statement → the name it is prepared under in this round trip
+    wanted: int  # the caller's statements, whose rows it gets
+    commit: bool  # whether COMMIT ends the round trip
 
 
 class _PostgresTransaction(StoreTransaction):
@@ -798,6 +826,14 @@ class _PostgresTransaction(StoreTransaction):
         prepared the first time it was sent (parsing and planning cost more than
         running the desk's small queries).
         """
+        plan = self._plan(statements, commit)
+        results, error = _pipeline(self.connection, plan.steps, self._timeout)
+        return self._finish(plan, results, error, doing)
+
+    def _plan(self, statements: Sequence[tuple[str, Sequence[Any]]], commit: bool) -> _Plan:
+        """The pipeline of :meth:`_run` (shared with the async transaction, which sends
+        it through psycopg's async connection): ``BEGIN`` and the savepoint owed, the
+        statements this connection has not prepared yet, the statements, ``COMMIT``."""
         steps: list[_Step] = []
         begin: list[_Step] = []
         if not self.begun:
@@ -827,17 +863,22 @@ class _PostgresTransaction(StoreTransaction):
         # Prepared before use (a prepared statement outlives a rollback of the transaction),
         # but after BEGIN, which must come first to set the isolation level.
         preparing: list[_Step] = [(name, _numbered(text), None) for text, name in new.items()]
-        results, error = _pipeline(self.connection, [*begin, *preparing, *steps], self._timeout)
+        return _Plan([*begin, *preparing, *steps], len(begin), new, len(statements), commit)
+
+    def _finish(
+        self, plan: _Plan, results: list[Any], error: psycopg.Error | None, doing: str
+    ) -> list[Any]:
+        """The rows of a plan's statements once it ran; its error raised as a store error."""
+        prepared = self._prepared
         if prepared is not None:
-            done = results[len(begin) : len(begin) + len(preparing)]
-            for (text, name), result in zip(new.items(), done, strict=False):
+            done = results[plan.begin : plan.begin + len(plan.new)]
+            for (text, name), result in zip(plan.new.items(), done, strict=False):
                 if result is None:  # the server prepared it
                     prepared[text] = name
         if error is not None:
             raise _translate(error, doing) from error
-        wanted = len(statements)
-        first = len(results) - wanted - commit
-        return results[first : first + wanted]
+        first = len(results) - plan.wanted - plan.commit
+        return results[first : first + plan.wanted]
 
     def _lock_statements(self, wanted: dict[_Key, bool]) -> list[tuple[str, Sequence[Any]]]:
         """Statements taking the advisory locks ``wanted`` (key → exclusive) not yet held.
@@ -1145,22 +1186,30 @@ class _PostgresTransaction(StoreTransaction):
         except BaseException:
             if self._savepoint == _SAVEPOINT_SENT and not self.connection.broken:
                 with _translating("rolling back to a savepoint"):
-                    self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_command")
-                self._held = held
-                # What the scope wrote is gone: read everything again.
-                del self._learned[learned:]
-                for cache in (
-                    self._queues,
-                    self._agents,
-                    self._conversations,
-                    self._deleted,
-                    self._queued,
-                    self._members,
-                    self._routable,
-                ):
-                    cache.clear()
+                    self.connection.execute(ROLLBACK_COMMAND)
+                self._rolled_back(held, learned)
             self._savepoint = _SAVEPOINT_NONE
             raise
+        self._savepoint_kept()
+
+    def _rolled_back(self, held: dict[_Key, bool], learned: int) -> None:
+        """After ``ROLLBACK TO SAVEPOINT``: the locks and reads of before the savepoint."""
+        self._held = held
+        # What the scope wrote is gone: read everything again.
+        del self._learned[learned:]
+        for cache in (
+            self._queues,
+            self._agents,
+            self._conversations,
+            self._deleted,
+            self._queued,
+            self._members,
+            self._routable,
+        ):
+            cache.clear()
+
+    def _savepoint_kept(self) -> None:
+        """A savepoint's scope ended without an error: release it with the next statements."""
         if self._savepoint == _SAVEPOINT_SENT:
             self._savepoint = _SAVEPOINT_RELEASE
         else:
@@ -1187,20 +1236,25 @@ class _PostgresTransaction(StoreTransaction):
     # --- the save -------------------------------------------------------------------------
 
     def save(self, changes: Changes) -> None:
+        try:
+            self._run(self._save_statements(changes), "saving")
+        except StoreError:
+            # A stale write failed its statement: undo the save, keep the transaction.
+            if not self.connection.broken:
+                with _translating("rolling back a save"):
+                    self.connection.execute(ROLLBACK_SAVE)
+            raise
+        self._remember(changes)
+
+    def _save_statements(self, changes: Changes) -> list[tuple[str, Any]]:
+        """The statements of :meth:`save`, inside a savepoint that a failed write rolls
+        back to (:data:`ROLLBACK_SAVE`)."""
         statements = self._writes(changes)
         # What routing read is no longer what the database holds after this save.
         self._queued.clear()
         self._members.clear()
         self._routable.clear()
-        try:
-            self._run([("SAVEPOINT livechat_save", ()), *statements], "saving")
-        except StoreError:
-            # A stale write failed its statement: undo the save, keep the transaction.
-            if not self.connection.broken:
-                with _translating("rolling back a save"):
-                    self.connection.execute(b"ROLLBACK TO SAVEPOINT livechat_save")
-            raise
-        self._remember(changes)
+        return [("SAVEPOINT livechat_save", ()), *statements]
 
     def save_last(self, changes: Changes) -> None:
         self._last = self._writes(changes)
@@ -1497,15 +1551,7 @@ def _pipeline(
     error: psycopg.Error | None = None
     deadline = time.monotonic() + timeout
     try:
-        pgconn.enter_pipeline_mode()
-        for name, text, parameters in steps:
-            if name is None:
-                pgconn.send_query_params(text, parameters)
-            elif text:
-                pgconn.send_prepare(name, text)
-            else:
-                pgconn.send_query_prepared(name, parameters)
-        pgconn.pipeline_sync()
+        send_pipeline(pgconn, steps)
         # Wait in poll (which lets other threads run), never inside libpq. The connection
         # is non-blocking: flush() sends what the socket takes and says whether more is
         # left; meanwhile whatever the server sends is read, so it never stalls on us.
@@ -1524,18 +1570,9 @@ def _pipeline(
             result = pgconn.get_result()
             if result is None:  # between the results of two statements
                 continue
-            status = result.status
-            if status == _TUPLES_OK:
-                results.append(_rows(result, encoding))
-            elif status == _COMMAND_OK:
-                results.append(None)
-            elif status == _PIPELINE_SYNC:
+            synced, error = take_result(result, results, error, encoding)
+            if synced:
                 break
-            elif status == _PIPELINE_ABORTED:
-                results.append(_ABORTED)
-            else:
-                results.append(_ABORTED)
-                error = error or pg_errors.error_from_result(result, encoding=encoding)
         pgconn.exit_pipeline_mode()
     except psycopg.Error as failure:
         connection.close()
@@ -1544,6 +1581,40 @@ def _pipeline(
         connection.close()
         raise
     return results, error
+
+
+def send_pipeline(pgconn: pq.abc.PGconn, steps: Sequence[_Step]) -> None:
+    """Queue ``steps`` and a sync point on a connection in pipeline mode (nothing is
+    flushed yet: the caller flushes while it reads, see :func:`_pipeline`)."""
+    pgconn.enter_pipeline_mode()
+    for name, text, parameters in steps:
+        if name is None:
+            pgconn.send_query_params(text, parameters)
+        elif text:
+            pgconn.send_prepare(name, text)
+        else:
+            pgconn.send_query_prepared(name, parameters)
+    pgconn.pipeline_sync()
+
+
+def take_result(
+    result: pq.abc.PGresult, results: list[Any], error: psycopg.Error | None, encoding: str
+) -> tuple[bool, psycopg.Error | None]:
+    """Add one result of a pipeline to ``results``; whether it was the sync point, and
+    the pipeline's first error."""
+    status = result.status
+    if status == _TUPLES_OK:
+        results.append(_rows(result, encoding))
+    elif status == _COMMAND_OK:
+        results.append(None)
+    elif status == _PIPELINE_SYNC:
+        return True, error
+    elif status == _PIPELINE_ABORTED:
+        results.append(_ABORTED)
+    else:
+        results.append(_ABORTED)
+        error = error or pg_errors.error_from_result(result, encoding=encoding)
+    return False, error
 
 
 def _wait(poller: select.poll, deadline: float) -> int:
