@@ -91,7 +91,10 @@ class MemoryStore(Store):
         self._log: list[_Packed | None] = []
         self._log_positions: dict[tuple[str, str], bytearray] = {}
         self._consumers: dict[str, int] = {}
-        self._outbox: dict[str, Event] = {}
+        # The outbox: each unpublished event's log position (an int, not the event: a
+        # desk without a transport keeps every event here, and event objects are
+        # tracked by the garbage collector, whose full collections then grow with them).
+        self._outbox: dict[str, int] = {}
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """One transaction at a time; ``save`` applies all changes or none."""
@@ -147,10 +150,13 @@ class MemoryStore(Store):
             return []
         with self._lock:
             result: list[Event] = []
-            for event in self._outbox.values():
+            log = self._log
+            for position in self._outbox.values():
                 if len(result) >= limit:
                     break
-                result.append(event)
+                packed = log[position - 1]
+                assert packed is not None  # archiving drops an event from the outbox too
+                result.append(unpack(packed))
             return result
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
@@ -224,7 +230,7 @@ class MemoryStore(Store):
             if undo is not None:
                 undo.append(partial(self._unlog, key))
             if self._keep_outbox:
-                self._outbox[event.id] = event
+                self._outbox[event.id] = len(self._log)
                 if undo is not None:
                     undo.append(partial(self._unpublish, event.id))
         for conversation_id, message_id, text in changes.redactions:
@@ -384,10 +390,7 @@ class MemoryStore(Store):
                 packed = pack(redacted)
                 slot = positions[index] - 1  # the logged copy is rewritten too
                 undo.append(partial(self._log.__setitem__, slot, self._log[slot]))
-                self._log[slot] = packed
-                if event.id in self._outbox:
-                    undo.append(partial(self._outbox.__setitem__, event.id, self._outbox[event.id]))
-                    self._outbox[event.id] = redacted
+                self._log[slot] = packed  # the outbox refers to this slot
             rewritten = _appended(rewritten, packed)
         self._events[key] = rewritten
         return undo
