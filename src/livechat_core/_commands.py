@@ -71,6 +71,8 @@ def _optional_timeout(instance: Any, attribute: attrs.Attribute[Any], value: Any
 def _identifier(value: Any) -> Any:
     """An id or name, also when given the view it names (an agent picked from
     ``available_agents``, a queue from ``queues``, a conversation view)."""
+    if type(value) is str:
+        return value
     if isinstance(value, Agent | Conversation):
         return value.id
     if isinstance(value, Queue):

@@ -297,17 +297,29 @@ def message_input(conversation: Readable, message: Message) -> str:
         found = conversation.leg_of(message.author, _L.ACTIVE)
         guest = found is not None and found[1].role is LegRole.GUEST
         return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
-    return f"MessagePosted[{message.role}]"
+    return _MESSAGE_INPUTS[message.role]
+
+
+_MESSAGE_INPUTS: Final = {role: f"MessagePosted[{role}]" for role in Role}
+
+
+def _released_input(conversation: Readable, event: ev.GuestReleased) -> str:
+    by_owner = event.by == conversation.owner
+    return "GuestReleased[by owner]" if by_owner else "GuestReleased[by guest]"
+
+
+# The events whose input is refined by who caused them; every other event's input is its
+# type name.
+_REFINED: Final[dict[type[ev.Event], Callable[[Readable, Any], str]]] = {
+    ev.MessagePosted: lambda conversation, event: message_input(conversation, event.message),
+    ev.GuestReleased: _released_input,
+}
 
 
 def event_input(conversation: Readable, event: ev.Event) -> str:
     """The table input an event is looked up by (see ``_machines.py``)."""
-    if isinstance(event, ev.MessagePosted):
-        return message_input(conversation, event.message)
-    if isinstance(event, ev.GuestReleased):
-        by_owner = event.by == conversation.owner
-        return "GuestReleased[by owner]" if by_owner else "GuestReleased[by guest]"
-    return type(event).__name__
+    refine = _REFINED.get(type(event))
+    return type(event).__name__ if refine is None else refine(conversation, event)
 
 
 # --- leg steps ------------------------------------------------------------------------------
@@ -551,13 +563,19 @@ def _submit_wrap_up(
 
 def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None, leg: int) -> None:
     draft.message_count += 1
-    messages = (*draft.messages, event.message)
-    if not draft.whole_transcript:
+    message = event.message
+    if draft.whole_transcript:
+        draft.messages = (*draft.messages, message)
+    elif not draft.messages and message.role is not Role.CUSTOMER:
+        # Nothing was kept, and only a customer message can start a part of a number the
+        # next customer message's masking would look back over: nothing to keep.
+        pass
+    else:
         # The record keeps what the next customer message's masking may look back over;
         # the message itself is stored as its own row (its MessagePosted event).
+        messages = (*draft.messages, message)
         keep = recent_window(messages)
-        messages = messages[len(messages) - keep :] if keep else ()
-    draft.messages = messages
+        draft.messages = messages[len(messages) - keep :] if keep else ()
 
 
 def _redact(draft: Draft, event: ev.MessagesRedacted, on_leg: LegHook | None, leg: int) -> None:

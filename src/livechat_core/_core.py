@@ -394,9 +394,11 @@ class Unit:
             queues=tuple(self._queues.values()),
             agents=tuple(self._agents.values()),
             conversations=tuple(
-                (freeze(draft), base)
-                for draft, base in self._drafts.values()
-                if draft.version != base
+                [
+                    (freeze(draft), base)
+                    for draft, base in self._drafts.values()
+                    if draft.version != base
+                ]
             ),
             deleted_assets=tuple(self._deleted_assets),
             events=tuple(self.events),
@@ -756,7 +758,7 @@ def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
         command,
         agent_id=command.agent_id,
         reason=command.reason,
-        notes=unit.settings.scrub(command.notes),
+        notes=unit.settings.scrub(command.notes) if command.notes else "",  # "" masks to ""
         automatic=False,
     )
 
@@ -823,12 +825,24 @@ def _route(unit: Unit) -> None:
     the agent chosen for a conversation is among the first ``len(skipped) + 1`` rows.
     """
     while unit.touched_queues:
-        live = [queue for queue in sorted(unit.touched_queues) if unit.routable(queue, 1)]
-        waiting = unit.queued(live, limit=1) if live else []
+        touched = sorted(unit.touched_queues)
+        # Whether anything waits is asked first: once a chat is accepted or ended, its
+        # queue is usually empty, and nobody's routability needs reading then.
+        waiting = unit.queued(touched, limit=1)
         if not waiting:
             return
+        if len(touched) == 1:
+            first = unit.routable(touched[0], 1)
+            if not first:
+                return
+        else:
+            live = [queue for queue in touched if unit.routable(queue, 1)]
+            waiting = unit.queued(live, limit=1) if live else []
+            if not waiting:
+                return
+            first = unit.routable(waiting[0].queue, 1)
         conversation = waiting[0]
-        agent = _choose(unit, conversation)
+        agent = _choose(unit, conversation, first[0])
         queue = unit.queue(conversation.queue)
         unit.emit(
             conversation,
@@ -840,8 +854,9 @@ def _route(unit: Unit) -> None:
         )
 
 
-def _choose(unit: Unit, conversation: Readable) -> Agent:
-    """The agent to offer ``conversation`` to, among the routable members of its queue.
+def _choose(unit: Unit, conversation: Readable, first: Agent) -> Agent:
+    """The agent to offer ``conversation`` to, among the routable members of its queue
+    (``first`` of them in routing order).
 
     Who declined it is skipped while anybody else is eligible; who handed it off (a
     transfer) while anybody else who did not decline is (SPEC section 7).
@@ -850,6 +865,8 @@ def _choose(unit: Unit, conversation: Readable) -> Agent:
     handed_off_by = conversation.handed_off_by
     routing = unit.settings.routing
     if type(routing) is LongestWaitingFirst:
+        if not declined_by and handed_off_by is None:
+            return first  # nobody is skipped: the longest waiting is the one
         # In routing order, so the first agent that is not skipped is the one: with
         # len(skipped) + 1 rows, at least one is not skipped unless the queue has fewer.
         skipped = {*declined_by, *([handed_off_by] if handed_off_by else [])}

@@ -344,12 +344,12 @@ def from_record(record: dict[str, Any]) -> Event:
 def pack(event: Event) -> tuple[Any, ...]:
     """An event as a flat tuple of plain values: compact, and once the garbage collector
     has seen it, never traversed again (tuples of atoms are untracked)."""
-    _, values_of = field_reader(type(event))
-    values = values_of(event)
-    if isinstance(event, MessagePosted):
-        message_id, role, *rest = field_reader(Message)[1](event.message)
-        return (event.type, *values[:-1], (message_id, str(role), *rest))
-    return (event.type, *values)
+    cls = type(event)
+    values = field_reader(cls)[1](event)
+    if cls is MessagePosted:
+        message_id, role, *rest = _message_values(values[-1])
+        return (cls.__name__, *values[:-1], (message_id, role._value_, *rest))
+    return (cls.__name__, *values)
 
 
 def unpack(packed: tuple[Any, ...]) -> Event:

@@ -83,6 +83,16 @@ def _refuse_characters(value: str, field: str, pattern: re.Pattern[str], what: s
 def check_name(value: Any, field: str, *, line_breaks: bool = False) -> str:
     """``value`` if it is a valid id or name, else :class:`InvalidArgument`; with
     ``line_breaks`` (what a customer typed into the widget) line breaks and tabs pass."""
+    # The usual case in one pass of C code: control characters and surrogates are not
+    # printable, so a printable string of 1 to MAX_NAME_LENGTH code points that is not
+    # all spaces passes every rule below; anything else is judged (and refused) by them.
+    if (
+        type(value) is str
+        and value.isprintable()
+        and 0 < len(value) <= MAX_NAME_LENGTH
+        and not value.isspace()
+    ):
+        return value
     if type(value) is not str:
         raise InvalidArgument(f"{field} must be a string, not {_shown(value)}", field=field)
     if not value.strip():
@@ -109,6 +119,8 @@ def check_contact(value: Any, field: str) -> str:
 
 def check_text(value: Any, field: str, limit: int = MAX_TEXT_LENGTH) -> str:
     """``value`` if it is a valid free text of at most ``limit`` code points."""
+    if type(value) is str and value.isprintable() and len(value) <= limit:
+        return value  # no control character, no surrogate: see check_name
     if type(value) is not str:
         raise InvalidArgument(f"{field} must be a string, not {_shown(value)}", field=field)
     if len(value) > limit:
@@ -124,6 +136,12 @@ def check_text(value: Any, field: str, limit: int = MAX_TEXT_LENGTH) -> str:
 def check_seconds(value: Any, field: str, *, positive: bool = False) -> float:
     """``value`` as a float if it is a finite number of seconds (``> 0`` if ``positive``)
     no larger than :data:`MAX_SECONDS`; else :class:`InvalidArgument`."""
+    if (
+        type(value) is float
+        and -MAX_SECONDS <= value <= MAX_SECONDS
+        and (value > 0 or not positive)
+    ):
+        return value  # the usual case: NaN and the infinities fail the range test
     if type(value) is bool or not isinstance(value, int | float):
         raise InvalidArgument(
             f"{field} must be a number of seconds, not {_shown(value)}", field=field

@@ -7,6 +7,7 @@ derives new ones, so a refused command leaves nothing half-changed.
 from __future__ import annotations
 
 import enum
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,10 +34,31 @@ def field_reader(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any,
 def replace(record: _R, **changes: Any) -> _R:
     """A copy of a frozen record with ``changes``: ``attrs.evolve`` without its per-call
     introspection, for the hot path (the records here have no validators to skip)."""
-    names, values_of = field_reader(type(record))
-    values = dict(zip(names, values_of(record), strict=True))
-    values.update(changes)
-    return type(record)(**values)
+    copier = _COPIERS.get(type(record))
+    if copier is None:
+        copier = _COPIERS[type(record)] = _copier(type(record))
+    return copier(record, changes)  # type: ignore[no-any-return]
+
+
+_COPIERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
+
+
+def _copier(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
+    """``(record, changes) -> copy`` for ``cls``, its code generated once (as attrs
+    generates ``__init__``): each field from ``changes`` or else from the record, with no
+    dictionary of every field built per copy. An unknown name raises ``TypeError``."""
+    names = field_reader(cls)[0]
+    arguments = ", ".join(f"{name}=get({name!r}, record.{name})" for name in names)
+    source = (
+        "def copy(record, changes):\n"
+        "    if not changes.keys() <= fields:\n"
+        "        raise TypeError(f'{cls.__name__} has no {sorted(changes.keys() - fields)}')\n"
+        "    get = changes.get\n"
+        f"    return cls({arguments})\n"
+    )
+    namespace: dict[str, Any] = {"cls": cls, "fields": frozenset(names)}
+    exec(compile(source, f"<copy of {cls.__qualname__}>", "exec"), namespace)
+    return namespace["copy"]  # type: ignore[no-any-return]
 
 
 class Role(enum.StrEnum):
@@ -78,6 +100,7 @@ class DisconnectReason(enum.StrEnum):
     ASSET_DELETED = "asset_deleted"
 
 
+@functools.lru_cache(maxsize=1024)  # a name's initials never change; names repeat
 def initials(name: str) -> str:
     """Display initials of a name: ``"Jana Nováková"`` → ``"JN"`` (at most two letters)."""
     words = [word for word in name.split() if word[:1].isalnum()]
