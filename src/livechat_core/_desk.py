@@ -13,10 +13,10 @@ import functools
 import logging
 import math
 import operator
+import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Final, TypeVar
@@ -39,7 +39,7 @@ from ._errors import (
 from ._errors import UnknownConversation as _UnknownConversation
 from ._events import Event
 from ._i18n import check_locale
-from ._inputs import check_count, check_flag, check_name, check_seconds
+from ._inputs import MAX_SECONDS, check_count, check_flag, check_name, check_seconds
 from ._machines import LegState
 from ._masking import MaskingPolicy, mask_text
 from ._model import Agent, Conversation, Message, OfferKind, Queue
@@ -160,20 +160,6 @@ def _latest_time(record: Any) -> float:
     return latest
 
 
-def _changed_floor(txn: StoreTransaction, changes: Changes) -> float:
-    """The latest time on the stored versions of the records ``changes`` changes."""
-    latest = -math.inf
-    for conversation, base in changes.conversations:
-        stored = txn.conversation(conversation.id) if base else None
-        if stored is not None:
-            latest = max(latest, _latest_time(stored))
-    for agent, base in changes.agents:
-        stored_agent = txn.agent(agent.id) if base else None
-        if stored_agent is not None:
-            latest = max(latest, _latest_time(stored_agent))
-    return latest
-
-
 def _stored_settings(locale: str, at_rest: MaskingPolicy | None) -> dict[str, str]:
     """The settings a desk records in its store: those that change what is stored."""
     masked = at_rest is not None and at_rest.enabled
@@ -206,8 +192,12 @@ def _from_stored_settings(recorded: Mapping[str, str]) -> tuple[str, MaskingPoli
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex[:16]
+    """16 random hex digits (64 bits from the system's random source)."""
+    return os.urandom(8).hex()
 
+
+_OWN: Final = 128  # records remembered as saved by the desk (see ``Desk._saved``)
+_BATCHES_LOCK: Final = threading.Lock()
 
 TICK_BATCH: Final = 500
 """How many due conversations one transaction of :meth:`Desk.tick` fires at most."""
@@ -418,6 +408,10 @@ class Desk:
         # The latest time this desk ran a command at: its time never goes backwards.
         self._high_water = -math.inf
         self._metrics = metrics
+        # batch() blocks open in any thread: none → no thread-local lookup per command
+        self._batches = 0
+        # the records this desk saved last, by id (see ``_changed_floor``)
+        self._own: dict[str, object] = {}
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -434,6 +428,16 @@ class Desk:
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
+        metrics = self._metrics
+        if metrics is None:  # nobody reads the time a command took: it is not taken
+            try:
+                if isinstance(command, cmd.Tick):
+                    return self._tick(command.now, [0])
+                return self._run(command, None, None)[0]
+            except LivechatError as error:
+                # the code only: a refusal's message may quote what a customer typed
+                _log.info("%s refused: %s", type(command).__name__, error.code)
+                raise
         started = time.perf_counter()
         name = type(command).__name__
         lost = [0]  # races lost, for the metrics
@@ -443,52 +447,82 @@ class Desk:
             else:
                 events, _ = self._run(command, None, lost)
         except LivechatError as error:
-            # the code only: a refusal's message may quote what a customer typed
             _log.info("%s refused: %s", name, error.code)
-            if self._metrics is not None:
-                self._metrics(name, error.code, time.perf_counter() - started, lost[0])
+            metrics(name, error.code, time.perf_counter() - started, lost[0])
             raise
-        if self._metrics is not None:
-            self._metrics(name, "ok", time.perf_counter() - started, lost[0])
+        metrics(name, "ok", time.perf_counter() - started, lost[0])
         return events
 
     def _run(
-        self, command: cmd.Command, window: _DueWindow | None, lost: list[int]
+        self, command: cmd.Command, window: _DueWindow | None, lost: list[int] | None
     ) -> tuple[list[Event], _DueWindow | None]:
         """Decide and save ``command`` in its own transaction (or, inside :meth:`batch`, in
         a savepoint of the block's), retrying lost races; its events, and ``window`` as
-        the successful attempt left it (a tick batch's cursor)."""
-        batch = self._local.__dict__.get("batch")
-        hint: dict[str, list[str]] | None = None
-        for attempt in range(self._retries + 1):
+        the successful attempt left it (a tick batch's cursor). ``lost`` counts the races
+        lost (``None``: nobody counts them)."""
+        batch = self._local.__dict__.get("batch") if self._batches else None
+        if batch is None and window is None:
+            # the common case, first: one attempt in a transaction of its own
+            try:
+                with self.store.transaction() as txn:
+                    changes = self._decide(txn, command, None)
+                    if changes:
+                        txn.save_last(changes)
+                        self._saved(changes)
+            except ConcurrencyConflict:
+                return self._retry(command, window, lost, batch, 1)
+            if self.transport is not None:
+                self._relay_committed()
+            return list(changes.events), None
+        return self._retry(command, window, lost, batch, 0)
+
+    def _retry(
+        self,
+        command: cmd.Command,
+        window: _DueWindow | None,
+        lost: list[int] | None,
+        batch: StoreTransaction | None,
+        first: int,
+    ) -> tuple[list[Event], _DueWindow | None]:
+        """:meth:`_run` from attempt ``first`` (after ``first`` races lost), inside a
+        :meth:`batch` block, or for a tick batch."""
+        for attempt in range(first, self._retries + 1):
+            if attempt:
+                if lost is not None:
+                    lost[0] += 1
+                _log.debug(
+                    "%s lost a race for its records (attempt %d); retrying",
+                    type(command).__name__,
+                    attempt,
+                )
+                # Writers that aborted each other would retry in lockstep: spread them out
+                # (full jitter, growing, capped at 50 ms).
+                time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt - 1, 7))))
             attempt_window = None if window is None else window.copy()
             try:
                 if batch is not None:
                     with batch.savepoint():
-                        changes, hint = self._decide(batch, command, hint, attempt_window)
+                        changes = self._decide(batch, command, attempt_window)
                         if changes:
                             batch.save(changes)
+                            self._saved(changes)
                 else:
                     with self.store.transaction() as txn:
-                        changes, hint = self._decide(txn, command, hint, attempt_window)
+                        changes = self._decide(txn, command, attempt_window)
                         if changes:
                             txn.save_last(changes)
+                            self._saved(changes)
             except ConcurrencyConflict:
-                lost[0] += 1
-                _log.debug(
-                    "%s lost a race for its records (attempt %d); retrying",
-                    type(command).__name__,
-                    attempt + 1,
-                )
-                # Writers that aborted each other would retry in lockstep: spread them out
-                # (full jitter, growing, capped at 50 ms).
-                time.sleep(random.uniform(0, min(0.05, 0.0005 * 2 ** min(attempt, 7))))
+                if attempt >= self._retries:
+                    break
                 continue
             if attempt:
                 _log.info("%s committed after %d lost races", type(command).__name__, attempt)
             if self.transport is not None and batch is None:
                 self._relay_committed()
             return list(changes.events), attempt_window
+        if lost is not None:
+            lost[0] += 1
         _log.warning(
             "%s lost the race for its records %d times; giving up",
             type(command).__name__,
@@ -499,6 +533,17 @@ class Desk:
             command=command,
         )
 
+    def _saved(self, changes: Changes) -> None:
+        """Remember the records this desk saved last: their times are at most the time
+        it ran at, so the next command's time floor need not read them again."""
+        own = self._own
+        if len(own) > _OWN:
+            own.clear()
+        for conversation, _ in changes.conversations:
+            own[conversation.id] = conversation
+        for agent, _ in changes.agents:
+            own[agent.id] = agent
+
     def _now(self) -> float:
         """The clock's time, checked: ``ClockError`` unless a finite number of seconds."""
         try:
@@ -507,18 +552,39 @@ class Desk:
             raise ClockError(
                 f"the desk's clock raised {type(error).__name__}; nothing was changed"
             ) from error
+        if type(now) is float and -MAX_SECONDS <= now <= MAX_SECONDS:
+            return now  # the common case (NaN fails the comparison)
         try:
             return check_seconds(now, "the clock's time")
         except InvalidArgument as error:
             raise ClockError(f"{error.message}; nothing was changed") from None
 
+    def _changed_floor(self, txn: StoreTransaction, changes: Changes) -> float:
+        """The latest time on the stored versions of the records ``changes`` changes.
+
+        A stored record this desk saved itself (the store handed back the very object)
+        holds no time after the time this desk ran at: it is not walked.
+        """
+        latest = -math.inf
+        own = self._own
+        for conversation, base in changes.conversations:
+            if base:
+                stored = txn.conversation(conversation.id)
+                if stored is not None and own.get(conversation.id) is not stored:
+                    latest = max(latest, _latest_time(stored))
+        for agent, base in changes.agents:
+            if base:
+                stored_agent = txn.agent(agent.id)
+                if stored_agent is not None and own.get(agent.id) is not stored_agent:
+                    latest = max(latest, _latest_time(stored_agent))
+        return latest
+
     def _decide(
         self,
         txn: StoreTransaction,
         command: cmd.Command,
-        hint: dict[str, list[str]] | None,
         window: _DueWindow | None,
-    ) -> tuple[Changes, dict[str, list[str]] | None]:
+    ) -> Changes:
         """:func:`decide` at the command's time, which never goes backwards.
 
         The time is the clock's (a tick's own ``now``), held at the latest time this
@@ -531,23 +597,31 @@ class Desk:
         # together before decide reads them one at a time (skipped for stores that do
         # not use it, such as the memory store).
         if type(txn).prefetch is not StoreTransaction.prefetch:
-            hint = hint or _prefetch_hint(command)
-            txn.prefetch(**hint)
+            txn.prefetch(**_prefetch_hint(command))
+        tick = isinstance(command, cmd.Tick)
         now = command.now if isinstance(command, cmd.Tick) else self._now()
-        now = max(now, self._high_water)
+        if now < self._high_water:
+            now = self._high_water
+        if window is None and not tick:  # the common case: no window, no tick
+            changes = decide(txn, command, now, self._settings)
+            floor = self._changed_floor(txn, changes)
+            if floor <= now:
+                self._high_water = now
+                return changes
+            now = floor  # the records changed hold a later time: run at that one
         for _ in range(3):
             trial = None if window is None else window.copy()
             reader: StoreTransaction = txn if trial is None else trial.over(txn)
             at = attrs.evolve(command, now=now) if isinstance(command, cmd.Tick) else command
             changes = decide(reader, at, now, self._settings)
-            floor = _changed_floor(txn, changes)
+            floor = self._changed_floor(txn, changes)
             if floor <= now:
                 break
             now = floor  # the records changed hold a later time: run at that one
         if window is not None and trial is not None:
             window.last, window.full = trial.last, trial.full
         self._high_water = max(self._high_water, now)
-        return changes, hint
+        return changes
 
     def _tick(self, now: float, lost: list[int]) -> list[Event]:
         """Fire the deadlines due at ``now`` in batches of at most :data:`TICK_BATCH`
@@ -582,9 +656,13 @@ class Desk:
             return
         with self.store.transaction() as txn:
             self._local.batch = txn
+            with _BATCHES_LOCK:
+                self._batches += 1
             try:
                 yield
             finally:
+                with _BATCHES_LOCK:
+                    self._batches -= 1
                 self._local.batch = None
         if self.transport is not None:
             self._relay_committed()

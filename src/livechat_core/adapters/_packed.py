@@ -9,9 +9,9 @@ collection three objects to traverse; kept packed, none (``docs/performance.md``
 A packed conversation is one flat tuple (a tuple inside a tuple would be untracked only
 by a later collection than the one that first sees them): the record's fields in
 declaration order (enumerations as their string values; legs, messages and decliners
-left empty), the record's next deadline (the store's indexes read it, and the state,
-queue and version, without unpacking), how many legs, messages and decliners follow,
-then each leg's values, each message's values and the decliners, sorted.
+left empty; the store's indexes read the state, queue, start and version without
+unpacking), how many legs, messages and decliners follow, then each leg's values, each
+message's values and the decliners, sorted.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ _LEGS: Final = _NAMES.index("legs")
 _MESSAGES: Final = _NAMES.index("messages")
 _DECLINED_BY: Final = _NAMES.index("declined_by")
 
-# The record's fields keep their places; the next deadline and the three lengths follow,
-# then the legs' values, the messages' values and the decliners, one after the other.
+# The record's fields keep their places; the three lengths follow, then the legs'
+# values, the messages' values and the decliners, one after the other.
 ID: Final = _NAMES.index("id")
 QUEUE: Final = _NAMES.index("queue")
 ASSET: Final = _NAMES.index("asset")
@@ -75,8 +75,8 @@ STARTED_AT: Final = _NAMES.index("started_at")
 STATE: Final = _NAMES.index("state")
 CLOSED_AT: Final = _NAMES.index("closed_at")
 VERSION: Final = _NAMES.index("version")
-NEXT_DEADLINE: Final = len(_NAMES)
-_HEAD: Final = NEXT_DEADLINE + 4  # the fields, the deadline, the three lengths
+_LENGTHS: Final = len(_NAMES)
+_HEAD: Final = _LENGTHS + 3  # the fields, the three lengths
 
 
 def _flat(values: tuple[Any, ...], enums: tuple[tuple[int, dict[str, Any]], ...]) -> list[Any]:
@@ -96,41 +96,17 @@ def _members(flat: list[Any], enums: tuple[tuple[int, dict[str, Any]], ...]) -> 
     return flat
 
 
-def _parts(packed: Packed) -> tuple[Packed, Packed, Packed]:
-    """The packed legs, messages and decliners of a packed conversation."""
-    legs_end = _HEAD + packed[NEXT_DEADLINE + 1] * _LEG_WIDTH
-    messages_end = legs_end + packed[NEXT_DEADLINE + 2] * _MESSAGE_WIDTH
-    return packed[_HEAD:legs_end], packed[legs_end:messages_end], packed[messages_end:]
-
-
-def pack(conversation: Conversation, before: tuple[Packed, Conversation] | None = None) -> Packed:
-    """``conversation`` as one flat tuple of plain values (see the module's docstring).
-
-    ``before``: an earlier version with its packed form, whose packed legs, messages and
-    decliners are reused where the record still shares them (a command changes a few).
-    """
+def pack(conversation: Conversation) -> Packed:
+    """``conversation`` as one flat tuple of plain values (see the module's docstring)."""
     flat = _flat(_VALUES(conversation), _ENUMS)
     legs, messages, declined_by = flat[_LEGS], flat[_MESSAGES], flat[_DECLINED_BY]
     flat[_LEGS] = flat[_MESSAGES] = flat[_DECLINED_BY] = None
-    earlier = record = None
-    if before is not None:
-        earlier, record = before
-        earlier_parts = _parts(earlier)
-    flat.extend((conversation.next_deadline, len(legs), len(messages), len(declined_by)))
-    if record is not None and legs is record.legs:
-        flat.extend(earlier_parts[0])
-    else:
-        for leg in legs:
-            flat.extend(_flat(_LEG_VALUES(leg), _LEG_ENUMS))
-    if record is not None and messages is record.messages:
-        flat.extend(earlier_parts[1])
-    else:
-        for message in messages:
-            flat.extend(_flat(_MESSAGE_VALUES(message), _MESSAGE_ENUMS))
-    if record is not None and declined_by is record.declined_by:
-        flat.extend(earlier_parts[2])
-    else:
-        flat.extend(sorted(declined_by))
+    flat.extend((len(legs), len(messages), len(declined_by)))
+    for leg in legs:
+        flat.extend(_flat(_LEG_VALUES(leg), _LEG_ENUMS))
+    for message in messages:
+        flat.extend(_flat(_MESSAGE_VALUES(message), _MESSAGE_ENUMS))
+    flat.extend(sorted(declined_by))
     return tuple(flat)
 
 
@@ -142,8 +118,10 @@ def _fields(
 
 def unpack(packed: Packed) -> Conversation:
     """The conversation :func:`pack` was given (an equal record)."""
-    flat = _members(list(packed[:NEXT_DEADLINE]), _ENUMS)
-    legs, messages, declined_by = _parts(packed)
+    flat = _members(list(packed[:_LENGTHS]), _ENUMS)
+    legs_end = _HEAD + packed[_LENGTHS] * _LEG_WIDTH
+    messages_end = legs_end + packed[_LENGTHS + 1] * _MESSAGE_WIDTH
+    legs, messages = packed[_HEAD:legs_end], packed[legs_end:messages_end]
     flat[_LEGS] = tuple(
         [
             Leg(**_fields(_LEG_NAMES, legs[at : at + _LEG_WIDTH], _LEG_ENUMS))
@@ -156,5 +134,5 @@ def unpack(packed: Packed) -> Conversation:
             for at in range(0, len(messages), _MESSAGE_WIDTH)
         ]
     )
-    flat[_DECLINED_BY] = frozenset(declined_by)
+    flat[_DECLINED_BY] = frozenset(packed[messages_end:])
     return Conversation(**dict(zip(_NAMES, flat, strict=True)))

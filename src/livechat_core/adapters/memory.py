@@ -12,6 +12,7 @@ import bisect
 import heapq
 import itertools
 import math
+import operator
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -21,9 +22,10 @@ from typing import Any, Final
 import attrs
 
 from .._errors import ConcurrencyConflict, InvalidArgument, StoreTimeout
-from .._events import Event, MessagePosted, pack, unpack
+from .._events import Event, MessagePosted, unpack
+from .._events import pack as _pack_event
 from .._machines import ConversationState
-from .._model import Agent, Conversation, Message, Queue
+from .._model import Agent, Conversation, Message, Queue, field_reader
 from .._positions import check_consumer, check_limit, check_position
 from ..ports import (
     ArchivedConversation,
@@ -41,8 +43,17 @@ _Stored = packed_conversation.Packed
 _QUEUE, _ASSET = packed_conversation.QUEUE, packed_conversation.ASSET
 _STARTED_AT, _STATE = packed_conversation.STARTED_AT, packed_conversation.STATE
 _CLOSED_AT, _VERSION = packed_conversation.CLOSED_AT, packed_conversation.VERSION
-_DEADLINE = packed_conversation.NEXT_DEADLINE
 _RECENT: Final = 256  # records kept unpacked (see ``MemoryStore._recent``)
+# what the indexes of conversations are keyed on, from a record or from its packed form
+_HEADS: Final = operator.attrgetter("state", "queue", "asset", "started_at", "closed_at")
+_PACKED_HEADS: Final = operator.itemgetter(_STATE, _QUEUE, _ASSET, _STARTED_AT, _CLOSED_AT)
+
+
+def _conflict(kind: str, key: str, version: int, base: int) -> None:
+    raise ConcurrencyConflict(
+        f"{kind} {key} changed since it was read (version {version}, expected {base})",
+        aggregate_id=key,
+    )
 
 
 class MemoryStore(Store):
@@ -68,15 +79,19 @@ class MemoryStore(Store):
         # routable agents in routing order, per queue and (key None) of any queue
         self._routable: dict[str | None, _SortedKeys] = {}
         # each conversation packed into a tuple of plain values (``_packed``): like the
-        # event histories below, the collector stops traversing it
-        self._conversations: dict[str, packed_conversation.Packed] = {}
-        # the records of the conversations saved or read last, with their packed form:
-        # a chat's next command reads its record without unpacking it (a bounded few,
-        # so the collector's work does not grow with the chats)
-        self._recent: dict[str, tuple[packed_conversation.Packed, Conversation]] = {}
+        # event histories below, the collector stops traversing it. The conversations
+        # saved or read last (a bounded few, so the collector's work does not grow with
+        # the chats) are kept as records in ``_recent`` too, least recently used first: a
+        # chat's next command reads its record without unpacking it, and one saved is
+        # kept here as the record itself and packed only once it leaves ``_recent``
+        # (a chat's commands follow each other: it is packed once, not once per command).
+        self._conversations: dict[str, packed_conversation.Packed | Conversation] = {}
+        self._recent: dict[str, Conversation] = {}
         self._queued: dict[str, _SortedKeys] = {}
-        self._deadlines: list[tuple[float, str]] = []
-        self._with_deadline = 0  # conversations with a deadline: the heap's live entries
+        # each conversation's next deadline, and a heap of (deadline, id) with stale
+        # entries (a deadline that moved or went) skipped on reading
+        self._deadlines: dict[str, float] = {}
+        self._deadline_heap: list[tuple[float, str]] = []
         self._closed: list[tuple[float, str]] = []  # (closed_at, id), a heap, for archive
         self._open_by_asset: dict[str, set[str]] = {}
         self._deleted_assets: set[str] = set()
@@ -173,32 +188,37 @@ class MemoryStore(Store):
     # --- applying a save -----------------------------------------------------------------
 
     def _check(self, changes: Changes) -> None:
-        for queue, base in changes.queues:
-            current_queue = self._queues.get(queue.name)
-            version = 0 if current_queue is None else current_queue.version
-            self._expect("queue", queue.name, version, base)
+        """``ConcurrencyConflict`` unless every record is at the version it was read at."""
+        if changes.queues:
+            queues = self._queues
+            for queue, base in changes.queues:
+                current_queue = queues.get(queue.name)
+                version = 0 if current_queue is None else current_queue.version
+                if version != base:
+                    _conflict("queue", queue.name, version, base)
+        agents = self._agents
         for agent, base in changes.agents:
-            current_agent = self._agents.get(agent.id)
+            current_agent = agents.get(agent.id)
             version = 0 if current_agent is None else current_agent.version
-            self._expect("agent", agent.id, version, base)
+            if version != base:
+                _conflict("agent", agent.id, version, base)
+        conversations = self._conversations
         for conversation, base in changes.conversations:
-            current = self._conversations.get(conversation.id)
-            version = 0 if current is None else current[_VERSION]
-            self._expect("conversation", conversation.id, version, base)
-
-    @staticmethod
-    def _expect(kind: str, key: str, version: int, base: int) -> None:
-        if version != base:
-            raise ConcurrencyConflict(
-                f"{kind} {key} changed since it was read (version {version}, expected {base})",
-                aggregate_id=key,
-            )
+            current = conversations.get(conversation.id)
+            if current is None:
+                version = 0
+            elif isinstance(current, tuple):
+                version = current[_VERSION]
+            else:
+                version = current.version
+            if version != base:
+                _conflict("conversation", conversation.id, version, base)
 
     def _apply(self, changes: Changes, undo: list[Callable[[], None]] | None) -> None:
         """Apply ``changes``; with ``undo``, append the steps that revert them (to run in
         reverse order). Without it nothing is logged: the events are packed first, so
         nothing after the first write can fail."""
-        packed = [(event, pack(event)) for event in changes.events]
+        packed = [_pack(event) for event in changes.events]
         for queue, _ in changes.queues:
             if undo is not None:
                 undo.append(partial(self._put_queue, queue.name, self._queues.get(queue.name)))
@@ -208,29 +228,36 @@ class MemoryStore(Store):
                 undo.append(partial(self._put_agent, agent.id, self._agents.get(agent.id)))
             self._put_agent(agent.id, agent)
         for conversation, _ in changes.conversations:
+            conversation_id = conversation.id
             if undo is not None:
-                previous = self._conversations.get(conversation.id)
-                undo.append(partial(self._put_packed, conversation.id, previous))
-            self._put_conversation(conversation.id, conversation)
+                previous = self._conversations.get(conversation_id)
+                deadline = self._deadlines.get(conversation_id)
+                undo.append(partial(self._put_conversation, conversation_id, previous, deadline))
+            self._put_conversation(conversation_id, conversation, conversation.next_deadline)
         if changes.deleted_assets:
             added = set(changes.deleted_assets) - self._deleted_assets
             self._deleted_assets |= added
             if undo is not None:
                 undo.append(partial(self._deleted_assets.difference_update, added))
         histories = self._events
-        for event, flat in packed:
+        log = self._log
+        log_positions = self._log_positions
+        outbox = self._outbox if self._keep_outbox else None
+        for event, flat in zip(changes.events, packed, strict=True):
             key = (event.aggregate, event.aggregate_id)
             history = histories.get(key, ())
             if undo is not None:
                 undo.append(partial(self._put_history, key, history))
             histories[key] = _appended(history, flat)
-            self._log.append(flat)
-            positions = self._log_positions.setdefault(key, bytearray())
-            positions += len(self._log).to_bytes(_POSITION_BYTES, "little")
+            log.append(flat)
+            positions = log_positions.get(key)
+            if positions is None:
+                positions = log_positions[key] = bytearray()
+            positions += len(log).to_bytes(_POSITION_BYTES, "little")
             if undo is not None:
                 undo.append(partial(self._unlog, key))
-            if self._keep_outbox:
-                self._outbox[event.id] = len(self._log)
+            if outbox is not None:
+                outbox[event.id] = len(log)
                 if undo is not None:
                     undo.append(partial(self._unpublish, event.id))
         for conversation_id, message_id, text in changes.redactions:
@@ -248,93 +275,124 @@ class MemoryStore(Store):
             self._queues[name] = queue
 
     def _put_agent(self, agent_id: str, agent: Agent | None) -> None:
+        """Store (or, with ``None``, forget) an agent; the queue memberships and the
+        routing indexes change only where the agent's queues or routing key did."""
         previous = self._agents.get(agent_id)
-        if previous is not None:
+        old_key = routing_key(previous) if previous is not None and previous.routable else None
+        new_key = routing_key(agent) if agent is not None and agent.routable else None
+        same_queues = previous is not None and agent is not None and previous.queues == agent.queues
+        if old_key is not None and (old_key != new_key or not same_queues):
+            assert previous is not None
+            for index in (None, *dict.fromkeys(previous.queues)):
+                self._routable[index].remove(old_key)
+        if previous is not None and not same_queues:
             for name in previous.queues:
                 self._members[name].discard(agent_id)
-            if previous.routable:
-                key = routing_key(previous)
-                for index in (None, *dict.fromkeys(previous.queues)):
-                    self._routable[index].remove(key)
         if agent is None:
             self._agents.pop(agent_id, None)
-        else:
+            return
+        if not same_queues:
             for name in agent.queues:
                 self._members.setdefault(name, set()).add(agent_id)
-            if agent.routable:
-                key = routing_key(agent)
-                for index in (None, *dict.fromkeys(agent.queues)):
-                    self._routable.setdefault(index, _SortedKeys()).add(key)
-            self._agents[agent_id] = agent
+        if new_key is not None and (old_key != new_key or not same_queues):
+            for index in (None, *dict.fromkeys(agent.queues)):
+                self._routable.setdefault(index, _SortedKeys()).add(new_key)
+        self._agents[agent_id] = agent
 
-    def _put_conversation(self, conversation_id: str, conversation: Conversation | None) -> None:
-        """Store (or, with ``None``, forget) a conversation and keep the indexes in step."""
+    def _put_conversation(
+        self,
+        conversation_id: str,
+        conversation: Conversation | _Stored | None,
+        deadline: float | None,
+    ) -> None:
+        """Store (or, with ``None``, forget) a conversation, as saved (a record) or packed
+        (an undone save restoring an older version), with its next ``deadline``, and keep
+        the indexes in step; an index whose key did not change is not touched."""
+        conversations = self._conversations
+        previous = conversations.get(conversation_id)
         if conversation is None:
-            self._put_packed(conversation_id, None)
+            heads = None
         else:
-            stored = packed_conversation.pack(conversation, self._recent.get(conversation_id))
-            self._put_packed(conversation_id, stored)
-            self._remember(conversation_id, stored, conversation)
-
-    def _remember(self, conversation_id: str, stored: _Stored, conversation: Conversation) -> None:
+            heads = (
+                _PACKED_HEADS(conversation) if type(conversation) is tuple else _HEADS(conversation)
+            )
+        before = None
+        if previous is not None:
+            before = _PACKED_HEADS(previous) if type(previous) is tuple else _HEADS(previous)
+        if heads != before:
+            if before is not None:
+                state, queue, asset, started_at, _ = before
+                if state == _QUEUED:
+                    self._queued[queue].remove((started_at, conversation_id))
+                open_here = self._open_by_asset.get(asset)
+                if open_here is not None:
+                    open_here.discard(conversation_id)
+            if heads is not None:
+                state, queue, asset, started_at, closed_at = heads
+                if state == _QUEUED:
+                    entries = self._queued.get(queue)
+                    if entries is None:
+                        entries = self._queued[queue] = _SortedKeys()
+                    entries.add((started_at, conversation_id))
+                if state != _CLOSED:
+                    self._open_by_asset.setdefault(asset, set()).add(conversation_id)
+                elif before is None or before[0] != _CLOSED:
+                    at = 0.0 if closed_at is None else closed_at
+                    heapq.heappush(self._closed, (at, conversation_id))
+        deadlines = self._deadlines
+        previous_deadline = deadlines.get(conversation_id)
+        if deadline is None or conversation is None:
+            if previous_deadline is not None:
+                del deadlines[conversation_id]
+        else:
+            deadlines[conversation_id] = deadline
+            if previous_deadline != deadline:
+                heapq.heappush(self._deadline_heap, (deadline, conversation_id))
+                if len(self._deadline_heap) > 2 * len(deadlines) + 1024:
+                    self._compact_deadlines()
+        # stale heap entries are skipped by ``due`` and dropped by compaction
         recent = self._recent
         recent.pop(conversation_id, None)
-        recent[conversation_id] = (stored, conversation)
-        if len(recent) > _RECENT:
-            del recent[next(iter(recent))]
+        if conversation is None:
+            conversations.pop(conversation_id, None)
+            return
+        conversations[conversation_id] = conversation
+        if not isinstance(conversation, tuple):
+            recent[conversation_id] = conversation
+            if len(recent) > _RECENT:
+                self._evict()
 
-    def _unpacked(self, conversation_id: str) -> Conversation | None:
+    def _evict(self) -> None:
+        """Pack the least recently used of the records kept unpacked, if still unpacked."""
+        recent = self._recent
+        conversation_id = next(iter(recent))
+        record = recent.pop(conversation_id)
+        if self._conversations.get(conversation_id) is record:
+            self._conversations[conversation_id] = packed_conversation.pack(record)
+
+    def _record(self, conversation_id: str) -> Conversation | None:
         """The stored conversation as a record."""
         stored = self._conversations.get(conversation_id)
-        if stored is None:
-            return None
-        found = self._recent.get(conversation_id)
-        if found is not None and found[0] is stored:
-            return found[1]
-        conversation = packed_conversation.unpack(stored)
-        self._remember(conversation_id, stored, conversation)
-        return conversation
-
-    def _put_packed(self, conversation_id: str, conversation: _Stored | None) -> None:
-        """:meth:`_put_conversation` of a packed conversation."""
-        previous = self._conversations.get(conversation_id)
-        if previous is not None:
-            if previous[_STATE] == _QUEUED:
-                self._queued[previous[_QUEUE]].remove((previous[_STARTED_AT], conversation_id))
-            self._open_by_asset[previous[_ASSET]].discard(conversation_id)
-            if previous[_DEADLINE] is not None:
-                self._with_deadline -= 1
-        if conversation is None:
-            self._conversations.pop(conversation_id, None)
-            return  # stale heap entries are skipped by ``due`` and dropped by compaction
-        if conversation[_STATE] == _QUEUED:
-            entries = self._queued.setdefault(conversation[_QUEUE], _SortedKeys())
-            entries.add((conversation[_STARTED_AT], conversation_id))
-        deadline = conversation[_DEADLINE]
-        if deadline is not None:
-            self._with_deadline += 1
-            if previous is None or previous[_DEADLINE] != deadline:
-                heapq.heappush(self._deadlines, (deadline, conversation_id))
-                if len(self._deadlines) > 2 * self._with_deadline + 1024:
-                    self._compact_deadlines()
-        if conversation[_STATE] != _CLOSED:
-            self._open_by_asset.setdefault(conversation[_ASSET], set()).add(conversation_id)
-        elif previous is None or previous[_STATE] != _CLOSED:
-            closed_at = conversation[_CLOSED_AT]
-            heapq.heappush(self._closed, (0.0 if closed_at is None else closed_at, conversation_id))
-        self._conversations[conversation_id] = conversation
+        if stored is None or not isinstance(stored, tuple):
+            return stored
+        recent = self._recent
+        found = recent.get(conversation_id)
+        if found is None:
+            found = recent[conversation_id] = packed_conversation.unpack(stored)
+            if len(recent) > _RECENT:
+                self._evict()
+        return found
 
     def _compact_deadlines(self) -> None:
         """Drop the heap entries of deadlines that moved or went: an accepted offer's
         entry would otherwise stay until a tick passes its time."""
-        conversations = self._conversations
-        self._deadlines = [
+        deadlines = self._deadlines
+        self._deadline_heap = [
             (deadline, conversation_id)
-            for deadline, conversation_id in self._deadlines
-            if (found := conversations.get(conversation_id)) is not None
-            and found[_DEADLINE] == deadline
+            for deadline, conversation_id in self._deadline_heap
+            if deadlines.get(conversation_id) == deadline
         ]
-        heapq.heapify(self._deadlines)
+        heapq.heapify(self._deadline_heap)
 
     def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
         """Move conversations closed before ``before`` out of memory and return them."""
@@ -343,10 +401,9 @@ class MemoryStore(Store):
             heap = self._closed
             while heap and heap[0][0] < before and len(archived) < limit:
                 _, conversation_id = heapq.heappop(heap)
-                stored = self._conversations.get(conversation_id)
-                if stored is None or stored[_STATE] != _CLOSED:
+                conversation = self._record(conversation_id)
+                if conversation is None or conversation.state != _CLOSED:
                     continue
-                conversation = packed_conversation.unpack(stored)
                 key = ("conversation", conversation_id)
                 events = tuple(unpack(packed) for packed in _packed(self._events.pop(key, ())))
                 for position in _positions(self._log_positions.pop(key, bytearray())):
@@ -355,8 +412,8 @@ class MemoryStore(Store):
                 for event in events:
                     self._outbox.pop(event.id, None)
                 del self._conversations[conversation_id]
-                if conversation.next_deadline is not None:
-                    self._with_deadline -= 1
+                self._recent.pop(conversation_id, None)
+                self._deadlines.pop(conversation_id, None)
                 archived.append(ArchivedConversation(conversation=conversation, events=events))
         return archived
 
@@ -387,7 +444,7 @@ class MemoryStore(Store):
                 event = unpack(packed)
                 assert isinstance(event, MessagePosted)
                 redacted = attrs.evolve(event, message=attrs.evolve(event.message, text=text))
-                packed = pack(redacted)
+                packed = _pack(redacted)
                 slot = positions[index] - 1  # the logged copy is rewritten too
                 undo.append(partial(self._log.__setitem__, slot, self._log[slot]))
                 self._log[slot] = packed  # the outbox refers to this slot
@@ -462,6 +519,27 @@ def _positions(data: bytearray) -> list[int]:
 
 
 _POSTED: Final = MessagePosted.__name__
+_PACKERS: dict[type[Event], Callable[[Event], _Packed]] = {}
+
+
+def _pack(event: Event) -> _Packed:
+    """``_events.pack(event)``, through a packer made once per event class."""
+    packer = _PACKERS.get(type(event))
+    if packer is None:
+        packer = _PACKERS[type(event)] = _packer(type(event))
+    return packer(event)
+
+
+def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
+    if issubclass(cls, MessagePosted):
+        return _pack_event  # the message is packed inside: the general form
+    name = cls.__name__
+    _, values_of = field_reader(cls)
+
+    def packer(event: Event) -> _Packed:
+        return (name, *values_of(event))
+
+    return packer
 
 
 def _appended(history: _History, packed: _Packed) -> _History:
@@ -485,13 +563,16 @@ def _packed(history: _History) -> Iterator[_Packed]:
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
     """Holds the store's lock from ``__enter__`` to ``__exit__``."""
 
+    __slots__ = ("_store", "_undo")
+
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._undo: list[Callable[[], None]] = []
 
     def __enter__(self) -> _MemoryTransaction:
         store = self._store
-        if not store._lock.acquire(timeout=store.lock_timeout):
+        lock = store._lock
+        if not lock.acquire(False) and not lock.acquire(timeout=store.lock_timeout):
             raise StoreTimeout(
                 f"another thread held the memory store past its lock timeout "
                 f"({store.lock_timeout:g} s)"
@@ -499,12 +580,14 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return self
 
     def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        undo = self._undo
         try:
-            if exc_type is not None:
-                for step in reversed(self._undo):
-                    step()
+            if undo:
+                self._undo = []
+                if exc_type is not None:
+                    for step in reversed(undo):
+                        step()
         finally:
-            self._undo = []
             self._store._lock.release()
 
     def queue(self, name: str) -> Queue | None:
@@ -530,11 +613,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return [agents[agent_id] for _, agent_id in itertools.islice(entries, max(limit, 0))]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        return self._store._unpacked(conversation_id)
+        return self._store._record(conversation_id)
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         merged = heapq.merge(*(self._store._queued.get(q, _EMPTY_KEYS) for q in queues))
-        unpacked = self._store._unpacked
+        unpacked = self._store._record
         result: list[Conversation] = []
         for _, conversation_id in merged:
             if len(result) >= limit:
@@ -550,14 +633,13 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
     def due_after(
         self, now: float, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[float, str]]:
-        heap = self._store._deadlines
-        conversations = self._store._conversations
+        heap = self._store._deadline_heap
+        deadlines = self._store._deadlines
         found: list[tuple[float, str]] = []
         kept: list[tuple[float, str]] = []  # due, but at or before the cursor
         while heap and heap[0][0] <= now and len(found) < limit:
             entry = heapq.heappop(heap)
-            current = conversations.get(entry[1])
-            if current is None or current[_DEADLINE] != entry[0]:
+            if deadlines.get(entry[1]) != entry[0]:
                 continue  # a stale entry: the deadline moved or went
             if after is not None and entry <= after:
                 kept.append(entry)
