@@ -465,7 +465,7 @@ class Desk:
             # the common case, first: one attempt in a transaction of its own
             try:
                 with self.store.transaction() as txn:
-                    changes = self._decide(txn, command, None)
+                    changes, _ = self._decide(txn, command, None, None)
                     if changes:
                         txn.save_last(changes)
                         self._saved(changes)
@@ -486,6 +486,7 @@ class Desk:
     ) -> tuple[list[Event], _DueWindow | None]:
         """:meth:`_run` from attempt ``first`` (after ``first`` races lost), inside a
         :meth:`batch` block, or for a tick batch."""
+        hint: dict[str, list[str]] | None = None
         for attempt in range(first, self._retries + 1):
             if attempt:
                 if lost is not None:
@@ -502,13 +503,13 @@ class Desk:
             try:
                 if batch is not None:
                     with batch.savepoint():
-                        changes = self._decide(batch, command, attempt_window)
+                        changes, hint = self._decide(batch, command, hint, attempt_window)
                         if changes:
                             batch.save(changes)
                             self._saved(changes)
                 else:
                     with self.store.transaction() as txn:
-                        changes = self._decide(txn, command, attempt_window)
+                        changes, hint = self._decide(txn, command, hint, attempt_window)
                         if changes:
                             txn.save_last(changes)
                             self._saved(changes)
@@ -583,8 +584,9 @@ class Desk:
         self,
         txn: StoreTransaction,
         command: cmd.Command,
+        hint: dict[str, list[str]] | None,
         window: _DueWindow | None,
-    ) -> Changes:
+    ) -> tuple[Changes, dict[str, list[str]] | None]:
         """:func:`decide` at the command's time, which never goes backwards.
 
         The time is the clock's (a tick's own ``now``), held at the latest time this
@@ -597,7 +599,8 @@ class Desk:
         # together before decide reads them one at a time (skipped for stores that do
         # not use it, such as the memory store).
         if type(txn).prefetch is not StoreTransaction.prefetch:
-            txn.prefetch(**_prefetch_hint(command))
+            hint = hint or _prefetch_hint(command)
+            txn.prefetch(**hint)
         tick = isinstance(command, cmd.Tick)
         now = command.now if isinstance(command, cmd.Tick) else self._now()
         if now < self._high_water:
@@ -607,7 +610,7 @@ class Desk:
             floor = self._changed_floor(txn, changes)
             if floor <= now:
                 self._high_water = now
-                return changes
+                return changes, hint
             now = floor  # the records changed hold a later time: run at that one
         for _ in range(3):
             trial = None if window is None else window.copy()
@@ -621,7 +624,7 @@ class Desk:
         if window is not None and trial is not None:
             window.last, window.full = trial.last, trial.full
         self._high_water = max(self._high_water, now)
-        return changes
+        return changes, hint
 
     def _tick(self, now: float, lost: list[int]) -> list[Event]:
         """Fire the deadlines due at ``now`` in batches of at most :data:`TICK_BATCH`
