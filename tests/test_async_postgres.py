@@ -137,7 +137,7 @@ def test_a_refused_command_in_a_group_changes_nothing_and_the_others_commit(
     commits = _Commits(monkeypatch)
 
     async def day() -> list[Any]:
-        async with AsyncDesk(store=store) as desk:
+        async with AsyncDesk(store=store, connections=1) as desk:
             await desk.add_queue("support", ["Resolved"])
             before = commits.count
             outcomes = await asyncio.gather(
@@ -240,11 +240,11 @@ def test_a_server_that_stops_answering_is_a_store_timeout(postgres_dsn: str) -> 
     with PostgresStore(postgres_dsn, timeout=1.0) as store:
 
         async def day() -> None:
-            async with AsyncDesk(store=store) as desk:
+            async with AsyncDesk(store=store, connections=1) as desk:
                 await desk.add_queue("support", ["Resolved"])
                 runner = desk._postgres
                 assert runner is not None
-                connection = await runner.session._connect()
+                connection = await runner.sessions[0]._connect()
                 backend = connection.info.backend_pid
                 try:
                     os.kill(backend, signal.SIGSTOP)
@@ -303,3 +303,44 @@ def test_a_cancelled_caller_does_not_break_the_desk(store: PostgresStore) -> Non
 
     ids = asyncio.run(day())
     assert len(ids) == len(set(ids)) >= 19
+
+
+def test_commands_waiting_at_once_spread_over_the_connections(store: PostgresStore) -> None:
+    """A hundred customers of one queue at once: the desk's connections share them (each
+    group one commit), the one queue's lock keeps routing right, nothing is lost."""
+    clock = ManualClock(T0)
+
+    async def day() -> tuple[list[Any], int]:
+        async with AsyncDesk(store=store, clock=clock, connections=4) as desk:
+            await desk.add_queue("support", ["Resolved"])
+            await asyncio.gather(
+                *(desk.login(f"agent{n}", f"Agent {n}", ["support"], 3) for n in range(8))
+            )
+            await asyncio.gather(*(desk.set_available(f"agent{n}") for n in range(8)))
+
+            async def customer(n: int) -> str:
+                chat = await desk.start_chat("support", f"C{n}", f"c{n}@example.com")
+                await desk.send_customer_message(chat, f"hello {n}")
+                return chat
+
+            chats = await asyncio.gather(*(customer(n) for n in range(100)))
+            conversations = await asyncio.gather(*map(desk.conversation, chats))
+            runner = desk._postgres
+            assert runner is not None
+            opened = sum(1 for session in runner.sessions if session._connection is not None)
+            return list(conversations), opened
+
+    conversations, opened = asyncio.run(day())
+    assert opened >= 2
+    assert len({c.id for c in conversations}) == 100
+    offered = [c for c in conversations if c.state.value == "offered"]
+    assert len(offered) == 24, "eight agents, three chats each"
+    assert all(len(c.messages) == 1 for c in conversations)
+    holding = [chat for agent in Desk(store=store).agents() for chat in agent.holding]
+    assert sorted(holding) == sorted(c.id for c in offered)
+
+
+def test_the_number_of_connections_is_checked(store: PostgresStore) -> None:
+    for wrong in (0, -1, 1.5, True, "4"):
+        with pytest.raises(InvalidArgument):
+            AsyncDesk(store=store, connections=wrong)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final, TypeVar
 
@@ -38,6 +38,7 @@ from . import _commands as cmd
 from ._desk import TICK_BATCH, Desk, Offer, _DueWindow
 from ._errors import ConcurrencyConflict, InvalidArgument, LivechatError, RetriesExhausted
 from ._events import Event
+from ._inputs import check_count
 from ._masking import MaskingPolicy
 from ._model import Agent, Conversation, Message, Queue
 from ._report import Report, Wallboard
@@ -224,15 +225,19 @@ class AsyncDesk:
         transport: as for :class:`Desk`.
         clock: as for :class:`Desk`.
         masking: as for :class:`Desk`.
+        connections: on a PostgreSQL store, how many psycopg async connections the
+            desk opens at most (commands waiting at once are shared among them).
         **options: the :class:`Desk` keyword options (``locale``, ``routing``,
-            ``pci_at_rest``, ``new_id``, ``retries``), checked by :class:`Desk`.
+            ``pci_at_rest``, ``new_id``, ``retries``, ``metrics``, ...), checked by
+            :class:`Desk`.
 
     Several coroutines may use one desk at once, and an :class:`AsyncDesk` may share its
     store with sync desks in this and other processes. The event loop never waits on
-    I/O: calls on a durable store (or with a transport) run on the desk's own thread, in
-    the order they were made. ``await desk.aclose()`` (or ``async with``) stops that
-    thread after the calls already made; it does not close the store, which the caller
-    owns.
+    I/O: on PostgreSQL the desk uses psycopg's async connection on the loop; calls on
+    another durable store (or with a transport) run on the desk's own thread, in the
+    order they were made. ``await desk.aclose()`` (or ``async with``) stops that thread
+    or closes those connections after the calls already made; it does not close the
+    store, which the caller owns.
     """
 
     def __init__(
@@ -241,9 +246,12 @@ class AsyncDesk:
         transport: Transport | None = None,
         clock: Clock | None = None,
         masking: MaskingPolicy | None = None,
+        *,
+        connections: int = 4,
         **options: Any,
     ) -> None:
         self.sync = Desk(store, transport, clock, masking, **options)
+        connections = check_count(connections, "connections", low=1, high=100)
         """The :class:`Desk` whose methods this desk runs (for code that is not async)."""
         from .adapters.memory import MemoryStore
 
@@ -252,7 +260,7 @@ class AsyncDesk:
         # imported by whoever made the store: a PostgreSQL store means psycopg is there
         postgres = sys.modules.get("livechat_core.adapters.postgres")
         if postgres is not None and isinstance(self.sync.store, postgres.PostgresStore):
-            self._postgres = _PostgresRunner(self.sync, self.sync.store)
+            self._postgres = _PostgresRunner(self.sync, self.sync.store, connections)
         elif not (isinstance(self.sync.store, MemoryStore) and transport is None):
             self._thread = _DeskThread(self.sync, f"livechat-desk-{id(self):x}")
 
@@ -631,6 +639,16 @@ class _Submit(BaseException):
         self.command = command
 
 
+class _GroupLost(BaseException):
+    """A command of a group lost a race for its records: the group is rolled back and
+    its commands run one at a time."""
+
+
+class _NoTransaction(BaseException):
+    """Raised by the replay store when a replayed method reads before it has a
+    transaction: the runner begins one and runs the method again."""
+
+
 class _ReplayedDesk(Desk):
     """A copy of the :class:`AsyncDesk`'s desk whose methods stop at ``handle`` with
     the command they built, and whose store reads the async runner's transaction."""
@@ -649,10 +667,7 @@ class _ReplayStore(Store):
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[StoreTransaction]:
-        txn = self._runner.reading
-        if txn is None:  # pragma: no cover - guarded: views run only inside _view
-            raise AssertionError("no transaction to read from")
-        yield txn
+        yield self._txn()
 
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         found: list[Event] = self._txn().store_read("events", aggregate_id, aggregate)
@@ -668,8 +683,8 @@ class _ReplayStore(Store):
 
     def _txn(self) -> Any:
         txn = self._runner.reading
-        if txn is None:  # pragma: no cover - guarded
-            raise AssertionError("no transaction to read from")
+        if txn is None:  # the first read: the runner begins a transaction and runs again
+            raise _NoTransaction
         return txn
 
     def pending(self, limit: int = 1000) -> list[Event]:  # pragma: no cover - not replayed
@@ -700,31 +715,40 @@ class _Job:
 
 
 class _PostgresRunner:
-    """Runs an :class:`AsyncDesk`'s calls on a PostgreSQL store through one psycopg async
-    connection, one worker task per event loop, in the order they were made.
+    """Runs an :class:`AsyncDesk`'s calls on a PostgreSQL store through psycopg async
+    connections (at most ``connections``), from one dispatching task per event loop.
 
-    Commands that queued up while the worker was busy share one transaction and one
-    commit (each in a savepoint: atomic on its own); a single command costs the sync
-    store's round trips (``BEGIN`` with its prefetch, the writes with ``COMMIT``).
-    Decisions are the sync desk's (:meth:`Desk._decide`, the pure ``decide``) replayed
-    over async reads (:mod:`livechat_core.adapters.postgres_async`).
+    The dispatcher takes the calls in the order they were made. Commands that queued up
+    meanwhile are split among the free connections, each share one transaction and one
+    commit (each command in a savepoint: atomic on its own); a single command costs the
+    sync store's round trips (``BEGIN`` with its prefetch, the writes with ``COMMIT``).
+    Views run on a free connection too; the calls of one coroutine, which awaits each,
+    run in its order. An ``async with desk.batch()`` block holds one connection until it
+    ends, and calls from outside it wait. Decisions are the sync desk's
+    (:meth:`Desk._decide`, the pure ``decide``) replayed over async reads
+    (:mod:`livechat_core.adapters.postgres_async`).
     """
 
-    def __init__(self, desk: Desk, store: Any) -> None:
+    def __init__(self, desk: Desk, store: Any, connections: int) -> None:
         from .adapters.postgres_async import AsyncPostgresSession
 
         self.sync = desk
-        self.session = AsyncPostgresSession(store)
+        self.sessions = [AsyncPostgresSession(store) for _ in range(connections)]
         core = _ReplayedDesk.__new__(_ReplayedDesk)
         core.__dict__.update(vars(desk))
         core.store = _ReplayStore(self)
         core._local = threading.local()  # its own batch() state, never the sync desk's
         self.core = core
-        self.reading: Any = None  # the transaction replayed views read
+        self.reading: Any = None  # the transaction a replayed view reads, while it runs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Job | None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._free: list[Any] = []
+        self._freed: asyncio.Event | None = None
+        self._relaying: asyncio.Lock | None = None
+        self._running: set[asyncio.Task[None]] = set()
         self._block: Any = None  # the open ``async with desk.batch()`` transaction
+        self._block_session: Any = None
         self._deferred: list[_Job] = []
         self._closed = False
 
@@ -742,10 +766,16 @@ class _PostgresRunner:
             raise RuntimeError("the AsyncDesk is closed")
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._queue is None:
-            # First use, or a new event loop (the old one's worker died with it).
+            # First use, or a new event loop (the old one's tasks died with it; the
+            # sessions reconnect in this one).
             self._loop = loop
             self._queue = asyncio.Queue()
-            self._block, self._deferred = None, []
+            self._free = list(self.sessions)
+            self._freed = asyncio.Event()
+            self._relaying = asyncio.Lock()
+            self._running = set()
+            self._block = self._block_session = None
+            self._deferred = []
             self._task = loop.create_task(self._serve(self._queue))
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.put_nowait(
@@ -759,7 +789,8 @@ class _PostgresRunner:
         if self._queue is not None and self._task is not None and running:
             self._queue.put_nowait(None)
             await self._task
-        await self.session.close()
+        for session in self.sessions:
+            await session.close()
 
     async def _serve(self, calls: asyncio.Queue[_Job | None]) -> None:
         while True:
@@ -786,11 +817,38 @@ class _PostgresRunner:
                         )
                     deferred, self._deferred = self._deferred, []
                     await self._run(deferred)
+                while self._running:
+                    await asyncio.gather(*self._running, return_exceptions=True)
                 return
 
+    # --- connections ---------------------------------------------------------------------
+
+    async def _take(self, most: int) -> list[Any]:
+        """At least one free session and at most ``most`` (waiting for one to be freed)."""
+        assert self._freed is not None
+        while not self._free:
+            self._freed.clear()
+            await self._freed.wait()
+        taken, self._free = self._free[:most], self._free[most:]
+        return taken
+
+    def _give(self, session: Any) -> None:
+        assert self._freed is not None
+        self._free.append(session)
+        self._freed.set()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task: asyncio.Task[None] = self._loop.create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    # --- dispatching ---------------------------------------------------------------------
+
     async def _run(self, jobs: list[_Job]) -> None:
-        """Run ``jobs`` in order; consecutive commands share one commit. While a block is
-        open only its own calls run; the others wait for its end (as on the thread)."""
+        """Dispatch ``jobs`` in order; consecutive commands share commits. While a block is
+        open only its own calls run, on its transaction, one after another; the others
+        wait for its end (as on the thread)."""
         index = 0
         while index < len(jobs):
             if self._block is not None:
@@ -799,7 +857,7 @@ class _PostgresRunner:
                 if not (job.in_batch or job.kind == "control"):
                     self._deferred.append(job)
                     continue
-                await self._run_one(job)
+                await self._run_in_block(job)
                 if self._block is None and self._deferred:  # the block just ended
                     deferred, self._deferred = self._deferred, []
                     jobs = deferred + jobs[index:]
@@ -815,15 +873,30 @@ class _PostgresRunner:
                 if command is not None:
                     group.append((job, command))
             if group:
-                await self._run_group(group)
+                sessions = await self._take(len(group))
+                share, extra = divmod(len(group), len(sessions))
+                start = 0
+                for number, session in enumerate(sessions):
+                    end = start + share + (number < extra)
+                    self._spawn(self._run_group(group[start:end], session))
+                    start = end
                 continue
-            if index < len(jobs):
-                job = jobs[index]
-                index += 1
-                if job.kind == "control" or not job.future.cancelled():
-                    await self._run_one(job)
+            if index >= len(jobs):
+                break
+            job = jobs[index]
+            index += 1
+            if job.kind == "control":
+                await self._run_in_block(job)
+            elif job.future.cancelled():
+                continue
+            elif job.kind == "view":
+                (session,) = await self._take(1)
+                self._spawn(self._run_view(job, session))
+            else:
+                self._spawn(self._run_on_thread(job))
 
-    async def _run_one(self, job: _Job) -> None:
+    async def _run_in_block(self, job: _Job) -> None:
+        """A control call, or a call inside the open block (on its transaction)."""
         try:
             if job.kind == "control":
                 assert job.control is not None
@@ -832,14 +905,32 @@ class _PostgresRunner:
                 command = await self._build(job)
                 if command is None:
                     return
-                result = self._result(command, await self._handle(command, self._block))
-                if self._block is None:
-                    await self._relay()
+                events = await self._handle(command, self._block, None)
+                result = self._result(command, events)
             elif job.kind == "view":
                 method = getattr(self.core, job.name)
-                result = await self._view(lambda: method(*job.args, **job.kwargs))
+                result = await self._view(lambda: method(*job.args, **job.kwargs), None)
             else:
                 result = await asyncio.to_thread(self._on_thread, job)
+        except Exception as error:
+            _settle(job.future, None, error)
+        else:
+            _settle(job.future, result, None)
+
+    async def _run_view(self, job: _Job, session: Any) -> None:
+        method = getattr(self.core, job.name)
+        try:
+            result = await self._view(lambda: method(*job.args, **job.kwargs), session)
+        except Exception as error:
+            _settle(job.future, None, error)
+        else:
+            _settle(job.future, result, None)
+        finally:
+            self._give(session)
+
+    async def _run_on_thread(self, job: _Job) -> None:
+        try:
+            result = await asyncio.to_thread(self._on_thread, job)
         except Exception as error:
             _settle(job.future, None, error)
         else:
@@ -856,10 +947,11 @@ class _PostgresRunner:
 
     async def _build(self, job: _Job) -> cmd.Command | None:
         """The command ``job``'s desk method builds (validating its arguments as the
-        desk does); ``None`` after settling the job with the method's refusal."""
+        desk does); ``None`` after settling the job with the method's refusal. Building
+        reads nothing but on a refusal that names the conversation's state."""
         method = getattr(self.core, job.name)
         try:
-            await self._view(lambda: method(*job.args, **job.kwargs))
+            await self._view(lambda: method(*job.args, **job.kwargs), None)
         except _Submit as submitted:
             return submitted.command
         except Exception as error:
@@ -867,68 +959,98 @@ class _PostgresRunner:
             return None
         raise AssertionError(f"{job.name} returned without a command")  # pragma: no cover
 
-    async def _view(self, function: Callable[[], T]) -> T:
-        """``function`` (the replayed desk's view) over the open block's transaction, or
-        over a read-only transaction of its own."""
-        block = self._block
-        if block is not None:
-            self.reading = block
-            self.core._local.batch = block
+    def _reading(self, txn: Any, function: Callable[[], T], block: bool) -> Callable[[], T]:
+        """``function`` reading ``txn`` (set and cleared around each run, which does not
+        await: concurrent views on other connections never see each other's)."""
+
+        def run() -> T:
+            self.reading = txn
+            if block:
+                self.core._local.batch = txn
             try:
-                result: T = await block.replay(function)
-                return result
+                return function()
             finally:
                 self.reading = None
                 self.core._local.batch = None
-        txn = await self.session.begin(write=False)
-        self.reading = txn
+
+        return run
+
+    async def _view(self, function: Callable[[], T], session: Any) -> T:
+        """``function`` (the replayed desk's view) over the open block's transaction, or
+        over a read-only transaction of its own on ``session`` (``None``: the first one
+        free, taken only if the function reads)."""
+        block = self._block
+        if block is not None:
+            result: T = await block.replay(self._reading(block, function, True))
+            return result
+        lazy = _LazyRead(self, session)
         try:
-            result = await txn.replay(function)
+            result = await lazy.replay(function)
         except BaseException:
-            await txn.aabandon()
+            await lazy.abandon()
             raise
-        finally:
-            self.reading = None
-        await txn.acommit()
+        await lazy.commit()
         return result
 
     # --- commands ------------------------------------------------------------------------
 
-    async def _run_group(self, group: list[tuple[_Job, cmd.Command]]) -> None:
+    async def _run_group(self, group: list[tuple[_Job, cmd.Command]], session: Any) -> None:
+        try:
+            await self._commit_group(group, session)
+        finally:
+            self._give(session)
+
+    async def _commit_group(self, group: list[tuple[_Job, cmd.Command]], session: Any) -> None:
         if len(group) == 1:
             job, command = group[0]
-            events, failure = await _outcome(self._handle(command, None))
+            events, failure = await _outcome(self._handle(command, None, session))
             await self._relay()
             _settle(job.future, self._result(command, events or []), failure)
             return
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            txn = await self._begin()
+            txn = await session.begin()
         except Exception as failure:  # no connection: nothing ran
             for job, _ in group:
                 _settle(job.future, None, failure)
             return
+        measured: list[tuple[str, str, float, int]] = []  # reported once committed
         try:
             for _, command in group:
-                outcomes.append(await _outcome(self._handle(command, txn)))
+                outcomes.append(await _outcome(self._handle(command, txn, None, measured)))
             await txn.acommit()
-        except ConcurrencyConflict:
-            # The group lost at its commit (SERIALIZABLE): each command on its own.
+        except (ConcurrencyConflict, _GroupLost):
+            # A command of the group lost a race for its records, or the group lost at
+            # its commit (SERIALIZABLE). Retrying inside the group would hold its locks
+            # (and, SERIALIZABLE, its snapshot) while it waits: the group is rolled
+            # back and each command runs on its own, with the desk's retries.
             await txn.aabandon()
-            outcomes = [await _outcome(self._handle(command, None)) for _, command in group]
+            measured = []
+            outcomes = [
+                await _outcome(self._handle(command, None, session)) for _, command in group
+            ]
         except Exception as failure:  # nothing of the group is durable
             await txn.aabandon()
+            measured = []
             outcomes = [(None, failure)] * len(group)
+        if self.core._metrics is not None:
+            for figures in measured:
+                self.core._metrics(*figures)
         await self._relay()
         for (job, command), (events, error) in zip(group, outcomes, strict=True):
             _settle(job.future, self._result(command, events or []), error)
 
-    async def _begin(self) -> Any:
-        return await self.session.begin()
-
-    async def _handle(self, command: cmd.Command, block: Any) -> list[Event]:
-        """:meth:`Desk.handle` on the async connection: in ``block`` (a savepoint of the
-        group's or the batch's transaction) or in a transaction of its own."""
+    async def _handle(
+        self,
+        command: cmd.Command,
+        block: Any,
+        session: Any,
+        measured: list[tuple[str, str, float, int]] | None = None,
+    ) -> list[Event]:
+        """:meth:`Desk.handle` on an async connection: in ``block`` (a savepoint of the
+        group's or the batch's transaction) or in a transaction of its own on ``session``.
+        In a group (``measured``: where its metrics wait for the commit) a lost race
+        raises :class:`_GroupLost`."""
         core = self.core
         started = time.perf_counter()
         name = type(command).__name__
@@ -938,25 +1060,42 @@ class _PostgresRunner:
                 events: list[Event] = []
                 window: _DueWindow | None = _DueWindow(command.now, None, TICK_BATCH)
                 while window is not None:
-                    fired, window = await self._attempts(command, window, lost, block)
+                    fired, window = await self._attempts(
+                        command, window, lost, block, session, measured is not None
+                    )
                     events.extend(fired)
                     assert window is not None
                     window = window.next()
             else:
-                events, _ = await self._attempts(command, None, lost, block)
+                events, _ = await self._attempts(
+                    command, None, lost, block, session, measured is not None
+                )
         except LivechatError as error:
             _log.info("%s refused: %s", name, error.code)
-            if core._metrics is not None:
-                core._metrics(name, error.code, time.perf_counter() - started, lost[0])
+            figures = (name, error.code, time.perf_counter() - started, lost[0])
+            if measured is not None:
+                measured.append(figures)
+            elif core._metrics is not None:
+                core._metrics(*figures)
             raise
-        if core._metrics is not None:
-            core._metrics(name, "ok", time.perf_counter() - started, lost[0])
+        figures = (name, "ok", time.perf_counter() - started, lost[0])
+        if measured is not None:
+            measured.append(figures)
+        elif core._metrics is not None:
+            core._metrics(*figures)
         return events
 
     async def _attempts(
-        self, command: cmd.Command, window: _DueWindow | None, lost: list[int], block: Any
+        self,
+        command: cmd.Command,
+        window: _DueWindow | None,
+        lost: list[int],
+        block: Any,
+        session: Any,
+        grouped: bool,
     ) -> tuple[list[Event], _DueWindow | None]:
-        """:meth:`Desk._run`: decide and save, retrying lost races with jitter."""
+        """:meth:`Desk._run`: decide and save, retrying lost races with jitter (in a
+        group, a lost race gives the group up instead: :class:`_GroupLost`)."""
         core = self.core
         hint: dict[str, list[str]] | None = None
         for attempt in range(core._retries + 1):
@@ -970,7 +1109,7 @@ class _PostgresRunner:
                         if changes:
                             await block.asave(changes)
                 else:
-                    txn = await self._begin()
+                    txn = await session.begin()
                     try:
                         changes, hint = await txn.replay(
                             functools.partial(core._decide, txn, command, hint, attempt_window)
@@ -982,6 +1121,8 @@ class _PostgresRunner:
                         raise
                     await txn.acommit()
             except ConcurrencyConflict:
+                if grouped:
+                    raise _GroupLost from None
                 lost[0] += 1
                 _log.debug(
                     "%s lost a race for its records (attempt %d); retrying",
@@ -1005,27 +1146,83 @@ class _PostgresRunner:
 
     async def _relay(self) -> None:
         """After a commit, the outbox to the desk's transport (a sync transport: on a
-        thread), as the sync desk does; a failure is logged and the events wait."""
+        thread, one relay at a time), as the sync desk does; a failure is logged and the
+        events wait."""
         if self.sync.transport is not None:
-            await asyncio.to_thread(self.sync._relay_committed)
+            assert self._relaying is not None
+            async with self._relaying:
+                await asyncio.to_thread(self.sync._relay_committed)
 
     # --- async with desk.batch() -----------------------------------------------------------
 
     async def open_block(self) -> None:
-        self._block = await self._begin()
+        (session,) = await self._take(1)
+        try:
+            self._block = await session.begin()
+        except BaseException:
+            self._give(session)
+            raise
+        self._block_session = session
 
     async def _close_block(self, error: BaseException | None) -> None:
         block, self._block = self._block, None
+        session, self._block_session = self._block_session, None
         if block is None:
             return
-        if error is None:
-            await block.acommit()
-            await self._relay()
-        else:
-            await block.aabandon()
+        try:
+            if error is None:
+                await block.acommit()
+                await self._relay()
+            else:
+                await block.aabandon()
+        finally:
+            self._give(session)
 
     async def close_block(self, error: BaseException | None) -> None:
         await self._close_block(error)
+
+
+class _LazyRead:
+    """A read-only transaction on ``session`` (or the first free one), begun only when
+    the replayed function first reads; gives a taken session back when done."""
+
+    def __init__(self, runner: _PostgresRunner, session: Any) -> None:
+        self._runner = runner
+        self._session = session
+        self._taken = False
+        self._txn: Any = None
+
+    async def replay(self, function: Callable[[], T]) -> T:
+        runner = self._runner
+        try:  # most builds of a command read nothing: no transaction then
+            return runner._reading(None, function, False)()
+        except _NoTransaction:
+            pass
+        if self._session is None:
+            (self._session,) = await runner._take(1)
+            self._taken = True
+        self._txn = await self._session.begin(write=False)
+        result: T = await self._txn.replay(runner._reading(self._txn, function, False))
+        return result
+
+    async def commit(self) -> None:
+        try:
+            if self._txn is not None:
+                await self._txn.acommit()
+        finally:
+            self._release()
+
+    async def abandon(self) -> None:
+        try:
+            if self._txn is not None:
+                await self._txn.aabandon()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._taken:
+            self._taken = False
+            self._runner._give(self._session)
 
 
 async def _outcome(awaitable: Awaitable[T]) -> tuple[T | None, BaseException | None]:
