@@ -738,6 +738,10 @@ class _PostgresRunner:
         core.__dict__.update(vars(desk))
         core.store = _ReplayStore(self)
         core._local = threading.local()  # its own batch() state, never the sync desk's
+        if isinstance(vars(core).get("_own"), dict):
+            # the records *this* desk saved (its time floor skips them): none yet; the
+            # sync desk's are no guide to this desk's time
+            core._own = {}
         self.core = core
         self.reading: Any = None  # the transaction a replayed view reads, while it runs
         self._loop: asyncio.AbstractEventLoop | None = None
