@@ -215,12 +215,10 @@ _SEPARATOR_CLASS: Final = (
 _GROUP: Final = r"\d(?:\p{Cf}*\d)*"
 _RUN: Final = regex.compile(
     rf"(?:\(?[+＋][{_INVISIBLE_CLASS}]{{0,3}}|\((?=\d))?"
-    rf"{_GROUP}(?:[{_SEPARATOR_CLASS}]{{1,12}}{_GROUP})*"
+    rf"(?P<group>{_GROUP})(?:[{_SEPARATOR_CLASS}]{{1,12}}(?P<group>{_GROUP}))*"
 )
-_GROUP_RE: Final = regex.compile(_GROUP)
+"""A run of digit groups; the match keeps every group (``starts``, ``ends``, ``captures``)."""
 _LETTER_OR_DIGIT: Final = regex.compile(r"[\p{L}\p{N}]")
-_GLUE_BEFORE: Final = regex.compile(r"[\p{L}\p{N}][\-_#]?$")
-_GLUE_AFTER: Final = regex.compile(r"^[\-_]?[\p{L}\p{N}]")
 _STARS_BEFORE: Final = regex.compile(r"\*{3}$")
 _STARS_AFTER: Final = regex.compile(r"^\*{3}")
 _STAR_NEIGHBOUR_BEFORE: Final = regex.compile(rf"\*[{_SEPARATOR_CLASS}+＋]{{0,6}}$")
@@ -260,6 +258,10 @@ _SSN_WORDS: Final = regex.compile(
 _AMOUNT_BEFORE: Final = regex.compile(
     r"(?i)(?:[$€£¥₹₽¢]|kč|czk|eur|usd|gbp|pln|chf|huf|inr|rs\.?|zł)\s?$"
 )
+_AMOUNT_BEFORE_LAST: Final = frozenset("$€£¥₹₽¢čkrdpnfs.ł")
+"""The last characters of what :data:`_AMOUNT_BEFORE` matches (before one space)."""
+_AMOUNT_AFTER_FIRST: Final = frozenset("$€£¥₹₽%‰,.\ue000kceudgpzhfirmst")
+"""The first characters of what :data:`_AMOUNT_AFTER` matches (after one space)."""
 _AMOUNT_AFTER: Final = regex.compile(
     r"(?i)\s?(?:[$€£¥₹₽%‰]|[,\ue000]-|[.,\ue000]\d|kč|kc|czk|eur|euro|usd|dollars?|gbp|pln|zł|zl|chf|huf|ft|"
     r"inr|rs|rupees?|korun\w*|ks|pcs|kg|km|mb|gb|kb|tb|px|ms)(?![\p{L}])"
@@ -362,16 +364,14 @@ def _card_issuer_plausible(digits: str) -> bool:
     return len(digits) in _CARD_LENGTHS_BY_FIRST_DIGIT.get(first, frozenset())
 
 
+_LUHN_DOUBLED: Final = str.maketrans("0123456789", "0246813579")
+
+
 def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """The Luhn check of ASCII ``digits``: every second digit from the right is doubled (its
+    digit sum taken), the total must be a multiple of ten."""
+    kept = digits[-1::-2] + digits[-2::-2].translate(_LUHN_DOUBLED)
+    return sum(map(int, kept)) % 10 == 0
 
 
 def _ssn_valid(digits: str) -> bool:
@@ -492,20 +492,23 @@ class _Run(NamedTuple):
     separators: list[str]  # separators[k] lies between groups k-1 and k; separators[0] == ""
 
 
-def _parse_run(text: str, start: int, end: int) -> _Run:
-    body = text[start:end]
-    first_digit = _GROUP_RE.search(body)
-    assert first_digit is not None
-    prefix = body[: first_digit.start()]
+_new_group: Final = tuple.__new__
+
+
+def _parse_run(text: str, match: regex.Match[str]) -> _Run:
+    start, end = match.span()
+    starts = match.starts("group")
+    ends = match.ends("group")
     groups: list[_Group] = []
-    separators: list[str] = []
-    previous_end = first_digit.start()
-    for match in _GROUP_RE.finditer(body, first_digit.start()):
-        separators.append(body[previous_end : match.start()])
-        groups.append(
-            _Group(start + match.start(), start + match.end(), _ascii_digits(match[0]), False)
-        )
-        previous_end = match.end()
+    separators = [""]
+    for k, group in enumerate(match.captures("group")):
+        if not (group.isdigit() and group.isascii()):
+            group = _ascii_digits(group)  # zero-width characters inside it
+        groups.append(_new_group(_Group, (starts[k], ends[k], group, False)))
+        if k:
+            separators.append(text[ends[k - 1] : starts[k]])
+    first_start = starts[0]
+    prefix = text[start:first_start]
     first, last = groups[0], groups[-1]
     if (
         not prefix
@@ -523,15 +526,36 @@ def _parse_run(text: str, start: int, end: int) -> _Run:
     return _Run(start, end, "+" in prefix or "＋" in prefix, "(" in prefix, groups, separators)
 
 
+def _letter_or_digit(char: str) -> bool:
+    """Whether ``char`` (one character) is a letter or a digit (``[\\p{L}\\p{N}]``)."""
+    if char < "\x80":
+        return char.isalnum()
+    return _LETTER_OR_DIGIT.match(char) is not None
+
+
 def _glued_before(text: str, position: int) -> bool:
-    return bool(_GLUE_BEFORE.search(text[max(0, position - 2) : position]))
+    """Whether a letter or digit (maybe then one ``-``, ``_``, ``#`` or line break) ends
+    ``text[:position]``."""
+    if position <= 0:
+        return False
+    previous = text[position - 1]
+    if previous in "-_#\n":
+        # a word and then "-", "_", "#" or one line break: "no-123…", "part no\n33471-90901"
+        return position >= 2 and _letter_or_digit(text[position - 2])
+    return _letter_or_digit(previous)
 
 
 def _glued_after(text: str, position: int) -> bool:
-    following = text[position : position + 2]
-    if following[:1] in ("x", "X"):  # a phone extension: 555-0147x12
+    """Whether a letter or digit (maybe after one ``-`` or ``_``) starts ``text[position:]``;
+    an ``x`` does not (a phone extension: 555-0147x12)."""
+    if position >= len(text):
         return False
-    return bool(_GLUE_AFTER.match(following))
+    following = text[position]
+    if following in "xX":
+        return False
+    if following in "-_":
+        return position + 1 < len(text) and _letter_or_digit(text[position + 1])
+    return _letter_or_digit(following)
 
 
 def _last_match_end(pattern: regex.Pattern[str], text: str) -> int:
@@ -701,6 +725,13 @@ def _national_part(number: str) -> str | None:
 def _looks_like_date_or_address(
     groups: list[_Group], separators: list[str], *, versions: bool = True
 ) -> bool:
+    if len(groups) <= 2:  # only a ZIP+4 code has two groups; nothing here has one
+        return (
+            len(groups) == 2
+            and len(groups[0].digits) == 5
+            and len(groups[1].digits) == 4
+            and _CF.sub("", separators[1]).strip() == "-"
+        )
     sizes = [len(g.digits) for g in groups]
     if 4 not in sizes and len(groups) != 4 and not versions:
         return False  # neither a year nor a dotted quad: the common case, kept cheap
@@ -771,16 +802,19 @@ def _phone_layout(
     return not (sizes == [3, 4] and _YEAR.fullmatch(groups[1].digits) and plain[0] != "")
 
 
-_CODE_BEFORE: Final = regex.compile(r"['\"/=\-\\~^\[_.,:#]$")
-_CODE_AFTER: Final = regex.compile(r"^(?:['\"/\\_]|[.,\ue000]\d|-\d)")
+_CODE_BEFORE: Final = frozenset("'\"/=-\\~^[_.,:#")
 
 
 def _code_or_placeholder(text: str, start: int, end: int, digits: str, compact: bool) -> bool:
     """Whether a national-looking number is a literal in code or a URL (``'123456789'``,
     ``/346174906``, ``-999999999``), a decimal, or a placeholder (``123456789``,
     ``888888800``) rather than someone's phone."""
-    if _CODE_BEFORE.search(text, max(0, start - 1), start) or _CODE_AFTER.match(
-        text[end : end + 2]
+    if start > 0 and text[start - 1] in _CODE_BEFORE:
+        return True
+    following = text[end : end + 2]
+    if following and (
+        following[0] in "'\"/\\_"
+        or (following[0] in ".,\ue000-" and following[1:].isdigit() and following[1:].isascii())
     ):
         return True
     if not compact:
@@ -788,6 +822,30 @@ def _code_or_placeholder(text: str, start: int, end: int, digits: str, compact: 
     if digits in "01234567890123" or digits in "98765432109876":
         return True
     return max(digits.count(d) for d in set(digits)) >= len(digits) - 2
+
+
+def _amount(text: str, start: int, end: int) -> bool:
+    """Whether the number ``text[start:end]`` is an amount (a currency or unit next to it);
+    the patterns run only when the character next to the number could begin one."""
+    before = text[max(0, start - 2) : start]
+    if before[-1:].isspace():
+        before = before[:-1]
+    last = before[-1:]
+    if (
+        last
+        and (not last.isascii() or last.lower() in _AMOUNT_BEFORE_LAST)
+        and _AMOUNT_BEFORE.search(text, max(0, start - 8), start)
+    ):
+        return True
+    after = text[end : end + 2]
+    if after[:1].isspace():
+        after = after[1:]
+    first = after[:1]
+    return bool(
+        first
+        and (not first.isascii() or first.lower() in _AMOUNT_AFTER_FIRST)
+        and _AMOUNT_AFTER.match(text, end)
+    )
 
 
 def _national_shape(
@@ -855,14 +913,22 @@ def _segments(run: _Run) -> list[tuple[int, int]]:
     """The ranges of groups a whole number may fill: the run, and (when strong separators cut
     it into pieces) every range of consecutive pieces, longest first."""
     count = len(run.groups)
+    if count == 1:
+        return [(0, 0)]
     cuts = []
     open_parens = 1 if run.paren else 0
     for k in range(1, count):
         separator = run.separators[k]
-        closes = separator.count(")") + separator.count("\uff09")
-        if _strong_separator(separator) or closes > open_parens:
+        if len(separator) == 1:  # the common case, without counting
+            closes = 1 if separator in ")\uff09" else 0
+            strong = separator in "\n\ue000"
+            opens = 1 if separator in "(\uff08" else 0
+        else:
+            closes = separator.count(")") + separator.count("\uff09")
+            strong = _strong_separator(separator)
+            opens = separator.count("(") + separator.count("\uff08")
+        if strong or closes > open_parens:
             cuts.append(k)  # "1) 603 123 456": the list number is not part of the phone
-        opens = separator.count("(") + separator.count("\uff08")
         open_parens = max(0, open_parens - closes) + opens
     if not cuts:
         return [(0, count - 1)]
@@ -880,81 +946,134 @@ def _segments(run: _Run) -> list[tuple[int, int]]:
 def _whole_segment_candidates(
     text: str, run: _Run, segments: list[tuple[int, int]], found: list[_Candidate]
 ) -> None:
-    """SSNs and national phone numbers: they must fill a run (or a piece of one) on their own."""
+    """SSNs and national phone numbers: they must fill a run (or a piece of one) on their own.
+
+    Every test below is a condition a segment must meet, so they run cheapest first and the
+    labels before the run (a scan of its context) are read only when a test needs them."""
     context_start = max(0, run.start - _CONTEXT)
-    before = text[context_start : run.start]
-    phone_word = _last_match_end(_PHONE_WORDS, before)
-    other_word = _last_match_end(_NOT_PHONE_WORDS, before)
-    if other_word >= 0 and not _LABEL_GAP.fullmatch(before, other_word):
-        other_word = -1  # "order" three clauses earlier does not label this number
-    ssn_word = _last_match_end(_SSN_WORDS, before)
+    phone_word = -2  # -2: not read yet
+    last_group = len(run.groups) - 1
     for i, j in segments:
         groups = run.groups[i : j + 1]
+        digits = "".join([g.digits for g in groups])
+        count = len(digits)
+        ssn_shape = count == 9 and _ssn_valid(digits)
+        if run.plus and i == 0:
+            if not ssn_shape:
+                continue  # an international number: judged by its country code alone
+        elif not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
+            continue  # too short or too long for any national phone number
         if any(g.poisoned for g in groups):
             continue
         start, end = groups[0].start, groups[-1].end
         if i == 0:
-            if _glued_before(text, run.start) or _STAR_NEIGHBOUR_BEFORE.search(
-                text, max(0, run.start - 7), run.start
+            if _glued_before(text, run.start) or (
+                text.find("*", max(0, run.start - 7), run.start) >= 0
+                and _STAR_NEIGHBOUR_BEFORE.search(text, max(0, run.start - 7), run.start)
             ):
                 continue
             if run.paren:
                 start = run.start
-        if j == len(run.groups) - 1 and (
-            _glued_after(text, run.end) or _STAR_NEIGHBOUR_AFTER.match(text, run.end)
+        if j == last_group and (
+            _glued_after(text, run.end)
+            or (
+                text.find("*", run.end, run.end + 7) >= 0
+                and _STAR_NEIGHBOUR_AFTER.match(text, run.end)
+            )
         ):
             continue
         separators = run.separators[i : j + 1]
-        digits = "".join(g.digits for g in groups)
         sizes = [len(g.digits) for g in groups]
-        if len(digits) == 9 and _ssn_valid(digits):
+        if ssn_shape:
             plain = {_CF.sub("", s) for s in separators[1:]}
             formatted = (
                 sizes == [3, 2, 4]
                 and len(plain) == 1
                 and (plain.pop().strip() in ("-", "\u2010", "\u2011", "\u2013", ""))
             )
-            if formatted or ssn_word > max(phone_word, other_word):
+            if not formatted:
+                before = text[context_start : run.start]
+                ssn_word = _last_match_end(_SSN_WORDS, before)
+                if ssn_word >= 0:
+                    if phone_word == -2:
+                        phone_word = _last_match_end(_PHONE_WORDS, before)
+                    other_word = _last_match_end(_NOT_PHONE_WORDS, before)
+                    if other_word >= 0 and not _LABEL_GAP.fullmatch(before, other_word):
+                        other_word = -1  # "order" three clauses earlier does not label it
+                    formatted = ssn_word > max(phone_word, other_word)
+            if formatted:
                 found.append(_Candidate(_RANK["ssn"], groups[0].start, groups[-1].end, "ssn"))
                 continue
-        if run.plus and i == 0:
-            continue  # an international number: judged by its country code alone
+            if run.plus and i == 0:
+                continue
         # A label ("order", "účet", "SSN") may change which kind a number is read as, but
         # never cancels masking of a number that has a phone's shape: when in doubt, mask.
-        if _AMOUNT_BEFORE.search(text, max(0, start - 8), start) or _AMOUNT_AFTER.match(text, end):
+        paren = run.paren and i == 0
+        if (
+            not _national_shape(digits, sizes, separators, keyword=False, paren=paren)
+            or (len(groups) >= 3 and groups[-1].digits == groups[-2].digits == "000")
+            or _code_or_placeholder(text, start, end, digits, len(groups) == 1)
+        ):
+            # not a phone by its shape (or a round figure, a literal in code, a placeholder):
+            # only a phone word before the number ("tel.", "call me") can still make it one
+            if phone_word == -2:
+                phone_word = _last_match_end(_PHONE_WORDS, text[context_start : run.start])
+            if phone_word < 0:
+                continue
+        if _amount(text, start, end):
             continue
         if _looks_like_date_or_address(groups, separators):
             continue
-        if phone_word < 0 and len(groups) >= 3 and groups[-1].digits == groups[-2].digits == "000":
-            continue  # a round figure in thousands: 250 000 000
-        if not _phone_layout(groups, separators, sizes, paren=run.paren and i == 0):
+        if not _phone_layout(groups, separators, sizes, paren=paren):
             continue
-        if phone_word < 0 and _code_or_placeholder(text, start, end, digits, len(groups) == 1):
-            continue
-        if _national_shape(
-            digits, sizes, separators, keyword=phone_word >= 0, paren=run.paren and i == 0
+        found.append(_Candidate(_RANK["phone"], start, _with_extension(text, end), "phone"))
+
+
+def _uncontested(others: list[_Candidate], ibans: list[_Candidate]) -> list[tuple[int, int]]:
+    """The spans of the IBANs that overlap no other candidate: they are chosen whatever else
+    is found, so a number inside one of them need not be read (it could only lose)."""
+    if not ibans:
+        return []
+    spans = []
+    for iban in ibans:
+        if not any(
+            other is not iban and other.start < iban.end and iban.start < other.end
+            for other in (*others, *ibans)
         ):
-            found.append(_Candidate(_RANK["phone"], start, _with_extension(text, end), "phone"))
+            spans.append((iban.start, iban.end))
+    return spans
 
 
-def _number_candidates(text: str, found: list[_Candidate], joints: frozenset[int]) -> None:
+def _number_candidates(
+    text: str,
+    found: list[_Candidate],
+    joints: frozenset[int],
+    covered: Sequence[tuple[int, int]] = (),
+) -> None:
     for match in _RUN.finditer(text):
+        start, end = match.span()
+        if end - start < 5:
+            continue
+        if covered and any(a <= start and end <= b for a, b in covered):
+            continue  # inside an IBAN that wins over anything found here
         body = match[0]
-        # a cheap upper bound of the run's digits (every \d is a str.isdigit) before parsing it
-        if len(body) < 5 or sum(c.isdigit() for c in body) < (
-            5 if "+" in body or "＋" in body else 7
-        ):
+        # the digits of the normalised text are ASCII: count them before parsing the run
+        digits = sum(map(body.count, _ASCII_DIGITS))
+        if digits < (5 if "+" in body or "＋" in body else 7):
             continue
-        run = _parse_run(text, match.start(), match.end())
-        if sum(len(g.digits) for g in run.groups) < (5 if run.plus else 7):
-            continue
-        _card_candidates(text, run, found, joints)
+        run = _parse_run(text, match)
+        if digits >= 12:
+            _card_candidates(text, run, found, joints)
         segments = _segments(run)
         for first in sorted({0, *(i for i, _ in segments)}):
-            phone = _international_phone(text, run, first)
-            if phone is not None:
-                found.append(phone)
+            if (first == 0 and run.plus) or run.groups[first].digits.startswith("00"):
+                phone = _international_phone(text, run, first)
+                if phone is not None:
+                    found.append(phone)
         _whole_segment_candidates(text, run, segments, found)
+
+
+_ASCII_DIGITS: Final = "0123456789"
 
 
 _IBAN_START: Final = regex.compile(
@@ -1157,8 +1276,11 @@ def _candidates(
     found: list[_Candidate] = list(extra)
     if "email" in kinds:
         _email_candidates(text, found)
+    others = len(found)
     _iban_candidates(text, found)
-    _number_candidates(_digits_for_lookalikes(text), found, joints)
+    _number_candidates(
+        _digits_for_lookalikes(text), found, joints, _uncontested(found[:others], found[others:])
+    )
     _spelled_candidates(text, found)
     # the stronger kind first; then the earlier, then the longer candidate
     found.sort(key=lambda c: (c.rank, c.start, -c.end))
