@@ -16,8 +16,9 @@ the text as written, separators and invisible characters included.
   supported countries that fills a whole run, is not glued to a word and is not a date, an IP
   address, an amount or an order/invoice/tracking number by its context.
 * **IBANs** start at a two-letter country code of the ISO 13616 registry and two check digits;
-  exactly as many letters and digits as that country's IBAN has are collected across separators and
-  the mod-97 check decides.
+  exactly as many letters and digits as that country's IBAN has are collected across separators;
+  they must stand where the country's BBAN structure (:data:`IBAN_STRUCTURES`, ``4a,6n,8n``)
+  has letters and digits, and the mod-97 check decides.
 * **E-mail addresses** are matched by one pattern (Unicode letters, plus tags, sub-domains, IDN
   labels, full-width ``＠``).
 
@@ -269,33 +270,60 @@ _AMOUNT_AFTER: Final = regex.compile(
 
 # --------------------------------------------------------------------------- reference data
 
-IBAN_LENGTHS: Final[dict[str, int]] = {
-    # ISO 13616 IBAN registry (SWIFT, release of 2025): country code -> IBAN length.
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
-    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
-    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HN": 28, "HR": 21, "HU": 28,
-    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28,
-    "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22,
-    "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23,
-    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
-    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
-    # territories that use their state's IBAN (France, Finland, the United Kingdom)
-    "AX": 18, "BL": 27, "GF": 27, "GP": 27, "MF": 27, "MQ": 27, "NC": 27, "PF": 27, "PM": 27,
-    "RE": 27, "TF": 27, "WF": 27, "YT": 27, "GG": 22, "IM": 22, "JE": 22,
-    # partial IBANs in common use, not (yet) in the registry
-    "AO": 25, "BF": 28, "BJ": 28, "CF": 27, "CG": 27, "CI": 28, "CM": 27, "CV": 25, "DZ": 26,
-    "GA": 27, "GQ": 27, "GW": 25, "IR": 26, "KM": 27, "MA": 28, "MG": 27, "ML": 28, "MZ": 25,
-    "NE": 28, "SN": 28, "TD": 27, "TG": 28,
+IBAN_STRUCTURES: Final[dict[str, str]] = {
+    # ISO 13616 IBAN registry (SWIFT, release of 2025): the BBAN of each country, after the
+    # country code and the two check digits, written as the registry writes it: ``n``
+    # digits, ``a`` upper-case letters, ``c`` letters or digits. Where published sources
+    # differ (Brazil's bank code and account type), the looser class: when in doubt, mask.
+    "AD": "4n,4n,12c", "AE": "3n,16n", "AL": "8n,16c", "AT": "5n,11n", "AZ": "4a,20c",
+    "BA": "3n,3n,8n,2n", "BE": "3n,7n,2n", "BG": "4a,4n,2n,8c", "BH": "4a,14c",
+    "BI": "5n,5n,11n,2n", "BR": "8c,5n,10n,1c,1c", "BY": "4c,4n,16c", "CH": "5n,12c",
+    "CR": "4n,14n", "CY": "3n,5n,16c", "CZ": "4n,6n,10n", "DE": "8n,10n",
+    "DJ": "5n,5n,11n,2n", "DK": "4n,9n,1n", "DO": "4c,20n", "EE": "2n,2n,11n,1n",
+    "EG": "4n,4n,17n", "ES": "4n,4n,1n,1n,10n", "FI": "3n,11n", "FK": "2a,12n",
+    "FO": "4n,9n,1n", "FR": "5n,5n,11c,2n", "GB": "4a,6n,8n", "GE": "2a,16n",
+    "GI": "4a,15c", "GL": "4n,9n,1n", "GR": "3n,4n,16c", "GT": "4c,20c", "HN": "4a,20n",
+    "HR": "7n,10n", "HU": "3n,4n,1n,15n,1n", "IE": "4a,6n,8n", "IL": "3n,3n,13n",
+    "IQ": "4a,3n,12n", "IS": "4n,2n,6n,10n", "IT": "1a,5n,5n,12c", "JO": "4a,4n,18c",
+    "KW": "4a,22c", "KZ": "3n,13c", "LB": "4n,20c", "LC": "4a,24c", "LI": "5n,12c",
+    "LT": "5n,11n", "LU": "3n,13c", "LV": "4a,13c", "LY": "3n,3n,15n",
+    "MC": "5n,5n,11c,2n", "MD": "2c,18c", "ME": "3n,13n,2n", "MK": "3n,10c,2n",
+    "MN": "4n,12n", "MR": "5n,5n,11n,2n", "MT": "4a,5n,18c", "MU": "4a,2n,2n,12n,3n,3a",
+    "NI": "4a,20n", "NL": "4a,10n", "NO": "4n,6n,1n", "OM": "3n,16c", "PK": "4a,16c",
+    "PL": "8n,16n", "PS": "4a,21c", "PT": "4n,4n,11n,2n", "QA": "4a,21c", "RO": "4a,16c",
+    "RS": "3n,13n,2n", "RU": "9n,5n,15c", "SA": "2n,18c", "SC": "4a,2n,2n,16n,3a",
+    "SD": "2n,12n", "SE": "3n,16n,1n", "SI": "5n,8n,2n", "SK": "4n,6n,10n",
+    "SM": "1a,5n,5n,12c", "SO": "4n,3n,12n", "ST": "4n,4n,11n,2n", "SV": "4a,20n",
+    "TL": "3n,14n,2n", "TN": "2n,3n,13n,2n", "TR": "5n,1n,16c", "UA": "6n,19c",
+    "VA": "3n,15n", "VG": "4a,16n", "XK": "4n,10n,2n", "YE": "4a,4n,18c",
+    # territories that use their state's IBAN (Finland, France, the United Kingdom)
+    "AX": "3n,11n", "BL": "5n,5n,11c,2n", "GF": "5n,5n,11c,2n", "GP": "5n,5n,11c,2n",
+    "MF": "5n,5n,11c,2n", "MQ": "5n,5n,11c,2n", "NC": "5n,5n,11c,2n", "PF": "5n,5n,11c,2n",
+    "PM": "5n,5n,11c,2n", "RE": "5n,5n,11c,2n", "TF": "5n,5n,11c,2n", "WF": "5n,5n,11c,2n",
+    "YT": "5n,5n,11c,2n", "GG": "4a,6n,8n", "IM": "4a,6n,8n", "JE": "4a,6n,8n",
+    # partial IBANs in common use, not (yet) in the registry: digits only, or a bank code
+    # of two letters or digits first (the West African monetary union's)
+    "AO": "21n", "BF": "2c,22n", "BJ": "2c,22n", "CF": "23n", "CG": "23n", "CI": "2c,22n",
+    "CM": "23n", "CV": "21n", "DZ": "22n", "GA": "23n", "GQ": "23n", "GW": "2c,19n",
+    "IR": "22n", "KM": "23n", "MA": "24n", "MG": "23n", "ML": "2c,22n", "MZ": "21n",
+    "NE": "2c,22n", "SN": "2c,22n", "TD": "23n", "TG": "2c,22n",
 }  # fmt: skip
-IBAN_DIGITS_ONLY: Final = frozenset({
-    # countries whose BBAN has digits only; every other country's may hold letters
-    "AE", "AO", "AT", "AX", "BA", "BE", "BI", "CF", "CG", "CM", "CR", "CV", "CZ", "DE", "DJ",
-    "DK", "DZ", "EE", "EG", "ES", "FI", "FO", "GA", "GL", "GQ", "HR", "HU", "IL", "IR", "IS",
-    "KM", "LT", "LY", "MA", "ME", "MG", "MN", "MR", "MZ", "NO", "PL", "PT", "RS", "SD", "SE",
-    "SI", "SK", "SO", "ST", "TD", "TL", "TN", "VA", "XK",
-})  # fmt: skip
+
+
+def _bban_pattern(structure: str) -> regex.Pattern[str]:
+    """A pattern of a BBAN's structure (``"4a,6n,8n"``), for upper-case ASCII text."""
+    classes = {"n": "[0-9]", "a": "[A-Z]", "c": "[0-9A-Z]"}
+    return regex.compile(
+        "".join(f"{classes[part[-1]]}{{{part[:-1]}}}" for part in structure.split(","))
+    )
+
+
+_BBAN_PATTERNS: Final = {country: _bban_pattern(s) for country, s in IBAN_STRUCTURES.items()}
+IBAN_LENGTHS: Final[dict[str, int]] = {
+    # country code -> IBAN length: the code, the check digits and the BBAN
+    country: 4 + sum(int(part[:-1]) for part in structure.split(","))
+    for country, structure in IBAN_STRUCTURES.items()
+}
 
 
 def _codes(*spans: tuple[int, int]) -> frozenset[str]:
@@ -1077,8 +1105,10 @@ _ASCII_DIGITS: Final = "0123456789"
 
 
 _IBAN_START: Final = regex.compile(
-    rf"(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
-    rf"[{_SEPARATOR_CLASS}]{{0,3}}(\d)\p{{Cf}}*(\d)"
+    # the check digits, found first (most text has few digits), and the country code before
+    # them, not glued to a word
+    rf"(?<=(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
+    rf"[{_SEPARATOR_CLASS}]{{0,3}})(\d)\p{{Cf}}*(\d)"
 )
 _IBAN_CHAR: Final = regex.compile(r"[A-Za-zＡ-Ｚａ-ｚ\d]")
 _IBAN_SEPARATOR_RUN: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]{{1,4}}")
@@ -1116,15 +1146,15 @@ def _iban_candidates(text: str, found: list[_Candidate]) -> None:
         if len(chars) != length or _LETTER_OR_DIGIT.match(text, position):
             continue
         body = chars[4:]
-        if country in IBAN_DIGITS_ONLY and not all(c.isdigit() for c in body):
-            continue
+        if not _BBAN_PATTERNS[country].fullmatch("".join(body)):
+            continue  # not the structure of that country's account numbers
         check = int(chars[2] + chars[3])
         if not 2 <= check <= 98:
             continue
         rearranged = "".join(body) + "".join(chars[:4])
         if int("".join(str(int(c, 36)) for c in rearranged)) % 97 != 1:
             continue
-        found.append(_Candidate(_RANK["iban"], match.start(), position, "iban"))
+        found.append(_Candidate(_RANK["iban"], match.start(1), position, "iban"))
 
 
 # E-mail addresses are found from each "@" (or an obfuscated "at") outwards, with bounded

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ._masking import IBAN_LENGTHS
+from ._masking import IBAN_LENGTHS, IBAN_STRUCTURES
 
 __all__ = [
     "Item",
@@ -167,16 +167,26 @@ def make_card(rng: random.Random) -> Item:
 
 # --------------------------------------------------------------------------- IBANs
 
-_LETTER_BANK_CODES = {"GB": 4, "NL": 4, "IE": 4, "BG": 4, "MT": 4, "GI": 4, "CR": 0}
+_BBAN_ALPHABETS = {
+    "n": string.digits,
+    "a": string.ascii_uppercase,
+    "c": string.digits + string.ascii_uppercase,
+}
 
 
 def iban_number(rng: random.Random, country: str | None = None) -> str:
-    """A mod-97-valid IBAN of ``country`` (random when ``None``), compact and upper case."""
-    country = country or rng.choice(sorted(IBAN_LENGTHS))
-    length = IBAN_LENGTHS[country]
-    letters = _LETTER_BANK_CODES.get(country, 0)
-    bban = "".join(rng.choice(string.ascii_uppercase) for _ in range(letters))
-    bban += _digits(rng, length - 4 - letters)
+    """A mod-97-valid IBAN of ``country`` (random when ``None``), compact and upper case,
+    with the structure of that country's registry entry (letters where it has letters;
+    where it allows either, a letter one time in four)."""
+    country = country or rng.choice(sorted(IBAN_STRUCTURES))
+    bban = ""
+    for part in IBAN_STRUCTURES[country].split(","):
+        kind = part[-1]
+        for _ in range(int(part[:-1])):
+            if kind == "c":
+                bban += rng.choice(_BBAN_ALPHABETS["a" if rng.random() < 0.25 else "n"])
+            else:
+                bban += rng.choice(_BBAN_ALPHABETS[kind])
     rearranged = bban + country + "00"
     number = int("".join(str(int(c, 36)) for c in rearranged))
     check = 98 - number % 97
