@@ -28,9 +28,9 @@ from ._cli_services import ServiceDataError, ServiceUsageError, add_service_comm
 from ._errors import InvalidArgument, LivechatError
 from ._events import Event
 from ._events import to_record as event_to_record
+from ._exports import mask_event_record
 from ._machines import MACHINES, mermaid
 from ._masking import ALL_KINDS, MaskingPolicy, find_sensitive, mask_text
-from ._surfaces import display_name
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -443,8 +443,7 @@ def _simulate(args: argparse.Namespace) -> int:
             export_policy = MaskingPolicy(enabled=not args.unmasked_events)
 
             def on_event(event: Event) -> None:
-                record = event_to_record(event)
-                record["data"] = mask_record(record["data"], export_policy)
+                record = mask_event_record(event_to_record(event), export_policy)
                 with _writing(args.events):
                     write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -490,24 +489,6 @@ def _simulate(args: argparse.Namespace) -> int:
     if written:
         print("\nWrote " + ", ".join(written) + ".", file=out)
     return 0
-
-
-def mask_record(value: Any, policy: MaskingPolicy, key: str = "") -> Any:
-    """A JSON-ready event ``data`` value with its free text masked by ``policy``: ids are
-    kept, a name or author that is a phone number is masked as one (conditional masking)."""
-    if not policy.enabled:
-        return value
-    if isinstance(value, str):
-        if key == "id" or key.endswith(("_id", "_ids")):
-            return value
-        if key in ("author", "customer_name"):
-            return display_name(value, policy)
-        return mask_text(value, policy)
-    if isinstance(value, list):
-        return [mask_record(item, policy, key) for item in value]
-    if isinstance(value, dict):
-        return {name: mask_record(item, policy, name) for name, item in value.items()}
-    return value
 
 
 # --------------------------------------------------------------------------- report

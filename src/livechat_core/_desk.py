@@ -676,15 +676,19 @@ class Desk:
         Oldest closed first, at most ``limit`` per call (call again until it returns an
         empty list). Each :class:`~livechat_core.ports.ArchivedConversation` carries the
         whole transcript and every event; ``.to_record()`` is a JSON-ready mapping (one
-        line of a JSON Lines file) and ``.changes()`` loads it into another store. The
+        line of a JSON Lines file) with customer text masked by this desk's ``masking``
+        (``.to_record(clear=True)``: as stored) and ``.changes()`` loads it into another
+        store. The
         events of an archived conversation leave the outbox with it: relay first if a
         transport must still receive them.
         """
         if self._local.__dict__.get("batch") is not None:
             raise InvalidArgument("archive() cannot run inside a batch() block")
-        return self.store.archive(
+        archived = self.store.archive(
             check_seconds(before, "before"), check_count(limit, "limit", low=1, high=1_000_000)
         )
+        # their records leave the desk: masked by its policy unless to_record(clear=True)
+        return [attrs.evolve(item, masking=self.masking) for item in archived]
 
     def relay(self) -> int:
         """Hand pending outbox events to the transport; returns how many were published.

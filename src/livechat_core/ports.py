@@ -40,6 +40,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from ._events import Event
+from ._masking import MaskingPolicy
 from ._model import Agent, Conversation, Message, Queue
 
 
@@ -305,20 +306,36 @@ class ArchivedConversation:
     ``conversation`` carries the whole transcript; ``events`` every event of it, oldest
     first. :meth:`to_record` gives plain JSON-ready data (one line of a JSON Lines
     archive), :meth:`from_record` reads it back, and :meth:`changes` is what loads it into
-    another store (``txn.save(archived.changes())``).
+    another store (``txn.save(archived.changes())``). ``masking`` is the policy its record
+    is masked by: ``Desk.archive`` sets the desk's own (``desk.masking``); it takes no part
+    in equality.
     """
 
     conversation: Conversation
     events: tuple[Event, ...]
+    masking: MaskingPolicy = attrs.field(factory=MaskingPolicy, eq=False, repr=False)
 
-    def to_record(self) -> dict[str, object]:
-        """``{"conversation": <record>, "events": [<event record>, ...]}``, JSON-ready."""
+    def to_record(self, *, clear: bool = False) -> dict[str, object]:
+        """``{"conversation": <record>, "events": [<event record>, ...]}``, JSON-ready.
+
+        A record leaves the desk, so its customer text is masked by :attr:`masking` like on
+        an agent's screen (the customer messages together, so an item split over several is
+        masked in every part; names and authors that are phone numbers as phones; ids kept).
+        ``clear=True`` gives the text as stored, for a record that must load back unchanged
+        (:meth:`from_record`, :meth:`changes`); card numbers are masked at rest either way.
+        """
         from ._events import to_record
+        from ._exports import mask_conversation_record, mask_event_record
         from .adapters import _codec
 
+        conversation = _codec.loads(_codec.record_to_json(self.conversation))
+        events = [to_record(event) for event in self.events]
+        if clear or not self.masking.enabled:
+            return {"conversation": conversation, "events": events}
+        masked, texts = mask_conversation_record(conversation, self.masking)
         return {
-            "conversation": _codec.loads(_codec.record_to_json(self.conversation)),
-            "events": [to_record(event) for event in self.events],
+            "conversation": masked,
+            "events": [mask_event_record(event, self.masking, texts) for event in events],
         }
 
     @classmethod
