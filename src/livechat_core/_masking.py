@@ -37,6 +37,7 @@ never read again as part of a new number, which is what makes masking idempotent
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import hmac
 import html
@@ -203,6 +204,8 @@ _TRIGGER: Final = regex.compile(
     r"(?i)[\d@＠]|\bat\b|zavin|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
     r"nula|jedn|dv|t[řr]i|[čc]ty|p[ěe]t|[šs]est|sedm|osm|dev)"
 )
+"""Whatever any finder needs to find anything: most chat text has none of it."""
+_DIGIT: Final = regex.compile(r"\d")
 _INVISIBLE_CLASS: Final = r"\s\p{Cf}"
 _INVISIBLE: Final = regex.compile(rf"[{_INVISIBLE_CLASS}]+")
 _CF: Final = regex.compile(r"\p{Cf}+")
@@ -433,6 +436,7 @@ _LOOKALIKE_TOKEN: Final = regex.compile(
     r"(?<![\p{L}\p{N}])[OolI]*+[0-9][0-9OolI]*+(?![\p{L}\p{N}])"
 )
 _LOOKALIKE_HINT: Final = regex.compile(r"[0-9][OolI]|[OolI][0-9]")
+"""A token that reads differently with its look-alikes as digits has one next to a digit."""
 _LOOKALIKES: Final = str.maketrans("OolI", "0011")
 _NO_DIGIT_SYMBOLS: Final = frozenset("+<>=*#%&@$€£¥~^`")
 
@@ -482,15 +486,6 @@ def _normalise(text: str) -> str:
     return text.translate(_TABLE)
 
 
-def _digits_for_lookalikes(text: str) -> str:
-    """``text`` with ``O``/``o``/``l``/``I`` inside runs of digits read as digits (numbers
-    only: an IBAN or an e-mail address keeps its letters)."""
-    # A token that changes holds a look-alike letter next to a digit: a cheap pre-scan.
-    if _LOOKALIKE_HINT.search(text):
-        return _LOOKALIKE_TOKEN.sub(_lookalike, text)
-    return text
-
-
 # --------------------------------------------------------------------------- candidates
 
 # Lower rank wins when two candidates overlap.
@@ -525,18 +520,23 @@ _new_group: Final = tuple.__new__
 
 def _parse_run(text: str, match: regex.Match[str]) -> _Run:
     start, end = match.span()
-    starts = match.starts("group")
-    ends = match.ends("group")
-    groups: list[_Group] = []
-    separators = [""]
-    for k, group in enumerate(match.captures("group")):
-        if not (group.isdigit() and group.isascii()):
-            group = _ascii_digits(group)  # zero-width characters inside it
-        groups.append(_new_group(_Group, (starts[k], ends[k], group, False)))
-        if k:
-            separators.append(text[ends[k - 1] : starts[k]])
-    first_start = starts[0]
-    prefix = text[start:first_start]
+    body = match[0]
+    if body.isdigit() and body.isascii():  # one group of digits, the most common run
+        groups = [_new_group(_Group, (start, end, body, False))]
+        separators = [""]
+        prefix = ""
+    else:
+        starts = match.starts("group")
+        ends = match.ends("group")
+        groups = []
+        separators = [""]
+        for k, group in enumerate(match.captures("group")):
+            if not (group.isdigit() and group.isascii()):
+                group = _ascii_digits(group)  # zero-width characters inside it
+            groups.append(_new_group(_Group, (starts[k], ends[k], group, False)))
+            if k:
+                separators.append(text[ends[k - 1] : starts[k]])
+        prefix = text[start : starts[0]]
     first, last = groups[0], groups[-1]
     if (
         not prefix
@@ -1110,49 +1110,39 @@ _IBAN_START: Final = regex.compile(
     rf"(?<=(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
     rf"[{_SEPARATOR_CLASS}]{{0,3}})(\d)\p{{Cf}}*(\d)"
 )
-_IBAN_CHAR: Final = regex.compile(r"[A-Za-zＡ-Ｚａ-ｚ\d]")
-_IBAN_SEPARATOR_RUN: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]{{1,4}}")
+_IBAN_CHAR_CLASS: Final = r"A-Za-zＡ-Ｚａ-ｚ0-9"
+_IBAN_SEPARATORS: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]+")
+_FULL_WIDTH_LETTERS: Final = str.maketrans(
+    {code: code - 0xFEE0 for code in (*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))}
+)
 
 
-def _ascii_alnum(char: str) -> str:
-    if "Ａ" <= char <= "Ｚ" or "ａ" <= char <= "ｚ":
-        char = chr(ord(char) - 0xFEE0)
-    if char.isascii():
-        return char.upper()
-    return chr(48 + unicodedata.decimal(char))
+@functools.cache
+def _iban_rest(count: int) -> regex.Pattern[str]:
+    """``count`` more letters or digits, separators of any kind and length between them."""
+    return regex.compile(rf"(?:[{_SEPARATOR_CLASS}]*+[{_IBAN_CHAR_CLASS}]){{{count}}}")
 
 
 def _iban_candidates(text: str, found: list[_Candidate]) -> None:
     for match in _IBAN_START.finditer(text):
-        country = _ascii_alnum(match[1]) + _ascii_alnum(match[2])
+        country = (match[1] + match[2]).translate(_FULL_WIDTH_LETTERS).upper()
         length = IBAN_LENGTHS.get(country)
         if length is None:
             continue
-        chars = [country[0], country[1], _ascii_alnum(match[3]), _ascii_alnum(match[4])]
-        position = match.end()
-        while len(chars) < length and position < len(text):
-            char = text[position]
-            if _IBAN_CHAR.match(char):
-                chars.append(_ascii_alnum(char))
-                position += 1
-                continue
-            if unicodedata.category(char) == "Cf":
-                position += 1
-                continue
-            separator = _IBAN_SEPARATOR_RUN.match(text, position)
-            if separator is None:
-                break
-            position = separator.end()
-        if len(chars) != length or _LETTER_OR_DIGIT.match(text, position):
+        rest = _iban_rest(length - 4).match(text, match.end())
+        if rest is None:
             continue
-        body = chars[4:]
-        if not _BBAN_PATTERNS[country].fullmatch("".join(body)):
+        position = rest.end()
+        if position < len(text) and _letter_or_digit(text[position]):
+            continue  # longer than that country's IBAN: glued to more letters or digits
+        body = _IBAN_SEPARATORS.sub("", rest[0]).translate(_FULL_WIDTH_LETTERS).upper()
+        if not _BBAN_PATTERNS[country].fullmatch(body):
             continue  # not the structure of that country's account numbers
-        check = int(chars[2] + chars[3])
+        check = int(match[3] + match[4])
         if not 2 <= check <= 98:
             continue
-        rearranged = "".join(body) + "".join(chars[:4])
-        if int("".join(str(int(c, 36)) for c in rearranged)) % 97 != 1:
+        rearranged = body + country + match[3] + match[4]
+        if int("".join([str(int(c, 36)) for c in rearranged])) % 97 != 1:
             continue
         found.append(_Candidate(_RANK["iban"], match.start(1), position, "iban"))
 
@@ -1306,11 +1296,11 @@ def _candidates(
     found: list[_Candidate] = list(extra)
     if "email" in kinds:
         _email_candidates(text, found)
-    others = len(found)
-    _iban_candidates(text, found)
-    _number_candidates(
-        _digits_for_lookalikes(text), found, joints, _uncontested(found[:others], found[others:])
-    )
+    if _DIGIT.search(text):  # numbers and IBANs have digits; most text has none
+        others = len(found)
+        _iban_candidates(text, found)
+        numbers = _LOOKALIKE_TOKEN.sub(_lookalike, text) if _LOOKALIKE_HINT.search(text) else text
+        _number_candidates(numbers, found, joints, _uncontested(found[:others], found[others:]))
     _spelled_candidates(text, found)
     # the stronger kind first; then the earlier, then the longer candidate
     found.sort(key=lambda c: (c.rank, c.start, -c.end))
@@ -1337,7 +1327,7 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
     if not policy.enabled or not (policy.kinds or policy.detectors):
         return text, []
     normal = _normalise(text)
-    extra = _detector_candidates(text, policy.detectors)
+    extra = _detector_candidates(text, policy.detectors) if policy.detectors else []
     if not extra and not _TRIGGER.search(normal):
         return normal, []
     kinds = policy.kinds | {d.kind for d in policy.detectors} if policy.detectors else policy.kinds
