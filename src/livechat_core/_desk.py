@@ -466,7 +466,7 @@ class Desk:
             try:
                 with self.store.transaction() as txn:
                     changes, _ = self._decide(txn, command, None, None)
-                    if changes:
+                    if changes.events or changes:
                         txn.save_last(changes)
                         self._saved(changes)
             except ConcurrencyConflict:
@@ -803,33 +803,31 @@ class Desk:
 
     def send_agent_message(self, agent_id: str, conversation_id: str, text: str) -> list[Event]:
         """Send an agent message (composer rules: 1000 code points, no ``<`` or ``>``)."""
-        return self.handle(
-            self._composed(
-                lambda: cmd.SendAgentMessage(
-                    agent_id=agent_id, conversation_id=conversation_id, text=text
-                )
+        try:
+            command = cmd.SendAgentMessage(
+                agent_id=agent_id, conversation_id=conversation_id, text=text
             )
-        )
+        except ComposerError as error:
+            self._with_state(error)
+            raise
+        return self.handle(command)
 
     def send_customer_message(self, conversation_id: str, text: str) -> list[Event]:
         """The customer sends a message (card numbers are masked before storing)."""
-        return self.handle(
-            self._composed(
-                lambda: cmd.SendCustomerMessage(conversation_id=conversation_id, text=text)
-            )
-        )
-
-    def _composed(self, build: Callable[[], cmd.Command]) -> cmd.Command:
-        """The message command ``build`` makes; a composer refusal (raised as the command
-        is made) gets the conversation's current state, as every refusal carries it."""
         try:
-            return build()
+            command = cmd.SendCustomerMessage(conversation_id=conversation_id, text=text)
         except ComposerError as error:
-            if error.aggregate_id is not None and error.state is None:
-                conversation_id = error.aggregate_id
-                found = self._read(lambda txn: txn.conversation(conversation_id))
-                error.state = None if found is None else found.state
+            self._with_state(error)
             raise
+        return self.handle(command)
+
+    def _with_state(self, error: ComposerError) -> None:
+        """Give a composer refusal (raised as a message command is made) the
+        conversation's current state, as every refusal carries it."""
+        if error.aggregate_id is not None and error.state is None:
+            conversation_id = error.aggregate_id
+            found = self._read(lambda txn: txn.conversation(conversation_id))
+            error.state = None if found is None else found.state
 
     def transfer_to_agent(
         self, agent_id: str, conversation_id: str, target_agent_id: str

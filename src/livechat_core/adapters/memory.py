@@ -13,6 +13,7 @@ import heapq
 import itertools
 import math
 import operator
+import struct
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -95,14 +96,11 @@ class MemoryStore(Store):
         self._closed: list[tuple[float, str]] = []  # (closed_at, id), a heap, for archive
         self._open_by_asset: dict[str, set[str]] = {}
         self._deleted_assets: set[str] = set()
-        # each aggregate's history as a tuple of packed events: the garbage collector
-        # stops traversing them, which keeps full collections short with many live chats
-        # (in chunks, so that appending to a long one copies only its last chunk)
-        self._events: dict[tuple[str, str], _History] = {}
-        # The event log: every event's packed tuple (the history's own object) in commit
-        # order, position = index + 1, None once archived; and each aggregate's positions
-        # in a compact byte string (8 bytes an event: a bytearray, which the garbage
-        # collector does not track, unlike array.array), for redactions and archiving.
+        # The event log: every event packed into a tuple of plain values (which the
+        # collector stops traversing) in commit order, position = index + 1, None once
+        # archived; and each aggregate's positions in a compact byte string (8 bytes an
+        # event: a bytearray, which the collector does not track, unlike array.array):
+        # an aggregate's history is read through them, so an event is kept once.
         self._log: list[_Packed | None] = []
         self._log_positions: dict[tuple[str, str], bytearray] = {}
         self._consumers: dict[str, int] = {}
@@ -118,16 +116,25 @@ class MemoryStore(Store):
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         """The events of one aggregate, oldest first."""
         with self._lock:
-            history = self._events.get((aggregate, aggregate_id), ())
-            return [unpack(packed) for packed in _packed(history)]
+            return [unpack(packed) for packed in self._history(aggregate, aggregate_id)]
+
+    def _history(self, aggregate: str, aggregate_id: str) -> list[_Packed]:
+        """The packed events of one aggregate, oldest first (from the log)."""
+        log = self._log
+        found = []
+        for position in _positions(self._log_positions.get((aggregate, aggregate_id), b"")):
+            packed = log[position - 1]
+            assert packed is not None  # archiving forgets an aggregate's positions too
+            found.append(packed)
+        return found
 
     def transcript(self, conversation_id: str) -> list[Message]:
         """Every message of a conversation, oldest first (from its history)."""
         with self._lock:
-            history = self._events.get(("conversation", conversation_id), ())
+            history = self._history("conversation", conversation_id)
             return [
                 event.message
-                for packed in _packed(history)
+                for packed in history
                 if packed[0] == _POSTED and isinstance(event := unpack(packed), MessagePosted)
             ]
 
@@ -239,21 +246,16 @@ class MemoryStore(Store):
             self._deleted_assets |= added
             if undo is not None:
                 undo.append(partial(self._deleted_assets.difference_update, added))
-        histories = self._events
         log = self._log
         log_positions = self._log_positions
         outbox = self._outbox if self._keep_outbox else None
         for event, flat in zip(changes.events, packed, strict=True):
             key = (event.aggregate, event.aggregate_id)
-            history = histories.get(key, ())
-            if undo is not None:
-                undo.append(partial(self._put_history, key, history))
-            histories[key] = _appended(history, flat)
             log.append(flat)
             positions = log_positions.get(key)
             if positions is None:
                 positions = log_positions[key] = bytearray()
-            positions += len(log).to_bytes(_POSITION_BYTES, "little")
+            positions += _POSITION.pack(len(log))
             if undo is not None:
                 undo.append(partial(self._unlog, key))
             if outbox is not None:
@@ -264,6 +266,42 @@ class MemoryStore(Store):
             steps = self._redact(conversation_id, message_id, text)
             if undo is not None:
                 undo.extend(steps)
+
+    def _apply_last(self, changes: Changes) -> None:
+        """:meth:`_apply` without an undo log: what a command's last save does, so it
+        takes the shortest way (the events are packed before the first write, so nothing
+        after it can fail)."""
+        events = changes.events
+        packers = _PACKERS
+        packed = [
+            packer(event) if (packer := packers.get(type(event))) is not None else _pack(event)
+            for event in events
+        ]
+        if changes.queues:
+            for queue, _ in changes.queues:
+                self._queues[queue.name] = queue
+        for agent, _ in changes.agents:
+            self._put_agent(agent.id, agent)
+        for conversation, _ in changes.conversations:
+            self._put_conversation(conversation.id, conversation, conversation.next_deadline)
+        if changes.deleted_assets:
+            self._deleted_assets.update(changes.deleted_assets)
+        log = self._log
+        log_positions = self._log_positions
+        outbox = self._outbox if self._keep_outbox else None
+        for event, flat in zip(events, packed, strict=True):
+            key = (event.aggregate, event.aggregate_id)
+            log.append(flat)
+            position = len(log)
+            positions = log_positions.get(key)
+            if positions is None:
+                log_positions[key] = bytearray(_POSITION.pack(position))
+            else:
+                positions += _POSITION.pack(position)
+            if outbox is not None:
+                outbox[event.id] = position
+        for conversation_id, message_id, text in changes.redactions:
+            self._redact(conversation_id, message_id, text)
 
     def _unpublish(self, event_id: str) -> None:
         self._outbox.pop(event_id, None)
@@ -405,8 +443,8 @@ class MemoryStore(Store):
                 if conversation is None or conversation.state != _CLOSED:
                     continue
                 key = ("conversation", conversation_id)
-                events = tuple(unpack(packed) for packed in _packed(self._events.pop(key, ())))
-                for position in _positions(self._log_positions.pop(key, bytearray())):
+                events = tuple(unpack(packed) for packed in self._history(*key))
+                for position in _positions(self._log_positions.pop(key, b"")):
                     self._log[position - 1] = None  # out of memory; the log skips gaps
                 conversation = with_transcript(conversation, events)
                 for event in events:
@@ -421,35 +459,26 @@ class MemoryStore(Store):
         """Undo the last event logged (it belongs to ``key``)."""
         self._log.pop()
         positions = self._log_positions[key]
-        del positions[-_POSITION_BYTES:]
+        del positions[-_POSITION.size :]
         if not positions:
             del self._log_positions[key]
 
-    def _put_history(self, key: tuple[str, str], history: _History) -> None:
-        if history:
-            self._events[key] = history
-        else:
-            self._events.pop(key, None)
-
     def _redact(self, conversation_id: str, message_id: str, text: str) -> list[Callable[[], None]]:
-        """Rewrite the stored copy of a message (event history and outbox alike)."""
+        """Rewrite the stored copy of a message in the log (the conversation's history and
+        the outbox read it there)."""
+        undo: list[Callable[[], None]] = []
+        log = self._log
         key = ("conversation", conversation_id)
-        history = self._events.get(key, ())
-        undo: list[Callable[[], None]] = [partial(self._put_history, key, history)]
-        rewritten: _History = ()
-        positions = _positions(self._log_positions.get(key, bytearray()))
-        for index, packed in enumerate(_packed(history)):
+        for position in _positions(self._log_positions.get(key, b"")):
+            slot = position - 1
+            packed = log[slot]
             # only the message's own event is decoded (its message's id comes first)
-            if packed[0] == _POSTED and packed[-1][0] == message_id:
+            if packed is not None and packed[0] == _POSTED and packed[-1][0] == message_id:
                 event = unpack(packed)
                 assert isinstance(event, MessagePosted)
                 redacted = attrs.evolve(event, message=attrs.evolve(event.message, text=text))
-                packed = _pack(redacted)
-                slot = positions[index] - 1  # the logged copy is rewritten too
-                undo.append(partial(self._log.__setitem__, slot, self._log[slot]))
-                self._log[slot] = packed  # the outbox refers to this slot
-            rewritten = _appended(rewritten, packed)
-        self._events[key] = rewritten
+                undo.append(partial(log.__setitem__, slot, packed))
+                log[slot] = _pack(redacted)
         return undo
 
 
@@ -502,20 +531,14 @@ class _SortedKeys:
 _EMPTY_KEYS: Final = _SortedKeys()
 
 _Packed = tuple[Any, ...]
-_History = tuple[()] | tuple[tuple[tuple[_Packed, ...], ...], tuple[_Packed, ...]]
-"""An aggregate's packed events: full chunks of :data:`_CHUNK`, and the last one."""
-_CHUNK: Final = 64
 
-_POSITION_BYTES: Final = 8
-"""Bytes of one logged position in an aggregate's position string (little-endian)."""
+_POSITION: Final = struct.Struct("<Q")
+"""One logged position in an aggregate's position string (8 bytes, little-endian)."""
 
 
-def _positions(data: bytearray) -> list[int]:
+def _positions(data: bytes | bytearray) -> tuple[int, ...]:
     """The log positions packed in ``data`` by :meth:`MemoryStore._apply`, in order."""
-    return [
-        int.from_bytes(data[at : at + _POSITION_BYTES], "little")
-        for at in range(0, len(data), _POSITION_BYTES)
-    ]
+    return struct.unpack(f"<{len(data) // _POSITION.size}Q", data)
 
 
 _POSTED: Final = MessagePosted.__name__
@@ -531,33 +554,25 @@ def _pack(event: Event) -> _Packed:
 
 
 def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
-    if issubclass(cls, MessagePosted):
-        return _pack_event  # the message is packed inside: the general form
     name = cls.__name__
-    _, values_of = field_reader(cls)
+    names, values_of = field_reader(cls)
+    if cls is MessagePosted and names[-1] == "message":
+        message_values = field_reader(Message)[1]
+
+        def posted(event: Event) -> _Packed:
+            # the message packed inside, its role as its value (``_events.pack``)
+            *head, message = values_of(event)
+            message_id, role, *rest = message_values(message)
+            return (name, *head, (message_id, role._value_, *rest))
+
+        return posted
+    if issubclass(cls, MessagePosted):
+        return _pack_event  # the general form
 
     def packer(event: Event) -> _Packed:
         return (name, *values_of(event))
 
     return packer
-
-
-def _appended(history: _History, packed: _Packed) -> _History:
-    """``history`` with one more event: copies the last chunk, not the history."""
-    chunks, tail = history or ((), ())
-    tail = (*tail, packed)
-    if len(tail) >= _CHUNK:
-        return ((*chunks, tail), ())
-    return (chunks, tail)
-
-
-def _packed(history: _History) -> Iterator[_Packed]:
-    """The events of ``history``, oldest first."""
-    if history:
-        chunks, tail = history
-        for chunk in chunks:
-            yield from chunk
-        yield from tail
 
 
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
@@ -675,5 +690,6 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         """The transaction's last act: applied without an undo log, as nothing in the
         transaction can fail after it (the versions are checked and the events packed
         before the first write). Once it returned, the writes stand."""
-        self._store._check(changes)
-        self._store._apply(changes, None)
+        store = self._store
+        store._check(changes)
+        store._apply_last(changes)
