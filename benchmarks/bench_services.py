@@ -12,7 +12,8 @@ Run on demand (it is not a test)::
 
    * one :class:`AsyncDesk` with 100 concurrent coroutines (one event loop, one
      process; the commands that queued up are committed together: on SQLite by the
-     desk's thread, on PostgreSQL through psycopg's async connection on the loop), and
+     desk's thread, on PostgreSQL through psycopg's async connections on the loop, 4 by
+     default, and also through one, ``connections=1``), and
    * the sync :class:`Desk` in 4 processes (one command, one commit),
 
    on SQLite (``synchronous=FULL``, the default) and on PostgreSQL when
@@ -110,13 +111,15 @@ def sync_rate(factory: Callable[[], Store], processes: int, per_process: int) ->
     return processes * per_process * COMMANDS_PER_LIFECYCLE / (time.perf_counter() - began)
 
 
-def async_rate(factory: Callable[[], Store], coroutines: int, per_coroutine: int) -> float:
+def async_rate(
+    factory: Callable[[], Store], coroutines: int, per_coroutine: int, **options: Any
+) -> float:
     """Commands per second of one AsyncDesk with ``coroutines`` concurrent coroutines."""
     store = factory()
     _setup(Desk(store=store), coroutines)
 
     async def run() -> float:
-        async with AsyncDesk(store=store) as desk:
+        async with AsyncDesk(store=store, **options) as desk:
             began = time.perf_counter()
             await asyncio.gather(
                 *(_async_lifecycles(desk, n, per_coroutine) for n in range(coroutines))
@@ -169,10 +172,15 @@ def throughput(args: argparse.Namespace) -> None:
     print(f"Throughput: {total} lifecycles ({total * COMMANDS_PER_LIFECYCLE} commands) per run")
     for label, manager in stores:
         with manager as fresh:
-            async_rates, sync_rates = [], []
+            async_rates, sync_rates, single_rates = [], [], []
+            postgres = label == "PostgreSQL"
             for _ in range(args.rounds):
                 sync_rates.append(sync_rate(fresh(), 4, total // 4))
                 async_rates.append(async_rate(fresh(), 100, max(1, total // 100)))
+                if postgres:  # the same desk on one async connection
+                    single_rates.append(
+                        async_rate(fresh(), 100, max(1, total // 100), connections=1)
+                    )
             a, s = statistics.median(async_rates), statistics.median(sync_rates)
             print(
                 f"  {label:28} AsyncDesk x100 coroutines {a:8.0f} cmd/s | "
@@ -180,6 +188,12 @@ def throughput(args: argparse.Namespace) -> None:
                 f"(medians of {args.rounds} rounds; async {sorted(round(x) for x in async_rates)}, "
                 f"sync {sorted(round(x) for x in sync_rates)})"
             )
+            if postgres:
+                one = statistics.median(single_rates)
+                print(
+                    f"  {'':28} AsyncDesk, 1 connection  {one:8.0f} cmd/s | ratio {one / s:5.2f} "
+                    f"({sorted(round(x) for x in single_rates)})"
+                )
 
 
 # --- commit to Redis ---------------------------------------------------------------------
