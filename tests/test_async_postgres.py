@@ -344,3 +344,32 @@ def test_the_number_of_connections_is_checked(store: PostgresStore) -> None:
     for wrong in (0, -1, 1.5, True, "4"):
         with pytest.raises(InvalidArgument):
             AsyncDesk(store=store, connections=wrong)  # type: ignore[arg-type]
+
+
+def test_a_transport_gets_every_event_once_in_order_from_concurrent_commands(
+    store: PostgresStore,
+) -> None:
+    published: list[Any] = []
+
+    class Transport:
+        def publish(self, events: Any) -> None:
+            published.extend(events)
+
+    async def day() -> int:
+        async with AsyncDesk(store=store, transport=Transport()) as desk:
+            await desk.add_queue("support", ["Resolved"])
+
+            async def customer(n: int) -> None:
+                chat = await desk.start_chat("support", f"C{n}", f"c{n}@example.com")
+                await desk.send_customer_message(chat, f"hello {n}")
+
+            await asyncio.gather(*(customer(n) for n in range(40)), desk.relay())
+            return await desk.relay()
+
+    assert asyncio.run(day()) == 0, "every event was relayed after its commit"
+    logged = [event for _, event in store.log(0, 100_000)]
+    assert sorted(e.id for e in published) == sorted(e.id for e in logged)
+    assert len({e.id for e in published}) == len(published), "none twice"
+    for chat in store.conversation_ids():
+        assert [e for e in published if e.aggregate_id == chat] == store.events(chat)
+    assert store.pending() == []

@@ -934,7 +934,12 @@ class _PostgresRunner:
 
     async def _run_on_thread(self, job: _Job) -> None:
         try:
-            result = await asyncio.to_thread(self._on_thread, job)
+            if job.name == "relay":  # one relay at a time, the desk's own included
+                assert self._relaying is not None
+                async with self._relaying:
+                    result = await asyncio.to_thread(self._on_thread, job)
+            else:
+                result = await asyncio.to_thread(self._on_thread, job)
         except Exception as error:
             _settle(job.future, None, error)
         else:
