@@ -23,6 +23,7 @@ from livechat_core import (
     AsyncDesk,
     Desk,
     InvalidArgument,
+    StoreError,
     StoreTimeout,
     UnknownAgent,
     UnknownQueue,
@@ -373,3 +374,39 @@ def test_a_transport_gets_every_event_once_in_order_from_concurrent_commands(
     for chat in store.conversation_ids():
         assert [e for e in published if e.aggregate_id == chat] == store.events(chat)
     assert store.pending() == []
+
+
+def test_a_replay_makes_each_read_once_and_a_runaway_one_is_stopped(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Desk(store=store).add_queue("support", ["Resolved"])
+    Desk(store=store).add_queue("sales", ["Sold"])
+
+    async def day() -> tuple[list[Any], int, int]:
+        session = postgres_async.AsyncPostgresSession(store)
+        try:
+            txn = await session.begin(write=False)
+            runs = 0
+
+            def three_reads() -> list[Any]:
+                nonlocal runs
+                runs += 1
+                return [txn.queue(name) for name in ("sales", "nothing", "support")]
+
+            found = await txn.replay(three_reads)
+            first = runs
+            again = await txn.replay(three_reads)  # kept decoded: no read, one run
+            assert again == found
+            monkeypatch.setattr(postgres_async, "_REPLAYS", 5)
+            count = iter(range(1_000))
+            with pytest.raises(StoreError):
+                await txn.replay(lambda: txn.conversation(f"chat{next(count)}"))
+            await txn.aabandon()
+            return found, first, runs - first
+        finally:
+            await session.close()
+
+    found, first, second = asyncio.run(day())
+    assert [queue.name if queue else None for queue in found] == ["sales", None, "support"]
+    assert first == 4, "three reads, each made once, then the run that finds them all"
+    assert second == 1

@@ -70,6 +70,9 @@ class NeedsRead(BaseException):
         self.run = run  # a coroutine function making the read
 
 
+_REPLAYS: Final = 1_000
+"""A function replayed this often without finding its reads is a bug, not a workload."""
+
 _STORE_READS: Final = frozenset({"events", "transcript", "conversation_ids"})
 """The store-level reads a view may make inside a replayed read transaction."""
 
@@ -176,12 +179,13 @@ class AsyncPostgresTransaction(_PostgresTransaction):
         same reads given the same rows (the desk's decision does)."""
         state = self._state()
         try:
-            while True:
+            for _ in range(_REPLAYS):
                 try:
                     return function()
                 except NeedsRead as needed:
                     self._restore(state)
                     self._replies[needed.key] = await needed.run()
+            raise StoreError(f"a decision asked for more than {_REPLAYS} different reads")
         finally:
             self._replies.clear()
 
