@@ -20,7 +20,8 @@ Run on demand (it is not a test)::
    ``LIVECHAT_TEST_POSTGRES`` is set, in the same run, alternating over ``--rounds``
    rounds; medians of commands per second and their ratio (async ÷ sync).
 
-2. **Commit to Redis.** A sync desk commits commands at a steady pace while a
+2. **Commit to Redis.** A sync desk (and, on PostgreSQL, also an :class:`AsyncDesk`)
+   commits commands at a steady pace while a
    :class:`Relay` (in a thread) publishes to Redis Streams and a consumer blocks on
    ``XREAD``; latency = the entry's arrival minus the moment the command returned
    (committed). p50 and p99 per store: SQLite (the relay polls every ``--poll``
@@ -196,6 +197,27 @@ def throughput(args: argparse.Namespace) -> None:
                 )
 
 
+def connections(args: argparse.Namespace) -> None:
+    """The PostgreSQL AsyncDesk alone with 1, 2 and 4 async connections, interleaved."""
+    dsn = os.environ.get("LIVECHAT_TEST_POSTGRES")
+    if not dsn:
+        print("Connections: skipped (LIVECHAT_TEST_POSTGRES is not set)")
+        return
+    counts = (1, 2, 4)
+    rates: dict[int, list[float]] = {count: [] for count in counts}
+    with postgres_factory(dsn) as fresh:
+        for _ in range(args.rounds):
+            for count in counts:
+                per = max(1, args.lifecycles // 100)
+                rates[count].append(async_rate(fresh(), 100, per, connections=count))
+    print(f"PostgreSQL AsyncDesk x100 coroutines by connections ({args.rounds} rounds):")
+    for count in counts:
+        print(
+            f"  connections={count}  {statistics.median(rates[count]):6.0f} cmd/s "
+            f"(median; {sorted(round(x) for x in rates[count])})"
+        )
+
+
 # --- commit to Redis ---------------------------------------------------------------------
 
 
@@ -204,17 +226,18 @@ def latency(args: argparse.Namespace) -> None:
     if not url:
         print("Commit to Redis: skipped (LIVECHAT_TEST_REDIS is not set)")
         return
-    targets: list[tuple[str, Any]] = [("SQLite (relay polls)", sqlite_factory())]
+    targets: list[tuple[str, Any, bool]] = [("SQLite (relay polls)", sqlite_factory(), False)]
     dsn = os.environ.get("LIVECHAT_TEST_POSTGRES")
     if dsn:
-        targets.append(("PostgreSQL (NOTIFY)", postgres_factory(dsn)))
+        targets.append(("PostgreSQL (NOTIFY)", postgres_factory(dsn), False))
+        targets.append(("PostgreSQL, AsyncDesk", postgres_factory(dsn), True))
     print(
         f"Commit to Redis: {args.commands} commands at {args.pace:.0f}/s, relay poll "
         f"{args.poll} s (SQLite); milliseconds from the command's return to XREAD"
     )
-    for label, manager in targets:
+    for label, manager, use_async in targets:
         with manager as fresh:
-            samples, missing = commit_to_redis(fresh(), url, args)
+            samples, missing = commit_to_redis(fresh(), url, args, use_async)
             p50 = statistics.median(samples)
             p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
             lost = f", {missing} missing" if missing else ""
@@ -225,10 +248,11 @@ def latency(args: argparse.Namespace) -> None:
 
 
 def commit_to_redis(
-    factory: Callable[[], Store], url: str, args: argparse.Namespace
+    factory: Callable[[], Store], url: str, args: argparse.Namespace, use_async: bool = False
 ) -> tuple[list[float], int]:
     """Milliseconds from each command's return to its event's arrival through Redis,
-    sorted; and how many events never arrived."""
+    sorted; and how many events never arrived. ``use_async``: the commands go through an
+    :class:`AsyncDesk` (on PostgreSQL: its async connection) instead of a sync desk."""
     from redis import Redis
 
     from livechat_core.adapters.redis import RedisStreamTransport, decode_entry
@@ -262,13 +286,27 @@ def commit_to_redis(
     relaying.start()
     time.sleep(0.5)
     pause = 1.0 / args.pace
-    chat = desk.start_chat("q0", "Karel", "k@example.com")
-    for number in range(args.commands):
-        events = desk.send_customer_message(chat, f"zpráva {number}")
-        done = time.monotonic()
-        for event in events:
-            committed[event.id] = done
-        time.sleep(pause)
+    if use_async:
+
+        async def drive() -> None:
+            async with AsyncDesk(store=store) as face:
+                chat = await face.start_chat("q0", "Karel", "k@example.com")
+                for number in range(args.commands):
+                    events = await face.send_customer_message(chat, f"zpráva {number}")
+                    done = time.monotonic()
+                    for event in events:
+                        committed[event.id] = done
+                    await asyncio.sleep(pause)
+
+        asyncio.run(drive())
+    else:
+        chat = desk.start_chat("q0", "Karel", "k@example.com")
+        for number in range(args.commands):
+            events = desk.send_customer_message(chat, f"zpráva {number}")
+            done = time.monotonic()
+            for event in events:
+                committed[event.id] = done
+            time.sleep(pause)
     deadline = time.monotonic() + 30
     while set(committed) - set(arrived) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -289,12 +327,20 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=300, help="latency: commands sent")
     parser.add_argument("--pace", type=float, default=100.0, help="latency: commands per second")
     parser.add_argument("--poll", type=float, default=0.05, help="latency: relay poll (SQLite)")
-    parser.add_argument("--only", choices=["throughput", "latency"], default=None)
+    parser.add_argument(
+        "--only",
+        choices=["throughput", "latency", "connections"],
+        default=None,
+        help="one part; 'connections' (not run by default): the PostgreSQL AsyncDesk "
+        "with 1, 2 and 4 connections",
+    )
     args = parser.parse_args()
     if args.only in (None, "throughput"):
         throughput(args)
     if args.only in (None, "latency"):
         latency(args)
+    if args.only == "connections":
+        connections(args)
 
 
 if __name__ == "__main__":
