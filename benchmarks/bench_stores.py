@@ -11,9 +11,12 @@ A lifecycle is six commands: ``start_chat`` (routed to the agent at once),
 ``submit_wrap_up``; each command is one store transaction (the desk has no transport,
 so events stay in the outbox).
 
-Beside each store, the database's own limit on the same machine and settings, measured
-right before the store in each of ``--rounds`` rounds (medians reported), so that both
-sides see the same drift of a noisy machine:
+Beside each store, the database's own limit on the same machine and settings. On a
+shared machine the disk's flush time drifts by several times within seconds, so the two
+are measured *interleaved*: each of ``--rounds`` rounds alternates short slices
+(``--slice`` seconds) of the baseline and of the store until each has run ``--seconds``,
+and the round's ratio is the store's rate over the baseline's in the same slices; medians
+of the rounds are reported:
 
 * SQLite: a bare ``BEGIN IMMEDIATE; INSERT; COMMIT`` loop on a WAL file with the same
   ``synchronous`` setting. Target: the store (``synchronous=FULL``, its default)
@@ -23,9 +26,10 @@ sides see the same drift of a noisy machine:
 
 Group commit (``desk.batch()``, SPEC section 10): the same commands in blocks of 10 and
 of 100, one commit per block, on SQLite ``synchronous=FULL`` and PostgreSQL (4 worker
-processes), beside the same bare loop / pgbench measured in the same round. Target with
-blocks of 100: more commands per second than the bare loop commits transactions (ratio
-above 1.0).
+processes), beside the same bare loop / pgbench interleaved with them. Target with blocks
+of 100: more commands per second than the bare loop commits transactions (ratio above
+1.0). Nothing of the baseline changes between the rows: the same loop, file settings and
+pgbench options.
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from livechat_core import Desk, LivechatError, MemoryStore, RetriesExhausted
 from livechat_core.adapters.sqlite import SqliteStore, Synchronous
 from livechat_core.ports import Store
 
 COMMANDS_PER_LIFECYCLE = 6
+Pair = tuple[float, float]  # the baseline's rate, the store's
 
 
 def lifecycles(desk: Desk, agent: str, queue: str, count: int) -> None:
@@ -100,57 +106,118 @@ def prepare(store: Store, workers: int) -> None:
 
 def run_single(store: Store, seconds: float, batch: int = 0) -> float:
     """Commands per second of one desk in this process (in blocks of ``batch``)."""
-    prepare(store, 1)
-    desk = Desk(store=store)
-    lifecycles(desk, "agent0", "queue0", 3)  # warm up
-    if batch:
-        steps = lifecycle_steps(desk, "agent0", "queue0")
+    runner = StoreRunner(store, batch)
+    commands, elapsed = runner.run(seconds)
+    return commands / elapsed
+
+
+class StoreRunner:
+    """One desk in this process running lifecycles (in ``desk.batch()`` blocks of
+    ``batch``), in slices: it resumes where the last slice stopped."""
+
+    def __init__(self, store: Store, batch: int = 0) -> None:
+        prepare(store, 1)
+        self.desk = Desk(store=store)
+        self.batch = batch
+        lifecycles(self.desk, "agent0", "queue0", 3)  # warm up
+        self.steps = lifecycle_steps(self.desk, "agent0", "queue0")
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """Commands done in about ``seconds``, and the seconds they took."""
         commands, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            batched(desk, steps, batch, max(batch, 60))
-            commands += max(batch, 60) // batch * batch
-        return commands / (time.perf_counter() - start)
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        lifecycles(desk, "agent0", "queue0", 10)
-        done += 10
-    return done * COMMANDS_PER_LIFECYCLE / (time.perf_counter() - start)
+            if self.batch:
+                batched(self.desk, self.steps, self.batch, self.batch)
+                commands += self.batch
+            else:
+                for _ in range(COMMANDS_PER_LIFECYCLE):
+                    next(self.steps)  # each command its own transaction
+                commands += COMMANDS_PER_LIFECYCLE
+        return commands, time.perf_counter() - start
+
+
+class BareSqlite:
+    """A bare ``BEGIN IMMEDIATE; INSERT; COMMIT`` loop on a WAL file with the store's
+    ``synchronous`` setting, in slices."""
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute(f"PRAGMA synchronous={synchronous}")
+        self.connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
+        self.payload = "x" * 200
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """Transactions committed in about ``seconds``, and the seconds they took."""
+        execute = self.connection.execute
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(10):
+                execute("BEGIN IMMEDIATE")
+                execute("INSERT INTO t (payload) VALUES (?)", (self.payload,))
+                execute("COMMIT")
+            done += 10
+        return done, time.perf_counter() - start
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def interleaved(
+    seconds: float, slice_seconds: float, baseline: BareSqlite, store: StoreRunner
+) -> tuple[float, float]:
+    """Alternate slices of the baseline and the store until each ran ``seconds``; the
+    baseline's rate and the store's, over the same stretch of time."""
+    totals = [0, 0.0, 0, 0.0]  # baseline count, seconds; store count, seconds
+    while totals[1] < seconds or totals[3] < seconds:
+        count, elapsed = baseline.run(slice_seconds)
+        totals[0] += count
+        totals[1] += elapsed
+        count, elapsed = store.run(slice_seconds)
+        totals[2] += count
+        totals[3] += elapsed
+    return totals[0] / totals[1], totals[2] / totals[3]
 
 
 def _worker(
-    store: Store, worker: int, seconds: float, start_at: float, batch: int = 0
-) -> tuple[float, int]:
-    """Commands per second of this worker, and how many lifecycles it gave up. Each worker
-    starts at ``start_at`` (or, on a machine so busy that its warm-up ran late, right
-    after it) and measures its own ``seconds``."""
+    store: Store,
+    worker: int,
+    slices: int,
+    slice_seconds: float,
+    barrier: Any,
+    results: Any,
+    batch: int = 0,
+) -> None:
+    """One worker process: warms up, then runs ``slices`` slices of ``slice_seconds``,
+    each between two waits on ``barrier`` (the main process runs pgbench between them);
+    puts (commands per second, lifecycles given up) into ``results``."""
     desk = Desk(store=store)
-    lifecycles(desk, f"agent{worker}", f"queue{worker}", 2)  # warm up, connect
-    while time.time() < start_at:
-        time.sleep(0.001)
-    begin = time.time()
-    if batch:
-        steps = lifecycle_steps(desk, f"agent{worker}", f"queue{worker}")
-        commands = 0
-        while time.time() < begin + seconds:
-            batched(desk, steps, batch, batch)
-            commands += batch
-        elapsed = time.time() - begin
-        store.close()
-        return commands / elapsed, 0
+    agent, queue = f"agent{worker}", f"queue{worker}"
+    lifecycles(desk, agent, queue, 2)  # warm up, connect
+    steps = lifecycle_steps(desk, agent, queue)
     done = failed = 0
-    while time.time() < begin + seconds:
-        try:
-            lifecycles(desk, f"agent{worker}", f"queue{worker}", 1)
-        except RetriesExhausted:
-            # A command kept losing (serializable mode): count it, finish what the agent
-            # holds, go on with a fresh chat.
-            failed += 1
-            _recover(desk, f"agent{worker}")
-            continue
-        done += 1
-    elapsed = time.time() - begin
+    elapsed = 0.0
+    for _ in range(slices):
+        barrier.wait()
+        begin = time.perf_counter()
+        while time.perf_counter() < begin + slice_seconds:
+            if batch:
+                batched(desk, steps, batch, batch)
+                done += batch
+                continue
+            try:
+                lifecycles(desk, agent, queue, 1)
+            except RetriesExhausted:
+                # A command kept losing (serializable mode): count it, finish what the
+                # agent holds, go on with a fresh chat.
+                failed += 1
+                _recover(desk, agent)
+                continue
+            done += COMMANDS_PER_LIFECYCLE
+        elapsed += time.perf_counter() - begin
+        barrier.wait()
     store.close()
-    return done * COMMANDS_PER_LIFECYCLE / elapsed, failed
+    results.put((done / elapsed, failed))
 
 
 def _recover(desk: Desk, agent_id: str) -> None:
@@ -165,35 +232,44 @@ def _recover(desk: Desk, agent_id: str) -> None:
                 desk.submit_wrap_up(agent_id, chat, "Resolved")
 
 
-def run_parallel(store: Store, workers: int, seconds: float, batch: int = 0) -> tuple[float, int]:
-    """Commands per second of ``workers`` processes, each with its own desk, agent and
-    queue (in blocks of ``batch``); and how many lifecycles were abandoned after a
-    command exhausted its retries."""
+def run_parallel(
+    store: Store,
+    workers: int,
+    seconds: float,
+    slice_seconds: float,
+    between: Callable[[], float],
+    batch: int = 0,
+) -> tuple[float, float, int]:
+    """``workers`` processes, each with its own desk, agent and queue (in blocks of
+    ``batch``), running in slices with ``between()`` (pgbench) run in the pauses: the
+    mean of what ``between`` returned, the workers' commands per second, and how many
+    lifecycles were abandoned after a command exhausted its retries."""
     prepare(store, workers)
     context = multiprocessing.get_context("spawn")
-    start_at = time.time() + 3.0
-    with context.Pool(workers) as pool:
-        counts = pool.starmap(
-            _worker, [(store, w, seconds, start_at, batch) for w in range(workers)]
+    slices = max(1, round(seconds / slice_seconds))
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(store, w, slices, slice_seconds, barrier, results, batch),
         )
-    return sum(rate for rate, _ in counts), sum(failed for _, failed in counts)
-
-
-def bare_sqlite(path: str, synchronous: str, seconds: float) -> float:
-    """Transactions per second of a bare insert-and-commit loop (same file settings)."""
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute(f"PRAGMA synchronous={synchronous}")
-        connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
-        payload = "x" * 200
-        done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for _ in range(50):
-                connection.execute("BEGIN IMMEDIATE")
-                connection.execute("INSERT INTO t (payload) VALUES (?)", (payload,))
-                connection.execute("COMMIT")
-            done += 50
-        return done / (time.perf_counter() - start)
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    baselines = []
+    try:
+        for _ in range(slices):
+            barrier.wait()  # the workers run their slice
+            barrier.wait()  # ... and pause
+            baselines.append(between())
+        counts = [results.get(timeout=600) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+    rate = sum(rate for rate, _ in counts)
+    return statistics.mean(baselines), rate, sum(failed for _, failed in counts)
 
 
 def _pg_tool(name: str) -> str:
@@ -223,12 +299,19 @@ def scratch_database(server: str) -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def pgbench(dsn: str, clients: int, seconds: float) -> float:
-    """pgbench's simple-update (``-N``) rate with ``clients`` clients."""
+def pgbench_init(dsn: str) -> None:
+    """pgbench's tables (scale 4) in ``dsn``'s database."""
     tool = _pg_tool("pgbench")
     subprocess.run([tool, "-q", "-i", "-s", "4", dsn], check=True, capture_output=True)
+
+
+def pgbench(dsn: str, clients: int, seconds: float) -> float:
+    """pgbench's simple-update (``-N``) rate with ``clients`` clients, for ``seconds``
+    (whole seconds, at least one), on tables made by :func:`pgbench_init`."""
+    tool = _pg_tool("pgbench")
+    duration = str(max(1, round(seconds)))
     result = subprocess.run(
-        [tool, "-N", "-c", str(clients), "-j", str(clients), "-T", str(round(seconds)), dsn],
+        [tool, "-N", "-c", str(clients), "-j", str(clients), "-T", duration, dsn],
         check=True,
         capture_output=True,
         text=True,
@@ -244,17 +327,18 @@ def _row(name: str, rate: float, limit: str = "", ratio: str = "") -> None:
 
 
 def _rounds(
-    rounds: int, baseline: Callable[[], float], store: Callable[[], float]
+    rounds: int, measure: Callable[[], tuple[float, float]]
 ) -> tuple[float, float, float, list[float]]:
-    """Alternate the baseline and the store ``rounds`` times, so that both see the same
-    drift of a noisy machine; the medians of each and of the per-round ratios."""
-    baselines: list[float] = []
-    rates: list[float] = []
-    for _ in range(rounds):
-        baselines.append(baseline())
-        rates.append(store())
-    ratios = [rate / base for rate, base in zip(rates, baselines, strict=True)]
-    return statistics.median(baselines), statistics.median(rates), statistics.median(ratios), ratios
+    """``rounds`` runs of ``measure`` (the baseline's rate and the store's, interleaved);
+    the medians of each and of the per-round ratios, and those ratios."""
+    pairs = [measure() for _ in range(rounds)]
+    ratios = [rate / base for base, rate in pairs]
+    return (
+        statistics.median(base for base, _ in pairs),
+        statistics.median(rate for _, rate in pairs),
+        statistics.median(ratios),
+        ratios,
+    )
 
 
 def _ratio_text(ratio: float, ratios: list[float], target: str) -> str:
@@ -265,7 +349,13 @@ def _ratio_text(ratio: float, ratios: list[float], target: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="baseline/store alternations")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (medians reported)")
+    parser.add_argument(
+        "--slice",
+        type=float,
+        default=1.0,
+        help="seconds of each interleaved slice (pgbench: whole seconds)",
+    )
     parser.add_argument("--postgres", default=os.environ.get("LIVECHAT_TEST_POSTGRES"))
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument(
@@ -274,11 +364,11 @@ def main() -> None:
     parser.add_argument("--serializable", action=argparse.BooleanOptionalAction, default=True)
     arguments = parser.parse_args()
     batches = [int(size) for size in arguments.batches.split(",") if size]
-    seconds, rounds = arguments.seconds, arguments.rounds
+    seconds, rounds, slice_seconds = arguments.seconds, arguments.rounds, arguments.slice
 
     print(
-        f"Medians of {rounds} rounds; in each, the database's own limit is measured right "
-        "before the store.\n"
+        f"Medians of {rounds} rounds; in each, the database's own limit and the store run "
+        f"in alternating slices of {slice_seconds:g} s, {seconds:g} s each in all.\n"
     )
     print("| store | commands/s | lifecycles/s | database's own limit (tx/s) | ratio |")
     print("|---|---:|---:|---:|---:|")
@@ -288,39 +378,35 @@ def main() -> None:
     try:
         levels: tuple[Synchronous, ...] = ("FULL", "NORMAL")
         for synchronous in levels:
+            sizes = [0, *batches] if synchronous == "FULL" else [0]
+            for size in sizes:
 
-            def bare(synchronous: Synchronous = synchronous) -> float:
-                path = os.path.join(directory, f"bare-{synchronous}-{next(counter)}.db")
-                return bare_sqlite(path, synchronous, seconds)
+                def measure(synchronous: Synchronous = synchronous, size: int = size) -> Pair:
+                    number = next(counter)
+                    bare = BareSqlite(os.path.join(directory, f"bare-{number}.db"), synchronous)
+                    path = os.path.join(directory, f"desk-{number}.db")
+                    try:
+                        with SqliteStore(path, synchronous=synchronous) as store:
+                            runner = StoreRunner(store, size)
+                            return interleaved(seconds, slice_seconds, bare, runner)
+                    finally:
+                        bare.close()
 
-            def desk(synchronous: Synchronous = synchronous) -> float:
-                path = os.path.join(directory, f"desk-{synchronous}-{next(counter)}.db")
-                with SqliteStore(path, synchronous=synchronous) as store:
-                    return run_single(store, seconds)
-
-            base, rate, ratio, ratios = _rounds(rounds, bare, desk)
-            default = " (the default)" if synchronous == "FULL" else ""
-            _row(
-                f"SqliteStore synchronous={synchronous}{default}",
-                rate,
-                f"{base:,.0f} (bare INSERT+COMMIT)",
-                _ratio_text(ratio, ratios, ">= 0.33" if default else "none: no fsync to share"),
-            )
-            if synchronous != "FULL":
-                continue
-            for size in batches:
-
-                def desk_batched(size: int = size) -> float:
-                    path = os.path.join(directory, f"batch-{size}-{next(counter)}.db")
-                    with SqliteStore(path, synchronous="FULL") as store:
-                        return run_single(store, seconds, batch=size)
-
-                base, rate, ratio, ratios = _rounds(rounds, bare, desk_batched)
+                base, rate, ratio, ratios = _rounds(rounds, measure)
+                if size:
+                    name = f"SqliteStore synchronous={synchronous}, desk.batch() of {size}"
+                    target = "> 1.0" if size >= 100 else "none"
+                elif synchronous == "FULL":
+                    name = f"SqliteStore synchronous={synchronous} (the default)"
+                    target = ">= 0.33"
+                else:
+                    name = f"SqliteStore synchronous={synchronous}"
+                    target = "none: no fsync to share"
                 _row(
-                    f"SqliteStore synchronous=FULL, desk.batch() of {size}",
+                    name,
                     rate,
                     f"{base:,.0f} (bare INSERT+COMMIT)",
-                    _ratio_text(ratio, ratios, "> 1.0" if size >= 100 else "none"),
+                    _ratio_text(ratio, ratios, target),
                 )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -331,11 +417,6 @@ def main() -> None:
     from livechat_core.adapters.postgres import Concurrency, PostgresStore
 
     workers = arguments.workers
-
-    def bench() -> float:
-        with scratch_database(arguments.postgres) as dsn:
-            return pgbench(dsn, workers, seconds)
-
     modes: tuple[Concurrency, ...] = (
         ("lock", "serializable") if arguments.serializable else ("lock",)
     )
@@ -346,46 +427,48 @@ def main() -> None:
                 _row(f"PostgresStore {mode}, 1 process", run_single(single, seconds))
             finally:
                 single.close()
-        failures: list[int] = []
+        for size in [0, *batches] if mode == "lock" else [0]:
+            failures: list[int] = []
 
-        def parallel(mode: Concurrency = mode, failures: list[int] = failures) -> float:
-            with scratch_database(arguments.postgres) as dsn:
-                shared = PostgresStore(dsn, concurrency=mode)
-                try:
-                    rate, failed = run_parallel(shared, workers, seconds)
-                finally:
-                    shared.close()
-            failures.append(failed)
-            return rate
-
-        base, rate, ratio, ratios = _rounds(rounds, bench, parallel)
-        gave_up = sum(failures)
-        _row(
-            f"PostgresStore {mode}, {workers} processes"
-            + (f" ({gave_up} lifecycles gave up: retries exhausted)" if gave_up else ""),
-            rate,
-            f"{base:,.0f} (pgbench -N, {workers} clients)",
-            _ratio_text(ratio, ratios, ">= 0.5"),
-        )
-        if mode != "lock":
-            continue
-        for size in batches:
-
-            def parallel_batched(size: int = size) -> float:
-                with scratch_database(arguments.postgres) as dsn:
-                    shared = PostgresStore(dsn, concurrency="lock")
+            def parallel(
+                mode: Concurrency = mode, size: int = size, failures: list[int] = failures
+            ) -> Pair:
+                with (
+                    scratch_database(arguments.postgres) as bench_dsn,
+                    scratch_database(arguments.postgres) as dsn,
+                ):
+                    pgbench_init(bench_dsn)
+                    shared = PostgresStore(dsn, concurrency=mode)
                     try:
-                        rate, _ = run_parallel(shared, workers, seconds, batch=size)
+                        base, rate, failed = run_parallel(
+                            shared,
+                            workers,
+                            seconds,
+                            slice_seconds,
+                            lambda: pgbench(bench_dsn, workers, slice_seconds),
+                            batch=size,
+                        )
                     finally:
                         shared.close()
-                return rate
+                failures.append(failed)
+                return base, rate
 
-            base, rate, ratio, ratios = _rounds(rounds, bench, parallel_batched)
+            base, rate, ratio, ratios = _rounds(rounds, parallel)
+            gave_up = sum(failures)
+            name = f"PostgresStore {mode}, {workers} processes"
+            if size:
+                name += f", desk.batch() of {size}"
+            if gave_up:
+                name += f" ({gave_up} lifecycles gave up: retries exhausted)"
+            if size:
+                target = "> 1.0" if size >= 100 else "none"
+            else:
+                target = ">= 0.5" if mode == "lock" else "none"
             _row(
-                f"PostgresStore lock, {workers} processes, desk.batch() of {size}",
+                name,
                 rate,
                 f"{base:,.0f} (pgbench -N, {workers} clients)",
-                _ratio_text(ratio, ratios, "> 1.0" if size >= 100 else "none"),
+                _ratio_text(ratio, ratios, target),
             )
 
 
