@@ -18,6 +18,11 @@ per size, built with ``desk.batch()`` blocks (setup is not timed):
 * **live chats**: N accepted chats held by other agents; one whole lifecycle (six
   commands) in a queue of its own.
 
+Times are CPU time of this process for the memory store and SQLite (which runs inside
+it), so that a benchmark waiting for one of a shared machine's cores is not charged for
+the wait, and wall-clock time for PostgreSQL (whose work is in the server's processes).
+Beside each curve, the µs per unit the garbage collector took (``gc.callbacks``).
+
 Target: every curve grows at most 1.5× from its smallest to its largest size. SQLite runs
 with ``synchronous=NORMAL`` (WAL: a commit does not wait for the disk), so that a flush of
 a few milliseconds does not hide how the work itself grows; PostgreSQL with the server's
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import itertools
 import os
 import shutil
@@ -67,13 +73,38 @@ def _chunks(count: int) -> Iterator[range]:
         yield range(start, min(count, start + CHUNK))
 
 
+class Collector:
+    """Time the garbage collector spends, from ``gc.callbacks`` (in the timer's unit)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._started = 0.0
+        self.timer: Callable[[], float] = time.process_time
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = self.timer()
+        else:
+            self.spent += self.timer() - self._started
+
+
+COLLECTOR = Collector()
+GC_SHARE: list[float] = []  # per measurement: µs per unit spent in the collector
+
+
 def _timed(work: Callable[[], int], rounds: int) -> float:
-    """Median over ``rounds`` of µs per unit; ``work`` returns how many units it did."""
-    figures = []
+    """Median over ``rounds`` of µs per unit; ``work`` returns how many units it did.
+    Timed with ``COLLECTOR.timer``; the collector's share goes to ``GC_SHARE``."""
+    timer = COLLECTOR.timer
+    figures, collected = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        before = COLLECTOR.spent
+        start = timer()
         units = work()
-        figures.append((time.perf_counter() - start) / units * 1e6)
+        figures.append((timer() - start) / units * 1e6)
+        collected.append((COLLECTOR.spent - before) / units * 1e6)
+    GC_SHARE.append(statistics.median(collected))
     return statistics.median(figures)
 
 
@@ -175,9 +206,12 @@ def deadlines_due(store: Store, size: int, rounds: int, reps: int) -> float:
         with desk.batch():
             for _ in chunk:
                 desk.start_chat("support", "Karel Novák", "")
-    start = time.perf_counter()
+    timer = COLLECTOR.timer
+    before = COLLECTOR.spent
+    start = timer()
     fired = desk.tick(clock.now + 3600)
-    elapsed = time.perf_counter() - start
+    elapsed = timer() - start
+    GC_SHARE.append((COLLECTOR.spent - before) / size * 1e6)
     assert sum(1 for event in fired if event.type == "OfferTimedOut") == size, len(fired)
     return elapsed / size * 1e6
 
@@ -298,10 +332,17 @@ def main() -> None:
         factories["SqliteStore (NORMAL)"] = sqlite_factory(directory)
     if "postgres" in wanted and arguments.postgres:
         factories["PostgresStore"] = postgres_factory(arguments.postgres)
-    print("| store | curve | work | µs per unit by size | largest ÷ smallest |")
-    print("|---|---|---|---|---:|")
+    print(
+        "| store | curve | work | µs per unit by size | largest ÷ smallest "
+        "| of which the garbage collector, by size |"
+    )
+    print("|---|---|---|---|---:|---|")
     try:
         for store_name, factory in factories.items():
+            # In-process stores: CPU time of this process (a benchmark waiting for one of
+            # the machine's shared cores is not charged for the wait). PostgreSQL works in
+            # its server's processes: wall-clock time.
+            COLLECTOR.timer = time.perf_counter if "Postgres" in store_name else time.process_time
             for curve in arguments.curves.split(","):
                 function, sizes, work = CURVES[curve]
                 if arguments.quick:
@@ -311,12 +352,16 @@ def main() -> None:
                 figures = []
                 for size in sizes:
                     with factory() as store:
-                        started = time.perf_counter()
+                        gc.collect()  # what the last size left is not charged to this one
                         figure = function(store, size, arguments.rounds, arguments.reps)
-                        figures.append((size, figure, time.perf_counter() - started))
+                        figures.append((size, figure, GC_SHARE[-1]))
                 cells = ", ".join(f"{size:,}: {figure:,.0f}" for size, figure, _ in figures)
+                collected = ", ".join(f"{size:,}: {share:,.1f}" for size, _, share in figures)
                 ratio = figures[-1][1] / figures[0][1] if len(figures) > 1 else float("nan")
-                print(f"| {store_name} | {curve} | {work} | {cells} | {ratio:.2f} |", flush=True)
+                print(
+                    f"| {store_name} | {curve} | {work} | {cells} | {ratio:.2f} | {collected} |",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

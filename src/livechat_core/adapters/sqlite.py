@@ -1276,21 +1276,21 @@ class _SqliteTransaction(StoreTransaction):
         key = _waiting(agent)
         if stored_queues != queues:
             if stored_queues:
-                self.connection.execute(
-                    "DELETE FROM agent_queues WHERE agent_id = ? "
-                    "AND queue IN (SELECT value FROM json_each(?))",
-                    (agent.id, _codec.dumps(stored_queues)),
+                self.connection.executemany(
+                    "DELETE FROM agent_queues WHERE queue = ? AND agent_id = ?",
+                    [(name, agent.id) for name in stored_queues],
                 )
             self.connection.executemany(
                 "INSERT INTO agent_queues (queue, agent_id, waiting_since) VALUES (?, ?, ?)",
                 [(name, agent.id, key) for name in queues],
             )
         elif key != stored_key:
-            # The routing index: rows whose value is already this one are not rewritten.
-            self.connection.execute(
-                "UPDATE agent_queues SET waiting_since = ? WHERE agent_id = ? "
-                "AND queue IN (SELECT value FROM json_each(?)) AND waiting_since IS NOT ?",
-                (key, agent.id, _codec.dumps(queues), key),
+            # The routing index, by primary key (one row per queue; a row whose value is
+            # already this one is not rewritten).
+            self.connection.executemany(
+                "UPDATE agent_queues SET waiting_since = ? "
+                "WHERE queue = ? AND agent_id = ? AND waiting_since IS NOT ?",
+                [(key, name, agent.id, key) for name in queues],
             )
 
     def _write_conversation(
