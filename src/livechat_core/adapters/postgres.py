@@ -1158,19 +1158,27 @@ class _PostgresTransaction(StoreTransaction):
     def due_after(
         self, now: float, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[float, str]]:
+        # The records come along: the tick reads each due conversation next, and a
+        # round trip per conversation would cost more than the whole batch's query.
         if after is None:
             rows = self._rows(
-                "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
-                "AND next_deadline <= %s ORDER BY next_deadline, id LIMIT %s",
+                "SELECT next_deadline, id, version, record FROM conversations "
+                "WHERE next_deadline IS NOT NULL AND next_deadline <= %s "
+                "ORDER BY next_deadline, id LIMIT %s",
                 (now, limit),
             )
         else:
             rows = self._rows(
-                "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
-                "AND next_deadline <= %s AND (next_deadline, id) > (%s::double precision, "
+                "SELECT next_deadline, id, version, record FROM conversations "
+                "WHERE next_deadline IS NOT NULL AND next_deadline <= %s "
+                "AND (next_deadline, id) > (%s::double precision, "
                 '%s::text COLLATE "C") ORDER BY next_deadline, id LIMIT %s',
                 (now, *after, limit),
             )
+        seen = self._conversations
+        for _, key, version, raw in rows:
+            if key not in seen:
+                seen[key] = self._decode(_CONVERSATION, key, version, raw)
         return [(float(row[0]), row[1]) for row in rows]
 
     @contextmanager
