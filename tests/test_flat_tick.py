@@ -70,7 +70,10 @@ def test_a_tick_reads_no_conversation_by_id(tmp_path: Path) -> None:
         fired, kinds = _tick_statements(desk, store)
     assert fired == 1200
     assert not [k for k in kinds if k.startswith("SELECT version, record FROM conversations")]
-    assert sum(n for k, n in kinds.items() if "FROM conversations" in k) == 3  # 3 batches
+    due = [n for k, n in kinds.items() if k.startswith("SELECT next_deadline, id")]
+    assert due == [3]  # one scan per batch of 500
+    # besides it, at most one read of conversations per batch (routing's queued chats)
+    assert sum(n for k, n in kinds.items() if "FROM conversations" in k) <= 3 + 3
     assert kinds["BEGIN IMMEDIATE"] == 3  # 500, 500 and 200: a short batch ends it
 
 
