@@ -48,6 +48,7 @@ _RECENT: Final = 256  # records kept unpacked (see ``MemoryStore._recent``)
 # what the indexes of conversations are keyed on, from a record or from its packed form
 _HEADS: Final = operator.attrgetter("state", "queue", "asset", "started_at", "closed_at")
 _PACKED_HEADS: Final = operator.itemgetter(_STATE, _QUEUE, _ASSET, _STARTED_AT, _CLOSED_AT)
+_NO_HEADS: Final = (None, None, None, None, None)
 
 
 def _conflict(kind: str, key: str, version: int, base: int) -> None:
@@ -283,7 +284,7 @@ class MemoryStore(Store):
         for agent, _ in changes.agents:
             self._put_agent(agent.id, agent)
         for conversation, _ in changes.conversations:
-            self._put_conversation(conversation.id, conversation, conversation.next_deadline)
+            self._put_saved(conversation.id, conversation)
         if changes.deleted_assets:
             self._deleted_assets.update(changes.deleted_assets)
         log = self._log
@@ -358,37 +359,8 @@ class MemoryStore(Store):
         if previous is not None:
             before = _PACKED_HEADS(previous) if type(previous) is tuple else _HEADS(previous)
         if heads != before:
-            if before is not None:
-                state, queue, asset, started_at, _ = before
-                if state == _QUEUED:
-                    self._queued[queue].remove((started_at, conversation_id))
-                open_here = self._open_by_asset.get(asset)
-                if open_here is not None:
-                    open_here.discard(conversation_id)
-            if heads is not None:
-                state, queue, asset, started_at, closed_at = heads
-                if state == _QUEUED:
-                    entries = self._queued.get(queue)
-                    if entries is None:
-                        entries = self._queued[queue] = _SortedKeys()
-                    entries.add((started_at, conversation_id))
-                if state != _CLOSED:
-                    self._open_by_asset.setdefault(asset, set()).add(conversation_id)
-                elif before is None or before[0] != _CLOSED:
-                    at = 0.0 if closed_at is None else closed_at
-                    heapq.heappush(self._closed, (at, conversation_id))
-        deadlines = self._deadlines
-        previous_deadline = deadlines.get(conversation_id)
-        if deadline is None or conversation is None:
-            if previous_deadline is not None:
-                del deadlines[conversation_id]
-        else:
-            deadlines[conversation_id] = deadline
-            if previous_deadline != deadline:
-                heapq.heappush(self._deadline_heap, (deadline, conversation_id))
-                if len(self._deadline_heap) > 2 * len(deadlines) + 1024:
-                    self._compact_deadlines()
-        # stale heap entries are skipped by ``due`` and dropped by compaction
+            self._reindex(conversation_id, before, heads)
+        self._put_deadline(conversation_id, None if conversation is None else deadline)
         recent = self._recent
         recent.pop(conversation_id, None)
         if conversation is None:
@@ -399,6 +371,78 @@ class MemoryStore(Store):
             recent[conversation_id] = conversation
             if len(recent) > _RECENT:
                 self._evict()
+
+    def _put_saved(self, conversation_id: str, conversation: Conversation) -> None:
+        """:meth:`_put_conversation` of a record a command saved, the shortest way."""
+        conversations = self._conversations
+        previous = conversations.get(conversation_id)
+        heads = _HEADS(conversation)
+        if previous is None:
+            self._reindex(conversation_id, None, heads)
+        else:
+            before = _PACKED_HEADS(previous) if type(previous) is tuple else _HEADS(previous)
+            if heads != before:
+                self._reindex(conversation_id, before, heads)
+        deadline = conversation.next_deadline
+        if deadline is not None or conversation_id in self._deadlines:
+            self._put_deadline(conversation_id, deadline)
+        conversations[conversation_id] = conversation
+        recent = self._recent
+        recent.pop(conversation_id, None)
+        recent[conversation_id] = conversation
+        if len(recent) > _RECENT:
+            self._evict()
+
+    def _reindex(
+        self,
+        conversation_id: str,
+        before: tuple[Any, ...] | None,
+        heads: tuple[Any, ...] | None,
+    ) -> None:
+        """Move a conversation in the indexes from the keys ``before`` (state, queue,
+        asset, start, close; ``None``: not stored) to ``heads`` (``None``: forgotten);
+        only the indexes whose key changed are touched."""
+        old_state, old_queue, old_asset, old_started, _ = before or _NO_HEADS
+        state, queue, asset, started_at, closed_at = heads or _NO_HEADS
+        was_queued = before is not None and old_state == _QUEUED
+        queued = heads is not None and state == _QUEUED
+        if was_queued and (not queued or (old_queue, old_started) != (queue, started_at)):
+            self._queued[old_queue].remove((old_started, conversation_id))
+            was_queued = False
+        if queued and not was_queued:
+            entries = self._queued.get(queue)
+            if entries is None:
+                entries = self._queued[queue] = _SortedKeys()
+            entries.add((started_at, conversation_id))
+        was_open = before is not None and old_state != _CLOSED
+        is_open = heads is not None and state != _CLOSED
+        if was_open and (not is_open or old_asset != asset):
+            open_there = self._open_by_asset.get(old_asset)
+            if open_there is not None:
+                open_there.discard(conversation_id)
+            was_open = False
+        if is_open and not was_open:
+            open_here = self._open_by_asset.get(asset)
+            if open_here is None:
+                open_here = self._open_by_asset[asset] = set()
+            open_here.add(conversation_id)
+        if heads is not None and state == _CLOSED and (before is None or old_state != _CLOSED):
+            heapq.heappush(self._closed, (0.0 if closed_at is None else closed_at, conversation_id))
+
+    def _put_deadline(self, conversation_id: str, deadline: float | None) -> None:
+        """Keep a conversation's next deadline (``None``: it has none) and its heap entry;
+        stale heap entries are skipped by ``due`` and dropped by compaction."""
+        deadlines = self._deadlines
+        previous = deadlines.get(conversation_id)
+        if deadline is None:
+            if previous is not None:
+                del deadlines[conversation_id]
+            return
+        deadlines[conversation_id] = deadline
+        if previous != deadline:
+            heapq.heappush(self._deadline_heap, (deadline, conversation_id))
+            if len(self._deadline_heap) > 2 * len(deadlines) + 1024:
+                self._compact_deadlines()
 
     def _evict(self) -> None:
         """Pack the least recently used of the records kept unpacked, if still unpacked."""
@@ -556,14 +600,30 @@ def _pack(event: Event) -> _Packed:
 def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
     name = cls.__name__
     names, values_of = field_reader(cls)
-    if cls is MessagePosted and names[-1] == "message":
-        message_values = field_reader(Message)[1]
+    message_names = field_reader(Message)[0]
+    if (
+        cls is MessagePosted
+        and names == ("aggregate_id", "sequence", "at", "message")
+        and message_names == ("id", "role", "author", "text", "at", "initials")
+    ):
 
         def posted(event: Event) -> _Packed:
             # the message packed inside, its role as its value (``_events.pack``)
-            *head, message = values_of(event)
-            message_id, role, *rest = message_values(message)
-            return (name, *head, (message_id, role._value_, *rest))
+            message = event.message  # type: ignore[attr-defined]
+            return (
+                name,
+                event.aggregate_id,
+                event.sequence,
+                event.at,
+                (
+                    message.id,
+                    message.role._value_,
+                    message.author,
+                    message.text,
+                    message.at,
+                    message.initials,
+                ),
+            )
 
         return posted
     if issubclass(cls, MessagePosted):
