@@ -22,6 +22,9 @@ import argparse
 import gc
 import itertools
 import json
+import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -302,11 +305,54 @@ def gc_pause(count: int) -> dict[str, float]:
     }
 
 
+def run_lifecycles(form: int, count: int) -> None:
+    """``count`` lifecycles of the desk (``form`` 0) or of the naive form (1), after a
+    warm-up of 30: what :func:`instructions` counts."""
+    if form == 0:
+        desk = make_desk()
+        for i in range(30 + count):
+            desk_lifecycle(desk, i)
+    else:
+        chats: dict[str, NaiveChat] = {}
+        for i in range(30 + count):
+            naive_lifecycle(chats, i)
+
+
+def instructions(count: int = 100) -> dict[str, float] | None:
+    """Machine instructions per lifecycle, desk and naive, counted by valgrind's
+    cachegrind (``None`` without valgrind): unlike time, the same on a loaded machine.
+    Each form runs with 0 and with ``count`` lifecycles; the difference, divided, is what
+    one lifecycle costs (start-up and warm-up cancel out)."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+
+    def counted(form: int, lifecycles: int) -> int:
+        done = subprocess.run(
+            [
+                *(valgrind, "--tool=cachegrind", "--cache-sim=no"),
+                "--cachegrind-out-file=/dev/null",
+                *(sys.executable, __file__, "--only", "run", "--args", str(form), str(lifecycles)),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts every run
+        )
+        found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        assert found is not None, done.stderr
+        return int(found.group(1).replace(",", ""))
+
+    desk, naive = ((counted(form, count) - counted(form, 0)) / count for form in (0, 1))
+    return {"desk": desk, "naive": naive}
+
+
 MEASUREMENTS: dict[str, Callable[..., Any]] = {
     "lifecycle": lifecycle_rounds,
     "split": where_the_time_goes,
     "memory": memory_per_active_chat,
     "gc_pause": gc_pause,
+    "run": run_lifecycles,
 }
 
 
@@ -324,12 +370,26 @@ def measure(name: str, *args: int) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count machine instructions per lifecycle with valgrind (a few minutes)",
+    )
     parser.add_argument("--only", choices=sorted(MEASUREMENTS), help=argparse.SUPPRESS)
     parser.add_argument("--args", type=int, nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.only:
         print(json.dumps(MEASUREMENTS[options.only](*options.args)))
         return
+    if options.instructions:
+        counts = instructions()
+        if counts is None:
+            print("instructions: valgrind is not installed")
+        else:
+            print(
+                f"instructions per lifecycle (cachegrind): desk {counts['desk'] / 1e6:.2f} M, "
+                f"naive {counts['naive'] / 1e6:.2f} M, ratio {counts['desk'] / counts['naive']:.2f}"
+            )
     scale = 10 if options.quick else 1
     found = measure("lifecycle", 2000 // scale, 7)
     desk_us, naive_us, floor_us = found["desk_us"], found["naive_us"], found["floor_us"]

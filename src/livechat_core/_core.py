@@ -263,6 +263,8 @@ class Unit:
         agents in their new places (read a few more than asked, in case some of the
         committed ones are staged; more only when they were)."""
         staged = self._agents
+        if not staged:
+            return self.reader.routable(queue, limit)
         extra = 4
         while True:
             committed = self.reader.routable(queue, limit + extra)
@@ -828,7 +830,8 @@ def _route(unit: Unit) -> None:
         touched = sorted(unit.touched_queues)
         # Whether anything waits is asked first: once a chat is accepted or ended, its
         # queue is usually empty, and nobody's routability needs reading then.
-        waiting = unit.queued(touched, limit=1)
+        # (two: with one, the offer below leaves nothing to route)
+        waiting = unit.queued(touched, limit=2)
         if not waiting:
             return
         if len(touched) == 1:
@@ -837,7 +840,7 @@ def _route(unit: Unit) -> None:
                 return
         else:
             live = [queue for queue in touched if unit.routable(queue, 1)]
-            waiting = unit.queued(live, limit=1) if live else []
+            waiting = unit.queued(live, limit=2) if live else []
             if not waiting:
                 return
             first = unit.routable(waiting[0].queue, 1)
@@ -852,6 +855,10 @@ def _route(unit: Unit) -> None:
             agent_name=agent.name,
             deadline=unit.now + queue.offer_timeout,
         )
+        if len(waiting) == 1:
+            # The last chat waiting where anybody was routable is offered, and an offer
+            # gives nobody room: the next round would find nothing to route.
+            return
 
 
 def _choose(unit: Unit, conversation: Readable, first: Agent) -> Agent:

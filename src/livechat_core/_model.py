@@ -34,29 +34,31 @@ def field_reader(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any,
 def replace(record: _R, **changes: Any) -> _R:
     """A copy of a frozen record with ``changes``: ``attrs.evolve`` without its per-call
     introspection, for the hot path (the records here have no validators to skip)."""
-    copier = _COPIERS.get(type(record))
+    key = (type(record), *changes)
+    copier = _COPIERS.get(key)
     if copier is None:
-        copier = _COPIERS[type(record)] = _copier(type(record))
+        copier = _COPIERS[key] = _copier(type(record), tuple(changes))
     return copier(record, changes)  # type: ignore[no-any-return]
 
 
-_COPIERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
+_COPIERS: dict[tuple[Any, ...], Callable[[Any, dict[str, Any]], Any]] = {}
 
 
-def _copier(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
-    """``(record, changes) -> copy`` for ``cls``, its code generated once (as attrs
-    generates ``__init__``): each field from ``changes`` or else from the record, with no
-    dictionary of every field built per copy. An unknown name raises ``TypeError``."""
+def _copier(cls: type, changed: tuple[str, ...]) -> Callable[[Any, dict[str, Any]], Any]:
+    """``(record, changes) -> copy`` for ``cls`` and the field names ``changed``, its code
+    generated once (as attrs generates ``__init__``): each changed field from
+    ``changes``, every other from the record, with no dictionary of every field built
+    per copy. A name that is not a field raises ``TypeError``."""
     names = field_reader(cls)[0]
-    arguments = ", ".join(f"{name}=get({name!r}, record.{name})" for name in names)
-    source = (
-        "def copy(record, changes):\n"
-        "    if not changes.keys() <= fields:\n"
-        "        raise TypeError(f'{cls.__name__} has no {sorted(changes.keys() - fields)}')\n"
-        "    get = changes.get\n"
-        f"    return cls({arguments})\n"
+    unknown = sorted(set(changed) - set(names))
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {unknown}")
+    arguments = ", ".join(
+        f"{name}=changes[{name!r}]" if name in changed else f"{name}=record.{name}"
+        for name in names
     )
-    namespace: dict[str, Any] = {"cls": cls, "fields": frozenset(names)}
+    namespace: dict[str, Any] = {"cls": cls}
+    source = f"def copy(record, changes):\n    return cls({arguments})\n"
     exec(compile(source, f"<copy of {cls.__qualname__}>", "exec"), namespace)
     return namespace["copy"]  # type: ignore[no-any-return]
 
