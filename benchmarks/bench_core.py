@@ -305,17 +305,58 @@ def gc_pause(count: int) -> dict[str, float]:
     }
 
 
+def replay_decisions(desk: Desk, count: int, masking: bool) -> None:
+    """``count`` times each decision of one lifecycle, on the committed state of its step
+    (``decide`` alone: nothing saved); without ``masking``, with identity text filters."""
+    from livechat_core import _commands as cmd
+    from livechat_core import _core
+
+    settings = desk._settings if masking else _core.Settings()
+    steps = [
+        cmd.StartChat(
+            conversation_id="replayed",
+            queue="support",
+            customer_name="Customer 1",
+            customer_contact="customer@example.com",
+        ),
+        cmd.Accept(agent_id="a0", conversation_id="replayed"),
+        cmd.SendCustomerMessage(
+            conversation_id="replayed", text="Hello, I need help with my order"
+        ),
+        cmd.SendAgentMessage(
+            agent_id="a0", conversation_id="replayed", text="Hello, how can I help?"
+        ),
+        cmd.SendCustomerMessage(conversation_id="replayed", text="It has not arrived yet"),
+        cmd.SendAgentMessage(
+            agent_id="a0", conversation_id="replayed", text="Let me check that for you"
+        ),
+        cmd.End(agent_id="a0", conversation_id="replayed"),
+        cmd.SubmitWrapUp(agent_id="a0", conversation_id="replayed", reason="Resolved"),
+    ]
+    for command in steps:
+        with desk.store.transaction() as txn:
+            for _ in range(count):
+                _core.decide(txn, command, 2e9, settings)
+        desk.handle(command)
+
+
 def run_lifecycles(form: int, count: int) -> None:
-    """``count`` lifecycles of the desk (``form`` 0) or of the naive form (1), after a
-    warm-up of 30: what :func:`instructions` counts."""
-    if form == 0:
-        desk = make_desk()
-        for i in range(30 + count):
-            desk_lifecycle(desk, i)
-    else:
+    """After a warm-up of 30 lifecycles, ``count`` of the desk (``form`` 0), of the naive
+    form (1), or of the decisions alone (2, and 3 without masking): what
+    :func:`instructions` counts."""
+    if form == 1:
         chats: dict[str, NaiveChat] = {}
         for i in range(30 + count):
             naive_lifecycle(chats, i)
+        return
+    desk = make_desk()
+    for i in range(30):
+        desk_lifecycle(desk, i)
+    if form == 0:
+        for i in range(30, 30 + count):
+            desk_lifecycle(desk, i)
+    else:
+        replay_decisions(desk, count, masking=form == 2)
 
 
 def instructions(count: int = 100) -> dict[str, float] | None:
@@ -343,8 +384,10 @@ def instructions(count: int = 100) -> dict[str, float] | None:
         assert found is not None, done.stderr
         return int(found.group(1).replace(",", ""))
 
-    desk, naive = ((counted(form, count) - counted(form, 0)) / count for form in (0, 1))
-    return {"desk": desk, "naive": naive}
+    desk, naive, decisions, unmasked = (
+        (counted(form, count) - counted(form, 0)) / count for form in (0, 1, 2, 3)
+    )
+    return {"desk": desk, "naive": naive, "decide": decisions, "decide_unmasked": unmasked}
 
 
 MEASUREMENTS: dict[str, Callable[..., Any]] = {
@@ -389,6 +432,10 @@ def main() -> None:
             print(
                 f"instructions per lifecycle (cachegrind): desk {counts['desk'] / 1e6:.2f} M, "
                 f"naive {counts['naive'] / 1e6:.2f} M, ratio {counts['desk'] / counts['naive']:.2f}"
+            )
+            print(
+                f"  of which the eight decisions: {counts['decide'] / 1e6:.2f} M "
+                f"({counts['decide_unmasked'] / 1e6:.2f} M without masking)"
             )
     scale = 10 if options.quick else 1
     found = measure("lifecycle", 2000 // scale, 7)
