@@ -235,7 +235,10 @@ _PHONE_WORDS: Final = regex.compile(
     r"text\s+me|sms|whats\s*app|viber|signal|telegram|fax|hotline|reach\s+me|contact|kontakt|"
     r"telefon\w*|mobiln\w*|zavolej\w*|volejte|volat|handy|rufnummer|anrufen|téléphone|"
     r"portable|appel\w*|telefono|cellulare|chiama\w*|teléfono|móvil|movil|llam\w*|komórk\w*|"
-    r"komork\w*|zadzwo\w*)(?![\p{L}])"
+    r"komork\w*|zadzwo\w*|"
+    # "my number": a number someone calls their own is theirs (moje číslo, meine Nummer…)
+    r"(?:my|moje|mé|me|mein\w*|mon|ma|mi|il\s+mio|o\s+meu|mój|moj)\s+"
+    r"(?:number|no\.?|číslo|cislo|nummer|numéro|numero|número|numer))(?![\p{L}])"
 )
 _NOT_PHONE_WORDS: Final = regex.compile(
     r"(?i)(?<![\p{L}])(?:order|orders|invoice|inv|bill|tracking|track|trace|parcel|package|"
@@ -622,11 +625,8 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
 
 
 def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: frozenset[int]) -> None:
-    if sum(len(g.digits) for g in run.groups) < 12:
-        return  # too few digits for any card: skip the label scan and the windows
-    for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
-        if _LABEL_GAP.fullmatch(text, label.end(), run.start):
-            return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
+    """Cards in a run of at least 12 digits: windows of whole groups with an issuer prefix,
+    a length it issues, the Luhn check and a card's layout; the longest standard one wins."""
     groups = run.groups
     count = len(groups)
     scored: list[tuple[tuple[bool, bool, int], int, int]] = []
@@ -674,6 +674,11 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
                 continue
             whole = i == 0 and j == count - 1
             scored.append(((standard, whole, len(digits)), i, j))
+    if not scored:
+        return
+    for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
+        if _LABEL_GAP.fullmatch(text, label.end(), run.start):
+            return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
     scored.sort(reverse=True)
     taken = bytearray(count)  # windows span at most 19 groups: checking them is cheap
     for _, i, j in scored:
@@ -985,11 +990,10 @@ def _whole_segment_candidates(
         groups = run.groups[i : j + 1]
         digits = "".join([g.digits for g in groups])
         count = len(digits)
-        ssn_shape = count == 9 and _ssn_valid(digits)
         if run.plus and i == 0:
-            if not ssn_shape:
-                continue  # an international number: judged by its country code alone
-        elif not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
+            continue  # an international number (never an SSN): judged by its country code
+        ssn_shape = count == 9 and _ssn_valid(digits)
+        if not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
             continue  # too short or too long for any national phone number
         if any(g.poisoned for g in groups):
             continue
@@ -1031,8 +1035,6 @@ def _whole_segment_candidates(
                     formatted = ssn_word > max(phone_word, other_word)
             if formatted:
                 found.append(_Candidate(_RANK["ssn"], groups[0].start, groups[-1].end, "ssn"))
-                continue
-            if run.plus and i == 0:
                 continue
         # A label ("order", "účet", "SSN") may change which kind a number is read as, but
         # never cancels masking of a number that has a phone's shape: when in doubt, mask.
@@ -1093,11 +1095,13 @@ def _number_candidates(
         if digits >= 12:
             _card_candidates(text, run, found, joints)
         segments = _segments(run)
-        for first in sorted({0, *(i for i, _ in segments)}):
-            if (first == 0 and run.plus) or run.groups[first].digits.startswith("00"):
-                phone = _international_phone(text, run, first)
-                if phone is not None:
-                    found.append(phone)
+        if run.plus or len(segments) > 1 or run.groups[0].digits.startswith("00"):
+            # a "+" or "00" number may start the run or any piece of it
+            for first in sorted({0, *(i for i, _ in segments)}):
+                if (first == 0 and run.plus) or run.groups[first].digits.startswith("00"):
+                    phone = _international_phone(text, run, first)
+                    if phone is not None:
+                        found.append(phone)
         _whole_segment_candidates(text, run, segments, found)
 
 
@@ -1302,6 +1306,8 @@ def _candidates(
         numbers = _LOOKALIKE_TOKEN.sub(_lookalike, text) if _LOOKALIKE_HINT.search(text) else text
         _number_candidates(numbers, found, joints, _uncontested(found[:others], found[others:]))
     _spelled_candidates(text, found)
+    if len(found) < 2:  # nothing to choose between
+        return [c for c in found if c.kind in kinds]
     # the stronger kind first; then the earlier, then the longer candidate
     found.sort(key=lambda c: (c.rank, c.start, -c.end))
     starts: list[int] = []  # of the chosen candidates, kept sorted
