@@ -41,6 +41,7 @@ import functools
 import hashlib
 import hmac
 import html
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple
@@ -200,12 +201,14 @@ _DEFAULT_POLICY: Final = MaskingPolicy()
 
 # --------------------------------------------------------------------------- character classes
 
-_TRIGGER: Final = regex.compile(
-    r"(?i)[\d@＠]|\bat\b|zavin|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
+_DIGIT: Final = regex.compile(r"\d")
+"""What the number and IBAN finders need to find anything."""
+_WORDS: Final = regex.compile(
+    r"(?i)[@＠]|\bat\b|zavin|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
     r"nula|jedn|dv|t[řr]i|[čc]ty|p[ěe]t|[šs]est|sedm|osm|dev)"
 )
-"""Whatever any finder needs to find anything: most chat text has none of it."""
-_DIGIT: Final = regex.compile(r"\d")
+"""What the e-mail and spelled-digit finders need: an "@", "at" or a number word. Most chat
+text has neither this nor a digit, and returns at once."""
 _INVISIBLE_CLASS: Final = r"\s\p{Cf}"
 _INVISIBLE: Final = regex.compile(rf"[{_INVISIBLE_CLASS}]+")
 _CF: Final = regex.compile(r"\p{Cf}+")
@@ -438,7 +441,7 @@ _ENTITY: Final = regex.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][
 _LOOKALIKE_TOKEN: Final = regex.compile(
     r"(?<![\p{L}\p{N}])[OolI]*+[0-9][0-9OolI]*+(?![\p{L}\p{N}])"
 )
-_LOOKALIKE_HINT: Final = regex.compile(r"[0-9][OolI]|[OolI][0-9]")
+_LOOKALIKE_HINT: Final = re.compile(r"[0-9][OolI]|[OolI][0-9]")  # ASCII: re is faster here
 """A token that reads differently with its look-alikes as digits has one next to a digit."""
 _LOOKALIKES: Final = str.maketrans("OolI", "0011")
 _NO_DIGIT_SYMBOLS: Final = frozenset("+<>=*#%&@$€£¥~^`")
@@ -977,7 +980,7 @@ def _segments(run: _Run) -> list[tuple[int, int]]:
 
 
 def _whole_segment_candidates(
-    text: str, run: _Run, segments: list[tuple[int, int]], found: list[_Candidate]
+    text: str, run: _Run, segments: Sequence[tuple[int, int]], found: list[_Candidate]
 ) -> None:
     """SSNs and national phone numbers: they must fill a run (or a piece of one) on their own.
 
@@ -987,11 +990,11 @@ def _whole_segment_candidates(
     phone_word = -2  # -2: not read yet
     last_group = len(run.groups) - 1
     for i, j in segments:
-        groups = run.groups[i : j + 1]
-        digits = "".join([g.digits for g in groups])
-        count = len(digits)
         if run.plus and i == 0:
             continue  # an international number (never an SSN): judged by its country code
+        groups = run.groups[i : j + 1]
+        digits = groups[0].digits if i == j else "".join([g.digits for g in groups])
+        count = len(digits)
         ssn_shape = count == 9 and _ssn_valid(digits)
         if not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
             continue  # too short or too long for any national phone number
@@ -1094,7 +1097,7 @@ def _number_candidates(
         run = _parse_run(text, match)
         if digits >= 12:
             _card_candidates(text, run, found, joints)
-        segments = _segments(run)
+        segments = _segments(run) if len(run.groups) > 1 else _ONE_SEGMENT
         if run.plus or len(segments) > 1 or run.groups[0].digits.startswith("00"):
             # a "+" or "00" number may start the run or any piece of it
             for first in sorted({0, *(i for i, _ in segments)}):
@@ -1106,6 +1109,7 @@ def _number_candidates(
 
 
 _ASCII_DIGITS: Final = "0123456789"
+_ONE_SEGMENT: Final = ((0, 0),)
 
 
 _IBAN_START: Final = regex.compile(
@@ -1293,19 +1297,27 @@ def _candidates(
     kinds: frozenset[str],
     joints: frozenset[int] = frozenset(),
     extra: Sequence[_Candidate] = (),
+    digits: bool | None = None,
+    words: bool | None = None,
 ) -> list[_Candidate]:
     """The chosen candidates of ``kinds``; ``joints`` are the positions of the spaces that
     stand for message boundaries (see :func:`mask_across`); ``extra`` are the candidates of
-    the policy's own detectors."""
+    the policy's own detectors; ``digits`` and ``words`` whether ``text`` has what
+    :data:`_DIGIT` and :data:`_WORDS` look for (``None``: not looked at yet)."""
     found: list[_Candidate] = list(extra)
-    if "email" in kinds:
+    if words is None:
+        words = _WORDS.search(text) is not None
+    if digits is None:
+        digits = _DIGIT.search(text) is not None
+    if words and "email" in kinds:
         _email_candidates(text, found)
-    if _DIGIT.search(text):  # numbers and IBANs have digits; most text has none
+    if digits:  # numbers and IBANs have digits
         others = len(found)
         _iban_candidates(text, found)
         numbers = _LOOKALIKE_TOKEN.sub(_lookalike, text) if _LOOKALIKE_HINT.search(text) else text
         _number_candidates(numbers, found, joints, _uncontested(found[:others], found[others:]))
-    _spelled_candidates(text, found)
+    if words:
+        _spelled_candidates(text, found)
     if len(found) < 2:  # nothing to choose between
         return [c for c in found if c.kind in kinds]
     # the stronger kind first; then the earlier, then the longer candidate
@@ -1334,10 +1346,12 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
         return text, []
     normal = _normalise(text)
     extra = _detector_candidates(text, policy.detectors) if policy.detectors else []
-    if not extra and not _TRIGGER.search(normal):
+    digits = _DIGIT.search(normal) is not None
+    words = _WORDS.search(normal) is not None
+    if not (extra or digits or words):
         return normal, []
     kinds = policy.kinds | {d.kind for d in policy.detectors} if policy.detectors else policy.kinds
-    return normal, _candidates(normal, kinds, extra=extra)
+    return normal, _candidates(normal, kinds, extra=extra, digits=digits, words=words)
 
 
 _CUSTOM_RANK: Final = 3  # after e-mail, IBAN and card; before SSN and phone
@@ -1405,7 +1419,7 @@ def _mask(text: str, candidate: _Candidate, policy: MaskingPolicy) -> str:
         return _mask_number(item, 0)
     if candidate.kind == "email":
         return _mask_email(item)
-    if candidate.kind != "iban" and _SPELLED_WORD.match(item):
+    if candidate.kind != "iban" and item[:1].isalpha() and _SPELLED_WORD.match(item):
         return _mask_spelled(item)
     keep_head = 6 if candidate.kind == "card" and policy.keep_card_bin else 0
     return _mask_number(item, keep_head)
