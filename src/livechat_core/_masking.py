@@ -226,8 +226,6 @@ _RUN: Final = regex.compile(
 )
 """A run of digit groups; the match keeps every group (``starts``, ``ends``, ``captures``)."""
 _LETTER_OR_DIGIT: Final = regex.compile(r"[\p{L}\p{N}]")
-_STARS_BEFORE: Final = regex.compile(r"\*{3}$")
-_STARS_AFTER: Final = regex.compile(r"^\*{3}")
 _STAR_NEIGHBOUR_BEFORE: Final = regex.compile(rf"\*[{_SEPARATOR_CLASS}+＋]{{0,6}}$")
 _STAR_NEIGHBOUR_AFTER: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]{{0,6}}\*")
 
@@ -416,9 +414,15 @@ def _ssn_valid(digits: str) -> bool:
     return area != 0 and area != 666 and area < 900 and group != "00" and serial != "0000"
 
 
+_ASCII_NON_DIGITS: Final = str.maketrans({c: None for c in range(128) if not 48 <= c <= 57})
+_ASCII_WHITESPACE: Final = str.maketrans(dict.fromkeys(map(ord, "\t\n\x0b\x0c\r "), None))
+"""What ``[\\s\\p{Cf}]`` matches in ASCII."""
+
+
 def _ascii_digits(text: str) -> str:
+    """The decimal digits of ``text`` (of any script), in ASCII."""
     if text.isascii():
-        return "".join(c for c in text if "0" <= c <= "9")
+        return text.translate(_ASCII_NON_DIGITS)
     out = []
     for char in text:
         value = unicodedata.decimal(char, None)
@@ -522,6 +526,7 @@ class _Run(NamedTuple):
 
 
 _new_group: Final = tuple.__new__
+_new_run: Final = tuple.__new__
 
 
 def _parse_run(text: str, match: regex.Match[str]) -> _Run:
@@ -543,20 +548,23 @@ def _parse_run(text: str, match: regex.Match[str]) -> _Run:
             if k:
                 separators.append(text[ends[k - 1] : starts[k]])
         prefix = text[start : starts[0]]
+    # the kept tail (or head) of an earlier mask: "***" right before (after) the group
     first, last = groups[0], groups[-1]
     if (
-        not prefix
-        and len(first.digits) == 4
+        len(first.digits) == 4
+        and not prefix
+        and text[max(0, start - 3) : start] == "***"
         and text[first.start : first.end].isascii()
-        and _STARS_BEFORE.search(text, max(0, start - 3), start)
     ):
         groups[0] = first._replace(poisoned=True)
     if (
         len(last.digits) == 6
+        and text.startswith("***", end)
         and text[last.start : last.end].isascii()
-        and _STARS_AFTER.match(text[end : end + 3])
     ):
         groups[-1] = groups[-1]._replace(poisoned=True)
+    if not prefix:
+        return _new_run(_Run, (start, end, False, False, groups, separators))
     return _Run(start, end, "+" in prefix or "＋" in prefix, "(" in prefix, groups, separators)
 
 
@@ -1374,13 +1382,14 @@ def _find(text: str, policy: MaskingPolicy | None) -> list[_Candidate]:
 
 
 def _mask_number(item: str, keep_head: int) -> str:
-    visible = _INVISIBLE.sub("", item)
-    digit_positions = [k for k, c in enumerate(visible) if unicodedata.decimal(c, None) is not None]
-    tail = digit_positions[-4:]
-    head = [k for k in digit_positions[:keep_head] if k not in tail]
-    kept_head = _ascii_digits("".join(visible[k] for k in head))
-    kept_tail = _ascii_digits("".join(visible[k] for k in tail))
-    return kept_head + "*" * (len(visible) - len(head) - len(tail)) + kept_tail
+    """Whitespace and format characters dropped, every character but the last four digits
+    (and the first ``keep_head`` ones) a star; the kept digits in ASCII, stars first."""
+    # in ASCII, no format characters and six whitespace characters: no pattern needed
+    visible = item.translate(_ASCII_WHITESPACE) if item.isascii() else _INVISIBLE.sub("", item)
+    digits = _ascii_digits(visible)
+    tail = digits[-4:]
+    head = digits[: min(keep_head, max(0, len(digits) - 4))]
+    return head + "*" * (len(visible) - len(head) - len(tail)) + tail
 
 
 def _mask_email(item: str) -> str:
