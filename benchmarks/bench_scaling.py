@@ -272,8 +272,8 @@ CURVES: dict[str, tuple[Callable[[Store, int, int, int], float], tuple[int, ...]
     ),
     "backlog": (backlog, (100, 10_000, 100_000), "start_chat + customer_end"),
     "transcript": (transcript, (100, 1_000, 10_000), "send_customer_message"),
-    "deadlines due": (deadlines_due, (1_000, 100_000), "tick, per deadline"),
-    "live chats": (live_chats, (1_000, 100_000), "a lifecycle, per command"),
+    "deadlines due": (deadlines_due, (1_000, 10_000, 100_000), "tick, per deadline"),
+    "live chats": (live_chats, (1_000, 10_000, 100_000), "a lifecycle, per command"),
 }
 
 
