@@ -1086,6 +1086,12 @@ class StoreConformance:
         posted = attrs.evolve(posted, message=attrs.evolve(message, text="****"))
         assert logged == [posted, redacted]
 
+    def test_the_largest_position_reads_nothing(self, store: Store) -> None:
+        # positions are signed 64-bit integers in SQL: the largest one is a valid, empty read
+        assert store.log(after=2**63 - 1, limit=2**63 - 1) == []
+        store.save_consumer_position("relay", 2**63 - 1)
+        assert store.consumer_position("relay") == 2**63 - 1
+
     def test_consumers_keep_their_own_positions(self, store: Store) -> None:
         assert store.consumer_position("relay") == 0
         store.save_consumer_position("relay", 7)
@@ -1103,7 +1109,9 @@ class StoreConformance:
             ("log_after", -1),
             ("log_after", 1.5),
             ("log_after", True),
+            ("log_after", 2**63),
             ("log_limit", 0),
+            ("log_limit", 2**63),
             ("log_limit", "10"),
             ("consumer", ""),
             ("consumer", "x" * 257),
@@ -1112,6 +1120,7 @@ class StoreConformance:
             ("consumer", 7),
             ("position", -3),
             ("position", None),
+            ("position", 2**64),
         ],
     )
     def test_bad_log_and_consumer_arguments_are_refused(
