@@ -41,7 +41,7 @@ import select
 import threading
 import time
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Literal
 
@@ -1535,65 +1535,84 @@ _Step = tuple[bytes | None, bytes, list[bytes | None] | None]
 a name and values run it, SQL and values (or ``None``) run it unprepared."""
 
 
+def exchange(
+    pgconn: pq.abc.PGconn, steps: Sequence[_Step], results: list[Any], encoding: str
+) -> Generator[bool, bool, psycopg.Error | None]:
+    """One pipelined round trip, without waiting (the sans-I/O half both stores share):
+    send ``steps`` in one libpq pipeline and read every result into ``results`` (rows for
+    a statement that returns them, ``None`` for one that does not, ``_ABORTED`` for one
+    the server skipped after an error); returns the first server error.
+
+    Where it must wait it yields, and the caller waits on the socket: ``True`` while
+    statements are still going out (wait until the socket is readable or writable, and
+    send back whether it is readable), ``False`` once everything is sent (wait until it
+    is readable). Sending and reading interleave: while the statements are still going
+    out, results already coming back are read into libpq's buffer; otherwise a large
+    parameter still being sent while a large result comes back leaves both sides waiting
+    for the other to read (the server blocks writing its result, the client writing its
+    statements). The connection is non-blocking: ``flush()`` sends what the socket takes
+    and says whether more is left.
+    """
+    error: psycopg.Error | None = None
+    send_pipeline(pgconn, steps)
+    while pgconn.flush():
+        if (yield True):
+            pgconn.consume_input()
+    while True:
+        while pgconn.is_busy():
+            yield False
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:  # between the results of two statements
+            continue
+        synced, error = take_result(result, results, error, encoding)
+        if synced:
+            break
+    pgconn.exit_pipeline_mode()
+    return error
+
+
 def _pipeline(
     connection: psycopg.Connection[Any], steps: Sequence[_Step], timeout: float
 ) -> tuple[list[Any], psycopg.Error | None]:
-    """Send ``steps`` in one libpq pipeline (one round trip) and read every result: rows
-    for a statement that returns them, ``None`` for one that does not, ``_ABORTED`` for
-    one the server skipped after an error; and the first error.
+    """:func:`exchange` on a sync connection, waiting in ``poll`` (which lets other
+    threads run), never inside libpq: the results and the first error.
 
-    Sending and reading interleave: while the statements are still going out, results
-    already coming back are read into libpq's buffer. Otherwise a large parameter still
-    being sent while a large result comes back leaves both sides waiting for the other
-    to read (the server blocks writing its result, the client writing its statements).
     No wait lasts longer than ``timeout`` seconds in all; past it the connection is
-    closed and :class:`~livechat_core.StoreTimeout` raised.
-
-    Anything but a server error (the connection lost, an interrupt, the timeout) leaves
-    the pipeline unread, so the connection is closed; the store reconnects on its next
-    transaction.
+    closed and :class:`~livechat_core.StoreTimeout` raised. Anything but a server error
+    (the connection lost, an interrupt, the timeout) leaves the pipeline unread, so the
+    connection is closed; the store reconnects on its next transaction.
     """
     pgconn = connection.pgconn
-    encoding = connection.info.encoding
     results: list[Any] = []
-    error: psycopg.Error | None = None
     deadline = time.monotonic() + timeout
+    pollers: dict[bool, select.poll] = {}
+    steps_left = exchange(pgconn, steps, results, connection.info.encoding)
+    answer: Any = None
     try:
-        send_pipeline(pgconn, steps)
-        # Wait in poll (which lets other threads run), never inside libpq. The connection
-        # is non-blocking: flush() sends what the socket takes and says whether more is
-        # left; meanwhile whatever the server sends is read, so it never stalls on us.
-        if pgconn.flush():
-            both = select.poll()
-            both.register(pgconn.socket, select.POLLIN | select.POLLOUT)
-            while pgconn.flush():
-                if _wait(both, deadline) & select.POLLIN:
-                    pgconn.consume_input()
-        readable = select.poll()
-        readable.register(pgconn.socket, select.POLLIN)
         while True:
-            while pgconn.is_busy():
-                _wait(readable, deadline)
-                pgconn.consume_input()
-            result = pgconn.get_result()
-            if result is None:  # between the results of two statements
-                continue
-            synced, error = take_result(result, results, error, encoding)
-            if synced:
-                break
-        pgconn.exit_pipeline_mode()
+            try:
+                sending = steps_left.send(answer)
+            except StopIteration as done:
+                return results, done.value
+            poller = pollers.get(sending)
+            if poller is None:
+                poller = pollers[sending] = select.poll()
+                poller.register(
+                    pgconn.socket, select.POLLIN | select.POLLOUT if sending else select.POLLIN
+                )
+            answer = bool(_wait(poller, deadline) & select.POLLIN)
     except psycopg.Error as failure:
         connection.close()
         return results, failure
     except BaseException:
         connection.close()
         raise
-    return results, error
 
 
 def send_pipeline(pgconn: pq.abc.PGconn, steps: Sequence[_Step]) -> None:
     """Queue ``steps`` and a sync point on a connection in pipeline mode (nothing is
-    flushed yet: the caller flushes while it reads, see :func:`_pipeline`)."""
+    flushed yet: the caller flushes while it reads, see :func:`exchange`)."""
     pgconn.enter_pipeline_mode()
     for name, text, parameters in steps:
         if name is None:

@@ -50,8 +50,7 @@ from .postgres import (
     _PostgresTransaction,
     _Step,
     _translate,
-    send_pipeline,
-    take_result,
+    exchange,
 )
 
 __all__ = ["AsyncPostgresSession", "AsyncPostgresTransaction", "NeedsRead"]
@@ -348,31 +347,21 @@ async def _apipeline(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     results: list[Any] = []
-    error: psycopg.Error | None = None
-    encoding = connection.info.encoding
+    steps_left = exchange(pgconn, steps, results, connection.info.encoding)
+    readable: Any = None
     try:
-        send_pipeline(pgconn, steps)
-        while pgconn.flush():
-            if await _ready(loop, pgconn.socket, deadline, write=True):
-                pgconn.consume_input()
         while True:
-            while pgconn.is_busy():
-                await _ready(loop, pgconn.socket, deadline, write=False)
-                pgconn.consume_input()
-            result = pgconn.get_result()
-            if result is None:  # between the results of two statements
-                continue
-            synced, error = take_result(result, results, error, encoding)
-            if synced:
-                break
-        pgconn.exit_pipeline_mode()
+            try:
+                sending = steps_left.send(readable)
+            except StopIteration as done:
+                return results, done.value
+            readable = await _ready(loop, pgconn.socket, deadline, write=sending)
     except psycopg.Error as failure:
         pgconn.finish()
         return results, failure
     except BaseException:
         pgconn.finish()
         raise
-    return results, error
 
 
 async def _ready(
