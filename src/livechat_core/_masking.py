@@ -818,8 +818,12 @@ def _phone_layout(
     plain = [_INVISIBLE.sub("", s) for s in separators[1:]]
     if any(p not in _PHONE_SEPARATORS for p in plain):
         return False
-    if any(_strong_separator(s) and s not in ("\n", "\r\n") for s in separators[1:]):
-        return False  # columns of a table: 66.80  95.52  89.14 (one line break is an evasion)
+    if any(
+        _strong_separator(s) and s.lstrip(")\uff09") not in ("\n", "\r\n") for s in separators[1:]
+    ):
+        # columns of a table: 66.80  95.52  89.14 (one line break is an evasion, after an
+        # area code's parenthesis too: "(030)\n1234\n5678")
+        return False
     if "." in plain and (min(sizes) < 2 or any(p not in (".", "") for p in plain)):
         return False
     if paren and ")" not in "".join(plain[:2]):
