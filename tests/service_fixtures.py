@@ -169,6 +169,29 @@ def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int
     return process.returncode, out, err
 
 
+def kill_a_relay_mid_batch_and_restart(
+    arguments: tuple[str, ...], endpoint: Endpoint, stored: list[Event], secret: str
+) -> list[str]:
+    """Start ``livechat-core`` with ``arguments`` (a relay posting to ``endpoint`` in
+    batches of 50), SIGKILL it once it is past 75 events but not done, start it again
+    and stop it cleanly once every event of ``stored`` arrived; the ids received, checked
+    to hold every stored event in order per conversation and the unfinished batch twice."""
+    environment = {"LIVECHAT_WEBHOOK_SECRET": secret}
+    endpoint.delay = 0.005
+    first = cli(*arguments, env=environment)
+    wait_for(lambda: len(endpoint.ids()) >= 75, 60, "the first relay to be mid-batch")
+    stop(first, signal.SIGKILL)
+    assert len(endpoint.ids()) < len(stored)
+    second = cli(*arguments, "--interval", "0.1", env=environment)
+    wait_for(lambda: set(endpoint.ids()) >= {e.id for e in stored}, 120, "every event")
+    status, _, err = stop(second)
+    assert status == 0, err
+    received = endpoint.ids()
+    delivered_in_order(received, stored_ids(stored))
+    assert len(received) > len(stored), "the unfinished batch was sent again"
+    return received
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -8,7 +8,6 @@ import hmac
 import json
 import logging
 import pathlib
-import signal
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -27,11 +26,10 @@ from service_fixtures import (
     Endpoint,
     busy_day,
     cli,
-    delivered_in_order,
     finish,
+    kill_a_relay_mid_batch_and_restart,
     started,
     stop,
-    stored_ids,
     wait_for,
 )
 
@@ -304,21 +302,8 @@ def test_a_relay_killed_mid_batch_and_restarted_delivers_everything(
     store = SqliteStore(db, synchronous="OFF")
     busy_day(Desk(store=store), 40)
     stored = all_events(store)
-    endpoint.delay = 0.005
     arguments = ("relay", "--store", str(db), "--transport", endpoint.url, "--batch", "50")
-    environment = {"LIVECHAT_WEBHOOK_SECRET": SECRET}
-    first = cli(*arguments, env=environment)
-    wait_for(lambda: len(endpoint.ids()) >= 75, 60, "the first relay to be mid-batch")
-    stop(first, signal.SIGKILL)
-    killed_at = len(endpoint.ids())
-    assert killed_at < len(stored)
-    second = cli(*arguments, "--interval", "0.1", env=environment)
-    wait_for(lambda: set(endpoint.ids()) >= {e.id for e in stored}, 120, "every event")
-    status, _, err = stop(second)
-    assert status == 0, err
-    received = endpoint.ids()
-    delivered_in_order(received, stored_ids(stored))
-    assert len(received) > len(stored), "the unfinished batch was sent again"
+    kill_a_relay_mid_batch_and_restart(arguments, endpoint, stored, SECRET)
 
 
 def test_workers_fire_each_deadline_once(db: pathlib.Path) -> None:

@@ -4,7 +4,6 @@ LIVECHAT_TEST_POSTGRES): commits out of position order, LISTEN/NOTIFY, leases.""
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 import uuid
@@ -21,10 +20,9 @@ from service_fixtures import (
     Endpoint,
     busy_day,
     cli,
-    delivered_in_order,
+    kill_a_relay_mid_batch_and_restart,
     started,
     stop,
-    stored_ids,
     wait_for,
 )
 
@@ -196,33 +194,12 @@ def test_a_relay_killed_mid_batch_and_restarted_delivers_everything(
     store = open_store(schema)
     busy_day(Desk(store=store), 40)
     stored = [event for _, event in store.log(0, 100_000)]
-    endpoint.delay = 0.005
-    arguments = (
-        "relay",
-        "--store",
-        DSN,
-        "--schema",
-        schema,
-        "--transport",
-        endpoint.url,
-        "--batch",
-        "50",
-    )
-    environment = {"LIVECHAT_WEBHOOK_SECRET": SECRET}
-    first = cli(*arguments, env=environment)
-    wait_for(lambda: len(endpoint.ids()) >= 75, 60, "the first relay to be mid-batch")
-    stop(first, signal.SIGKILL)
-    killed_at = len(endpoint.ids())
-    assert killed_at < len(stored)
+    arguments = ("relay", "--store", DSN, "--schema", schema, "--transport", endpoint.url)
     # The killed relay's lease is its session's advisory lock: the server frees it with
     # the dead connection, so the second relay takes over without waiting for a timeout.
-    second = cli(*arguments, "--interval", "0.1", env=environment)
-    wait_for(lambda: set(endpoint.ids()) >= {e.id for e in stored}, 120, "every event")
-    status, _, err = stop(second)
-    assert status == 0, err
-    received = endpoint.ids()
-    delivered_in_order(received, stored_ids(stored))
-    assert len(received) > len(stored), "the unfinished batch was sent again"
+    received = kill_a_relay_mid_batch_and_restart(
+        (*arguments, "--batch", "50"), endpoint, stored, SECRET
+    )
     assert set(received) == {event.id for event in stored}
 
 
