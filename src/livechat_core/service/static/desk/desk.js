@@ -80,6 +80,8 @@
     $("agent-box").hidden = true;
     $("login").hidden = false;
     $("login-id").value = state.agentId;
+    // Signing in before the queue list has arrived would send no queues: the button waits for it.
+    $("login-submit").disabled = true;
     const { queues } = await api("GET", "/api/queues");
     const box = $("login-queues");
     box.querySelectorAll("label").forEach((node) => node.remove());
@@ -88,12 +90,14 @@
         el("input", { type: "checkbox", name: "queue", value: queue.name, checked: true }),
         " " + queue.name));
     }
+    $("login-submit").disabled = false;
   }
 
   async function login(event) {
     event.preventDefault();
     const queues = [...document.querySelectorAll("#login-queues input:checked")].map((i) => i.value);
     const agentId = $("login-id").value.trim();
+    $("login-error").textContent = "";
     try {
       await api("POST", "/api/agents", {
         agent_id: agentId, name: $("login-name").value.trim(), queues,
