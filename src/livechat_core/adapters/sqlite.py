@@ -47,6 +47,7 @@ from ..ports import (
     Changes,
     Store,
     StoreTransaction,
+    routing_key,
     transcript_of,
     with_transcript,
 )
@@ -325,6 +326,7 @@ class SqliteStore(Store):
         self._closed = False
         self._checkpoint_owed = False
         self._committed = _Committed()
+        self._active: _SqliteTransaction | None = None  # the transaction holding _lock
         self._connect()
 
     # --- pickling: reopen by path ---------------------------------------------------------
@@ -346,6 +348,7 @@ class SqliteStore(Store):
         self._closed = False
         self._checkpoint_owed = False
         self._committed = _Committed()
+        self._active = None
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, synchronous={self.synchronous!r})"
@@ -492,7 +495,9 @@ class SqliteStore(Store):
             self._lock.release()
             raise
         committed = self._committed
-        return _SqliteTransaction(connection, committed, committed.begin(data_version))
+        txn = _SqliteTransaction(connection, committed, committed.begin(data_version))
+        self._active = txn
+        return txn
 
     def _end(self, txn: _SqliteTransaction, failed: bool) -> None:
         """Commit ``txn`` (roll it back if ``failed``) and release the store's lock."""
@@ -508,6 +513,7 @@ class SqliteStore(Store):
             if txn.aborted:
                 self._committed.doubt()
                 raise StoreError("the transaction was rolled back after a failed save")
+            txn.flush()  # the records saved and not written yet (it rolls back on failure)
             try:
                 connection.execute("COMMIT")
             except sqlite3.Error as error:
@@ -521,6 +527,7 @@ class SqliteStore(Store):
             if self._checkpoint_owed:
                 self._checkpoint(connection)
         finally:
+            self._active = None
             self._lock.release()
 
     def _checkpoint(self, connection: sqlite3.Connection) -> None:
@@ -673,7 +680,10 @@ class SqliteStore(Store):
         """Every conversation id, in the order they were first saved."""
         with self._lock, _translating("reading conversation ids"):
             rows = self._connect().execute("SELECT id FROM conversations ORDER BY position")
-            return [row[0] for row in rows]
+            ids = [row[0] for row in rows]
+            if self._active is not None:  # this thread's open transaction: what it saved
+                ids += self._active.written_conversation_ids()
+            return ids
 
     def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
         """Move conversations closed before ``before`` (oldest closed first, at most
@@ -734,6 +744,41 @@ _R = TypeVar("_R", Queue, Agent, Conversation)
 
 _UNKNOWN: Final = object()
 """A stored routing-index value this transaction did not read."""
+
+_MISSING: Final = object()
+"""No entry (in an undo log: the key was absent before the scope set it)."""
+
+
+def _undo(log: dict[tuple[int, str], tuple[dict[str, Any], str, object]]) -> None:
+    """Put back what a failed savepoint scope changed in the transaction's maps."""
+    for mapping, key, old in log.values():
+        if old is _MISSING:
+            mapping.pop(key, None)
+        else:
+            mapping[key] = old
+
+
+def _by_id(agent: Agent) -> str:
+    return agent.id
+
+
+def _by_start(conversation: Conversation) -> tuple[float, str]:
+    return (conversation.started_at, conversation.id)
+
+
+def _due_pairs(
+    dirty: Mapping[str, tuple[Conversation, _Columns | None]],
+    now: float,
+    after: tuple[float, str] | None,
+) -> list[tuple[float, str]]:
+    """``(deadline, id)`` of the saved, unwritten conversations due at ``now`` after
+    the cursor ``after``."""
+    pairs = []
+    for key, (conversation, _) in dirty.items():
+        deadline = conversation.next_deadline
+        if deadline is not None and deadline <= now and (after is None or (deadline, key) > after):
+            pairs.append((deadline, key))
+    return pairs
 
 
 def _waiting(agent: Agent) -> float | None:
@@ -902,6 +947,14 @@ class _SqliteTransaction(StoreTransaction):
         self._queues: dict[str, Queue | None] = {}
         self._agents: dict[str, Agent | None] = {}
         self._conversations: dict[str, Conversation | None] = {}
+        # Saved records whose rows are not written yet (see "Deferred writes" above):
+        # the newest record with what the file holds of it (the indexed columns, the queue
+        # list and routing-index value; None: not in the file yet). Every one of them is
+        # also in the maps above, which answer the reads.
+        self._dirty_conversations: dict[str, tuple[Conversation, _Columns | None]] = {}
+        self._dirty_agents: dict[str, tuple[Agent, list[str] | None, object]] = {}
+        # Open savepoint scopes, innermost last: [SAVEPOINT issued?, undo log].
+        self._scopes: list[list[Any]] = []
 
     def committed_now(self) -> None:
         """The transaction committed: keep what it read and wrote for later ones."""
@@ -988,12 +1041,22 @@ class _SqliteTransaction(StoreTransaction):
                 "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ? ORDER BY a.id",
                 (queue,),
             )
-        kept = self.committed.agents
-        return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
+        dirty = self._dirty_agents
+        if not dirty:
+            kept = self.committed.agents
+            return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
+        found = self._clean_rows(self._agents, self.committed.agents, _codec.agent_from_json, rows)
+        found += [a for a, _, _ in dirty.values() if queue is None or queue in a.queues]
+        found.sort(key=_by_id)
+        return found
 
     def routable(self, queue: str | None, limit: int) -> list[Agent]:
         if limit <= 0:
             return []
+        dirty = self._dirty_agents
+        # Rows of agents saved but not written yet may be out of date in the file: read
+        # as many more rows as there are such agents and put their records in instead.
+        extra = limit + len(dirty)
         if queue is None:
             rows = self._rows(
                 # the partial index holds only routable rows: read it, not every member
@@ -1001,17 +1064,24 @@ class _SqliteTransaction(StoreTransaction):
                 "FROM agent_queues INDEXED BY agent_queues_routable "
                 "WHERE waiting_since IS NOT NULL GROUP BY agent_id) AS m "
                 "JOIN agents AS a ON a.id = m.agent_id ORDER BY m.w, m.agent_id LIMIT ?",
-                (limit,),
+                (extra,),
             )
         else:
             rows = self._rows(
                 "SELECT a.id, a.version, a.record FROM agent_queues AS m "
                 "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ? "
                 "AND m.waiting_since IS NOT NULL ORDER BY m.waiting_since, m.agent_id LIMIT ?",
-                (queue, limit),
+                (queue, extra),
             )
-        kept = self.committed.agents
-        return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
+        if not dirty:
+            kept = self.committed.agents
+            return [self._decoded(self._agents, kept, _codec.agent_from_json, *row) for row in rows]
+        found = self._clean_rows(self._agents, self.committed.agents, _codec.agent_from_json, rows)
+        found += [
+            a for a, _, _ in dirty.values() if a.routable and (queue is None or queue in a.queues)
+        ]
+        found.sort(key=routing_key)
+        return found[:limit]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         return self._lookup(
@@ -1026,43 +1096,58 @@ class _SqliteTransaction(StoreTransaction):
         names = sorted(set(queues))
         if not names or limit <= 0:
             return []
+        dirty = self._dirty_conversations
+        extra = limit + len(dirty)  # see routable
         if len(names) == 1:
             rows = self._rows(
                 "SELECT id, version, record FROM conversations WHERE state = 'queued' "
                 "AND queue = ? ORDER BY started_at, id LIMIT ?",
-                (names[0], limit),
+                (names[0], extra),
             )
         else:
             rows = self._rows(
                 "SELECT id, version, record FROM conversations WHERE state = 'queued' "
                 "AND queue IN (SELECT value FROM json_each(?)) ORDER BY started_at, id LIMIT ?",
-                (json.dumps(names), limit),
+                (json.dumps(names), extra),
             )
         kept = self.committed.conversations
-        return [
-            self._decoded(self._conversations, kept, _codec.conversation_from_json, *row)
-            for row in rows
+        decode = _codec.conversation_from_json
+        if not dirty:
+            return [self._decoded(self._conversations, kept, decode, *row) for row in rows]
+        found = self._clean_rows(self._conversations, kept, decode, rows)
+        found += [
+            c for c, _ in dirty.values() if c.state is ConversationState.QUEUED and c.queue in names
         ]
+        found.sort(key=_by_start)
+        return found[:limit]
 
     def due(self, now: float, limit: int) -> list[str]:
+        dirty = self._dirty_conversations
         rows = self._rows(
-            "SELECT id FROM conversations WHERE next_deadline IS NOT NULL AND next_deadline <= ? "
-            "ORDER BY next_deadline, id LIMIT ?",
-            (now, limit),
+            "SELECT next_deadline, id FROM conversations WHERE next_deadline IS NOT NULL "
+            "AND next_deadline <= ? ORDER BY next_deadline, id LIMIT ?",
+            (now, limit + len(dirty)),
         )
-        return [row[0] for row in rows]
+        if not dirty:
+            return [row[1] for row in rows]
+        pairs = [(float(deadline), key) for deadline, key in rows if key not in dirty]
+        pairs += _due_pairs(dirty, now, None)
+        pairs.sort()
+        return [key for _, key in pairs[:limit]]
 
     def due_after(
         self, now: float, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[float, str]]:
         # The records come along (the tick reads each due conversation next): one scan
         # of the deadline index in the table's order instead of a lookup by id each.
+        dirty = self._dirty_conversations
+        extra = limit + len(dirty)  # see routable
         if after is None:
             rows = self._rows(
                 "SELECT next_deadline, id, version, record FROM conversations "
                 "INDEXED BY conversations_due WHERE next_deadline IS NOT NULL "
                 "AND next_deadline <= ? ORDER BY next_deadline, id LIMIT ?",
-                (now, limit),
+                (now, extra),
             )
         else:
             rows = self._rows(
@@ -1070,43 +1155,114 @@ class _SqliteTransaction(StoreTransaction):
                 "INDEXED BY conversations_due WHERE next_deadline IS NOT NULL "
                 "AND next_deadline <= ? AND (next_deadline, id) > (?, ?) "
                 "ORDER BY next_deadline, id LIMIT ?",
-                (now, *after, limit),
+                (now, *after, extra),
             )
         seen, kept = self._conversations, self.committed.conversations
         decode = _codec.conversation_from_json
         for _, key, version, text in rows:
             if key not in seen:
                 self._decoded(seen, kept, decode, key, version, text)
-        return [(float(row[0]), row[1]) for row in rows]
+        if not dirty:
+            return [(float(row[0]), row[1]) for row in rows]
+        pairs = [(float(row[0]), row[1]) for row in rows if row[1] not in dirty]
+        pairs += _due_pairs(dirty, now, after)
+        pairs.sort()
+        return pairs[:limit]
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        """``SAVEPOINT``: an exception inside rolls back to it and keeps the transaction."""
+        """A scope whose saves an exception undoes, keeping the transaction.
+
+        ``SAVEPOINT`` is sent only once the scope writes to the file (a command whose
+        records wait for the end of the transaction and that stores no event writes
+        nothing); what the scope saved into the records not yet written is undone from
+        its undo log.
+        """
         if self.aborted:
             raise StoreError("the transaction was rolled back after a failed save")
-        with _translating("opening a savepoint"):
-            self.connection.execute("SAVEPOINT livechat_command")
+        scope: list[Any] = [False, {}]
+        scopes = self._scopes
+        scopes.append(scope)
         try:
             yield
         except BaseException:
+            scopes.pop()
             if not self.aborted:
-                with _translating("rolling back to a savepoint"):
-                    self.connection.execute("ROLLBACK TO livechat_command")
-                    self.connection.execute("RELEASE livechat_command")
-                # What this scope wrote is gone from the file: read it again.
-                self._queues.clear()
-                self._agents.clear()
-                self._conversations.clear()
+                if scope[0]:
+                    with _translating("rolling back to a savepoint"):
+                        self.connection.execute("ROLLBACK TO livechat_command")
+                        self.connection.execute("RELEASE livechat_command")
+                    # The queues are written at once: read them again.
+                    self._queues.clear()
+                _undo(scope[1])
             raise
-        with _translating("releasing a savepoint"):
-            self.connection.execute("RELEASE livechat_command")
+        scopes.pop()
+        if scope[0]:
+            with _translating("releasing a savepoint"):
+                self.connection.execute("RELEASE livechat_command")
+        if scopes and scope[1]:
+            outer: dict[tuple[int, str], tuple[dict[str, Any], str, object]] = scopes[-1][1]
+            for token, entry in scope[1].items():
+                outer.setdefault(token, entry)
+
+    def _writing(self) -> None:
+        """About to write to the file: open the savepoints of the scopes that have none."""
+        for scope in self._scopes:
+            if not scope[0]:
+                with _translating("opening a savepoint"):
+                    self.connection.execute("SAVEPOINT livechat_command")
+                scope[0] = True
+
+    def _set(self, mapping: dict[str, Any], key: str, value: object) -> None:
+        """``mapping[key] = value``, undone if the innermost open scope fails."""
+        if self._scopes:
+            undo = self._scopes[-1][1]
+            token = (id(mapping), key)
+            if token not in undo:
+                undo[token] = (mapping, key, mapping.get(key, _MISSING))
+        if value is _MISSING:
+            mapping.pop(key, None)
+        else:
+            mapping[key] = value
 
     def open_on_asset(self, asset: str) -> list[str]:
         rows = self._rows(
             "SELECT id FROM conversations WHERE asset = ? AND state <> 'closed' ORDER BY id",
             (asset,),
         )
-        return [row[0] for row in rows]
+        dirty = self._dirty_conversations
+        if not dirty:
+            return [row[0] for row in rows]
+        ids = [row[0] for row in rows if row[0] not in dirty]
+        ids += [
+            key
+            for key, (c, _) in dirty.items()
+            if c.asset == asset and c.state is not ConversationState.CLOSED
+        ]
+        return sorted(ids)
+
+    def _clean_rows(
+        self,
+        seen: dict[str, _R | None],
+        kept: dict[str, tuple[_R, int]],
+        decode: Callable[[str], _R],
+        rows: list[Any],
+    ) -> list[_R]:
+        """The records of ``(key, version, text)`` rows, leaving out those saved in this
+        transaction and not written yet (their rows are out of date)."""
+        dirty: Collection[str] = (
+            self._dirty_agents if seen is self._agents else self._dirty_conversations
+        )
+        return [
+            self._decoded(seen, kept, decode, key, version, text)
+            for key, version, text in rows
+            if key not in dirty
+        ]
+
+    def written_conversation_ids(self) -> list[str]:
+        """Conversations saved new in this transaction whose rows are not written yet,
+        in the order they were saved."""
+        return [key for key, (_, stored) in self._dirty_conversations.items() if stored is None]
 
     def asset_deleted(self, asset: str) -> bool:
         return bool(self._rows("SELECT 1 FROM deleted_assets WHERE asset = ?", (asset,)))
@@ -1115,7 +1271,12 @@ class _SqliteTransaction(StoreTransaction):
 
     def save(self, changes: Changes) -> None:
         """Check every version first, then write: a conflict is found before anything is
-        written, so no savepoint is needed (the write lock keeps the versions still)."""
+        written, so no savepoint is needed (the write lock keeps the versions still).
+
+        The events are inserted at once, in one statement; the agents and conversations
+        are kept as the transaction's newest records and written when it commits (see
+        "Deferred writes" in the class docstring).
+        """
         if self.aborted:
             raise StoreError("the transaction was rolled back after a failed save")
         connection = self.connection
@@ -1125,6 +1286,8 @@ class _SqliteTransaction(StoreTransaction):
         savepoint = len(events) > _EVENTS_PER_STATEMENT
         try:
             checked = self._check(changes)
+            if events or changes.queues or changes.deleted_assets or changes.redactions:
+                self._writing()
             if savepoint:
                 connection.execute("SAVEPOINT livechat_save")
             try:
@@ -1143,22 +1306,50 @@ class _SqliteTransaction(StoreTransaction):
         except BaseException as error:
             # Unreachable for conflicts (checked above): a driver error after the first
             # write. Undo the whole transaction rather than leave half a save.
-            self.aborted = True
-            self.committed.doubt()
-            self._queues.clear()
-            self._agents.clear()
-            self._conversations.clear()
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
+            self._abort()
             if isinstance(error, sqlite3.Error):
                 raise _translate(error, "saving") from error
             raise
         if changes.redactions:
             self.redacted = True
             # Messages were rewritten in the file only: forget every conversation this
-            # transaction knows, and every kept one (no unredacted copy stays in memory).
-            self._conversations.clear()
+            # transaction read and every kept one (no unredacted copy stays in memory).
+            # The records saved and not written yet are the newest, redacted already.
+            seen, dirty = self._conversations, self._dirty_conversations
+            for key in [key for key in seen if key not in dirty]:
+                self._set(seen, key, _MISSING)
             self.committed.conversations.clear()
+
+    def _abort(self) -> None:
+        """Roll the whole transaction back after a failed write."""
+        self.aborted = True
+        self.committed.doubt()
+        self._queues.clear()
+        self._agents.clear()
+        self._conversations.clear()
+        self._dirty_agents.clear()
+        self._dirty_conversations.clear()
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.execute("ROLLBACK")
+
+    def flush(self) -> None:
+        """Write the agents and conversations saved and not written yet (before the
+        commit). A failure rolls the whole transaction back."""
+        agents, conversations = self._dirty_agents, self._dirty_conversations
+        if not agents and not conversations:
+            return
+        try:
+            for agent, stored_queues, stored_key in agents.values():
+                self._write_agent(agent, sorted(set(agent.queues)), stored_queues, stored_key)
+            for conversation, stored_columns in conversations.values():
+                self._write_conversation(conversation, stored_columns)
+        except BaseException as error:
+            self._abort()
+            if isinstance(error, sqlite3.Error):
+                raise _translate(error, "saving") from error
+            raise
+        agents.clear()
+        conversations.clear()
 
     @staticmethod
     def _conflict(kind: str, key: str, current: int, base: int) -> ConcurrencyConflict:
@@ -1188,11 +1379,16 @@ class _SqliteTransaction(StoreTransaction):
             stored: list[str] | None
             stored_key: object = _UNKNOWN
             if agent.id in self._agents:
-                # Read in this transaction, so this is what the file holds (see the class).
+                # Read in this transaction, so this is what the file holds (see the class),
+                # or saved in it: then what the file holds came with it.
                 found = self._agents[agent.id]
                 current = 0 if found is None else found.version
-                stored = None if found is None else sorted(set(found.queues))
-                stored_key = None if found is None else _waiting(found)
+                pending = self._dirty_agents.get(agent.id)
+                if pending is not None:
+                    _, stored, stored_key = pending
+                else:
+                    stored = None if found is None else sorted(set(found.queues))
+                    stored_key = None if found is None else _waiting(found)
             else:
                 found_row = execute(
                     "SELECT version, queues FROM agents WHERE id = ?", (agent.id,)
@@ -1208,7 +1404,11 @@ class _SqliteTransaction(StoreTransaction):
             if conversation.id in self._conversations:
                 seen = self._conversations[conversation.id]
                 current = 0 if seen is None else seen.version
-                stored_columns = None if seen is None else _indexed(seen)
+                waiting = self._dirty_conversations.get(conversation.id)
+                if waiting is not None:
+                    stored_columns = waiting[1]
+                else:
+                    stored_columns = None if seen is None else _indexed(seen)
             else:
                 row_ = execute(
                     "SELECT version, state, queue, asset, started_at, next_deadline, closed_at "
@@ -1243,12 +1443,16 @@ class _SqliteTransaction(StoreTransaction):
                     (queue.version, document, queue.name, base),
                 )
             _written(cursor, "queue", queue.name)
-            self._queues[queue.name] = queue
+            self._set(self._queues, queue.name, queue)
         agents, conversations = checked
-        for agent, queues, stored_queues, stored_key in agents:
-            self._write_agent(agent, queues, stored_queues, stored_key)
+        dirty_agents, seen_agents = self._dirty_agents, self._agents
+        for agent, _, stored_queues, stored_key in agents:
+            self._set(dirty_agents, agent.id, (agent, stored_queues, stored_key))
+            self._set(seen_agents, agent.id, agent)
+        dirty, seen = self._dirty_conversations, self._conversations
         for conversation, stored_columns in conversations:
-            self._write_conversation(conversation, stored_columns)
+            self._set(dirty, conversation.id, (conversation, stored_columns))
+            self._set(seen, conversation.id, conversation)
         for asset in changes.deleted_assets:
             execute("INSERT OR IGNORE INTO deleted_assets (asset) VALUES (?)", (asset,))
         for conversation_id, message_id, text in changes.redactions:
