@@ -203,6 +203,8 @@ _DEFAULT_POLICY: Final = MaskingPolicy()
 
 _DIGIT: Final = regex.compile(r"\d")
 """What the number and IBAN finders need to find anything."""
+_ASCII_DIGIT: Final = re.compile(r"[0-9]")
+""":data:`_DIGIT` for ASCII text (the standard library's engine is faster at it)."""
 _WORDS: Final = regex.compile(
     r"(?i)[@＠]|\bat\b|zavin|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
     r"nula|jedn|dv|t[řr]i|[čc]ty|p[ěe]t|[šs]est|sedm|osm|dev)"
@@ -212,6 +214,18 @@ text has neither this nor a digit, and returns at once."""
 _INVISIBLE_CLASS: Final = r"\s\p{Cf}"
 _INVISIBLE: Final = regex.compile(rf"[{_INVISIBLE_CLASS}]+")
 _CF: Final = regex.compile(r"\p{Cf}+")
+
+
+def _drop_cf(text: str) -> str:
+    r"""``text`` without format characters (``\p{Cf}``; ASCII has none)."""
+    return text if text.isascii() else _CF.sub("", text)
+
+
+def _drop_invisible(text: str) -> str:
+    r"""``text`` without whitespace and format characters (``[\s\p{Cf}]``)."""
+    return text.translate(_ASCII_WHITESPACE) if text.isascii() else _INVISIBLE.sub("", text)
+
+
 # Separators between the digit groups of one number: every whitespace (NBSP, thin space, line
 # breaks), format characters, dashes of every kind, dot, slash, backslash, middle dot,
 # parentheses and underscore, in full-width forms too. Commas, colons and semicolons are not:
@@ -270,6 +284,11 @@ _AMOUNT_BEFORE_LAST: Final = frozenset("$€£¥₹₽¢čkrdpnfs.ł")
 """The last characters of what :data:`_AMOUNT_BEFORE` matches (before one space)."""
 _AMOUNT_AFTER_FIRST: Final = frozenset("$€£¥₹₽%‰,.\ue000kceudgpzhfirmst")
 """The first characters of what :data:`_AMOUNT_AFTER` matches (after one space)."""
+_AMOUNT_AFTER_PAIRS: Final = frozenset({
+    "kc", "ko", "ks", "kg", "km", "kb", "cz", "ch", "eu", "us", "do", "gb", "pl", "pc", "px",
+    "zl", "hu", "ft", "in", "rs", "ru", "mb", "ms", "tb",
+})  # fmt: skip
+"""The first two letters (in ASCII) of the currencies and units :data:`_AMOUNT_AFTER` matches."""
 _AMOUNT_AFTER: Final = regex.compile(
     r"(?i)\s?(?:[$€£¥₹₽%‰]|[,\ue000]-|[.,\ue000]\d|kč|kc|czk|eur|euro|usd|dollars?|gbp|pln|zł|zl|chf|huf|ft|"
     r"inr|rs|rupees?|korun\w*|ks|pcs|kg|km|mb|gb|kb|tb|px|ms)(?![\p{L}])"
@@ -493,6 +512,12 @@ def _normalise(text: str) -> str:
     """The text detection reads: same length, same positions (see above)."""
     if "&" in text:
         text = _ENTITY.sub(_entity, text)
+    if text.isascii():  # ASCII keeps every character but the weak separators "|" and ","
+        if "," in text:
+            text = text.replace(",", _WEAK)
+        if "|" in text:
+            text = text.replace("|", _WEAK)
+        return text
     return text.translate(_TABLE)
 
 
@@ -537,16 +562,19 @@ def _parse_run(text: str, match: regex.Match[str]) -> _Run:
         separators = [""]
         prefix = ""
     else:
-        starts = match.starts("group")
-        ends = match.ends("group")
-        groups = []
+        # the group named "group" (by number: faster), every capture of it
+        captures = match.captures(1)
+        starts = match.starts(1)
+        ends = match.ends(1)
+        joined = "".join(captures)
+        if not (joined.isdigit() and joined.isascii()):  # zero-width characters inside
+            captures = [g if g.isdigit() and g.isascii() else _ascii_digits(g) for g in captures]
+        groups = [
+            _new_group(_Group, (a, b, g, False))
+            for a, b, g in zip(starts, ends, captures, strict=True)
+        ]
         separators = [""]
-        for k, group in enumerate(match.captures("group")):
-            if not (group.isdigit() and group.isascii()):
-                group = _ascii_digits(group)  # zero-width characters inside it
-            groups.append(_new_group(_Group, (starts[k], ends[k], group, False)))
-            if k:
-                separators.append(text[ends[k - 1] : starts[k]])
+        separators += [text[b:a] for b, a in zip(ends, starts[1:], strict=False)]
         prefix = text[start : starts[0]]
     # the kept tail (or head) of an earlier mask: "***" right before (after) the group
     first, last = groups[0], groups[-1]
@@ -664,7 +692,7 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
                 if (
                     len(set(sizes[:-1])) > 1
                     or sizes[-1] > sizes[0]
-                    or any(_INVISIBLE.sub("", s) != _WEAK for s in separators[1:])
+                    or any(_drop_invisible(s) != _WEAK for s in separators[1:])
                 ):
                     continue  # pipes, commas, emoji group a card evenly: 4111|1111|1111|1111
             dotted = any("." in s or "/" in s for s in separators[1:])
@@ -774,12 +802,12 @@ def _looks_like_date_or_address(
             len(groups) == 2
             and len(groups[0].digits) == 5
             and len(groups[1].digits) == 4
-            and _CF.sub("", separators[1]).strip() == "-"
+            and _drop_cf(separators[1]).strip() == "-"
         )
     sizes = [len(g.digits) for g in groups]
     if 4 not in sizes and len(groups) != 4 and not versions:
         return False  # neither a year nor a dotted quad: the common case, kept cheap
-    plain = [_CF.sub("", s).strip() for s in separators]
+    plain = [_drop_cf(s).strip() for s in separators]
     if len(groups) == 4 and all(p == "." for p in plain[1:]) and max(sizes) <= 3:
         return True  # an IPv4 address
     if (
@@ -793,11 +821,12 @@ def _looks_like_date_or_address(
     if sizes == [5, 4] and plain[1] == "-":
         return True  # a US ZIP+4 code
     for k in range(len(groups) - 2 if 4 in sizes else 0):
-        a, b, c = (int(g.digits) for g in groups[k : k + 3])
         sa, sb, sc = sizes[k : k + 3]
-        dated = all(p in (".", "/", "-") for p in plain[k + 1 : k + 3])
-        if not dated:
+        if sb > 2 or not ((sc == 4 and sa <= 2) or (sa == 4 and sc <= 2)):
+            continue  # neither d.m.yyyy nor yyyy-mm-dd by the sizes alone
+        if plain[k + 1] not in (".", "/", "-") or plain[k + 2] not in (".", "/", "-"):
             continue
+        a, b, c = int(groups[k].digits), int(groups[k + 1].digits), int(groups[k + 2].digits)
         if sc == 4 and 1900 <= c <= 2099 and sa <= 2 and sb <= 2 and 1 <= a <= 31 and 1 <= b <= 31:
             return True
         if sa == 4 and 1900 <= a <= 2099 and sb <= 2 and sc <= 2 and 1 <= b <= 12 and 1 <= c <= 31:
@@ -815,11 +844,14 @@ def _phone_layout(
     """Whether the groups are written the way phone numbers are: spaces, dashes, dots,
     slashes and an area code in parentheses; dotted numbers only in groups of two or more
     digits (``204.313.5256``, not a version ``2.11.92.0.12``); not a range of years."""
-    plain = [_INVISIBLE.sub("", s) for s in separators[1:]]
+    rest = separators[1:]
+    plain = [_drop_invisible(s) for s in rest]
     if any(p not in _PHONE_SEPARATORS for p in plain):
         return False
-    if any(
-        _strong_separator(s) and s.lstrip(")\uff09") not in ("\n", "\r\n") for s in separators[1:]
+    # (a separator of one character is strong only as a weak separator, refused just above,
+    # or a line break: the test below needs separators of two characters or more)
+    if len("".join(rest)) != len(rest) and any(
+        _strong_separator(s) and s.lstrip(")\uff09") not in ("\n", "\r\n") for s in rest
     ):
         # columns of a table: 66.80  95.52  89.14 (one line break is an evasion, after an
         # area code's parenthesis too: "(030)\n1234\n5678")
@@ -869,7 +901,7 @@ def _code_or_placeholder(text: str, start: int, end: int, digits: str, compact: 
         return False
     if digits in "01234567890123" or digits in "98765432109876":
         return True
-    return max(digits.count(d) for d in set(digits)) >= len(digits) - 2
+    return max(map(digits.count, set(digits))) >= len(digits) - 2
 
 
 def _amount(text: str, start: int, end: int) -> bool:
@@ -885,15 +917,22 @@ def _amount(text: str, start: int, end: int) -> bool:
         and _AMOUNT_BEFORE.search(text, max(0, start - 8), start)
     ):
         return True
-    after = text[end : end + 2]
-    if after[:1].isspace():
-        after = after[1:]
+    after = text[end : end + 3]
+    after = after[1:] if after[:1].isspace() else after[:2]
     first = after[:1]
-    return bool(
-        first
-        and (not first.isascii() or first.lower() in _AMOUNT_AFTER_FIRST)
-        and _AMOUNT_AFTER.match(text, end)
-    )
+    if not first:
+        return False
+    if first.isascii():
+        lowered = first.lower()
+        if lowered not in _AMOUNT_AFTER_FIRST:
+            return False
+        if lowered.isalpha():  # a currency or unit of two letters or more
+            second = after[1:]
+            if not second or (
+                second.isascii() and lowered + second.lower() not in _AMOUNT_AFTER_PAIRS
+            ):
+                return False
+    return _AMOUNT_AFTER.match(text, end) is not None
 
 
 def _national_shape(
@@ -963,6 +1002,16 @@ def _segments(run: _Run) -> list[tuple[int, int]]:
     count = len(run.groups)
     if count == 1:
         return [(0, 0)]
+    joined = "".join(run.separators)
+    if not (
+        ")" in joined
+        or "\n" in joined
+        or _WEAK in joined
+        or "/" in joined
+        or "  " in joined
+        or "\uff09" in joined
+    ):
+        return [(0, count - 1)]  # nothing that cuts a run: the common case, without a loop
     cuts = []
     open_parens = 1 if run.paren else 0
     for k in range(1, count):
@@ -1010,8 +1059,8 @@ def _whole_segment_candidates(
         ssn_shape = count == 9 and _ssn_valid(digits)
         if not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
             continue  # too short or too long for any national phone number
-        if any(g.poisoned for g in groups):
-            continue
+        if groups[0].poisoned or groups[-1].poisoned:
+            continue  # only the first and the last group of a run can be (see _parse_run)
         start, end = groups[0].start, groups[-1].end
         if i == 0:
             if _glued_before(text, run.start) or (
@@ -1032,7 +1081,7 @@ def _whole_segment_candidates(
         separators = run.separators[i : j + 1]
         sizes = [len(g.digits) for g in groups]
         if ssn_shape:
-            plain = {_CF.sub("", s) for s in separators[1:]}
+            plain = {_drop_cf(s) for s in separators[1:]}
             formatted = (
                 sizes == [3, 2, 4]
                 and len(plain) == 1
@@ -1103,7 +1152,7 @@ def _number_candidates(
             continue  # inside an IBAN that wins over anything found here
         body = match[0]
         # the digits of the normalised text are ASCII: count them before parsing the run
-        digits = sum(map(body.count, _ASCII_DIGITS))
+        digits = len(body) - len(body.translate(_WITHOUT_ASCII_DIGITS))
         if digits < (5 if "+" in body or "＋" in body else 7):
             continue
         run = _parse_run(text, match)
@@ -1120,15 +1169,20 @@ def _number_candidates(
         _whole_segment_candidates(text, run, segments, found)
 
 
-_ASCII_DIGITS: Final = "0123456789"
+_WITHOUT_ASCII_DIGITS: Final = str.maketrans("", "", "0123456789")
 _ONE_SEGMENT: Final = ((0, 0),)
 
 
 _IBAN_START: Final = regex.compile(
-    # the check digits, found first (most text has few digits), and the country code before
-    # them, not glued to a word
-    rf"(?<=(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
-    rf"[{_SEPARATOR_CLASS}]{{0,3}})(\d)\p{{Cf}}*(\d)"
+    # the country code, not glued to a word, and the check digits (only separators, zero-width
+    # ones included, between them: so consecutive starts never overlap)
+    rf"(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
+    rf"[{_SEPARATOR_CLASS}]{{0,3}}(\d)\p{{Cf}}*(\d)"
+)
+_ASCII_IBAN_START: Final = re.compile(
+    # the same for ASCII text, where the standard library's engine is twice as fast: in ASCII,
+    # [\p{L}\p{N}] is [A-Za-z0-9], \d is [0-9], there is no \p{Cf}, and the separators are these
+    r"(?<![A-Za-z0-9])([A-Za-z])([A-Za-z])[\t\n\x0b\x0c\r ()\-./\\_]{0,3}([0-9])([0-9])"
 )
 _IBAN_CHAR_CLASS: Final = r"A-Za-zＡ-Ｚａ-ｚ0-9"
 _IBAN_SEPARATORS: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]+")
@@ -1144,7 +1198,8 @@ def _iban_rest(count: int) -> regex.Pattern[str]:
 
 
 def _iban_candidates(text: str, found: list[_Candidate]) -> None:
-    for match in _IBAN_START.finditer(text):
+    starts = _ASCII_IBAN_START if text.isascii() else _IBAN_START
+    for match in starts.finditer(text):
         country = (match[1] + match[2]).translate(_FULL_WIDTH_LETTERS).upper()
         length = IBAN_LENGTHS.get(country)
         if length is None:
@@ -1171,6 +1226,7 @@ def _iban_candidates(text: str, found: list[_Candidate]) -> None:
 # patterns anchored there, so the cost is linear whatever the text ("x@" + "a." * k included).
 _LOCAL_CHAR: Final = regex.compile(r"[\p{L}\p{M}\p{N}\p{Cf}_.+\-%*]")
 _LOCAL_FIRST: Final = regex.compile(r"[\p{L}\p{N}_]")
+_LOCAL_TAIL: Final = regex.compile(r"(?r)[\p{L}\p{M}\p{N}\p{Cf}_.+\-%*]*")
 _LABEL: Final = r"[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\p{Cf}\-]{0,61}[\p{L}\p{M}\p{N}])?"
 _DOT: Final = r"[.．。｡]"
 _WORD_DOT: Final = r"(?:\s*[(\[{<]\s*(?:dot|tečka|tecka)\s*[)\]}>]\s*|\s+(?:dot|tečka|tecka)\s+)"
@@ -1205,8 +1261,12 @@ _GENERIC_TLDS: Final = frozenset({
 })  # fmt: skip
 
 
+_DOMAIN_DOT: Final = regex.compile(rf"{_DOT}|{_WORD_DOT}", regex.IGNORECASE)
+_SPELLED_DOT: Final = regex.compile(_WORD_DOT, regex.IGNORECASE)
+
+
 def _plausible_domain(domain: str) -> bool:
-    tld = regex.split(rf"{_DOT}|{_WORD_DOT}", _CF.sub("", domain), flags=regex.IGNORECASE)[-1]
+    tld = _DOMAIN_DOT.split(_drop_cf(domain))[-1]
     return (
         len(tld) == 2
         or not tld.isascii()
@@ -1217,10 +1277,8 @@ def _plausible_domain(domain: str) -> bool:
 
 def _local_start(text: str, at: int) -> int:
     """Where the local part that ends at ``at`` begins (``at`` when there is none)."""
-    position = at
-    floor = max(0, at - 64)
-    while position > floor and _LOCAL_CHAR.match(text, position - 1):
-        position -= 1
+    # the local characters right before "@", at most 64 of them (matched backwards)
+    position = _LOCAL_TAIL.match(text, max(0, at - 64), at).start()  # type: ignore[union-attr]
     while position < at and not _LOCAL_FIRST.match(text, position):
         position += 1  # a local part starts with a letter, digit or underscore
     return position
@@ -1245,10 +1303,10 @@ def _email_candidates(text: str, found: list[_Candidate]) -> None:
         if (
             obfuscated
             and not written_at.startswith(("(", "[", "{", "<"))
-            and not regex.search(_WORD_DOT, domain[1], flags=regex.IGNORECASE)
+            and not _SPELLED_DOT.search(domain[1])
         ):
             continue
-        local = _CF.sub("", text[start : at.start()])
+        local = _drop_cf(text[start : at.start()])
         if len(local) > 1 and local[1:].strip("*") == "":
             continue  # already masked
         found.append(_Candidate(_RANK["email"], start, domain.end(), "email"))
@@ -1358,7 +1416,7 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
         return text, []
     normal = _normalise(text)
     extra = _detector_candidates(text, policy.detectors) if policy.detectors else []
-    digits = _DIGIT.search(normal) is not None
+    digits = (_ASCII_DIGIT if normal.isascii() else _DIGIT).search(normal) is not None
     words = _WORDS.search(normal) is not None
     if not (extra or digits or words):
         return normal, []
@@ -1399,7 +1457,7 @@ def _mask_number(item: str, keep_head: int) -> str:
 def _mask_email(item: str) -> str:
     at = _AT.search(item)
     split = len(item) if at is None else at.start()
-    local = _CF.sub("", item[:split])
+    local = _drop_cf(item[:split])
     return local[:1] + "*" * (len(local) - 1) + item[split:]
 
 
