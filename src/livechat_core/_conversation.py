@@ -47,6 +47,7 @@ from ._model import (
     OfferKind,
     Outcome,
     Role,
+    copier_from,
     replace,
 )
 from ._pci import recent_window
@@ -153,32 +154,12 @@ class Draft(LegLookups):
         return draft
 
 
+_FREEZE: Final = copier_from(Conversation)
+
+
 def freeze(draft: Draft) -> Conversation:
     """The record of a draft: built once, when the command that changed it is decided."""
-    return Conversation(
-        id=draft.id,
-        queue=draft.queue,
-        asset=draft.asset,
-        customer_name=draft.customer_name,
-        customer_contact=draft.customer_contact,
-        proactive=draft.proactive,
-        started_at=draft.started_at,
-        state=draft.state,
-        owner=draft.owner,
-        accepted_at=draft.accepted_at,
-        first_accepted_at=draft.first_accepted_at,
-        legs=draft.legs,
-        messages=draft.messages,
-        message_count=draft.message_count,
-        declined_by=draft.declined_by,
-        handed_off_by=draft.handed_off_by,
-        cause=draft.cause,
-        disconnect_reason=draft.disconnect_reason,
-        outcome=draft.outcome,
-        ended_at=draft.ended_at,
-        closed_at=draft.closed_at,
-        version=draft.version,
-    )
+    return _FREEZE(draft)
 
 
 def started(event: ev.ChatStarted) -> Draft:

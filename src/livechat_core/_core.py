@@ -64,6 +64,7 @@ from ._model import (
     Message,
     Queue,
     Role,
+    builder,
     replace,
 )
 from ._model import initials as initials_of
@@ -71,6 +72,8 @@ from .ports import Changes, routing_key
 
 _C = ConversationState
 _L = LegState
+_MESSAGE: Final = builder(Message)
+_CHANGES: Final = builder(Changes)
 
 
 class Reader(Protocol):
@@ -320,7 +323,7 @@ class Unit:
         state, effect = AGENT_MACHINE.step(
             agent.state, event_type.__name__, aggregate_id=agent.id, command=command
         )
-        event = event_type(
+        event = builder(event_type)(
             aggregate_id=agent.id, sequence=agent.sequence + 1, at=self.now, **fields
         )
         self.events.append(event)
@@ -350,7 +353,9 @@ class Unit:
         """Apply one conversation event (the table's lookup, then its effect) to the
         conversation's draft; refused, it changes nothing."""
         if conversation is None:
-            event = event_type(aggregate_id=aggregate_id, sequence=1, at=self.now, **fields)
+            event = builder(event_type)(
+                aggregate_id=aggregate_id, sequence=1, at=self.now, **fields
+            )
             if not isinstance(event, ev.ChatStarted):
                 raise InvalidArgument(f"event {event.id} before the conversation started")
             draft = started(event)
@@ -364,7 +369,7 @@ class Unit:
             draft = Draft.of(conversation)
             self._drafts[aggregate_id] = (draft, conversation.version)
         before, queue = draft.state, draft.queue
-        event = event_type(
+        event = builder(event_type)(
             aggregate_id=aggregate_id, sequence=draft.version + 1, at=self.now, **fields
         )
         apply_to(draft, event, on_leg=self._on_leg, command=command)
@@ -374,7 +379,7 @@ class Unit:
         return draft
 
     def post_system_message(self, conversation: Readable, key: str, **params: str) -> Draft:
-        message = Message(
+        message = _MESSAGE(
             id=f"{conversation.id}/{conversation.message_count + 1}",
             role=Role.SYSTEM,
             author="system",
@@ -392,7 +397,7 @@ class Unit:
 
     def changes(self) -> Changes:
         """The staged changes, each changed conversation frozen once."""
-        return Changes(
+        return _CHANGES(
             queues=tuple(self._queues.values()),
             agents=tuple(self._agents.values()),
             conversations=tuple(
@@ -573,7 +578,7 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
             command=command,
         )
     author_leg(conversation, agent.id, command)
-    message = Message(
+    message = _MESSAGE(
         id=f"{conversation.id}/{conversation.message_count + 1}",
         role=Role.AGENT,
         author=agent.id,
@@ -595,7 +600,7 @@ def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None
         )
         for message_id, new_text in redactions:
             unit.redact(conversation.id, message_id, new_text)
-    message = Message(
+    message = _MESSAGE(
         id=f"{conversation.id}/{conversation.message_count + 1}",
         role=Role.CUSTOMER,
         author=conversation.customer_name,

@@ -31,6 +31,88 @@ def field_reader(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any,
     return found
 
 
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The ``__set__`` of the slot ``name`` of ``cls`` (defined on ``cls`` or a base)."""
+    for klass in cls.__mro__:
+        descriptor = vars(klass).get(name)
+        if descriptor is not None:
+            return descriptor.__set__  # type: ignore[no-any-return]
+    raise TypeError(f"{cls.__name__} has no slot {name!r}")  # pragma: no cover
+
+
+def _plain_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
+    """The fields of a slotted frozen attrs class whose ``__init__`` does nothing but set
+    each one (no validator, converter, factory or post-init hook), else ``TypeError``:
+    for those, building one slot by slot is what ``__init__`` does."""
+    fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(cls)
+    plain = not hasattr(cls, "__attrs_post_init__") and "__slots__" in vars(cls)
+    for field in fields:
+        factory = isinstance(field.default, attrs.Factory)  # type: ignore[arg-type]
+        if field.validator or field.converter or factory:
+            plain = False
+    if not plain:
+        raise TypeError(f"{cls.__name__} is not built by setting its fields alone")
+    return fields
+
+
+def _generated(cls: type, what: str, source: str, namespace: dict[str, Any]) -> Any:
+    names = _plain_fields(cls)
+    namespace.update(new=object.__new__, cls=cls)
+    for index, field in enumerate(names):
+        namespace[f"set_{index}"] = _slot_setter(cls, field.name)
+    exec(compile(source, f"<{what} of {cls.__qualname__}>", "exec"), namespace)
+    return namespace[what]
+
+
+def _sets(cls: type, value: Callable[[str], str]) -> str:
+    """The body lines setting every field of ``cls`` on ``self`` to ``value(name)``."""
+    return "".join(
+        f"    set_{index}(self, {value(field.name)})\n"
+        for index, field in enumerate(attrs.fields(cls))
+    )
+
+
+_BUILDERS: dict[type, Callable[..., Any]] = {}
+
+
+def builder(cls: type[_R]) -> Callable[..., _R]:
+    """A constructor equal to ``cls(**fields)`` for a slotted frozen attrs class whose
+    ``__init__`` only sets its fields (records and events): generated once per class, it
+    sets each slot of the new instance through the slot itself, where the ``__init__`` of
+    a frozen class goes through ``object.__setattr__`` for each field, which costs about
+    twice as much (``docs/performance.md``). Nothing is changed after it is built: the
+    value is frozen from the moment it is returned."""
+    found = _BUILDERS.get(cls)
+    if found is None:
+        fields = _plain_fields(cls)
+        namespace: dict[str, Any] = {}
+        parameters = []
+        for field in fields:
+            if field.default is attrs.NOTHING:
+                parameters.append(field.name)
+            else:
+                namespace[f"default_{field.name}"] = field.default
+                parameters.append(f"{field.name}=default_{field.name}")
+        source = (
+            f"def build(*, {', '.join(parameters)}):\n    self = new(cls)\n"
+            + _sets(cls, lambda name: name)
+            + "    return self\n"
+        )
+        found = _BUILDERS[cls] = _generated(cls, "build", source, namespace)
+    return found
+
+
+def copier_from(cls: type[_R], source_name: str = "source") -> Callable[[Any], _R]:
+    """``source -> cls(**{each field: source.<field>})``, generated once: a frozen record
+    of any object with the class's attributes (a draft), built as :func:`builder` does."""
+    source = (
+        "def copy(source):\n    self = new(cls)\n"
+        + _sets(cls, lambda name: f"source.{name}")
+        + "    return self\n"
+    )
+    return _generated(cls, "copy", source, {})  # type: ignore[no-any-return]
+
+
 def replace(record: _R, **changes: Any) -> _R:
     """A copy of a frozen record with ``changes``: ``attrs.evolve`` without its per-call
     introspection, for the hot path (the records here have no validators to skip)."""
@@ -53,14 +135,12 @@ def _copier(cls: type, changed: tuple[str, ...]) -> Callable[[Any, dict[str, Any
     unknown = sorted(set(changed) - set(names))
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {unknown}")
-    arguments = ", ".join(
-        f"{name}=changes[{name!r}]" if name in changed else f"{name}=record.{name}"
-        for name in names
+    source = (
+        "def copy(record, changes):\n    self = new(cls)\n"
+        + _sets(cls, lambda name: f"changes[{name!r}]" if name in changed else f"record.{name}")
+        + "    return self\n"
     )
-    namespace: dict[str, Any] = {"cls": cls}
-    source = f"def copy(record, changes):\n    return cls({arguments})\n"
-    exec(compile(source, f"<copy of {cls.__qualname__}>", "exec"), namespace)
-    return namespace["copy"]  # type: ignore[no-any-return]
+    return _generated(cls, "copy", source, {})  # type: ignore[no-any-return]
 
 
 class Role(enum.StrEnum):
