@@ -206,8 +206,10 @@ _DIGIT: Final = regex.compile(r"\d")
 _ASCII_DIGIT: Final = re.compile(r"[0-9]")
 """:data:`_DIGIT` for ASCII text (the standard library's engine is faster at it)."""
 _WORDS: Final = regex.compile(
-    r"(?i)[@＠]|\bat\b|zavin|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|"
-    r"nula|jedn|dv|t[řr]i|[čc]ty|p[ěe]t|[šs]est|sedm|osm|dev)"
+    # zero|oh|one|two|three|four|five|six|seven|eight|nine|nula|jedn|dv|t[řr]i|[čc]ty|p[ěe]t|
+    # [šs]est|sedm|osm|dev, as a tree of their first letters (the same words, read faster)
+    r"(?i)[@＠]|\bat\b|zavin|\b(?:z(?:ero)|o(?:h|ne|sm)|t(?:wo|hree|[řr]i)|f(?:our|ive)|"
+    r"s(?:ix|even|edm|est)|eight|n(?:ine|ula)|jedn|d(?:v|ev)|[čc]ty|p[ěe]t|šest)"
 )
 """What the e-mail and spelled-digit finders need: an "@", "at" or a number word. Most chat
 text has neither this nor a digit, and returns at once."""
@@ -239,6 +241,17 @@ _RUN: Final = regex.compile(
     rf"(?P<group>{_GROUP})(?:[{_SEPARATOR_CLASS}]{{1,12}}(?P<group>{_GROUP}))*"
 )
 """A run of digit groups; the match keeps every group (``starts``, ``ends``, ``captures``)."""
+_SIMPLE_RUN: Final = re.compile(
+    # the same for plain text (see _NOT_PLAIN), where the standard library's engine is faster:
+    # there, a group is a run of [0-9] (no \p{Cf}) and the separators are these
+    r"(?:\(?\+[\t\n\x0b\x0c\r ]{0,3}|\((?=[0-9]))?"
+    r"[0-9]+(?:[\t\n\x0b\x0c\r ()\-./\\_\ue000]{1,12}[0-9]+)*"
+)
+_SIMPLE_GROUP: Final = re.compile(r"[0-9]+")
+_NOT_PLAIN: Final = regex.compile(r"[^\x00-\x7f\ue000\p{L}]")
+"""What makes a normalised text other than *plain*: plain text holds ASCII, letters and the weak
+separator only, so its digits are ASCII, it has no format characters, and the separators of a
+number and of an IBAN in it are ASCII or weak; the standard library's engine reads it faster."""
 _LETTER_OR_DIGIT: Final = regex.compile(r"[\p{L}\p{N}]")
 _STAR_NEIGHBOUR_BEFORE: Final = regex.compile(rf"\*[{_SEPARATOR_CLASS}+＋]{{0,6}}$")
 _STAR_NEIGHBOUR_AFTER: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]{{0,6}}\*")
@@ -282,6 +295,8 @@ _AMOUNT_BEFORE: Final = regex.compile(
 )
 _AMOUNT_BEFORE_LAST: Final = frozenset("$€£¥₹₽¢čkrdpnfs.ł")
 """The last characters of what :data:`_AMOUNT_BEFORE` matches (before one space)."""
+_AMOUNT_BEFORE_PAIRS: Final = frozenset({"zk", "ur", "nr", "sd", "bp", "ln", "hf", "uf", "rs"})
+"""The last two letters (in ASCII) of the currencies :data:`_AMOUNT_BEFORE` matches."""
 _AMOUNT_AFTER_FIRST: Final = frozenset("$€£¥₹₽%‰,.\ue000kceudgpzhfirmst")
 """The first characters of what :data:`_AMOUNT_AFTER` matches (after one space)."""
 _AMOUNT_AFTER_PAIRS: Final = frozenset({
@@ -554,13 +569,24 @@ _new_group: Final = tuple.__new__
 _new_run: Final = tuple.__new__
 
 
-def _parse_run(text: str, match: regex.Match[str]) -> _Run:
+def _parse_run(text: str, match: regex.Match[str] | re.Match[str]) -> _Run:
+    """The run ``match`` (of :data:`_RUN`, or of :data:`_SIMPLE_RUN` in plain text) found."""
     start, end = match.span()
     body = match[0]
     if body.isdigit() and body.isascii():  # one group of digits, the most common run
         groups = [_new_group(_Group, (start, end, body, False))]
         separators = [""]
         prefix = ""
+    elif isinstance(match, re.Match):  # plain text: the groups are the runs of [0-9]
+        groups = []
+        separators = []
+        position = -1
+        for group in _SIMPLE_GROUP.finditer(text, start, end):
+            a, b = group.span()
+            groups.append(_new_group(_Group, (a, b, group[0], False)))
+            separators.append("" if position < 0 else text[position:a])
+            position = b
+        prefix = text[start : groups[0].start]
     else:
         # the group named "group" (by number: faster), every capture of it
         captures = match.captures(1)
@@ -677,9 +703,11 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             if groups[j].poisoned:
                 break
             digits += groups[j].digits
+            if len(digits) < 12:
+                continue
             if len(digits) > 19:
                 break
-            if len(digits) < 12 or (digits[0] == "0" and not digits.startswith("0604")):
+            if digits[0] == "0" and not digits.startswith("0604"):
                 continue
             if not (_card_issuer_plausible(digits) and _luhn_valid(digits)):
                 continue
@@ -767,6 +795,11 @@ _EXTENSION: Final = regex.compile(r"(?i)[ \t]?(?:x|ext\.?|ext\.? ?#)[ \t]?\d{1,6
 
 def _with_extension(text: str, end: int) -> int:
     """Where a phone number ending at ``end`` ends with its extension (``x123``, ``ext. 45``)."""
+    following = text[end : end + 2]
+    if following[:1] in (" ", "\t"):
+        following = following[1:]
+    if following[:1] not in ("x", "X", "e", "E"):
+        return end  # (also when nothing follows: "" is not in the tuple)
     extension = _EXTENSION.match(text, end)
     return end if extension is None else extension.end()
 
@@ -844,6 +877,8 @@ def _phone_layout(
     """Whether the groups are written the way phone numbers are: spaces, dashes, dots,
     slashes and an area code in parentheses; dotted numbers only in groups of two or more
     digits (``204.313.5256``, not a version ``2.11.92.0.12``); not a range of years."""
+    if len(groups) == 1:
+        return not paren  # (every test below but the parenthesis' needs two groups)
     rest = separators[1:]
     plain = [_drop_invisible(s) for s in rest]
     if any(p not in _PHONE_SEPARATORS for p in plain):
@@ -907,13 +942,20 @@ def _code_or_placeholder(text: str, start: int, end: int, digits: str, compact: 
 def _amount(text: str, start: int, end: int) -> bool:
     """Whether the number ``text[start:end]`` is an amount (a currency or unit next to it);
     the patterns run only when the character next to the number could begin one."""
-    before = text[max(0, start - 2) : start]
-    if before[-1:].isspace():
-        before = before[:-1]
+    before = text[max(0, start - 3) : start]
+    before = before[:-1] if before[-1:].isspace() else before[-2:]
     last = before[-1:]
     if (
         last
         and (not last.isascii() or last.lower() in _AMOUNT_BEFORE_LAST)
+        and (
+            # an ASCII letter ends a currency of two letters or more: czk, eur, usd…
+            not (last.isascii() and last.isalpha())
+            or (
+                len(before) == 2
+                and (not before.isascii() or before.lower() in _AMOUNT_BEFORE_PAIRS)
+            )
+        )
         and _AMOUNT_BEFORE.search(text, max(0, start - 8), start)
     ):
         return True
@@ -1049,37 +1091,52 @@ def _whole_segment_candidates(
     labels before the run (a scan of its context) are read only when a test needs them."""
     context_start = max(0, run.start - _CONTEXT)
     phone_word = -2  # -2: not read yet
-    last_group = len(run.groups) - 1
+    all_groups = run.groups
+    last_group = len(all_groups) - 1
+    glued_before = glued_after = -1  # -1: not read yet; 0 or 1: whether the run is glued
     for i, j in segments:
-        if run.plus and i == 0:
+        if i == 0 and run.plus:
             continue  # an international number (never an SSN): judged by its country code
-        groups = run.groups[i : j + 1]
-        digits = groups[0].digits if i == j else "".join([g.digits for g in groups])
+        first, last = all_groups[i], all_groups[j]
+        digits = first.digits if i == j else "".join([g.digits for g in all_groups[i : j + 1]])
         count = len(digits)
         ssn_shape = count == 9 and _ssn_valid(digits)
         if not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
             continue  # too short or too long for any national phone number
-        if groups[0].poisoned or groups[-1].poisoned:
+        if first.poisoned or last.poisoned:
             continue  # only the first and the last group of a run can be (see _parse_run)
-        start, end = groups[0].start, groups[-1].end
+        start, end = first.start, last.end
         if i == 0:
-            if _glued_before(text, run.start) or (
-                text.find("*", max(0, run.start - 7), run.start) >= 0
-                and _STAR_NEIGHBOUR_BEFORE.search(text, max(0, run.start - 7), run.start)
-            ):
+            if glued_before < 0:
+                glued_before = (
+                    _glued_before(text, run.start)
+                    or (
+                        text.find("*", max(0, run.start - 7), run.start) >= 0
+                        and _STAR_NEIGHBOUR_BEFORE.search(text, max(0, run.start - 7), run.start)
+                        is not None
+                    )
+                ) + 0
+            if glued_before:
                 continue
             if run.paren:
                 start = run.start
-        if j == last_group and (
-            _glued_after(text, run.end)
-            or (
-                text.find("*", run.end, run.end + 7) >= 0
-                and _STAR_NEIGHBOUR_AFTER.match(text, run.end)
-            )
-        ):
-            continue
-        separators = run.separators[i : j + 1]
-        sizes = [len(g.digits) for g in groups]
+        if j == last_group:
+            if glued_after < 0:
+                glued_after = (
+                    _glued_after(text, run.end)
+                    or (
+                        text.find("*", run.end, run.end + 7) >= 0
+                        and _STAR_NEIGHBOUR_AFTER.match(text, run.end) is not None
+                    )
+                ) + 0
+            if glued_after:
+                continue
+        if i == j:
+            groups, separators, sizes = [first], [""], [count]
+        else:
+            groups = all_groups[i : j + 1]
+            separators = run.separators[i : j + 1]
+            sizes = [len(g.digits) for g in groups]
         if ssn_shape:
             plain = {_drop_cf(s) for s in separators[1:]}
             formatted = (
@@ -1098,7 +1155,7 @@ def _whole_segment_candidates(
                         other_word = -1  # "order" three clauses earlier does not label it
                     formatted = ssn_word > max(phone_word, other_word)
             if formatted:
-                found.append(_Candidate(_RANK["ssn"], groups[0].start, groups[-1].end, "ssn"))
+                found.append(_Candidate(_RANK["ssn"], first.start, last.end, "ssn"))
                 continue
         # A label ("order", "účet", "SSN") may change which kind a number is read as, but
         # never cancels masking of a number that has a phone's shape: when in doubt, mask.
@@ -1143,8 +1200,10 @@ def _number_candidates(
     found: list[_Candidate],
     joints: frozenset[int],
     covered: Sequence[tuple[int, int]] = (),
+    plain: bool = False,
 ) -> None:
-    for match in _RUN.finditer(text):
+    """Cards, SSNs and phones in ``text`` (``plain``: see :data:`_NOT_PLAIN`)."""
+    for match in (_SIMPLE_RUN if plain else _RUN).finditer(text):
         start, end = match.span()
         if end - start < 5:
             continue
@@ -1179,10 +1238,13 @@ _IBAN_START: Final = regex.compile(
     rf"(?<![\p{{L}}\p{{N}}])([A-Za-zＡ-Ｚａ-ｚ])\p{{Cf}}*([A-Za-zＡ-Ｚａ-ｚ])"
     rf"[{_SEPARATOR_CLASS}]{{0,3}}(\d)\p{{Cf}}*(\d)"
 )
-_ASCII_IBAN_START: Final = re.compile(
-    # the same for ASCII text, where the standard library's engine is twice as fast: in ASCII,
-    # [\p{L}\p{N}] is [A-Za-z0-9], \d is [0-9], there is no \p{Cf}, and the separators are these
-    r"(?<![A-Za-z0-9])([A-Za-z])([A-Za-z])[\t\n\x0b\x0c\r ()\-./\\_]{0,3}([0-9])([0-9])"
+_SIMPLE_IBAN_START: Final = re.compile(
+    # the same for plain text (see _NOT_PLAIN), where the standard library's engine is twice as
+    # fast: there, every character but ASCII ones that are no letter or digit and the weak
+    # separator is a letter or digit, \d is [0-9], there is no \p{Cf}, and the separators are
+    # these
+    r"(?<![^\x00-/:-@\[-`{-\x7f\ue000])([A-Za-zＡ-Ｚａ-ｚ])([A-Za-zＡ-Ｚａ-ｚ])"
+    r"[\t\n\x0b\x0c\r ()\-./\\_\ue000]{0,3}([0-9])([0-9])"
 )
 _IBAN_CHAR_CLASS: Final = r"A-Za-zＡ-Ｚａ-ｚ0-9"
 _IBAN_SEPARATORS: Final = regex.compile(rf"[{_SEPARATOR_CLASS}]+")
@@ -1197,9 +1259,9 @@ def _iban_rest(count: int) -> regex.Pattern[str]:
     return regex.compile(rf"(?:[{_SEPARATOR_CLASS}]*+[{_IBAN_CHAR_CLASS}]){{{count}}}")
 
 
-def _iban_candidates(text: str, found: list[_Candidate]) -> None:
-    starts = _ASCII_IBAN_START if text.isascii() else _IBAN_START
-    for match in starts.finditer(text):
+def _iban_candidates(text: str, found: list[_Candidate], plain: bool = False) -> None:
+    """IBANs in ``text`` (``plain``: see :data:`_NOT_PLAIN`)."""
+    for match in (_SIMPLE_IBAN_START if plain else _IBAN_START).finditer(text):
         country = (match[1] + match[2]).translate(_FULL_WIDTH_LETTERS).upper()
         length = IBAN_LENGTHS.get(country)
         if length is None:
@@ -1383,9 +1445,12 @@ def _candidates(
         _email_candidates(text, found)
     if digits:  # numbers and IBANs have digits
         others = len(found)
-        _iban_candidates(text, found)
+        plain = text.isascii() or _NOT_PLAIN.search(text) is None
+        _iban_candidates(text, found, plain)
+        # (look-alikes become ASCII digits: the text stays as plain as it was)
         numbers = _LOOKALIKE_TOKEN.sub(_lookalike, text) if _LOOKALIKE_HINT.search(text) else text
-        _number_candidates(numbers, found, joints, _uncontested(found[:others], found[others:]))
+        covered = _uncontested(found[:others], found[others:])
+        _number_candidates(numbers, found, joints, covered, plain)
     if words:
         _spelled_candidates(text, found)
     if len(found) < 2:  # nothing to choose between
