@@ -362,7 +362,11 @@ def main() -> None:
         "--batches", default="10,100", help="desk.batch() sizes, comma-separated ('' for none)"
     )
     parser.add_argument("--serializable", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--stores", default="memory,sqlite,postgres", help="which stores, comma-separated"
+    )
     arguments = parser.parse_args()
+    stores = arguments.stores.split(",")
     batches = [int(size) for size in arguments.batches.split(",") if size]
     seconds, rounds, slice_seconds = arguments.seconds, arguments.rounds, arguments.slice
 
@@ -372,11 +376,12 @@ def main() -> None:
     )
     print("| store | commands/s | lifecycles/s | database's own limit (tx/s) | ratio |")
     print("|---|---:|---:|---:|---:|")
-    _row("MemoryStore", run_single(MemoryStore(), seconds))
+    if "memory" in stores:
+        _row("MemoryStore", run_single(MemoryStore(), seconds))
     directory = tempfile.mkdtemp(prefix="livechat-bench-")
     counter = itertools.count()
     try:
-        levels: tuple[Synchronous, ...] = ("FULL", "NORMAL")
+        levels: tuple[Synchronous, ...] = ("FULL", "NORMAL") if "sqlite" in stores else ()
         for synchronous in levels:
             sizes = [0, *batches] if synchronous == "FULL" else [0]
             for size in sizes:
@@ -411,6 +416,8 @@ def main() -> None:
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
+    if "postgres" not in stores:
+        return
     if not arguments.postgres:
         print("\n(PostgreSQL skipped: no --postgres / LIVECHAT_TEST_POSTGRES)")
         return

@@ -733,8 +733,13 @@ ROLLBACK_SAVE: Final = b"ROLLBACK TO SAVEPOINT livechat_save"
 
 _Key = tuple[int, int]
 _SAVEPOINT_NONE, _SAVEPOINT_WANTED, _SAVEPOINT_SENT, _SAVEPOINT_RELEASE = range(4)
+_SAVEPOINT_RELEASE_WANTED = 4
 """Where a transaction's ``savepoint()`` stands: none, owed to the server with the next
-statements, sent, or ended and owed a release."""
+statements, sent, ended and owed a release, or owed both (the scope before ended and a new
+one began before either was sent). A savepoint that is never released stays open as a
+subtransaction until the commit: a block of 100 commands kept 200 open (PostgreSQL's
+per-backend cache of subtransaction ids holds 64, past which every snapshot taken by any
+session must look them up)."""
 _ROUTING_ROWS: Final = 4
 _ROUTABLE_ROWS: Final = 8
 """Routable members read ahead per queue, in routing order (routing asks for a few more
@@ -841,12 +846,14 @@ class _PostgresTransaction(StoreTransaction):
             self.begun = True
         # A savepoint of savepoint() travels with its first statements (and its release
         # with the next ones), so a batched command costs no round trip more.
-        if self._savepoint == _SAVEPOINT_RELEASE:
+        state = self._savepoint
+        if state in (_SAVEPOINT_RELEASE, _SAVEPOINT_RELEASE_WANTED):
             begin.append((None, b"RELEASE SAVEPOINT livechat_command", None))
-            self._savepoint = _SAVEPOINT_NONE
-        elif self._savepoint == _SAVEPOINT_WANTED and not commit:
+            state = _SAVEPOINT_NONE if state == _SAVEPOINT_RELEASE else _SAVEPOINT_WANTED
+        if state == _SAVEPOINT_WANTED and not commit:
             begin.append((None, b"SAVEPOINT livechat_command", None))
-            self._savepoint = _SAVEPOINT_SENT
+            state = _SAVEPOINT_SENT
+        self._savepoint = state
         prepared = self._prepared
         new: dict[str, bytes] = {}
         for statement, values in statements:
@@ -1188,7 +1195,7 @@ class _PostgresTransaction(StoreTransaction):
         advisory locks taken inside."""
         held = dict(self._held)
         learned = len(self._learned)
-        self._savepoint = _SAVEPOINT_WANTED
+        self._savepoint_wanted()
         try:
             yield
         except BaseException:
@@ -1196,9 +1203,16 @@ class _PostgresTransaction(StoreTransaction):
                 with _translating("rolling back to a savepoint"):
                     self.connection.execute(ROLLBACK_COMMAND)
                 self._rolled_back(held, learned)
-            self._savepoint = _SAVEPOINT_NONE
+            self._savepoint_kept()  # rolled back to, it is still there: release it too
             raise
         self._savepoint_kept()
+
+    def _savepoint_wanted(self) -> None:
+        """A scope begins: its savepoint is owed (after the release still owed, if any)."""
+        if self._savepoint == _SAVEPOINT_RELEASE:
+            self._savepoint = _SAVEPOINT_RELEASE_WANTED
+        else:
+            self._savepoint = _SAVEPOINT_WANTED
 
     def _rolled_back(self, held: dict[_Key, bool], learned: int) -> None:
         """After ``ROLLBACK TO SAVEPOINT``: the locks and reads of before the savepoint."""
@@ -1218,8 +1232,9 @@ class _PostgresTransaction(StoreTransaction):
 
     def _savepoint_kept(self) -> None:
         """A savepoint's scope ended without an error: release it with the next statements."""
-        if self._savepoint == _SAVEPOINT_SENT:
-            self._savepoint = _SAVEPOINT_RELEASE
+        state = self._savepoint
+        if state in (_SAVEPOINT_SENT, _SAVEPOINT_RELEASE_WANTED):
+            self._savepoint = _SAVEPOINT_RELEASE  # this scope's, or the one before's
         else:
             self._savepoint = _SAVEPOINT_NONE
 
@@ -1262,7 +1277,10 @@ class _PostgresTransaction(StoreTransaction):
         self._queued.clear()
         self._members.clear()
         self._routable.clear()
-        return [("SAVEPOINT livechat_save", ()), *statements]
+        # Released with the writes once they went through: a savepoint left open stays a
+        # subtransaction until the commit (see _SAVEPOINT_RELEASE_WANTED).
+        release = ("RELEASE SAVEPOINT livechat_save", ())
+        return [("SAVEPOINT livechat_save", ()), *statements, release]
 
     def save_last(self, changes: Changes) -> None:
         self._last = self._writes(changes)

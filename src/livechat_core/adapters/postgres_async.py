@@ -37,9 +37,7 @@ from .._model import Message
 from ..ports import Changes, transcript_of
 from . import _codec
 from .postgres import (
-    _SAVEPOINT_NONE,
     _SAVEPOINT_SENT,
-    _SAVEPOINT_WANTED,
     CONVERSATION_IDS_QUERY,
     EVENTS_QUERY,
     ROLLBACK_COMMAND,
@@ -222,14 +220,14 @@ class AsyncPostgresTransaction(_PostgresTransaction):
         """:meth:`savepoint` with its rollback awaited."""
         held: dict[_Key, bool] = dict(self._held)
         learned = len(self._learned)
-        self._savepoint = _SAVEPOINT_WANTED
+        self._savepoint_wanted()
         try:
             yield
         except BaseException:
             if self._savepoint == _SAVEPOINT_SENT and not self.aconnection.broken:
                 await self._aexecute(ROLLBACK_COMMAND, "rolling back to a savepoint")
                 self._rolled_back(held, learned)
-            self._savepoint = _SAVEPOINT_NONE
+            self._savepoint_kept()  # rolled back to, it is still there: release it too
             raise
         self._savepoint_kept()
 

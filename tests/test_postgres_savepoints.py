@@ -1,0 +1,71 @@
+"""PostgreSQL's savepoints in a ``desk.batch()`` block: each command's savepoint (and each
+save's own) is released once the command is done, so a block of any length keeps at most
+one open on the server.
+
+A savepoint that is never released stays open as a nested subtransaction until the
+commit: a block of 100 commands kept 200 of them, past PostgreSQL's cache of 64
+subtransaction ids per session, beyond which every snapshot any session takes must look
+them up. The server is asked directly: ``RELEASE SAVEPOINT`` succeeds once per savepoint
+still open.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from livechat_core import Desk, UnknownConversation
+from livechat_core.adapters.postgres import PostgresStore
+from livechat_core.testing import ManualClock
+from livechat_core.testing._conformance import T0
+
+
+class _Probed(Exception):
+    """Leaves the block once the probe aborted its transaction."""
+
+
+def _open_savepoints(connection: psycopg.Connection[object], name: str) -> int:
+    """How many savepoints called ``name`` are open (the transaction is aborted after:
+    the probe ends with a failed ``RELEASE``; releasing one releases those in it)."""
+    released = 0
+    while True:
+        try:
+            connection.execute(f"RELEASE SAVEPOINT {name}".encode())
+        except psycopg.errors.InvalidSavepointSpecification:
+            return released
+        released += 1
+
+
+def _lifecycle(desk: Desk, number: int) -> None:
+    chat = desk.start_chat("support", "Karel", "karel@example.com")
+    desk.send_customer_message(chat, f"Dobrý den {number}")
+    desk.accept("ann", chat)
+    desk.send_agent_message("ann", chat, "Hned to bude.")
+    desk.end("ann", chat)
+    desk.submit_wrap_up("ann", chat, "Resolved")
+
+
+@pytest.mark.parametrize(("name", "most"), [("livechat_save", 0), ("livechat_command", 1)])
+def test_a_long_block_keeps_at_most_one_savepoint_open(
+    postgres_dsn: str, name: str, most: int
+) -> None:
+    with PostgresStore(postgres_dsn) as store:
+        desk = Desk(store=store, clock=ManualClock(T0))
+        desk.add_queue("support", ["Resolved"])
+        desk.login("ann", "Ann", ["support"])
+        desk.set_available("ann")
+        counts: list[int] = []
+
+        def block() -> None:
+            with desk.batch():
+                for number in range(20):  # 120 commands
+                    _lifecycle(desk, number)
+                    with pytest.raises(UnknownConversation):  # refused: rolled back to
+                        desk.accept("ann", "no-such-chat")
+                counts.append(_open_savepoints(desk._local.batch.connection, name))
+                raise _Probed
+
+        with pytest.raises(_Probed):
+            block()
+        # at most the last command's (released by the commit); 120 or more were open
+        assert counts == [most]
