@@ -336,6 +336,7 @@ class PostgresStore(Store):
         self._closed = False
         self._prepared: dict[str, bytes] = {}  # statement → name prepared on the connection
         self._known = _Known()
+        self._active: _PostgresTransaction | None = None  # the transaction holding _lock
         # One advisory-lock key per schema, so separate stores in one database are independent
         # (taken for migrations); writers lock one key per queue and per asset of the schema.
         self._lock_key = zlib.crc32(f"livechat-core:{self.schema}".encode()) - 2**31
@@ -532,17 +533,22 @@ class PostgresStore(Store):
                 known=self._known,
                 timeout=2 * self.timeout,
             )
+            self._active = txn
             try:
                 yield txn
             except BaseException:
                 txn.abandon()
                 raise
+            finally:
+                self._active = None
             txn.commit()
 
     # --- outside a transaction ------------------------------------------------------------
 
     def _query(self, doing: str, query: str, parameters: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
+            if self._active is not None:  # this thread's transaction: its deferred writes
+                self._active.flush()
             connection = self._connect()
             with _translating(doing):
                 return connection.execute(query.encode(), parameters).fetchall()
@@ -736,10 +742,9 @@ _SAVEPOINT_NONE, _SAVEPOINT_WANTED, _SAVEPOINT_SENT, _SAVEPOINT_RELEASE = range(
 _SAVEPOINT_RELEASE_WANTED = 4
 """Where a transaction's ``savepoint()`` stands: none, owed to the server with the next
 statements, sent, ended and owed a release, or owed both (the scope before ended and a new
-one began before either was sent). A savepoint that is never released stays open as a
-subtransaction until the commit: a block of 100 commands kept 200 open (PostgreSQL's
-per-backend cache of subtransaction ids holds 64, past which every snapshot taken by any
-session must look them up)."""
+one began before either was sent). Without the last state a new scope overwrote the owed
+release: every command's savepoint stayed open inside the one before, and a block of 100
+commands ended 200 subtransactions deep."""
 _ROUTING_ROWS: Final = 4
 _ROUTABLE_ROWS: Final = 8
 """Routable members read ahead per queue, in routing order (routing asks for a few more
@@ -812,6 +817,13 @@ class _PostgresTransaction(StoreTransaction):
         self._known = known
         self._learned: list[tuple[int, str, Any]] = []  # for _known, once committed
         self._savepoint = _SAVEPOINT_NONE
+        # Deferred writes (lock mode; see _deferrable): statements of saves that cannot
+        # fail, sent at the head of the next round trip: those of ended scopes (before
+        # the next scope's SAVEPOINT) and those of the open scope (after it).
+        self._deferred: list[tuple[str, Any]] = []
+        self._deferred_scope: list[tuple[str, Any]] = []
+        self._written: set[tuple[str, str]] = set()  # rows this transaction wrote
+        self._written_scope: list[tuple[str, str]] = []  # ... of them, in the open scope
 
     # --- round trips ----------------------------------------------------------------------
 
@@ -838,8 +850,8 @@ class _PostgresTransaction(StoreTransaction):
     def _plan(self, statements: Sequence[tuple[str, Sequence[Any]]], commit: bool) -> _Plan:
         """The pipeline of :meth:`_run` (shared with the async transaction, which sends
         it through psycopg's async connection): ``BEGIN`` and the savepoint owed, the
-        statements this connection has not prepared yet, the statements, ``COMMIT``."""
-        steps: list[_Step] = []
+        statements this connection has not prepared yet, the deferred writes (see
+        :meth:`_deferrable`), the statements, ``COMMIT``."""
         begin: list[_Step] = []
         if not self.begun:
             begin.append((None, self._begin.encode(), None))
@@ -850,27 +862,49 @@ class _PostgresTransaction(StoreTransaction):
         if state in (_SAVEPOINT_RELEASE, _SAVEPOINT_RELEASE_WANTED):
             begin.append((None, b"RELEASE SAVEPOINT livechat_command", None))
             state = _SAVEPOINT_NONE if state == _SAVEPOINT_RELEASE else _SAVEPOINT_WANTED
+        savepoint: list[_Step] = []
         if state == _SAVEPOINT_WANTED and not commit:
-            begin.append((None, b"SAVEPOINT livechat_command", None))
+            savepoint.append((None, b"SAVEPOINT livechat_command", None))
             state = _SAVEPOINT_SENT
         self._savepoint = state
         prepared = self._prepared
         new: dict[str, bytes] = {}
-        for statement, values in statements:
-            parameters = [_parameter(value) for value in values]
-            if prepared is None:
-                steps.append((None, _numbered(statement), parameters))
-                continue
-            name = prepared.get(statement) or new.get(statement)
-            if name is None:
-                name = new[statement] = f"livechat_{len(prepared) + len(new) + 1}".encode()
-            steps.append((name, b"", parameters))
+
+        def bind(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[_Step]:
+            steps: list[_Step] = []
+            for statement, values in statements:
+                parameters = [_parameter(value) for value in values]
+                if prepared is None:
+                    steps.append((None, _numbered(statement), parameters))
+                    continue
+                name = prepared.get(statement) or new.get(statement)
+                if name is None:
+                    name = new[statement] = f"livechat_{len(prepared) + len(new) + 1}".encode()
+                steps.append((name, b"", parameters))
+            return steps
+
+        # Deferred writes first: those of ended scopes before this scope's savepoint (a
+        # rollback to it keeps them), the open scope's after it.
+        head: list[_Step] = []
+        if self._deferred:
+            head = bind(self._deferred)
+            self._deferred = []
+        if self._deferred_scope:
+            savepoint += bind(self._deferred_scope)
+            self._deferred_scope = []
+        steps = bind(statements)
         if commit:
             steps.append((None, b"COMMIT", None))
         # Prepared before use (a prepared statement outlives a rollback of the transaction),
         # but after BEGIN, which must come first to set the isolation level.
         preparing: list[_Step] = [(name, _numbered(text), None) for text, name in new.items()]
-        return _Plan([*begin, *preparing, *steps], len(begin), new, len(statements), commit)
+        return _Plan(
+            [*begin, *preparing, *head, *savepoint, *steps],
+            len(begin),
+            new,
+            len(statements),
+            commit,
+        )
 
     def _finish(
         self, plan: _Plan, results: list[Any], error: psycopg.Error | None, doing: str
@@ -1203,7 +1237,11 @@ class _PostgresTransaction(StoreTransaction):
                 with _translating("rolling back to a savepoint"):
                     self.connection.execute(ROLLBACK_COMMAND)
                 self._rolled_back(held, learned)
-            self._savepoint_kept()  # rolled back to, it is still there: release it too
+            elif self._deferred_scope:
+                # Saved without a round trip (deferred), so nothing to roll back on the
+                # server: forget what the scope read and saved.
+                self._rolled_back(held, learned)
+            self._savepoint_failed()
             raise
         self._savepoint_kept()
 
@@ -1237,6 +1275,25 @@ class _PostgresTransaction(StoreTransaction):
             self._savepoint = _SAVEPOINT_RELEASE  # this scope's, or the one before's
         else:
             self._savepoint = _SAVEPOINT_NONE
+        # What the scope saved stays: its deferred writes go before the next scope's.
+        if self._deferred_scope:
+            self._deferred += self._deferred_scope
+            self._deferred_scope = []
+        self._written_scope.clear()
+
+    def _savepoint_failed(self) -> None:
+        """A savepoint's scope ended with an exception (rolled back to, if it was sent):
+        forget its deferred writes and the rows it wrote; the savepoint, still there (or
+        the one before's), is released with the next statements."""
+        self._deferred_scope = []
+        for key in self._written_scope:
+            self._written.discard(key)
+        self._written_scope.clear()
+        state = self._savepoint
+        if state in (_SAVEPOINT_SENT, _SAVEPOINT_RELEASE_WANTED):
+            self._savepoint = _SAVEPOINT_RELEASE
+        else:
+            self._savepoint = _SAVEPOINT_NONE
 
     def open_on_asset(self, asset: str) -> list[str]:
         # Deleting an asset: exclusive, so no chat starts on it unseen (StartChat holds
@@ -1259,6 +1316,9 @@ class _PostgresTransaction(StoreTransaction):
     # --- the save -------------------------------------------------------------------------
 
     def save(self, changes: Changes) -> None:
+        if self._deferrable(changes):
+            self._defer(changes)
+            return
         try:
             self._run(self._save_statements(changes), "saving")
         except StoreError:
@@ -1268,6 +1328,65 @@ class _PostgresTransaction(StoreTransaction):
                     self.connection.execute(ROLLBACK_SAVE)
             raise
         self._remember(changes)
+        self._wrote(changes)
+
+    def _deferrable(self, changes: Changes) -> bool:
+        """Whether ``changes`` can wait for the next round trip: in ``lock`` mode, when
+        it writes only agents and conversations whose rows this transaction wrote already
+        at the versions it holds, and events of those.
+
+        Such a save cannot fail. The first write of a row took its row lock (a new row
+        is seen by nobody else), held until the commit: another writer's versioned
+        ``UPDATE`` of it waits and then finds a newer version, and its events (inserted
+        after its record writes) never get in. So nothing else can change these rows or
+        their events before this transaction ends, and the version checks of the
+        deferred writes pass; a ``desk.batch()`` block writes a chat's later commands
+        with the round trip of a later read or of the commit.
+        """
+        if not self._locking or changes.queues or changes.deleted_assets or changes.redactions:
+            return False
+        written = self._written
+        for agent, base in changes.agents:
+            read = self._agents.get(agent.id)
+            if ("agent", agent.id) not in written or read is None or read.version != base:
+                return False
+        for conversation, base in changes.conversations:
+            seen = self._conversations.get(conversation.id)
+            if ("conversation", conversation.id) not in written or seen is None:
+                return False
+            if seen.version != base:
+                return False
+        return all((event.aggregate, event.aggregate_id) in written for event in changes.events)
+
+    def _defer(self, changes: Changes) -> None:
+        """Hold a :meth:`_deferrable` save's writes for the next round trip."""
+        statements = self._writes(changes)
+        if self._savepoint == _SAVEPOINT_NONE or self._savepoint == _SAVEPOINT_RELEASE:
+            self._deferred += statements
+        else:
+            self._deferred_scope += statements
+        # What routing read is no longer what the database holds after this save.
+        self._queued.clear()
+        self._members.clear()
+        self._routable.clear()
+        self._remember(changes)
+
+    def _wrote(self, changes: Changes) -> None:
+        """The rows a save wrote (and holds locked until the commit)."""
+        scoped = self._savepoint not in (_SAVEPOINT_NONE, _SAVEPOINT_RELEASE)
+        for key in (
+            *(("agent", agent.id) for agent, _ in changes.agents),
+            *(("conversation", c.id) for c, _ in changes.conversations),
+        ):
+            if key not in self._written:
+                self._written.add(key)
+                if scoped:
+                    self._written_scope.append(key)
+
+    def flush(self) -> None:
+        """Send the deferred writes now (before a read around the transaction)."""
+        if self._deferred or self._deferred_scope:
+            self._run([], "saving")
 
     def _save_statements(self, changes: Changes) -> list[tuple[str, Any]]:
         """The statements of :meth:`save`, inside a savepoint that a failed write rolls
@@ -1277,8 +1396,8 @@ class _PostgresTransaction(StoreTransaction):
         self._queued.clear()
         self._members.clear()
         self._routable.clear()
-        # Released with the writes once they went through: a savepoint left open stays a
-        # subtransaction until the commit (see _SAVEPOINT_RELEASE_WANTED).
+        # Released with the writes once they went through: a savepoint left open nests the
+        # rest of the transaction inside it (see _SAVEPOINT_RELEASE_WANTED).
         release = ("RELEASE SAVEPOINT livechat_save", ())
         return [("SAVEPOINT livechat_save", ()), *statements, release]
 
@@ -1290,8 +1409,8 @@ class _PostgresTransaction(StoreTransaction):
         """Send the writes held by ``save_last`` with ``COMMIT``, or just commit."""
         last, self._last = self._last, None
         try:
-            if last:
-                self._run(last, "saving", commit=True)
+            if last or self._deferred or self._deferred_scope:
+                self._run(last or [], "saving", commit=True)
             elif self.begun:
                 with _translating("committing"):
                     self.connection.execute(b"COMMIT")
@@ -1304,6 +1423,7 @@ class _PostgresTransaction(StoreTransaction):
     def abandon(self) -> None:
         """Roll the transaction back (errors ignored: the one that got us here says more)."""
         self._last = None
+        self._deferred, self._deferred_scope = [], []
         if self.begun and not self.connection.broken:
             with contextlib.suppress(psycopg.Error):
                 self.connection.execute(b"ROLLBACK")

@@ -207,6 +207,9 @@ class AsyncPostgresTransaction(_PostgresTransaction):
 
     async def asave(self, changes: Changes) -> None:
         """:meth:`save` (writes checked on the server, inside a savepoint), awaited."""
+        if self._deferrable(changes):
+            self._defer(changes)
+            return
         try:
             await self.arun(self._save_statements(changes), "saving")
         except StoreError:
@@ -214,6 +217,7 @@ class AsyncPostgresTransaction(_PostgresTransaction):
                 await self._aexecute(ROLLBACK_SAVE, "rolling back a save")
             raise
         self._remember(changes)
+        self._wrote(changes)
 
     @contextlib.asynccontextmanager
     async def asavepoint(self) -> AsyncIterator[None]:
@@ -227,7 +231,11 @@ class AsyncPostgresTransaction(_PostgresTransaction):
             if self._savepoint == _SAVEPOINT_SENT and not self.aconnection.broken:
                 await self._aexecute(ROLLBACK_COMMAND, "rolling back to a savepoint")
                 self._rolled_back(held, learned)
-            self._savepoint_kept()  # rolled back to, it is still there: release it too
+            elif self._deferred_scope:
+                # Saved without a round trip (deferred), so nothing to roll back on the
+                # server: forget what the scope read and saved.
+                self._rolled_back(held, learned)
+            self._savepoint_failed()
             raise
         self._savepoint_kept()
 
@@ -235,8 +243,8 @@ class AsyncPostgresTransaction(_PostgresTransaction):
         """:meth:`commit` awaited: the writes of ``save_last`` travel with ``COMMIT``."""
         last, self._last = self._last, None
         try:
-            if last:
-                await self.arun(last, "saving", commit=True)
+            if last or self._deferred or self._deferred_scope:
+                await self.arun(last or [], "saving", commit=True)
             elif self.begun:
                 await self._aexecute(b"COMMIT", "committing")
         except BaseException:
@@ -247,6 +255,7 @@ class AsyncPostgresTransaction(_PostgresTransaction):
     async def aabandon(self) -> None:
         """Roll back (errors ignored: the one that got here says more)."""
         self._last = None
+        self._deferred, self._deferred_scope = [], []
         if self.begun and not self.aconnection.broken:
             with contextlib.suppress(StoreError, psycopg.Error):
                 await self._aexecute(b"ROLLBACK", "rolling back")
