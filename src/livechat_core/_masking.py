@@ -351,15 +351,6 @@ IBAN_STRUCTURES: Final[dict[str, str]] = {
 }  # fmt: skip
 
 
-def _bban_pattern(structure: str) -> regex.Pattern[str]:
-    """A pattern of a BBAN's structure (``"4a,6n,8n"``), for upper-case ASCII text."""
-    classes = {"n": "[0-9]", "a": "[A-Z]", "c": "[0-9A-Z]"}
-    return regex.compile(
-        "".join(f"{classes[part[-1]]}{{{part[:-1]}}}" for part in structure.split(","))
-    )
-
-
-_BBAN_PATTERNS: Final = {country: _bban_pattern(s) for country, s in IBAN_STRUCTURES.items()}
 IBAN_LENGTHS: Final[dict[str, int]] = {
     # country code -> IBAN length: the code, the check digits and the BBAN
     country: 4 + sum(int(part[:-1]) for part in structure.split(","))
@@ -525,15 +516,25 @@ def _lookalike(match: regex.Match[str]) -> str:
 
 def _normalise(text: str) -> str:
     """The text detection reads: same length, same positions (see above)."""
+    return _normalise_plain(text)[0]
+
+
+def _normalise_plain(text: str) -> tuple[str, bool | None]:
+    """:func:`_normalise` and whether the result is plain (see :data:`_NOT_PLAIN`; ``None``:
+    not looked at)."""
     if "&" in text:
         text = _ENTITY.sub(_entity, text)
-    if text.isascii():  # ASCII keeps every character but the weak separators "|" and ","
+    if text.isascii() or _NOT_ASCII_OR_LETTER.search(text) is None:
+        # ASCII and letters stay what they are but the weak separators "|" and ","
         if "," in text:
             text = text.replace(",", _WEAK)
         if "|" in text:
             text = text.replace("|", _WEAK)
-        return text
-    return text.translate(_TABLE)
+        return text, True
+    return text.translate(_TABLE), None
+
+
+_NOT_ASCII_OR_LETTER: Final = regex.compile(r"[^\x00-\x7f\p{L}]")
 
 
 # --------------------------------------------------------------------------- candidates
@@ -654,6 +655,35 @@ def _glued_after(text: str, position: int) -> bool:
     return _letter_or_digit(following)
 
 
+# Labels are found by case-insensitive patterns of many words, slow to run over every context;
+# these patterns of the standard library find, in the lower-cased context, a part that each of
+# those words has, much faster: where none is found, no label is either. (Lower-casing matches
+# what the patterns' case-insensitivity does, but for two letters: "İ" and "ſ".)
+_PHONE_WORD_PARTS: Final = re.compile(
+    "tel|phone|mob|cell|call|ring|text|sms|whats|viber|signal|fax|hotline|reach|contact|"
+    "kontakt|volej|volat|handy|rufnummer|anrufen|portable|appel|chiama|vil|llam|kom|zadzwo|"
+    "no|num|slo|mero"
+)
+""":data:`_PHONE_WORDS`' parts (of "my number" in any language: the number's word)."""
+_NOT_CARD_PARTS: Final = re.compile(
+    "imei|iccid|meid|ean|gtin|isbn|issn|upc|barcode|serial|s/n|sn|sku|tracking|timestamp"
+)
+""":data:`_NOT_CARD_WORDS`, as plain words."""
+
+
+def _folds_oddly(text: str) -> bool:
+    """Whether ``text`` has a letter that a case-insensitive pattern matches as ``i`` or ``s``
+    but that lower-cases to something else: ``İ``, ``ſ``."""
+    return "\u0130" in text or "\u017f" in text
+
+
+def _phone_word_end(context: str) -> int:
+    """Where the last phone word (:data:`_PHONE_WORDS`) in ``context`` ends, or -1."""
+    if _PHONE_WORD_PARTS.search(context.lower()) is None and not _folds_oddly(context):
+        return -1
+    return _last_match_end(_PHONE_WORDS, context)
+
+
 def _last_match_end(pattern: regex.Pattern[str], text: str) -> int:
     """Where the last match of ``pattern`` in ``text`` ends, or -1."""
     last = -1
@@ -743,9 +773,11 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             scored.append(((standard, whole, len(digits)), i, j))
     if not scored:
         return
-    for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
-        if _LABEL_GAP.fullmatch(text, label.end(), run.start):
-            return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
+    context = text[max(0, run.start - 24) : run.start]
+    if _NOT_CARD_PARTS.search(context.lower()) or _folds_oddly(context):
+        for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
+            if _LABEL_GAP.fullmatch(text, label.end(), run.start):
+                return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
     scored.sort(reverse=True)
     taken = bytearray(count)  # windows span at most 19 groups: checking them is cheap
     for _, i, j in scored:
@@ -1149,7 +1181,7 @@ def _whole_segment_candidates(
                 ssn_word = _last_match_end(_SSN_WORDS, before)
                 if ssn_word >= 0:
                     if phone_word == -2:
-                        phone_word = _last_match_end(_PHONE_WORDS, before)
+                        phone_word = _phone_word_end(before)
                     other_word = _last_match_end(_NOT_PHONE_WORDS, before)
                     if other_word >= 0 and not _LABEL_GAP.fullmatch(before, other_word):
                         other_word = -1  # "order" three clauses earlier does not label it
@@ -1168,7 +1200,7 @@ def _whole_segment_candidates(
             # not a phone by its shape (or a round figure, a literal in code, a placeholder):
             # only a phone word before the number ("tel.", "call me") can still make it one
             if phone_word == -2:
-                phone_word = _last_match_end(_PHONE_WORDS, text[context_start : run.start])
+                phone_word = _phone_word_end(text[context_start : run.start])
             if phone_word < 0:
                 continue
         if _amount(text, start, end):
@@ -1254,30 +1286,36 @@ _FULL_WIDTH_LETTERS: Final = str.maketrans(
 
 
 @functools.cache
-def _iban_rest(count: int) -> regex.Pattern[str]:
-    """``count`` more letters or digits, separators of any kind and length between them."""
-    return regex.compile(rf"(?:[{_SEPARATOR_CLASS}]*+[{_IBAN_CHAR_CLASS}]){{{count}}}")
+def _iban_rest(country: str) -> regex.Pattern[str]:
+    """The rest of an IBAN of ``country`` after its check digits: as many letters and digits
+    as its BBAN has, each of the class the registry's structure gives its place (digits,
+    letters, either), separators of any kind and length between them."""
+    classes = {"n": "0-9", "a": "A-Za-zＡ-Ｚａ-ｚ", "c": _IBAN_CHAR_CLASS}
+    return regex.compile(
+        "".join(
+            rf"(?:[{_SEPARATOR_CLASS}]*+[{classes[part[-1]]}]){{{part[:-1]}}}"
+            for part in IBAN_STRUCTURES[country].split(",")
+        )
+    )
 
 
 def _iban_candidates(text: str, found: list[_Candidate], plain: bool = False) -> None:
     """IBANs in ``text`` (``plain``: see :data:`_NOT_PLAIN`)."""
     for match in (_SIMPLE_IBAN_START if plain else _IBAN_START).finditer(text):
         country = (match[1] + match[2]).translate(_FULL_WIDTH_LETTERS).upper()
-        length = IBAN_LENGTHS.get(country)
-        if length is None:
+        if country not in IBAN_STRUCTURES:
             continue
-        rest = _iban_rest(length - 4).match(text, match.end())
+        check = int(match[3] + match[4])
+        if not 2 <= check <= 98:
+            continue
+        # the structure of that country's account numbers, and exactly as long
+        rest = _iban_rest(country).match(text, match.end())
         if rest is None:
             continue
         position = rest.end()
         if position < len(text) and _letter_or_digit(text[position]):
             continue  # longer than that country's IBAN: glued to more letters or digits
         body = _IBAN_SEPARATORS.sub("", rest[0]).translate(_FULL_WIDTH_LETTERS).upper()
-        if not _BBAN_PATTERNS[country].fullmatch(body):
-            continue  # not the structure of that country's account numbers
-        check = int(match[3] + match[4])
-        if not 2 <= check <= 98:
-            continue
         rearranged = body + country + match[3] + match[4]
         if int("".join([str(int(c, 36)) for c in rearranged])) % 97 != 1:
             continue
@@ -1431,11 +1469,13 @@ def _candidates(
     extra: Sequence[_Candidate] = (),
     digits: bool | None = None,
     words: bool | None = None,
+    plain: bool | None = None,
 ) -> list[_Candidate]:
     """The chosen candidates of ``kinds``; ``joints`` are the positions of the spaces that
     stand for message boundaries (see :func:`mask_across`); ``extra`` are the candidates of
     the policy's own detectors; ``digits`` and ``words`` whether ``text`` has what
-    :data:`_DIGIT` and :data:`_WORDS` look for (``None``: not looked at yet)."""
+    :data:`_DIGIT` and :data:`_WORDS` look for, ``plain`` whether it is plain (see
+    :data:`_NOT_PLAIN`) (``None``: not looked at yet)."""
     found: list[_Candidate] = list(extra)
     if words is None:
         words = _WORDS.search(text) is not None
@@ -1445,7 +1485,8 @@ def _candidates(
         _email_candidates(text, found)
     if digits:  # numbers and IBANs have digits
         others = len(found)
-        plain = text.isascii() or _NOT_PLAIN.search(text) is None
+        if plain is None:
+            plain = text.isascii() or _NOT_PLAIN.search(text) is None
         _iban_candidates(text, found, plain)
         # (look-alikes become ASCII digits: the text stays as plain as it was)
         numbers = _LOOKALIKE_TOKEN.sub(_lookalike, text) if _LOOKALIKE_HINT.search(text) else text
@@ -1479,14 +1520,15 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
         raise InvalidArgument(f"policy must be a MaskingPolicy, not {type(policy).__name__}")
     if not policy.enabled or not (policy.kinds or policy.detectors):
         return text, []
-    normal = _normalise(text)
+    normal, plain = _normalise_plain(text)
     extra = _detector_candidates(text, policy.detectors) if policy.detectors else []
-    digits = (_ASCII_DIGIT if normal.isascii() else _DIGIT).search(normal) is not None
+    # (the digits of plain text are ASCII)
+    digits = (_ASCII_DIGIT if plain else _DIGIT).search(normal) is not None
     words = _WORDS.search(normal) is not None
     if not (extra or digits or words):
         return normal, []
     kinds = policy.kinds | {d.kind for d in policy.detectors} if policy.detectors else policy.kinds
-    return normal, _candidates(normal, kinds, extra=extra, digits=digits, words=words)
+    return normal, _candidates(normal, kinds, extra=extra, digits=digits, words=words, plain=plain)
 
 
 _CUSTOM_RANK: Final = 3  # after e-mail, IBAN and card; before SSN and phone
