@@ -1,15 +1,19 @@
 """The generated constructors of frozen values build exactly what ``__init__`` builds.
 
-``_model.builder`` (and the copies made by ``replace`` and ``freeze``) set each slot of a
-new instance through the slot itself instead of through ``object.__setattr__`` as the
-``__init__`` of a frozen attrs class does (issue 9, fourth round: about half the cost per
-field). These properties compare them with ``__init__`` for every record, event and
-``Changes`` class, with any values, defaults left out or given.
+``_model.builder`` (and the copies made by ``replace`` and ``freeze``) build a new value
+as a subclass that stores its slots the plain way and make it an instance of the frozen
+class once every field is set, instead of calling ``object.__setattr__`` per field as
+the ``__init__`` of a frozen attrs class does (issue 9, fourth round). These properties
+compare them with ``__init__`` for every record, event and ``Changes`` class, with any
+values, defaults left out or given.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import pickle
+import weakref
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -68,6 +72,13 @@ def test_builder_builds_what_init_builds(cls: type, data: st.DataObject) -> None
     name = attrs.fields(cls)[0].name
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         setattr(built, name, None)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        delattr(built, name)
+    # an ordinary value of its class in every other way
+    assert pickle.loads(pickle.dumps(built)) == expected
+    assert copy.copy(built) == expected
+    assert attrs.evolve(cast(Any, built)) == expected
+    assert weakref.ref(built)() is built
 
 
 @pytest.mark.parametrize("cls", BUILT, ids=lambda cls: cls.__name__)

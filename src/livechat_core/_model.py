@@ -31,15 +31,6 @@ def field_reader(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any,
     return found
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    """The ``__set__`` of the slot ``name`` of ``cls`` (defined on ``cls`` or a base)."""
-    for klass in cls.__mro__:
-        descriptor = vars(klass).get(name)
-        if descriptor is not None:
-            return descriptor.__set__  # type: ignore[no-any-return]
-    raise TypeError(f"{cls.__name__} has no slot {name!r}")  # pragma: no cover
-
-
 def _plain_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
     """The fields of a slotted frozen attrs class whose ``__init__`` does nothing but set
     each one (no validator, converter, factory or post-init hook), else ``TypeError``:
@@ -55,20 +46,39 @@ def _plain_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
     return fields
 
 
+_BUILDING: dict[type, type] = {}
+
+
+def _building(cls: type) -> type:
+    """The class a new value of ``cls`` is built as: a subclass adding no slot and setting
+    attributes the ordinary way, which the interpreter does at the cost of a plain slot
+    store (``__init__`` of a frozen class calls ``object.__setattr__`` per field). A
+    value built as it becomes a ``cls`` once every field is set (``__class__`` assignment:
+    the same slots, so the same layout) and is never changed after that."""
+    found = _BUILDING.get(cls)
+    if found is None:
+        _plain_fields(cls)
+        namespace = {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        }
+        found = _BUILDING[cls] = type(f"Building{cls.__name__}", (cls,), namespace)
+    return found
+
+
 def _generated(cls: type, what: str, source: str, namespace: dict[str, Any]) -> Any:
-    names = _plain_fields(cls)
-    namespace.update(new=object.__new__, cls=cls)
-    for index, field in enumerate(names):
-        namespace[f"set_{index}"] = _slot_setter(cls, field.name)
+    namespace.update(new=object.__new__, building=_building(cls), cls=cls)
     exec(compile(source, f"<{what} of {cls.__qualname__}>", "exec"), namespace)
     return namespace[what]
 
 
 def _sets(cls: type, value: Callable[[str], str]) -> str:
-    """The body lines setting every field of ``cls`` on ``self`` to ``value(name)``."""
-    return "".join(
-        f"    set_{index}(self, {value(field.name)})\n"
-        for index, field in enumerate(attrs.fields(cls))
+    """The body that builds a new ``cls`` on ``self`` with each field ``value(name)``."""
+    return (
+        "    self = new(building)\n"
+        + "".join(f"    self.{field.name} = {value(field.name)}\n" for field in attrs.fields(cls))
+        + "    self.__class__ = cls\n    return self\n"
     )
 
 
@@ -77,11 +87,12 @@ _BUILDERS: dict[type, Callable[..., Any]] = {}
 
 def builder(cls: type[_R]) -> Callable[..., _R]:
     """A constructor equal to ``cls(**fields)`` for a slotted frozen attrs class whose
-    ``__init__`` only sets its fields (records and events): generated once per class, it
-    sets each slot of the new instance through the slot itself, where the ``__init__`` of
-    a frozen class goes through ``object.__setattr__`` for each field, which costs about
-    twice as much (``docs/performance.md``). Nothing is changed after it is built: the
-    value is frozen from the moment it is returned."""
+    ``__init__`` only sets its fields (records and events), generated once per class. The
+    ``__init__`` of a frozen class sets each field through ``object.__setattr__`` (about
+    700 machine instructions a field in CPython 3.11, against a few dozen for a plain slot
+    store); this one builds the value as a subclass that stores slots the plain way and
+    makes it a ``cls`` once every field is set (``docs/performance.md``). Nothing is
+    changed after that: the value is frozen from the moment it is returned."""
     found = _BUILDERS.get(cls)
     if found is None:
         fields = _plain_fields(cls)
@@ -93,23 +104,15 @@ def builder(cls: type[_R]) -> Callable[..., _R]:
             else:
                 namespace[f"default_{field.name}"] = field.default
                 parameters.append(f"{field.name}=default_{field.name}")
-        source = (
-            f"def build(*, {', '.join(parameters)}):\n    self = new(cls)\n"
-            + _sets(cls, lambda name: name)
-            + "    return self\n"
-        )
+        source = f"def build(*, {', '.join(parameters)}):\n" + _sets(cls, lambda name: name)
         found = _BUILDERS[cls] = _generated(cls, "build", source, namespace)
     return found
 
 
-def copier_from(cls: type[_R], source_name: str = "source") -> Callable[[Any], _R]:
+def copier_from(cls: type[_R]) -> Callable[[Any], _R]:
     """``source -> cls(**{each field: source.<field>})``, generated once: a frozen record
     of any object with the class's attributes (a draft), built as :func:`builder` does."""
-    source = (
-        "def copy(source):\n    self = new(cls)\n"
-        + _sets(cls, lambda name: f"source.{name}")
-        + "    return self\n"
-    )
+    source = "def copy(source):\n" + _sets(cls, lambda name: f"source.{name}")
     return _generated(cls, "copy", source, {})  # type: ignore[no-any-return]
 
 
@@ -135,10 +138,8 @@ def _copier(cls: type, changed: tuple[str, ...]) -> Callable[[Any, dict[str, Any
     unknown = sorted(set(changed) - set(names))
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {unknown}")
-    source = (
-        "def copy(record, changes):\n    self = new(cls)\n"
-        + _sets(cls, lambda name: f"changes[{name!r}]" if name in changed else f"record.{name}")
-        + "    return self\n"
+    source = "def copy(record, changes):\n" + _sets(
+        cls, lambda name: f"changes[{name!r}]" if name in changed else f"record.{name}"
     )
     return _generated(cls, "copy", source, {})  # type: ignore[no-any-return]
 
