@@ -47,6 +47,7 @@ from ._model import (
     OfferKind,
     Outcome,
     Role,
+    builder,
     copier_from,
     replace,
 )
@@ -155,6 +156,7 @@ class Draft(LegLookups):
 
 
 _FREEZE: Final = copier_from(Conversation)
+_LEG: Final = builder(Leg)
 
 
 def freeze(draft: Draft) -> Conversation:
@@ -338,7 +340,7 @@ def _add_offer(
     deadline: float,
 ) -> None:
     """A new leg, born offered, in the conversation's current queue."""
-    leg = Leg(
+    leg = _LEG(
         agent_id=agent_id,
         agent_name=agent_name,
         role=role,

@@ -201,6 +201,19 @@ _LEG_EFFECTS: Final[dict[str, Callable[[Agent, str, float], dict[str, Any]]]] = 
 class Unit:
     """The changes of one command, staged over the committed state read through ``reader``."""
 
+    __slots__ = (
+        "_agents",
+        "_deleted_assets",
+        "_drafts",
+        "_queues",
+        "_redactions",
+        "events",
+        "now",
+        "reader",
+        "settings",
+        "touched_queues",
+    )
+
     def __init__(self, reader: Reader, now: float, settings: Settings) -> None:
         self.reader = reader
         self.now = now
@@ -397,19 +410,18 @@ class Unit:
 
     def changes(self) -> Changes:
         """The staged changes, each changed conversation frozen once."""
+        queues, agents, drafts = self._queues, self._agents, self._drafts
         return _CHANGES(
-            queues=tuple(self._queues.values()),
-            agents=tuple(self._agents.values()),
+            queues=tuple(queues.values()) if queues else (),
+            agents=tuple(agents.values()) if agents else (),
             conversations=tuple(
-                [
-                    (freeze(draft), base)
-                    for draft, base in self._drafts.values()
-                    if draft.version != base
-                ]
-            ),
-            deleted_assets=tuple(self._deleted_assets),
+                [(freeze(draft), base) for draft, base in drafts.values() if draft.version != base]
+            )
+            if drafts
+            else (),
+            deleted_assets=tuple(self._deleted_assets) if self._deleted_assets else (),
             events=tuple(self.events),
-            redactions=tuple(self._redactions),
+            redactions=tuple(self._redactions) if self._redactions else (),
         )
 
 

@@ -18,7 +18,7 @@ import attrs
 
 from ._errors import InvalidArgument
 from ._inputs import check_instance
-from ._model import Message, Role, field_reader
+from ._model import Message, Role, builder, field_reader
 
 
 @attrs.frozen(kw_only=True)
@@ -360,5 +360,5 @@ def unpack(packed: tuple[Any, ...]) -> Event:
     if cls is MessagePosted:
         fields = dict(zip(field_reader(Message)[0], values["message"], strict=True))
         fields["role"] = Role(fields["role"])
-        values["message"] = Message(**fields)
-    return cls(**values)
+        values["message"] = builder(Message)(**fields)
+    return builder(cls)(**values)

@@ -28,6 +28,7 @@ from .._model import (
     OfferKind,
     Outcome,
     Role,
+    builder,
     field_reader,
 )
 from .._states import ConversationState, LegState
@@ -76,6 +77,9 @@ STATE: Final = _NAMES.index("state")
 CLOSED_AT: Final = _NAMES.index("closed_at")
 VERSION: Final = _NAMES.index("version")
 _LENGTHS: Final = len(_NAMES)
+_LEG: Final = builder(Leg)
+_MESSAGE: Final = builder(Message)
+_CONVERSATION: Final = builder(Conversation)
 _HEAD: Final = _LENGTHS + 3  # the fields, the three lengths
 
 
@@ -124,15 +128,15 @@ def unpack(packed: Packed) -> Conversation:
     legs, messages = packed[_HEAD:legs_end], packed[legs_end:messages_end]
     flat[_LEGS] = tuple(
         [
-            Leg(**_fields(_LEG_NAMES, legs[at : at + _LEG_WIDTH], _LEG_ENUMS))
+            _LEG(**_fields(_LEG_NAMES, legs[at : at + _LEG_WIDTH], _LEG_ENUMS))
             for at in range(0, len(legs), _LEG_WIDTH)
         ]
     )
     flat[_MESSAGES] = tuple(
         [
-            Message(**_fields(_MESSAGE_NAMES, messages[at : at + _MESSAGE_WIDTH], _MESSAGE_ENUMS))
+            _MESSAGE(**_fields(_MESSAGE_NAMES, messages[at : at + _MESSAGE_WIDTH], _MESSAGE_ENUMS))
             for at in range(0, len(messages), _MESSAGE_WIDTH)
         ]
     )
     flat[_DECLINED_BY] = frozenset(packed[messages_end:])
-    return Conversation(**dict(zip(_NAMES, flat, strict=True)))
+    return _CONVERSATION(**dict(zip(_NAMES, flat, strict=True)))
