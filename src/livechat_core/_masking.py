@@ -725,7 +725,12 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
     groups = run.groups
     count = len(groups)
     scored: list[tuple[tuple[bool, bool, int], int, int]] = []
+    remaining = sum([len(g.digits) for g in groups])  # digits from group i to the end
     for i in range(count):
+        if i:
+            remaining -= len(groups[i - 1].digits)
+        if remaining < 12:
+            break  # no window from here on has the 12 digits a card needs
         if groups[i].poisoned or (i == 0 and run.plus):
             continue
         digits = ""
