@@ -247,7 +247,7 @@ _SIMPLE_RUN: Final = re.compile(
     r"(?:\(?\+[\t\n\x0b\x0c\r ]{0,3}|\((?=[0-9]))?"
     r"[0-9]+(?:[\t\n\x0b\x0c\r ()\-./\\_\ue000]{1,12}[0-9]+)*"
 )
-_SIMPLE_GROUP: Final = re.compile(r"[0-9]+")
+_SIMPLE_GROUPS: Final = re.compile(r"([0-9]+)")
 _NOT_PLAIN: Final = regex.compile(r"[^\x00-\x7f\ue000\p{L}]")
 """What makes a normalised text other than *plain*: plain text holds ASCII, letters and the weak
 separator only, so its digits are ASCII, it has no format characters, and the separators of a
@@ -579,15 +579,18 @@ def _parse_run(text: str, match: regex.Match[str] | re.Match[str]) -> _Run:
         separators = [""]
         prefix = ""
     elif isinstance(match, re.Match):  # plain text: the groups are the runs of [0-9]
+        # prefix, group, separator, group, ..., group, "" (the run ends with a group)
+        parts = _SIMPLE_GROUPS.split(body)
+        prefix = parts[0]
+        separators = parts[2:-1:2]
+        separators.insert(0, "")
         groups = []
-        separators = []
-        position = -1
-        for group in _SIMPLE_GROUP.finditer(text, start, end):
-            a, b = group.span()
-            groups.append(_new_group(_Group, (a, b, group[0], False)))
-            separators.append("" if position < 0 else text[position:a])
-            position = b
-        prefix = text[start : groups[0].start]
+        position = start + len(prefix)
+        for k in range(1, len(parts), 2):
+            group = parts[k]
+            after = position + len(group)
+            groups.append(_new_group(_Group, (position, after, group, False)))
+            position = after + len(parts[k + 1])
     else:
         # the group named "group" (by number: faster), every capture of it
         captures = match.captures(1)
@@ -1210,9 +1213,14 @@ def _whole_segment_candidates(
                 continue
         if _amount(text, start, end):
             continue
-        if _looks_like_date_or_address(groups, separators):
-            continue
-        if not _phone_layout(groups, separators, sizes, paren=paren):
+        if i == j:
+            # one group is neither a date nor an address, and has a phone's layout unless it
+            # has a parenthesis before it (the two tests below, for one group)
+            if paren:
+                continue
+        elif _looks_like_date_or_address(groups, separators) or not _phone_layout(
+            groups, separators, sizes, paren=paren
+        ):
             continue
         found.append(_Candidate(_RANK["phone"], start, _with_extension(text, end), "phone"))
 
