@@ -26,7 +26,7 @@ from livechat_core._inputs import (
     check_text,
 )
 from livechat_core._machines import LegState
-from livechat_core._model import Leg, LegRole, Message, OfferKind, Role, replace
+from livechat_core._model import Conversation, Leg, LegRole, Message, OfferKind, Role, replace
 from livechat_core._pci import recent_window
 
 _NOT_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -110,6 +110,23 @@ def test_replace_is_attrs_evolve(changes: dict[str, Any]) -> None:
 def test_replace_refuses_an_unknown_field() -> None:
     with pytest.raises(TypeError, match="no_such"):
         replace(_LEG, no_such=1)
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(-1e12, 1e12)), max_size=6))
+def test_next_deadline_is_the_earliest_leg_deadline(deadlines: list[float | None]) -> None:
+    conversation = Conversation(
+        id="c",
+        queue="q",
+        asset="livechat",
+        customer_name="C",
+        customer_contact="",
+        proactive=False,
+        started_at=0.0,
+        legs=tuple(attrs.evolve(_LEG, deadline=deadline) for deadline in deadlines),
+    )
+    # the rule the loop replaces: the least of the deadlines that are set, else None
+    set_ones = [deadline for deadline in deadlines if deadline is not None]
+    assert conversation.next_deadline == (min(set_ones) if set_ones else None)
 
 
 _TEXTS = st.sampled_from(["4111", "1111 ", "wait", "12", "Hello there", "my card 4111 1111", "ok"])

@@ -364,5 +364,9 @@ class Conversation(LegLookups):
     @property
     def next_deadline(self) -> float | None:
         """The earliest offer or wrap-up deadline of any leg, if any."""
-        deadlines = [leg.deadline for leg in self.legs if leg.deadline is not None]
-        return min(deadlines) if deadlines else None
+        earliest = None
+        for leg in self.legs:  # (a loop: no list built per save)
+            deadline = leg.deadline
+            if deadline is not None and (earliest is None or deadline < earliest):
+                earliest = deadline
+        return earliest
