@@ -572,8 +572,6 @@ class _SortedKeys:
             yield from block
 
 
-_EMPTY_KEYS: Final = _SortedKeys()
-
 _Packed = tuple[Any, ...]
 
 _POSITION: Final = struct.Struct("<Q")
@@ -691,7 +689,12 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return self._store._record(conversation_id)
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
-        merged = heapq.merge(*(self._store._queued.get(q, _EMPTY_KEYS) for q in queues))
+        indexes = self._store._queued
+        waiting = [entries for q in queues if (entries := indexes.get(q)) and entries._blocks]
+        if not waiting:
+            return []  # (routing asks this after every end and wrap-up: usually so)
+        # one queue's index is already in order: merging it alone would give it as it is
+        merged = iter(waiting[0]) if len(waiting) == 1 else heapq.merge(*waiting)
         unpacked = self._store._record
         result: list[Conversation] = []
         for _, conversation_id in merged:
