@@ -4,6 +4,9 @@ Run on demand (it is not a test)::
 
     .venv/bin/python benchmarks/bench_scaling.py                     # memory and SQLite
     scripts/with-postgres.sh .venv/bin/python benchmarks/bench_scaling.py   # + PostgreSQL
+    LIVECHAT_PG_OPTIONS="-c fsync=off -c shared_preload_libraries=pg_stat_statements" \\
+        scripts/with-postgres.sh .venv/bin/python benchmarks/bench_scaling.py \\
+        --stores postgres --statements 8          # + where the server's time goes
     .venv/bin/python benchmarks/bench_scaling.py --quick             # the smaller sizes only
 
 Each curve times the same small piece of work on desks of growing size, one fresh store
@@ -44,6 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from livechat_core import Desk, MemoryStore
 from livechat_core.adapters.sqlite import SqliteStore
@@ -94,9 +98,43 @@ COLLECTOR = Collector()
 GC_SHARE: list[float] = []  # per measurement: µs per unit spent in the collector
 
 
+STATEMENTS: list[Any] = []  # --statements: [count, the store measured] (PostgreSQL)
+
+
+def _statements(reset: bool) -> None:
+    """With ``--statements``: reset PostgreSQL's ``pg_stat_statements`` before the timed
+    work, and print the statements that took the most server time after it."""
+    if not STATEMENTS or STATEMENTS[1] is None:
+        return
+    import psycopg
+
+    with psycopg.connect(STATEMENTS[1].dsn, autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        if reset:
+            connection.execute("SELECT pg_stat_statements_reset()")
+            return
+        rows = connection.execute(
+            "SELECT calls, total_exec_time, mean_exec_time, "
+            "left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND query NOT LIKE '%%pg_stat_statements%%' ORDER BY total_exec_time DESC LIMIT %s",
+            (STATEMENTS[0],),
+        ).fetchall()
+    for calls, total, mean, query in rows:
+        print(f"    {calls:7,d} calls {total:9.1f} ms {mean * 1000:8.1f} µs each  {query}")
+
+
 def _timed(work: Callable[[], int], rounds: int) -> float:
     """Median over ``rounds`` of µs per unit; ``work`` returns how many units it did.
     Timed with ``COLLECTOR.timer``; the collector's share goes to ``GC_SHARE``."""
+    _statements(reset=True)
+    try:
+        return _measured(work, rounds)
+    finally:
+        _statements(reset=False)
+
+
+def _measured(work: Callable[[], int], rounds: int) -> float:
     timer = COLLECTOR.timer
     figures, collected = [], []
     for _ in range(rounds):
@@ -219,9 +257,11 @@ def deadlines_due(store: Store, size: int, rounds: int, reps: int) -> float:
         desk.queues()  # connected, settings read: not charged to the tick
     timer = COLLECTOR.timer
     before = COLLECTOR.spent
+    _statements(reset=True)
     start = timer()
     fired = desk.tick(clock.now + 3600)
     elapsed = timer() - start
+    _statements(reset=False)
     GC_SHARE.append((COLLECTOR.spent - before) / size * 1e6)
     if not isinstance(store, MemoryStore):
         store.close()
@@ -335,6 +375,14 @@ def main() -> None:
     parser.add_argument("--stores", default="memory,sqlite,postgres")
     parser.add_argument("--curves", default=",".join(CURVES))
     parser.add_argument("--postgres", default=os.environ.get("LIVECHAT_TEST_POSTGRES"))
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        help="PostgreSQL: print the N statements that took the most server time in each "
+        "measurement (needs the server started with shared_preload_libraries="
+        "pg_stat_statements, e.g. LIVECHAT_PG_OPTIONS)",
+    )
     arguments = parser.parse_args()
     directory = tempfile.mkdtemp(prefix="livechat-scaling-")
     factories: dict[str, StoreFactory] = {}
@@ -365,6 +413,9 @@ def main() -> None:
                 figures = []
                 for size in sizes:
                     with factory() as store:
+                        if arguments.statements and "Postgres" in store_name:
+                            STATEMENTS[:] = [arguments.statements, store]
+                            print(f"  {curve}, {size:,} ({store_name}):", flush=True)
                         gc.collect()  # what the last size left is not charged to this one
                         figure = function(store, size, arguments.rounds, arguments.reps)
                         figures.append((size, figure, GC_SHARE[-1]))

@@ -346,6 +346,32 @@ def _ratio_text(ratio: float, ratios: list[float], target: str) -> str:
     return f"{ratio:.2f} (rounds {rounds}; target {target})"
 
 
+def cpu_per_command(synchronous: str, batches: list[int], rounds: int = 3) -> None:
+    """Print the process CPU (user and system) per command of the SQLite store, medians
+    of ``rounds`` runs of 1.5 s, unbatched and in blocks of each size: what the store
+    costs without the disk's flush, to compare versions (``PYTHONPATH`` on a copy of
+    ``src`` at another commit)."""
+    directory = tempfile.mkdtemp(prefix="livechat-bench-")
+    try:
+        for size in [0, *batches]:
+            path = os.path.join(directory, f"cpu-{size}.db")
+            with SqliteStore(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
+                runner = StoreRunner(store, size)
+                runner.run(0.3)
+                figures = []
+                for _ in range(rounds):
+                    start = time.process_time()
+                    commands, _ = runner.run(1.5)
+                    figures.append((time.process_time() - start) / commands * 1e6)
+            each = ", ".join(f"{figure:.0f}" for figure in figures)
+            print(
+                f"SqliteStore synchronous={synchronous}, batch {size or 'none'}: "
+                f"{statistics.median(figures):.0f} µs CPU per command ({each})"
+            )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
@@ -365,8 +391,17 @@ def main() -> None:
     parser.add_argument(
         "--stores", default="memory,sqlite,postgres", help="which stores, comma-separated"
     )
+    parser.add_argument(
+        "--cpu",
+        metavar="SYNCHRONOUS",
+        help="only the SQLite store's process CPU per command (no baseline, no disk "
+        "wait), with this synchronous setting, unbatched and in each --batches size",
+    )
     arguments = parser.parse_args()
     stores = arguments.stores.split(",")
+    if arguments.cpu:
+        cpu_per_command(arguments.cpu, [int(size) for size in arguments.batches.split(",") if size])
+        return
     batches = [int(size) for size in arguments.batches.split(",") if size]
     seconds, rounds, slice_seconds = arguments.seconds, arguments.rounds, arguments.slice
 

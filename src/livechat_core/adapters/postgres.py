@@ -533,14 +533,14 @@ class PostgresStore(Store):
                 known=self._known,
                 timeout=2 * self.timeout,
             )
-            self._active = txn
+            outer, self._active = self._active, txn
             try:
                 yield txn
             except BaseException:
                 txn.abandon()
                 raise
             finally:
-                self._active = None
+                self._active = outer
             txn.commit()
 
     # --- outside a transaction ------------------------------------------------------------
