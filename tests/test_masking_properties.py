@@ -62,6 +62,12 @@ def survives(message: LabelledMessage, masked: str) -> bool:
     if message.kind == "iban":
         item = item[2:]
     digits = ascii_digits(item)
+    # Where the text around the item came through unchanged, only what stands between it is
+    # the item's mask: digits of the text before it must not complete the item's digits
+    # ("9, prosím: GI94XWAC…012" masked "9, prosím: ***…4012" keeps only "4012").
+    before, after = message.text[: message.start], message.text[message.end :]
+    if masked.startswith(before) and masked.endswith(after) and len(masked) >= len(before + after):
+        masked = masked[len(before) : len(masked) - len(after)]
     # The mask keeps the last four digits: an item with no more than four (an IBAN whose
     # only digits are its check digits, such as BH76 AAAA…) survives only if left whole.
     return (len(digits) > 4 and digits in ascii_digits(masked)) or item in masked
@@ -71,6 +77,11 @@ def survives(message: LabelledMessage, masked: str) -> bool:
 @example(
     message=LabelledMessage(
         text=", prosím: BH76AAAAAAAAAAAAAAAAAA díky, ", kind="iban", start=10, end=32
+    )
+)
+@example(
+    message=LabelledMessage(
+        text="9, prosím: GI94XWACUDABMADAACAA012 díky, ", kind="iban", start=11, end=34
     )
 )
 @given(message=messages_with_item())
