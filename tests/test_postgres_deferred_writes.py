@@ -14,13 +14,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import psycopg
 import pytest
 
+from batch_support import count_round_trips, lifecycle, one_agent_desk
 from livechat_core import ConcurrencyConflict, Desk
 from livechat_core._events import MessagePosted
 from livechat_core._model import Message, Role
-from livechat_core.adapters import postgres
 from livechat_core.adapters.postgres import PostgresStore
 from livechat_core.ports import Changes
 from livechat_core.testing import ManualClock
@@ -50,34 +49,6 @@ def _save(version: int, *events: Any) -> Changes:
     )
 
 
-def _trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts round trips (pipelines and statements psycopg sends) into the list's end."""
-    trips = [0]
-    pipeline, execute = postgres._pipeline, psycopg.Connection.execute
-
-    def counting_pipeline(*args: Any) -> Any:
-        trips[-1] += 1
-        return pipeline(*args)
-
-    def counting_execute(*args: Any, **kwargs: Any) -> Any:
-        trips[-1] += 1
-        return execute(*args, **kwargs)
-
-    monkeypatch.setattr(postgres, "_pipeline", counting_pipeline)
-    monkeypatch.setattr(psycopg.Connection, "execute", counting_execute)
-    return trips
-
-
-def _lifecycle(desk: Desk, number: int) -> str:
-    chat = desk.start_chat("support", "Karel", "karel@example.com")
-    desk.send_customer_message(chat, f"Dobrý den {number}")
-    desk.accept("ann", chat)
-    desk.send_agent_message("ann", chat, "Hned to bude.")
-    desk.end("ann", chat)
-    desk.submit_wrap_up("ann", chat, "Resolved")
-    return chat
-
-
 def test_a_batched_lifecycle_takes_four_round_trips(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,15 +56,13 @@ def test_a_batched_lifecycle_takes_four_round_trips(
     accept and agent message writes) and the commit (carrying the end's and the wrap-up's):
     four for six commands, where each save took one of its own (eight)."""
     with PostgresStore(postgres_dsn) as store:
-        desk = Desk(store=store, clock=ManualClock(T0))
-        desk.add_queue("support", ["Resolved"])
-        desk.login("ann", "Ann", ["support"])
-        desk.set_available("ann")
+        desk = one_agent_desk(store)
         with desk.batch():
-            _lifecycle(desk, 0)  # statements prepared, records known
-        trips = _trips(monkeypatch)
+            lifecycle(desk, 0)  # statements prepared, records known
+        trips = [0]
+        count_round_trips(monkeypatch, trips)
         with desk.batch():
-            chat = _lifecycle(desk, 1)
+            chat = lifecycle(desk, 1)
         assert trips == [4]
     with PostgresStore(postgres_dsn) as reopened:
         desk = Desk(store=reopened, clock=ManualClock(T0))
@@ -189,10 +158,7 @@ def test_another_writer_of_a_held_row_waits_and_conflicts(postgres_dsn: str) -> 
 
 def test_reads_around_the_transaction_see_its_deferred_events(postgres_dsn: str) -> None:
     with PostgresStore(postgres_dsn) as store:
-        desk = Desk(store=store, clock=ManualClock(T0))
-        desk.add_queue("support", ["Resolved"])
-        desk.login("ann", "Ann", ["support"])
-        desk.set_available("ann")
+        desk = one_agent_desk(store)
         with desk.batch():
             chat = desk.start_chat("support", "Karel", "")
             desk.send_customer_message(chat, "Dobrý den")  # deferred

@@ -13,10 +13,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from livechat_core import Desk, UnknownConversation
+from batch_support import lifecycle, one_agent_desk
+from livechat_core import UnknownConversation
 from livechat_core.adapters.postgres import PostgresStore
-from livechat_core.testing import ManualClock
-from livechat_core.testing._conformance import T0
 
 
 class _Probed(Exception):
@@ -35,30 +34,18 @@ def _open_savepoints(connection: psycopg.Connection[object], name: str) -> int:
         released += 1
 
 
-def _lifecycle(desk: Desk, number: int) -> None:
-    chat = desk.start_chat("support", "Karel", "karel@example.com")
-    desk.send_customer_message(chat, f"Dobrý den {number}")
-    desk.accept("ann", chat)
-    desk.send_agent_message("ann", chat, "Hned to bude.")
-    desk.end("ann", chat)
-    desk.submit_wrap_up("ann", chat, "Resolved")
-
-
 @pytest.mark.parametrize(("name", "most"), [("livechat_save", 0), ("livechat_command", 1)])
 def test_a_long_block_keeps_at_most_one_savepoint_open(
     postgres_dsn: str, name: str, most: int
 ) -> None:
     with PostgresStore(postgres_dsn) as store:
-        desk = Desk(store=store, clock=ManualClock(T0))
-        desk.add_queue("support", ["Resolved"])
-        desk.login("ann", "Ann", ["support"])
-        desk.set_available("ann")
+        desk = one_agent_desk(store)
         counts: list[int] = []
 
         def block() -> None:
             with desk.batch():
                 for number in range(20):  # 120 commands
-                    _lifecycle(desk, number)
+                    lifecycle(desk, number)
                     with pytest.raises(UnknownConversation):  # refused: rolled back to
                         desk.accept("ann", "no-such-chat")
                 counts.append(_open_savepoints(desk._local.batch.connection, name))

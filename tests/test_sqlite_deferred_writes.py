@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from batch_support import lifecycle, one_agent_desk
 from livechat_core import ConcurrencyConflict, Desk, MemoryStore, StoreError, UnknownConversation
 from livechat_core._machines import AgentState, ConversationState
 from livechat_core.adapters.sqlite import SqliteStore
@@ -178,26 +179,13 @@ def _statements(store: SqliteStore) -> Iterator[list[str]]:
         store._connect().set_trace_callback(None)
 
 
-def _lifecycle(desk: Desk, number: int) -> str:
-    chat = desk.start_chat("support", "Karel", "karel@example.com")
-    desk.send_customer_message(chat, f"Dobrý den {number}")
-    desk.accept("ann", chat)
-    desk.send_agent_message("ann", chat, "Hned to bude.")
-    desk.end("ann", chat)
-    desk.submit_wrap_up("ann", chat, "Resolved")
-    return chat
-
-
 def test_a_block_writes_each_record_once(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "desk.db"))
-    desk = Desk(store=store, clock=ManualClock(T0))
-    desk.add_queue("support", ["Resolved"])
-    desk.login("ann", "Ann", ["support"])
-    desk.set_available("ann")
+    desk = one_agent_desk(store)
     statements: list[str] = []
     store._connect().set_trace_callback(statements.append)
     with desk.batch():
-        chats = [_lifecycle(desk, number) for number in range(3)]
+        chats = [lifecycle(desk, number) for number in range(3)]
     store._connect().set_trace_callback(None)
     writes = [s.split(" (")[0].split(" SET")[0] for s in statements]
     # 3 chats of six commands: each chat's row once, the agent's once, 21 event inserts

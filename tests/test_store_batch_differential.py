@@ -14,39 +14,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-import uuid
 from typing import Any
 
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import invariant, rule
 
-from livechat_core import Desk, MemoryStore
-from livechat_core.adapters.sqlite import SqliteStore
-from livechat_core.ports import Store
-from test_store_differential import POSTGRES_ENV, Clock, StoresAgree
+from livechat_core import Desk
+from test_store_differential import StoresAgree
 
 
 class StoresAgreeInBatches(StoresAgree):
     """:class:`StoresAgree` with the sync desks' commands in ``desk.batch()`` blocks."""
 
-    def __init__(self) -> None:
-        RuleBasedStateMachine.__init__(self)
-        self.clock = Clock()
-        self.directory = tempfile.mkdtemp(prefix="livechat-batch-differential-")
-        self.schema = f"batch_differential_{uuid.uuid4().hex[:10]}"
-        stores: list[Store] = [
-            MemoryStore(),
-            SqliteStore(os.path.join(self.directory, "desk.db"), synchronous="OFF"),
-        ]
-        dsn = os.environ.get(POSTGRES_ENV)
-        if dsn:
-            from livechat_core.adapters.postgres import PostgresStore
+    label = "batch_differential"
+    async_faces = False  # the async face batches by itself: tested in its own suites
 
-            stores.append(PostgresStore(dsn, schema=self.schema))
-        self.desks = [Desk(store=store, clock=self.clock, new_id=self._ids()) for store in stores]
-        self.faces = []  # the async face batches by itself: tested in its own suites
-        self.chats = []
+    def __init__(self) -> None:
+        super().__init__()
         self.blocks: list[contextlib.ExitStack] = []
         self._open_blocks()  # every command runs in a block; commit_block starts the next
 

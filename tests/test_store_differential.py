@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -46,11 +46,14 @@ class Clock:
 class StoresAgree(RuleBasedStateMachine):
     """Same commands on every store; same answers and the same state afterwards."""
 
+    label: ClassVar[str] = "differential"  # of the temporary directory and schema
+    async_faces: ClassVar[bool] = True  # also drive an AsyncDesk on stores of its own
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self.directory = tempfile.mkdtemp(prefix="livechat-differential-")
-        self.schema = f"differential_{uuid.uuid4().hex[:10]}"
+        self.directory = tempfile.mkdtemp(prefix=f"livechat-{self.label}-")
+        self.schema = f"{self.label}_{uuid.uuid4().hex[:10]}"
         stores: list[Store] = [
             MemoryStore(),
             SqliteStore(os.path.join(self.directory, "desk.db"), synchronous="OFF"),
@@ -63,8 +66,12 @@ class StoresAgree(RuleBasedStateMachine):
         self.desks: list[Desk] = [
             Desk(store=store, clock=self.clock, new_id=self._ids()) for store in stores
         ]
+        self.chats: list[str] = []
+        self.faces: list[BlockingDesk] = []
+        if not self.async_faces:
+            return
         # The async face, on stores of its own.
-        self.faces = [
+        self.faces += [
             BlockingDesk(AsyncDesk(store=MemoryStore(), clock=self.clock, new_id=self._ids())),
             BlockingDesk(
                 AsyncDesk(
@@ -82,7 +89,6 @@ class StoresAgree(RuleBasedStateMachine):
                 BlockingDesk(AsyncDesk(store=async_store, clock=self.clock, new_id=self._ids()))
             )
         self.desks.extend(cast(Desk, face) for face in self.faces)
-        self.chats: list[str] = []
 
     @staticmethod
     def _ids() -> Callable[[], str]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pickle
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 import pytest
 
+from batch_support import count_round_trips
 from livechat_core import ConcurrencyConflict, Desk, SchemaError, StoreError
 from livechat_core.adapters.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
 from livechat_core.ports import Changes, Store
@@ -237,7 +237,6 @@ def test_each_command_of_a_lifecycle_takes_two_round_trips(
 ) -> None:
     """The prefetch (with the routing rows its hint names) and the writes with COMMIT:
     docs/stores.md and docs/performance.md count on it."""
-    from livechat_core.adapters import postgres
 
     with PostgresStore(postgres_dsn) as store:
         desk = Desk(store=store)
@@ -252,18 +251,7 @@ def test_each_command_of_a_lifecycle_takes_two_round_trips(
         # A round trip is a pipeline or a statement psycopg sends (a bare COMMIT, a
         # ROLLBACK TO SAVEPOINT).
         trips: list[int] = []
-        pipeline, execute = postgres._pipeline, psycopg.Connection.execute
-
-        def counting_pipeline(*args: Any) -> Any:
-            trips[-1] += 1
-            return pipeline(*args)
-
-        def counting_execute(*args: Any, **kwargs: Any) -> Any:
-            trips[-1] += 1
-            return execute(*args, **kwargs)
-
-        monkeypatch.setattr(postgres, "_pipeline", counting_pipeline)
-        monkeypatch.setattr(psycopg.Connection, "execute", counting_execute)
+        count_round_trips(monkeypatch, trips)
         steps: list[tuple[str, Callable[[], object]]] = []
         chat = ""
 
