@@ -50,6 +50,8 @@ POLICIES: dict[str, MaskingPolicy] = {
     "phones": MaskingPolicy(kinds=frozenset({"phone"})),
     "no-email": MaskingPolicy(kinds=ALL_KINDS - {"email"}),
     "email-iban": MaskingPolicy(kinds=frozenset({"email", "iban"})),
+    "email": MaskingPolicy(kinds=frozenset({"email"})),
+    "cards-email": MaskingPolicy(kinds=frozenset({"card", "email"})),
     "bin-label": MaskingPolicy(keep_card_bin=True, style="label"),
     "bin": MaskingPolicy(keep_card_bin=True),
 }
@@ -201,6 +203,22 @@ def across(texts: Sequence[str], width: int) -> list[list[str]]:
     return [mask_across(texts[k : k + width]) for k in range(0, len(texts), width)]
 
 
+def chained(texts: Sequence[str], width: int) -> list[Any]:
+    """What masking at rest makes of each text sent after the ``width`` before it (customer
+    messages; the chain of ``_pci`` joins the parts of a split item), by the at-rest policy."""
+    from livechat_core._model import Message, Role
+    from livechat_core._pci import CARDS_ONLY, _mask_with_chain
+
+    messages = [
+        Message(id=f"c/{k}", role=Role.CUSTOMER, author="c", text=text, at=0.0, initials="C")
+        for k, text in enumerate(texts)
+    ]
+    return [
+        _mask_with_chain(messages[max(0, k - width) : k], text, CARDS_ONLY)
+        for k, text in enumerate(texts)
+    ]
+
+
 def run(
     options: argparse.Namespace, recorded: dict[str, list[Any]] | None = None
 ) -> dict[str, list[Any]]:
@@ -230,6 +248,8 @@ def run(
     results["across-fuzz"] = [("", across(groups["fuzz"], 3))]
     digits_only = [t for t in groups["fuzz"] if any(c.isdigit() for c in t)]
     results["across-fuzz-digits"] = [("", across(digits_only, 5))]
+    results["across-chain-chat"] = [("", chained(groups["chat"], 4))]
+    results["across-chain-fuzz-digits"] = [("", chained(digits_only, 5))]
     print(f"outputs computed in {time.perf_counter() - began:.0f} s")
     return results
 

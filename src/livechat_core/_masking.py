@@ -62,6 +62,7 @@ __all__ = [
     "looks_like_phone",
     "mask_across",
     "mask_text",
+    "may_hold",
     "number_tail_start",
     "redact_cards",
 ]
@@ -400,6 +401,8 @@ _CARD_LENGTHS_BY_FIRST_DIGIT: Final[dict[str, frozenset[int]]] = {
     "8": frozenset(range(16, 20)),
 }
 # Maestro issues cards of 12 to 19 digits; these prefixes are the only 12-digit cards.
+_CARD_MIN_DIGITS: Final = 12
+"""The fewest digits a card has (a Maestro card); the finders look for no shorter one."""
 _MAESTRO_PREFIXES: Final = (
     "5018", "5020", "5038", "5893", "56", "57", "58", "6304", "6759", "6761", "6762", "6763",
     "6390", "0604",
@@ -408,9 +411,9 @@ _MAESTRO_PREFIXES: Final = (
 
 def _card_issuer_plausible(digits: str) -> bool:
     first = digits[0]
-    if len(digits) >= 12 and digits.startswith(_MAESTRO_PREFIXES):
+    if len(digits) >= _CARD_MIN_DIGITS and digits.startswith(_MAESTRO_PREFIXES):
         return True
-    if len(digits) == 12:
+    if len(digits) == _CARD_MIN_DIGITS:
         return False
     if first == "2":
         prefix = int(digits[:4])
@@ -723,8 +726,9 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
 
 
 def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: frozenset[int]) -> None:
-    """Cards in a run of at least 12 digits: windows of whole groups with an issuer prefix,
-    a length it issues, the Luhn check and a card's layout; the longest standard one wins."""
+    """Cards in a run of at least :data:`_CARD_MIN_DIGITS` digits: windows of whole groups
+    with an issuer prefix, a length it issues, the Luhn check and a card's layout; the longest
+    standard one wins."""
     groups = run.groups
     count = len(groups)
     scored: list[tuple[tuple[bool, bool, int], int, int]] = []
@@ -732,8 +736,8 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
     for i in range(count):
         if i:
             remaining -= len(groups[i - 1].digits)
-        if remaining < 12:
-            break  # no window from here on has the 12 digits a card needs
+        if remaining < _CARD_MIN_DIGITS:
+            break  # no window from here on has the digits a card needs
         if groups[i].poisoned or (i == 0 and run.plus):
             continue
         digits = ""
@@ -741,7 +745,7 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             if groups[j].poisoned:
                 break
             digits += groups[j].digits
-            if len(digits) < 12:
+            if len(digits) < _CARD_MIN_DIGITS:
                 continue
             if len(digits) > 19:
                 break
@@ -749,7 +753,7 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
                 continue
             if not (_card_issuer_plausible(digits) and _luhn_valid(digits)):
                 continue
-            if len(digits) == 12 and (i > 0 or j < count - 1):
+            if len(digits) == _CARD_MIN_DIGITS and (i > 0 or j < count - 1):
                 continue  # a 12-digit Maestro stands alone, never inside a longer number
             window = groups[i : j + 1]
             separators = run.separators[i : j + 1]
@@ -1260,7 +1264,7 @@ def _number_candidates(
         if digits < (5 if "+" in body or "＋" in body else 7):
             continue
         run = _parse_run(text, match)
-        if digits >= 12:
+        if digits >= _CARD_MIN_DIGITS:
             _card_candidates(text, run, found, joints)
         segments = _segments(run) if len(run.groups) > 1 else _ONE_SEGMENT
         if run.plus or len(segments) > 1 or run.groups[0].digits.startswith("00"):
@@ -1454,7 +1458,11 @@ def _spelled_candidates(text: str, found: list[_Candidate]) -> None:
         return
     for match in _SPELLED.finditer(text):
         digits = _spelled_digits(match[0])
-        if 12 <= len(digits) <= 19 and _card_issuer_plausible(digits) and _luhn_valid(digits):
+        if (
+            _CARD_MIN_DIGITS <= len(digits) <= 19
+            and _card_issuer_plausible(digits)
+            and _luhn_valid(digits)
+        ):
             kind = "card"
         elif (
             len(digits) == 9
@@ -1473,6 +1481,77 @@ def _mask_spelled(item: str) -> str:
     kept = "".join(_NUMBER_WORDS[w[0].lower()] for w in words[-4:])
     hidden = sum(len(w[0]) for w in words[:-4])
     return "*" * hidden + kept
+
+
+# --------------------------------------------------------------------------- screening
+
+# Most chat lines cannot hold an item of the kinds the at-rest policy masks (cards): they have
+# too few digits and are too short to spell a card out. ``_may_hold`` says so without running
+# the finders; it answers False only where the finders provably find nothing of the kinds, and
+# True for every kind it does not screen. Its cost is linear (one count of digits, two searches).
+_SCREENED_KINDS: Final = frozenset({"card", "email"})
+_SPELLED_CARD_MIN_LENGTH: Final = _CARD_MIN_DIGITS * min(map(len, _NUMBER_WORDS)) + (
+    _CARD_MIN_DIGITS - 1
+)
+"""The shortest text that can spell a card out: a number word per digit (the shortest word
+has two letters, and case-insensitive matching folds letter by letter) and at least one
+separator between two words."""
+_CARDS: Final = frozenset({"card"})
+
+
+def _may_hold_card(normal: str, digits_before: int = 0) -> bool:
+    """Whether the finders could find a card in the normalised text ``normal`` when it follows
+    parts of earlier messages holding ``digits_before`` digits and no letters (the chain of
+    :mod:`._pci`).
+
+    The digits a card is read from are the ASCII digits of the normalised text (every digit of
+    any script is one there) after look-alikes inside numbers have become digits
+    (:func:`_lookalike`); a card has at least :data:`_CARD_MIN_DIGITS` of them. A look-alike
+    token has fewer look-alikes than digits, so ``n`` digits become at most ``2n - 1``, and no
+    character becomes more than one. A card spelled out needs a number word
+    (:data:`_SPELLED_HINT`) and :data:`_SPELLED_CARD_MIN_LENGTH` characters.
+    """
+    length = len(normal)
+    if length + digits_before < _CARD_MIN_DIGITS:
+        return False  # too short for the digits, and shorter still than a spelled card
+    digits = len(_ASCII_DIGIT.findall(normal))
+    if digits and _LOOKALIKE_HINT.search(normal) is not None:
+        digits += digits - 1
+    if digits_before + digits >= _CARD_MIN_DIGITS:
+        return True
+    return length >= _SPELLED_CARD_MIN_LENGTH and _SPELLED_HINT.search(normal) is not None
+
+
+def _may_hold(normal: str, kinds: frozenset[str]) -> bool:
+    """Whether the finders could find an item of ``kinds`` (built-in kinds) in the normalised
+    text ``normal``: False only when every kind is screened and proven absent. An e-mail
+    address needs what :data:`_AT_HINT` looks for (:func:`_email_candidates` finds none
+    without it); a card, see :func:`_may_hold_card`. What other kinds find does not matter:
+    only candidates of ``kinds`` are ever returned."""
+    if not kinds <= _SCREENED_KINDS:
+        return True
+    if "card" in kinds and _may_hold_card(normal):
+        return True
+    return "email" in kinds and _AT_HINT.search(normal) is not None
+
+
+def may_hold(text: str, policy: MaskingPolicy, digits_before: int = 0) -> bool:
+    """Whether masking ``text`` by ``policy`` could change anything: False only when it is
+    proven that the finders find no item of the policy's kinds in it (so ``mask_text`` would
+    return it unchanged). With ``digits_before``, ``text`` follows earlier parts holding that
+    many digits and no letters, as :func:`mask_across` reads them (the trailing numbers of
+    earlier messages); that is screened for a cards-only policy, other policies answer True.
+    """
+    if not isinstance(text, str) or not isinstance(policy, MaskingPolicy):
+        return True  # the full path raises the typed error
+    if not policy.enabled or not (policy.kinds or policy.detectors):
+        return False
+    if policy.detectors:
+        return True
+    normal = _normalise_plain(text)[0]
+    if digits_before:
+        return policy.kinds != _CARDS or _may_hold_card(normal, digits_before)
+    return _may_hold(normal, policy.kinds)
 
 
 def _candidates(
@@ -1534,6 +1613,8 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
     if not policy.enabled or not (policy.kinds or policy.detectors):
         return text, []
     normal, plain = _normalise_plain(text)
+    if not policy.detectors and not _may_hold(normal, policy.kinds):
+        return normal, []
     extra = _detector_candidates(text, policy.detectors) if policy.detectors else []
     # (the digits of plain text are ASCII)
     digits = (_ASCII_DIGIT if plain else _DIGIT).search(normal) is not None
@@ -1682,6 +1763,8 @@ _TAIL_CHAR: Final = regex.compile(rf"[\d{_SEPARATOR_CLASS}]")
 
 def digit_count(text: str) -> int:
     """How many decimal digits (of any script) ``text`` holds."""
+    if text.isascii():  # the ASCII decimal digits are 0-9
+        return len(_ASCII_DIGIT.findall(text))
     return sum(1 for char in text if unicodedata.decimal(char, None) is not None)
 
 

@@ -26,7 +26,14 @@ from typing import Final
 import attrs
 
 from ._errors import MessageTooLong
-from ._masking import MaskingPolicy, digit_count, mask_across, number_tail_start
+from ._masking import (
+    MaskingPolicy,
+    digit_count,
+    mask_across,
+    mask_text,
+    may_hold,
+    number_tail_start,
+)
 from ._model import Conversation, Message, Role
 
 __all__ = [
@@ -52,9 +59,10 @@ MAX_GAP: Final = 4
 """How many such lines (or agent and system lines) in a row may stand between two parts."""
 
 
-def _chain(messages: Sequence[Message]) -> list[tuple[Message, int]]:
+def _chain(messages: Sequence[Message]) -> tuple[list[tuple[Message, int]], int]:
     """The earlier messages (oldest first) whose trailing digits may continue into the next
-    customer message, each with the index where its trailing number begins."""
+    customer message, each with the index where its trailing number begins; and how many
+    digits those trailing numbers hold."""
     chain: list[tuple[Message, int]] = []
     digits = 0
     gap = 0
@@ -78,7 +86,7 @@ def _chain(messages: Sequence[Message]) -> list[tuple[Message, int]]:
         if start > 0 or digits >= ITEM_DIGITS:
             break
     chain.reverse()
-    return chain
+    return chain, digits
 
 
 def recent_window(messages: Sequence[Message]) -> int:
@@ -90,7 +98,7 @@ def recent_window(messages: Sequence[Message]) -> int:
     a fresh walk over ``messages`` (more digits held, a gap at least as long, or reset by
     a part of the same number), so it never reads further back than this one does.
     """
-    chain = _chain(messages)
+    chain = _chain(messages)[0]
     if not chain:
         return 0
     oldest = chain[0][0]
@@ -103,9 +111,14 @@ def recent_window(messages: Sequence[Message]) -> int:
 def _mask_with_chain(
     messages: Sequence[Message], text: str, policy: MaskingPolicy
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
-    chain = _chain(messages) if policy.enabled else []
+    chain, digits = _chain(messages) if policy.enabled else ([], 0)
     if not chain:
-        return mask_across([text], policy)[0], ()
+        return mask_text(text, policy), ()
+    if not may_hold(text, policy, digits):
+        # The earlier parts are digits and separators: with the new text's digits they are
+        # too few for a card, so neither they nor the new text change (mask_across would
+        # return them as they are).
+        return text, ()
     masked = mask_across([m.text[start:] for m, start in chain] + [text], policy)
     redactions = tuple(
         (message.id, message.text[:start] + new)
