@@ -173,6 +173,41 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         INSERT INTO outbox (event_position) VALUES (NEW.position);
     END;
     """,
+    # 6: fewer pages per commit. AUTOINCREMENT rewrote its counter (the sqlite_sequence
+    # page) in every commit that stored an event; the events table goes back to plain
+    # rowids, and the highest position handed out is kept by the archive instead: when
+    # archiving takes the newest events out, one placeholder row (aggregate '') keeps
+    # their highest position, so the next event still gets a higher one. The counter of
+    # a file whose newest events were archived becomes that row here. The index of open
+    # conversations is read through closed_at, which changes once in a conversation's
+    # life, where state changes with every step (SQLite rewrites an index entry whenever
+    # an UPDATE sets a column its WHERE reads); closed_at is set on every closed row.
+    """
+    CREATE TABLE events_log (
+        position INTEGER PRIMARY KEY,
+        aggregate TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at REAL NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (aggregate, aggregate_id, sequence)
+    );
+    INSERT INTO events_log (position, aggregate, aggregate_id, sequence, type, at, data)
+        SELECT position, aggregate, aggregate_id, sequence, type, at, data FROM events;
+    INSERT INTO events_log (position, aggregate, aggregate_id, sequence, type, at, data)
+        SELECT seq, '', '', seq, '', 0.0, 'null' FROM sqlite_sequence
+        WHERE name = 'events' AND seq > coalesce((SELECT max(position) FROM events), 0);
+    DROP TRIGGER events_to_outbox;
+    DROP TABLE events;
+    ALTER TABLE events_log RENAME TO events;
+    CREATE TRIGGER events_to_outbox AFTER INSERT ON events BEGIN
+        INSERT INTO outbox (event_position) VALUES (NEW.position);
+    END;
+    UPDATE conversations SET closed_at = 0.0 WHERE state = 'closed' AND closed_at IS NULL;
+    DROP INDEX conversations_open;
+    CREATE INDEX conversations_open ON conversations (asset, id) WHERE closed_at IS NULL;
+    """,
 )
 """Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
 
@@ -552,7 +587,8 @@ class SqliteStore(Store):
                 self._connect()
                 .execute(
                     "SELECT aggregate_id, sequence, at, type, data FROM events "
-                    "WHERE aggregate = ? AND aggregate_id = ? ORDER BY sequence",
+                    "WHERE aggregate = ? AND aggregate <> '' AND aggregate_id = ? "
+                    "ORDER BY sequence",
                     (aggregate, aggregate_id),
                 )
                 .fetchall()
@@ -645,7 +681,7 @@ class SqliteStore(Store):
                 self._connect()
                 .execute(
                     "SELECT position, aggregate_id, sequence, at, type, data FROM events "
-                    "WHERE position > ? ORDER BY position LIMIT ?",
+                    "WHERE position > ? AND aggregate <> '' ORDER BY position LIMIT ?",
                     (after, limit),
                 )
                 .fetchall()
@@ -696,6 +732,9 @@ class SqliteStore(Store):
                 "AND closed_at < ? ORDER BY closed_at, id LIMIT ?",
                 (before, limit),
             )
+            if not rows:
+                return archived
+            (top,) = txn._rows("SELECT max(position) FROM events")[0]
             execute = txn.connection.execute
             for conversation_id, _, record in rows:
                 conversation = _codec.conversation_from_json(record)
@@ -723,6 +762,9 @@ class SqliteStore(Store):
                         conversation=with_transcript(conversation, history), events=history
                     )
                 )
+            if top is not None:
+                with _translating("archiving"):
+                    _keep_position(txn.connection, int(top))
         return archived
 
 
@@ -794,8 +836,18 @@ def _indexed(conversation: Conversation) -> _Columns:
         conversation.asset,
         conversation.started_at,
         conversation.next_deadline,
-        conversation.closed_at if conversation.state is ConversationState.CLOSED else None,
+        _closed_at(conversation),
     )
+
+
+def _closed_at(conversation: Conversation) -> float | None:
+    """The ``closed_at`` column: set on every closed conversation (0.0 for a record
+    closed without a time, which archiving takes first, as the memory store does) and
+    only there, so the index of open conversations can be read through it."""
+    if conversation.state is not ConversationState.CLOSED:
+        return None
+    closed_at = conversation.closed_at
+    return 0.0 if closed_at is None else closed_at
 
 
 @functools.cache
@@ -875,6 +927,25 @@ def _at_version(kept: tuple[_R, int] | None, version: int) -> _R | None:
     if kept is None or kept[0].version != version:
         return None
     return kept[0]
+
+
+def _keep_position(connection: sqlite3.Connection, top: int) -> None:
+    """After events were deleted: if ``top``, the highest position the table held, went
+    with them, keep it in a placeholder row (aggregate ``''``, no outbox entry, never
+    read as an event), so the next event is numbered above it (a rowid table numbers a
+    row max(rowid) + 1). Placeholders below the newest row are dropped: they keep
+    nothing any more."""
+    (now,) = connection.execute("SELECT max(position) FROM events").fetchone()
+    if now is not None and now >= top:
+        connection.execute("DELETE FROM events WHERE aggregate = '' AND position < ?", (now,))
+        return
+    connection.execute("DELETE FROM events WHERE aggregate = ''")
+    connection.execute(
+        "INSERT INTO events (position, aggregate, aggregate_id, sequence, type, at, data) "
+        "VALUES (?, '', '', ?, '', 0.0, 'null')",
+        (top, top),
+    )
+    connection.execute("DELETE FROM outbox WHERE event_position = ?", (top,))
 
 
 def _written(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
@@ -1227,7 +1298,7 @@ class _SqliteTransaction(StoreTransaction):
 
     def open_on_asset(self, asset: str) -> list[str]:
         rows = self._rows(
-            "SELECT id FROM conversations WHERE asset = ? AND state <> 'closed' ORDER BY id",
+            "SELECT id FROM conversations WHERE asset = ? AND closed_at IS NULL ORDER BY id",
             (asset,),
         )
         dirty = self._dirty_conversations
