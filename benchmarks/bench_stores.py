@@ -6,6 +6,15 @@ Run on demand (it is not a test)::
     LIVECHAT_PG_OPTIONS= scripts/with-postgres.sh \\
         .venv/bin/python benchmarks/bench_stores.py                  # + PostgreSQL, fsync on
 
+The store's own CPU per command, without the disk's flush (``--cpu OFF``, timed), and
+its instructions, which other processes on the machine do not change: the difference of
+two runs under valgrind, ``N`` commands and none, divided by ``N``::
+
+    for n in 0 600; do
+        valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \\
+            .venv/bin/python benchmarks/bench_stores.py --cpu OFF --batches '' --commands $n
+    done
+
 A lifecycle is six commands: ``start_chat`` (routed to the agent at once),
 ``send_customer_message``, ``accept``, ``send_agent_message``, ``end``,
 ``submit_wrap_up``; each command is one store transaction (the desk has no transport,
@@ -346,17 +355,32 @@ def _ratio_text(ratio: float, ratios: list[float], target: str) -> str:
     return f"{ratio:.2f} (rounds {rounds}; target {target})"
 
 
-def cpu_per_command(synchronous: str, batches: list[int], rounds: int = 3) -> None:
+def cpu_per_command(
+    synchronous: str, batches: list[int], rounds: int = 3, commands: int | None = None
+) -> None:
     """Print the process CPU (user and system) per command of the SQLite store, medians
     of ``rounds`` runs of 1.5 s, unbatched and in blocks of each size: what the store
     costs without the disk's flush, to compare versions (``PYTHONPATH`` on a copy of
-    ``src`` at another commit)."""
+    ``src`` at another commit).
+
+    With ``commands``, run exactly that many commands after a fixed warm-up instead and
+    print nothing: the same work every time, for counting instructions (valgrind's
+    cachegrind on N commands minus a run with 0 is the cost of N commands)."""
     directory = tempfile.mkdtemp(prefix="livechat-bench-")
     try:
         for size in [0, *batches]:
             path = os.path.join(directory, f"cpu-{size}.db")
             with SqliteStore(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
                 runner = StoreRunner(store, size)
+                if commands is not None:
+                    for _ in range(120):  # warm-up: 20 lifecycles, the same every run
+                        next(runner.steps)
+                    if size:
+                        batched(runner.desk, runner.steps, size, commands)
+                    else:
+                        for _ in range(commands):
+                            next(runner.steps)
+                    continue
                 runner.run(0.3)
                 figures = []
                 for _ in range(rounds):
@@ -397,10 +421,18 @@ def main() -> None:
         help="only the SQLite store's process CPU per command (no baseline, no disk "
         "wait), with this synchronous setting, unbatched and in each --batches size",
     )
+    parser.add_argument(
+        "--commands",
+        type=int,
+        metavar="N",
+        help="with --cpu: run exactly N commands after a fixed warm-up, untimed, and print "
+        "nothing (count instructions with valgrind on N and on 0 commands)",
+    )
     arguments = parser.parse_args()
     stores = arguments.stores.split(",")
     if arguments.cpu:
-        cpu_per_command(arguments.cpu, [int(size) for size in arguments.batches.split(",") if size])
+        sizes = [int(size) for size in arguments.batches.split(",") if size]
+        cpu_per_command(arguments.cpu, sizes, commands=arguments.commands)
         return
     batches = [int(size) for size in arguments.batches.split(",") if size]
     seconds, rounds, slice_seconds = arguments.seconds, arguments.rounds, arguments.slice

@@ -1,10 +1,13 @@
-"""The SQLite store's schema version 6: fewer pages per unbatched command, same behaviour.
+"""The SQLite store's schema versions 6 and 7: fewer pages per unbatched command, same
+behaviour.
 
 Event positions are plain rowids again (AUTOINCREMENT rewrote its counter page in every
 commit), and archiving keeps the highest position handed out in a placeholder row when
 it takes the newest events; the index of open conversations is read through
-``closed_at``, so a step of a chat does not rewrite it. The pages a command commits are
-read from the WAL (each frame names its page) and named through SQLite's ``dbstat``.
+``closed_at``, so a step of a chat does not rewrite it; the routing index is a table of
+routable memberships, so an agent becoming routable or not writes one b-tree, not two.
+The pages a command commits are read from the WAL (each frame names its page) and named
+through SQLite's ``dbstat``.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ import struct
 import pytest
 
 from batch_support import lifecycle, one_agent_desk
-from livechat_core import ConversationState, Desk
+from livechat_core import AgentState, ConversationState, Desk
 from livechat_core.adapters import sqlite as sqlite_adapter
 from livechat_core.adapters.sqlite import SqliteStore
 from livechat_core.events import AgentAvailable, ChatStarted
 from livechat_core.ports import Changes
 from livechat_core.testing import ManualClock
-from livechat_core.testing._conformance import T0, save
+from livechat_core.testing._conformance import T0, make_agent, save
 
 _PAGE = 4096
 _FRAME_HEADER = 24
@@ -73,6 +76,9 @@ def test_the_steps_of_a_chat_commit_neither_the_counter_nor_the_open_index(
         assert desk.conversation(chat).state == ConversationState.CLOSED
     assert "sqlite_sequence" not in closed
     assert "conversations_open" not in stepped
+    # ann routable again after end: one routing row in, the memberships untouched
+    assert "agent_routing" in stepped
+    assert "agent_queues" not in closed
     assert "conversations_open" in closed  # closing takes the chat out of it
     assert "events" in names.values()
     assert "conversations_open" in names.values()
@@ -191,3 +197,29 @@ def test_a_version_5_file_keeps_the_positions_its_counter_handed_out(
         assert connection.execute(
             "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'"
         ).fetchone() == (0,)
+
+
+def test_agents_saved_without_being_read_move_their_routing_rows(tmp_path: pathlib.Path) -> None:
+    """A save of an agent not read in its transaction (the store reads the stored record
+    to find its routing rows): routable, then in other queues, then not routable."""
+
+    def rows(store: SqliteStore) -> list[tuple[str, float, str]]:
+        connection = store._connection
+        assert connection is not None
+        return connection.execute("SELECT * FROM agent_routing ORDER BY queue").fetchall()
+
+    available = {"state": AgentState.AVAILABLE, "available_since": T0}
+    with SqliteStore(tmp_path / "desk.db") as store:
+        save(store, Changes(agents=((make_agent(**available), 0),)))
+        assert rows(store) == [("support", T0, "jana")]
+        moved = make_agent(queues=("sales", "vip"), version=2, **available)
+        save(store, Changes(agents=((moved, 1),)))
+        assert rows(store) == [("sales", T0, "jana"), ("vip", T0, "jana")]
+        later = {"state": AgentState.AVAILABLE, "available_since": T0 + 5}
+        save(store, Changes(agents=((make_agent(queues=("vip",), version=3, **later), 2),)))
+        assert rows(store) == [("vip", T0 + 5, "jana")]
+        save(store, Changes(agents=((make_agent(queues=("vip",), version=4), 3),)))
+        assert rows(store) == []
+        with store.transaction(write=False) as txn:
+            assert txn.routable("vip", 5) == []
+            assert [agent.id for agent in txn.agents("vip")] == ["jana"]

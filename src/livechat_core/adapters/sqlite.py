@@ -208,6 +208,28 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     DROP INDEX conversations_open;
     CREATE INDEX conversations_open ON conversations (asset, id) WHERE closed_at IS NULL;
     """,
+    # 7: the routing index as a table of its own, holding only the routable memberships:
+    # an agent becoming routable or not inserts or deletes one row of one b-tree, where
+    # a column of agent_queues under a partial index rewrote two (the membership's page
+    # and the index's) in every commit that changed an agent's routing key.
+    """
+    CREATE TABLE agent_routing (
+        queue TEXT NOT NULL,
+        waiting_since REAL NOT NULL,
+        agent_id TEXT NOT NULL,
+        PRIMARY KEY (queue, waiting_since, agent_id)
+    ) WITHOUT ROWID;
+    INSERT INTO agent_routing (queue, waiting_since, agent_id)
+        SELECT queue, waiting_since, agent_id FROM agent_queues WHERE waiting_since IS NOT NULL;
+    CREATE TABLE agent_members (
+        queue TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        PRIMARY KEY (queue, agent_id)
+    ) WITHOUT ROWID;
+    INSERT INTO agent_members (queue, agent_id) SELECT queue, agent_id FROM agent_queues;
+    DROP TABLE agent_queues;
+    ALTER TABLE agent_members RENAME TO agent_queues;
+    """,
 )
 """Forward migrations: entry ``i`` takes a file from schema version ``i`` to ``i + 1``."""
 
@@ -219,6 +241,7 @@ TABLES: Final = frozenset(
         "queues",
         "agents",
         "agent_queues",
+        "agent_routing",
         "conversations",
         "deleted_assets",
         "events",
@@ -515,7 +538,9 @@ class SqliteStore(Store):
                 f"({self.busy_timeout:g} s)"
             )
         try:
-            connection = self._connect()
+            connection = self._connection
+            if connection is None or self._pid != os.getpid():
+                connection = self._connect()
             try:
                 connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 # Unchanged since the last transaction: nobody else committed since
@@ -829,25 +854,26 @@ def _waiting(agent: Agent) -> float | None:
 
 
 def _indexed(conversation: Conversation) -> _Columns:
-    """The values of the :data:`_INDEXED` columns for ``conversation``."""
+    """The values of the :data:`_INDEXED` columns for ``conversation``.
+
+    ``closed_at`` is set on every closed conversation (0.0 for a record closed without a
+    time, which archiving takes first, as the memory store does) and only there, so the
+    index of open conversations can be read through it.
+    """
+    state = conversation.state
+    closed_at = None
+    if state is ConversationState.CLOSED:
+        closed_at = conversation.closed_at
+        if closed_at is None:
+            closed_at = 0.0
     return (
-        str(conversation.state),
+        str(state),
         conversation.queue,
         conversation.asset,
         conversation.started_at,
         conversation.next_deadline,
-        _closed_at(conversation),
+        closed_at,
     )
-
-
-def _closed_at(conversation: Conversation) -> float | None:
-    """The ``closed_at`` column: set on every closed conversation (0.0 for a record
-    closed without a time, which archiving takes first, as the memory store does) and
-    only there, so the index of open conversations can be read through it."""
-    if conversation.state is not ConversationState.CLOSED:
-        return None
-    closed_at = conversation.closed_at
-    return 0.0 if closed_at is None else closed_at
 
 
 @functools.cache
@@ -1030,9 +1056,12 @@ class _SqliteTransaction(StoreTransaction):
     def committed_now(self) -> None:
         """The transaction committed: keep what it read and wrote for later ones."""
         committed, generation = self.committed, self.generation
-        _keep(committed.queues, self._queues, generation)
-        _keep(committed.agents, self._agents, generation)
-        _keep(committed.conversations, self._conversations, generation)
+        if self._queues:
+            _keep(committed.queues, self._queues, generation)
+        if self._agents:
+            _keep(committed.agents, self._agents, generation)
+        if self._conversations:
+            _keep(committed.conversations, self._conversations, generation)
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -1064,12 +1093,8 @@ class _SqliteTransaction(StoreTransaction):
         select: str,
         key: str,
     ) -> _R | None:
-        """A record by key: read in this transaction, kept and known to be current (no
-        ``SELECT``), or read from the file with ``select``."""
-        try:
-            return seen[key]
-        except KeyError:
-            pass
+        """A record by key not read in this transaction yet: kept and known to be
+        current (no ``SELECT``), or read from the file with ``select``."""
         found = _current(kept.get(key), self.generation)
         if found is not None:
             seen[key] = found
@@ -1081,13 +1106,16 @@ class _SqliteTransaction(StoreTransaction):
         return self._decoded(seen, kept, decode, key, *rows[0])
 
     def queue(self, name: str) -> Queue | None:
-        return self._lookup(
-            self._queues,
-            self.committed.queues,
-            _codec.queue_from_json,
-            "SELECT version, record FROM queues WHERE name = ?",
-            name,
-        )
+        try:  # read in this transaction already (the common case: no call)
+            return self._queues[name]
+        except KeyError:
+            return self._lookup(
+                self._queues,
+                self.committed.queues,
+                _codec.queue_from_json,
+                "SELECT version, record FROM queues WHERE name = ?",
+                name,
+            )
 
     def queues(self) -> list[Queue]:
         rows = self._rows("SELECT name, version, record FROM queues ORDER BY name")
@@ -1095,13 +1123,16 @@ class _SqliteTransaction(StoreTransaction):
         return [self._decoded(self._queues, kept, _codec.queue_from_json, *row) for row in rows]
 
     def agent(self, agent_id: str) -> Agent | None:
-        return self._lookup(
-            self._agents,
-            self.committed.agents,
-            _codec.agent_from_json,
-            "SELECT version, record FROM agents WHERE id = ?",
-            agent_id,
-        )
+        try:  # read in this transaction already (the common case: no call)
+            return self._agents[agent_id]
+        except KeyError:
+            return self._lookup(
+                self._agents,
+                self.committed.agents,
+                _codec.agent_from_json,
+                "SELECT version, record FROM agents WHERE id = ?",
+                agent_id,
+            )
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         if queue is None:
@@ -1130,18 +1161,17 @@ class _SqliteTransaction(StoreTransaction):
         extra = limit + len(dirty)
         if queue is None:
             rows = self._rows(
-                # the partial index holds only routable rows: read it, not every member
+                # agent_routing holds only routable memberships: read it, not every member
                 "SELECT a.id, a.version, a.record FROM (SELECT agent_id, min(waiting_since) AS w "
-                "FROM agent_queues INDEXED BY agent_queues_routable "
-                "WHERE waiting_since IS NOT NULL GROUP BY agent_id) AS m "
+                "FROM agent_routing GROUP BY agent_id) AS m "
                 "JOIN agents AS a ON a.id = m.agent_id ORDER BY m.w, m.agent_id LIMIT ?",
                 (extra,),
             )
         else:
             rows = self._rows(
-                "SELECT a.id, a.version, a.record FROM agent_queues AS m "
+                "SELECT a.id, a.version, a.record FROM agent_routing AS m "
                 "JOIN agents AS a ON a.id = m.agent_id WHERE m.queue = ? "
-                "AND m.waiting_since IS NOT NULL ORDER BY m.waiting_since, m.agent_id LIMIT ?",
+                "ORDER BY m.waiting_since, m.agent_id LIMIT ?",
                 (queue, extra),
             )
         if not dirty:
@@ -1155,13 +1185,16 @@ class _SqliteTransaction(StoreTransaction):
         return found[:limit]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        return self._lookup(
-            self._conversations,
-            self.committed.conversations,
-            _codec.conversation_from_json,
-            "SELECT version, record FROM conversations WHERE id = ?",
-            conversation_id,
-        )
+        try:  # read in this transaction already (the common case: no call)
+            return self._conversations[conversation_id]
+        except KeyError:
+            return self._lookup(
+                self._conversations,
+                self.committed.conversations,
+                _codec.conversation_from_json,
+                "SELECT version, record FROM conversations WHERE id = ?",
+                conversation_id,
+            )
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         names = sorted(set(queues))
@@ -1539,6 +1572,12 @@ class _SqliteTransaction(StoreTransaction):
         """Write an agent; ``queues`` and ``stored_queues`` are its new and stored queue
         lists, sorted (``None``: a new agent); ``stored_key`` the routing index's value of
         the stored agent (:data:`_UNKNOWN` when it was not read)."""
+        execute, executemany = self.connection.execute, self.connection.executemany
+        if stored_key is _UNKNOWN and stored_queues is not None:
+            # Saved without being read in this transaction (the desk always reads
+            # first): the stored record says where its routing rows are.
+            (record,) = execute("SELECT record FROM agents WHERE id = ?", (agent.id,)).fetchone()
+            stored_key = _waiting(_codec.agent_from_json(record))
         document = _codec.record_to_json(agent)
         if stored_queues is None:
             cursor = self.connection.execute(
@@ -1560,21 +1599,27 @@ class _SqliteTransaction(StoreTransaction):
         key = _waiting(agent)
         if stored_queues != queues:
             if stored_queues:
-                self.connection.executemany(
+                executemany(
                     "DELETE FROM agent_queues WHERE queue = ? AND agent_id = ?",
                     [(name, agent.id) for name in stored_queues],
                 )
-            self.connection.executemany(
-                "INSERT INTO agent_queues (queue, agent_id, waiting_since) VALUES (?, ?, ?)",
-                [(name, agent.id, key) for name in queues],
+            executemany(
+                "INSERT INTO agent_queues (queue, agent_id) VALUES (?, ?)",
+                [(name, agent.id) for name in queues],
             )
-        elif key != stored_key:
-            # The routing index, by primary key (one row per queue; a row whose value is
-            # already this one is not rewritten).
-            self.connection.executemany(
-                "UPDATE agent_queues SET waiting_since = ? "
-                "WHERE queue = ? AND agent_id = ? AND waiting_since IS NOT ?",
-                [(key, name, agent.id, key) for name in queues],
+        elif key == stored_key:
+            return  # the routing rows stay as they are
+        # The routing index, by primary key: out of every stored queue at the stored key,
+        # into every queue at the new one (nothing while the agent is not routable).
+        if stored_key is not None and stored_queues:
+            executemany(
+                "DELETE FROM agent_routing WHERE queue = ? AND waiting_since = ? AND agent_id = ?",
+                [(name, stored_key, agent.id) for name in stored_queues],
+            )
+        if key is not None:
+            executemany(
+                "INSERT INTO agent_routing (queue, waiting_since, agent_id) VALUES (?, ?, ?)",
+                [(name, key, agent.id) for name in queues],
             )
 
     def _write_conversation(
