@@ -15,6 +15,7 @@ from __future__ import annotations
 import pathlib
 import sqlite3
 import struct
+from typing import Any
 
 import pytest
 
@@ -208,14 +209,14 @@ def test_agents_saved_without_being_read_move_their_routing_rows(tmp_path: pathl
         assert connection is not None
         return connection.execute("SELECT * FROM agent_routing ORDER BY queue").fetchall()
 
-    available = {"state": AgentState.AVAILABLE, "available_since": T0}
+    available: dict[str, Any] = {"state": AgentState.AVAILABLE, "available_since": T0}
     with SqliteStore(tmp_path / "desk.db") as store:
         save(store, Changes(agents=((make_agent(**available), 0),)))
         assert rows(store) == [("support", T0, "jana")]
         moved = make_agent(queues=("sales", "vip"), version=2, **available)
         save(store, Changes(agents=((moved, 1),)))
         assert rows(store) == [("sales", T0, "jana"), ("vip", T0, "jana")]
-        later = {"state": AgentState.AVAILABLE, "available_since": T0 + 5}
+        later: dict[str, Any] = {"state": AgentState.AVAILABLE, "available_since": T0 + 5}
         save(store, Changes(agents=((make_agent(queues=("vip",), version=3, **later), 2),)))
         assert rows(store) == [("vip", T0 + 5, "jana")]
         save(store, Changes(agents=((make_agent(queues=("vip",), version=4), 3),)))
