@@ -1,6 +1,6 @@
 """A tick reads the due conversations with the due query itself (SQLite): one indexed
-scan per batch of 500, no lookup by id per deadline, and the same statements per
-deadline with a few or many due."""
+scan per batch of ``TICK_BATCH``, no lookup by id per deadline, and the same statements
+per deadline with a few or many due."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from livechat_core import Desk
+from livechat_core._desk import TICK_BATCH
 from livechat_core.adapters.sqlite import SqliteStore
 from livechat_core.testing import ManualClock
 
@@ -65,26 +66,27 @@ def _tick_statements(desk: Desk, store: SqliteStore) -> tuple[int, collections.C
 
 
 def test_a_tick_reads_no_conversation_by_id(tmp_path: Path) -> None:
-    desk, store = _desk_with_offers(tmp_path / "desk.db", 1200)
+    offers = TICK_BATCH * 5 // 2
+    desk, store = _desk_with_offers(tmp_path / "desk.db", offers)
     with store:
         fired, kinds = _tick_statements(desk, store)
-    assert fired == 1200
+    assert fired == offers
     assert not [k for k in kinds if k.startswith("SELECT version, record FROM conversations")]
     due = [n for k, n in kinds.items() if k.startswith("SELECT next_deadline, id")]
-    assert due == [3]  # one scan per batch of 500
+    assert due == [3]  # one scan per batch
     # besides it, at most one read of conversations per batch (routing's queued chats)
     assert sum(n for k, n in kinds.items() if "FROM conversations" in k) <= 3 + 3
-    assert kinds["BEGIN IMMEDIATE"] == 3  # 500, 500 and 200: a short batch ends it
+    assert kinds["BEGIN IMMEDIATE"] == 3  # two full batches and a half: a short one ends it
 
 
 def test_statements_per_deadline_do_not_grow_with_the_number_due(tmp_path: Path) -> None:
-    small_desk, small_store = _desk_with_offers(tmp_path / "small.db", 500)
-    large_desk, large_store = _desk_with_offers(tmp_path / "large.db", 1500)
+    small_desk, small_store = _desk_with_offers(tmp_path / "small.db", TICK_BATCH)
+    large_desk, large_store = _desk_with_offers(tmp_path / "large.db", 3 * TICK_BATCH)
     with small_store, large_store:
         small_fired, small = _tick_statements(small_desk, small_store)
         large_fired, large = _tick_statements(large_desk, large_store)
-    assert (small_fired, large_fired) == (500, 1500)
-    # per batch of 500 deadlines: the same statements (within one for the final batch)
+    assert (small_fired, large_fired) == (TICK_BATCH, 3 * TICK_BATCH)
+    # per batch of TICK_BATCH deadlines: the same statements (within one for the final batch)
     per_batch_small = sum(small.values()) / 1
     per_batch_large = sum(large.values()) / 3
     assert per_batch_large <= per_batch_small * 1.1

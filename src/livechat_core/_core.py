@@ -205,6 +205,7 @@ class Unit:
         "_agents",
         "_deleted_assets",
         "_drafts",
+        "_queued_drafts",
         "_queues",
         "_redactions",
         "events",
@@ -222,6 +223,9 @@ class Unit:
         self._queues: dict[str, tuple[Queue, int]] = {}
         self._agents: dict[str, tuple[Agent, int]] = {}
         self._drafts: dict[str, tuple[Draft, int]] = {}
+        # how many drafts were queued as committed: the most that a committed queue's
+        # head can hold of conversations this command changed (see ``queued``)
+        self._queued_drafts = 0
         self._deleted_assets: list[str] = []
         self._redactions: list[tuple[str, str, str]] = []
         self.touched_queues: set[str] = set()
@@ -298,7 +302,9 @@ class Unit:
         staged = self._drafts
         if not staged:
             return list(self.reader.queued(queues, limit))
-        committed = self.reader.queued(queues, limit + len(staged))
+        # a staged conversation that the committed queues still hold is skipped below:
+        # only those read as queued can be there (a tick stages a batch of offers)
+        committed = self.reader.queued(queues, limit + self._queued_drafts)
         result: list[Readable] = [c for c in committed if c.id not in staged]
         result.extend(d for d, _ in staged.values() if d.state is _C.QUEUED and d.queue in queues)
         result.sort(key=lambda c: (c.started_at, c.id))
@@ -381,6 +387,8 @@ class Unit:
         else:
             draft = Draft.of(conversation)
             self._drafts[aggregate_id] = (draft, conversation.version)
+            if conversation.state is _C.QUEUED:
+                self._queued_drafts += 1
         before, queue = draft.state, draft.queue
         event = builder(event_type)(
             aggregate_id=aggregate_id, sequence=draft.version + 1, at=self.now, **fields

@@ -199,8 +199,10 @@ def _new_id() -> str:
 _OWN: Final = 128  # records remembered as saved by the desk (see ``Desk._saved``)
 _BATCHES_LOCK: Final = threading.Lock()
 
-TICK_BATCH: Final = 500
-"""How many due conversations one transaction of :meth:`Desk.tick` fires at most."""
+TICK_BATCH: Final = 100
+"""How many due conversations one transaction of :meth:`Desk.tick` fires at most: few
+enough that a batch's records stay among the memory store's unpacked ones while the
+transaction reads them again (``docs/decisions.md``)."""
 
 
 class _DueWindow:
