@@ -39,7 +39,12 @@ def test_the_memory_stores_sorted_keys_agree_with_a_sorted_list(
             expected.remove(key)
         if step % 500 == 0:  # blocks split past 1,024 keys and empty out again
             assert list(keys) == sorted(expected)
+            cursor = (float(number % 97), f"id{number + step % 3 - 1}")
+            assert list(keys.after(cursor)) == [k for k in sorted(expected) if k > cursor]
     assert list(keys) == sorted(expected)
+    assert list(keys.after(None)) == sorted(expected)
+    for cursor in [(-1.0, ""), (50.0, "id5"), (96.0, "id99999"), (97.0, "")]:
+        assert list(keys.after(cursor)) == [k for k in sorted(expected) if k > cursor]
 
 
 def test_the_memory_stores_sorted_keys_split_and_merge_blocks() -> None:

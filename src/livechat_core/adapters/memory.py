@@ -90,10 +90,10 @@ class MemoryStore(Store):
         self._conversations: dict[str, packed_conversation.Packed | Conversation] = {}
         self._recent: dict[str, Conversation] = {}
         self._queued: dict[str, _SortedKeys] = {}
-        # each conversation's next deadline, and a heap of (deadline, id) with stale
-        # entries (a deadline that moved or went) skipped on reading
+        # each conversation's next deadline, and the (deadline, id) keys in order: a tick
+        # reads the due ones from a cursor without taking them out
         self._deadlines: dict[str, float] = {}
-        self._deadline_heap: list[tuple[float, str]] = []
+        self._due = _SortedKeys()
         self._closed: list[tuple[float, str]] = []  # (closed_at, id), a heap, for archive
         self._open_by_asset: dict[str, set[str]] = {}
         self._deleted_assets: set[str] = set()
@@ -430,19 +430,19 @@ class MemoryStore(Store):
             heapq.heappush(self._closed, (0.0 if closed_at is None else closed_at, conversation_id))
 
     def _put_deadline(self, conversation_id: str, deadline: float | None) -> None:
-        """Keep a conversation's next deadline (``None``: it has none) and its heap entry;
-        stale heap entries are skipped by ``due`` and dropped by compaction."""
+        """Keep a conversation's next deadline (``None``: it has none) and its key in the
+        deadline index."""
         deadlines = self._deadlines
         previous = deadlines.get(conversation_id)
-        if deadline is None:
-            if previous is not None:
-                del deadlines[conversation_id]
+        if previous == deadline:
             return
-        deadlines[conversation_id] = deadline
-        if previous != deadline:
-            heapq.heappush(self._deadline_heap, (deadline, conversation_id))
-            if len(self._deadline_heap) > 2 * len(deadlines) + 1024:
-                self._compact_deadlines()
+        if previous is not None:
+            self._due.remove((previous, conversation_id))
+        if deadline is None:
+            del deadlines[conversation_id]
+        else:
+            deadlines[conversation_id] = deadline
+            self._due.add((deadline, conversation_id))
 
     def _evict(self) -> None:
         """Pack the least recently used of the records kept unpacked, if still unpacked."""
@@ -465,17 +465,6 @@ class MemoryStore(Store):
                 self._evict()
         return found
 
-    def _compact_deadlines(self) -> None:
-        """Drop the heap entries of deadlines that moved or went: an accepted offer's
-        entry would otherwise stay until a tick passes its time."""
-        deadlines = self._deadlines
-        self._deadline_heap = [
-            (deadline, conversation_id)
-            for deadline, conversation_id in self._deadline_heap
-            if deadlines.get(conversation_id) == deadline
-        ]
-        heapq.heapify(self._deadline_heap)
-
     def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
         """Move conversations closed before ``before`` out of memory and return them."""
         archived: list[ArchivedConversation] = []
@@ -495,7 +484,7 @@ class MemoryStore(Store):
                     self._outbox.pop(event.id, None)
                 del self._conversations[conversation_id]
                 self._recent.pop(conversation_id, None)
-                self._deadlines.pop(conversation_id, None)
+                self._put_deadline(conversation_id, None)
                 archived.append(ArchivedConversation(conversation=conversation, events=events))
         return archived
 
@@ -570,6 +559,19 @@ class _SortedKeys:
     def __iter__(self) -> Iterator[_Key]:
         for block in self._blocks:
             yield from block
+
+    def after(self, key: _Key | None) -> Iterator[_Key]:
+        """The keys above ``key`` (every key with ``None``), in order."""
+        if key is None:
+            yield from self
+            return
+        blocks = self._blocks
+        index = self._block(key)
+        if index < len(blocks):
+            block = blocks[index]
+            yield from itertools.islice(block, bisect.bisect_right(block, key), None)
+            for block in itertools.islice(blocks, index + 1, None):
+                yield from block
 
 
 _Packed = tuple[Any, ...]
@@ -711,20 +713,15 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
     def due_after(
         self, now: float, after: tuple[float, str] | None, limit: int
     ) -> list[tuple[float, str]]:
-        heap = self._store._deadline_heap
-        deadlines = self._store._deadlines
         found: list[tuple[float, str]] = []
-        kept: list[tuple[float, str]] = []  # due, but at or before the cursor
-        while heap and heap[0][0] <= now and len(found) < limit:
-            entry = heapq.heappop(heap)
-            if deadlines.get(entry[1]) != entry[0]:
-                continue  # a stale entry: the deadline moved or went
-            if after is not None and entry <= after:
-                kept.append(entry)
-            elif not found or found[-1] != entry:
-                found.append(entry)
-        for entry in (*kept, *found):  # still due until a save moves the deadline
-            heapq.heappush(heap, entry)
+        if limit <= 0:
+            return found
+        for key in self._store._due.after(after):
+            if key[0] > now:
+                break
+            found.append(key)
+            if len(found) >= limit:
+                break
         return found
 
     def open_on_asset(self, asset: str) -> list[str]:
