@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._composer import compose, normalise
+from ._composer import check_composed, normalise
 from ._errors import ComposerError, EmptyMessage, InvalidArgument
 from ._inputs import (
     MAX_LIST_LENGTH,
@@ -122,9 +122,9 @@ def _normalised(value: Any) -> Any:
 
 
 def _check_composed(command: SendAgentMessage | SendCustomerMessage, rule: Any) -> None:
-    """Check the (normalised) text against a composer rule; a refusal names the
-    conversation and carries the refused command, like every other refusal (SPEC
-    section 3). The text was normalised on the way in, so the rule changes nothing."""
+    """Check the text, normalised on the way in, against a composer rule; a refusal
+    names the conversation and carries the refused command, like every other refusal
+    (SPEC section 3)."""
     try:
         rule(command.text)
     except ComposerError as error:
@@ -235,7 +235,7 @@ class SendAgentMessage(Command):
     text: str = attrs.field(converter=_normalised, validator=_message_text)
 
     def __attrs_post_init__(self) -> None:
-        _check_composed(self, compose)
+        _check_composed(self, check_composed)
 
 
 @attrs.frozen(kw_only=True)

@@ -42,7 +42,13 @@ def compose(text: str) -> str:
     'Hello,\\nhow can I help?'
     """
     check_string(text, "text")
-    text = normalise(text)
+    return check_composed(normalise(text))
+
+
+def check_composed(text: str) -> str:
+    """``text``, already normalised (:func:`normalise`), if it obeys the composer rules
+    (not empty, no reserved character, not too long), or a :class:`ComposerError`: what
+    :func:`compose` checks after normalising."""
     if not text.strip():
         raise EmptyMessage("an empty message cannot be sent")
     positions = [i for i in map(text.find, RESERVED_CHARACTERS) if i >= 0]
