@@ -365,12 +365,21 @@ def cpu_per_command(
 
     With ``commands``, run exactly that many commands after a fixed warm-up instead and
     print nothing: the same work every time, for counting instructions (valgrind's
-    cachegrind on N commands minus a run with 0 is the cost of N commands)."""
+    cachegrind on N commands minus a run with 0 is the cost of N commands).
+    ``synchronous="memory"`` runs the same commands on the memory store instead: the
+    desk and the core without any store I/O, to tell the SQLite layer's share."""
     directory = tempfile.mkdtemp(prefix="livechat-bench-")
     try:
         for size in [0, *batches]:
             path = os.path.join(directory, f"cpu-{size}.db")
-            with SqliteStore(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
+            with contextlib.ExitStack() as stack:
+                store: Store
+                if synchronous == "memory":
+                    store = MemoryStore()
+                else:
+                    store = stack.enter_context(
+                        SqliteStore(path, synchronous=synchronous)  # type: ignore[arg-type]
+                    )
                 runner = StoreRunner(store, size)
                 if commands is not None:
                     for _ in range(120):  # warm-up: 20 lifecycles, the same every run
@@ -385,11 +394,16 @@ def cpu_per_command(
                 figures = []
                 for _ in range(rounds):
                     start = time.process_time()
-                    commands, _ = runner.run(1.5)
-                    figures.append((time.process_time() - start) / commands * 1e6)
+                    done, _ = runner.run(1.5)
+                    figures.append((time.process_time() - start) / done * 1e6)
             each = ", ".join(f"{figure:.0f}" for figure in figures)
+            name = (
+                "MemoryStore"
+                if synchronous == "memory"
+                else f"SqliteStore synchronous={synchronous}"
+            )
             print(
-                f"SqliteStore synchronous={synchronous}, batch {size or 'none'}: "
+                f"{name}, batch {size or 'none'}: "
                 f"{statistics.median(figures):.0f} µs CPU per command ({each})"
             )
     finally:
@@ -419,7 +433,8 @@ def main() -> None:
         "--cpu",
         metavar="SYNCHRONOUS",
         help="only the SQLite store's process CPU per command (no baseline, no disk "
-        "wait), with this synchronous setting, unbatched and in each --batches size",
+        "wait), with this synchronous setting, unbatched and in each --batches size "
+        "('memory': the same commands on the memory store)",
     )
     parser.add_argument(
         "--commands",
