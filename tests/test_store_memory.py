@@ -62,3 +62,25 @@ def test_the_memory_stores_sorted_keys_split_and_merge_blocks() -> None:
     for key in gone:
         sorted_keys.remove(key)
     assert list(sorted_keys) == sorted(set(keys) - gone)
+
+
+def test_the_memory_stores_sorted_keys_refuse_to_remove_a_missing_key() -> None:
+    """The indexes are exact: removing a key that is not there raises and changes
+    nothing (it used to delete the key where the missing one would have stood)."""
+    import pytest
+
+    from livechat_core.adapters.memory import _SortedKeys
+
+    keys = _SortedKeys()
+    with pytest.raises(KeyError):
+        keys.remove((1.0, "a"))
+    for number in range(3000):
+        keys.add((float(number), f"id{number}"))
+    for missing in [(-1.0, "x"), (5.0, "id5x"), (1500.5, "id"), (9999.0, "id")]:
+        with pytest.raises(KeyError):
+            keys.remove(missing)
+    assert list(keys) == [(float(n), f"id{n}") for n in range(3000)]
+    assert keys
+    for number in range(3000):
+        keys.remove((float(number), f"id{number}"))
+    assert not keys

@@ -547,14 +547,23 @@ class _SortedKeys:
             self._firsts[index : index + 1] = [block[0], block[_BLOCK]]
 
     def remove(self, key: _Key) -> None:
+        """Take ``key`` out; ``KeyError`` (and nothing changed) if it is not there: the
+        indexes are kept exact, so a missing key is a bug, never a neighbour to delete."""
+        blocks = self._blocks
         index = self._block(key)
-        block = self._blocks[index]
-        del block[bisect.bisect_left(block, key)]
+        block = blocks[index] if blocks else []
+        position = bisect.bisect_left(block, key)
+        if position == len(block) or block[position] != key:
+            raise KeyError(key)
+        del block[position]
         if block:
             self._firsts[index] = block[0]
         else:
             del self._blocks[index]
             del self._firsts[index]
+
+    def __bool__(self) -> bool:
+        return bool(self._blocks)
 
     def __iter__(self) -> Iterator[_Key]:
         for block in self._blocks:
@@ -692,7 +701,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         indexes = self._store._queued
-        waiting = [entries for q in queues if (entries := indexes.get(q)) and entries._blocks]
+        waiting = [entries for q in queues if (entries := indexes.get(q))]
         if not waiting:
             return []  # (routing asks this after every end and wrap-up: usually so)
         # one queue's index is already in order: merging it alone would give it as it is
