@@ -17,7 +17,7 @@ agents whose legs moved.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from . import _events as ev
 from ._errors import (
@@ -41,7 +41,6 @@ from ._model import (
     Conversation,
     DisconnectReason,
     Leg,
-    LegLookups,
     LegRole,
     Message,
     OfferKind,
@@ -50,6 +49,7 @@ from ._model import (
     builder,
     copier_from,
     replace,
+    updater,
 )
 from ._pci import recent_window
 
@@ -66,38 +66,18 @@ class LegHook(Protocol):
         """Update the agent's holdings."""
 
 
-class Draft(LegLookups):
+class Draft(Conversation):
     """A conversation while one command (or a replay) changes it; see :func:`freeze`.
 
-    It has the attributes of :class:`~livechat_core.Conversation` and its leg look-ups,
-    so a decision reads it as it reads the record.
+    The mutable twin of :class:`~livechat_core.Conversation`: the same slots (it adds
+    none), set the ordinary way, so a decision reads it as it reads the record and
+    :func:`freeze` makes it the record without copying it. Only :func:`of` and
+    :func:`started` make one, always a new object: a stored record is never changed.
     """
 
-    __slots__ = (
-        "accepted_at",
-        "asset",
-        "cause",
-        "closed_at",
-        "customer_contact",
-        "customer_name",
-        "declined_by",
-        "disconnect_reason",
-        "ended_at",
-        "first_accepted_at",
-        "handed_off_by",
-        "id",
-        "legs",
-        "message_count",
-        "messages",
-        "outcome",
-        "owner",
-        "proactive",
-        "queue",
-        "started_at",
-        "state",
-        "version",
-        "whole_transcript",
-    )
+    __slots__ = ()
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
 
     id: str
     queue: str
@@ -123,12 +103,12 @@ class Draft(LegLookups):
     version: int
     # False while a command decides: only the messages masking at rest may look back over
     # are kept (the store has the transcript); True in replay and apply, which rebuild it.
-    whole_transcript: bool
+    whole_transcript: ClassVar[bool] = False
 
     @classmethod
     def of(cls, record: Conversation) -> Draft:
         """A working copy of a stored conversation."""
-        draft = cls.__new__(cls)
+        draft = _new(cls)
         draft.id = record.id
         draft.queue = record.queue
         draft.asset = record.asset
@@ -143,7 +123,6 @@ class Draft(LegLookups):
         draft.legs = record.legs
         draft.messages = record.messages
         draft.message_count = record.message_count
-        draft.whole_transcript = False
         draft.declined_by = record.declined_by
         draft.handed_off_by = record.handed_off_by
         draft.cause = record.cause
@@ -155,18 +134,34 @@ class Draft(LegLookups):
         return draft
 
 
-_FREEZE: Final = copier_from(Conversation)
+class _Rebuilding(Draft):
+    """A draft that keeps the whole transcript: in :func:`replay` and :func:`apply`."""
+
+    __slots__ = ()
+    whole_transcript: ClassVar[bool] = True
+
+
+_new: Final = object.__new__
+_SNAPSHOT: Final = copier_from(Conversation)
 _LEG: Final = builder(Leg)
 
 
 def freeze(draft: Draft) -> Conversation:
-    """The record of a draft: built once, when the command that changed it is decided."""
-    return _FREEZE(draft)
+    """The record of a draft, once the command (or replay) that changed it is done: the
+    draft itself becomes the frozen record (the same slots), with no copy; nothing may
+    change it after that."""
+    draft.__class__ = Conversation  # type: ignore[assignment]
+    return draft
 
 
-def started(event: ev.ChatStarted) -> Draft:
+def snapshot(draft: Readable) -> Conversation:
+    """A frozen copy of a conversation as a command left it so far (the draft goes on)."""
+    return draft if type(draft) is Conversation else _SNAPSHOT(draft)
+
+
+def started(event: ev.ChatStarted, draft_class: type[Draft] | None = None) -> Draft:
     """The draft of a new conversation: ``queued``, the machine's initial state."""
-    draft = Draft.__new__(Draft)
+    draft = _new(Draft if draft_class is None else draft_class)
     draft.id = event.aggregate_id
     draft.queue = event.queue
     draft.asset = event.asset
@@ -174,14 +169,13 @@ def started(event: ev.ChatStarted) -> Draft:
     draft.customer_contact = event.customer_contact
     draft.proactive = event.proactive
     draft.started_at = event.at
-    draft.state = CONVERSATION_MACHINE.initial
+    draft.state = _QUEUED
     draft.owner = None
     draft.accepted_at = None
     draft.first_accepted_at = None
     draft.legs = ()
     draft.messages = ()
     draft.message_count = 0
-    draft.whole_transcript = False
     draft.declined_by = _NOBODY
     draft.handed_off_by = None
     draft.cause = None
@@ -191,6 +185,9 @@ def started(event: ev.ChatStarted) -> Draft:
     draft.closed_at = None
     draft.version = event.sequence
     return draft
+
+
+_QUEUED: Final = CONVERSATION_MACHINE.initial
 
 
 # --- who takes part: one check each, shared by the decisions and the effects ------------
@@ -307,25 +304,57 @@ def event_input(conversation: Readable, event: ev.Event) -> str:
 
 # --- leg steps ------------------------------------------------------------------------------
 
+# (state, input) -> (next state, effect on the agent): the leg table's one lookup
+_LEG_STEPS: Final = LEG_MACHINE.step_table()
 
-def _step_leg(
+# The changes a leg step makes besides its state and deadline, one copier each.
+_LEG_ACCEPTED: Final = updater(Leg, "state", "deadline", "accepted_at")
+_LEG_ENDED: Final = updater(Leg, "state", "deadline", "ended_at")
+_LEG_WRAPPED_UP: Final = updater(
+    Leg,
+    "state",
+    "deadline",
+    "wrap_up_reason",
+    "wrap_up_notes",
+    "wrapped_up_at",
+    "wrapped_up_automatically",
+)
+
+
+def _leg_step(
+    draft: Draft, index: int, input_: str, on_leg: LegHook | None
+) -> tuple[Leg, LegState]:
+    """The leg table's lookup for one leg of the draft, and its effect on the agent
+    (``on_leg``); the caller stores the leg at its next state with :func:`_put_leg`."""
+    leg = draft.legs[index]
+    found = _LEG_STEPS.get((leg.state, input_))
+    if found is None:
+        raise LEG_MACHINE.refusal(leg.state, input_, aggregate_id=draft.id)
+    state, effect = found
+    if on_leg is not None and effect != "keep":
+        on_leg(leg.agent_id, draft.id, effect)
+    return leg, state
+
+
+def _put_leg(draft: Draft, index: int, updated: Leg) -> None:
+    legs = draft.legs
+    draft.legs = (updated,) if len(legs) == 1 else (*legs[:index], updated, *legs[index + 1 :])
+
+
+def _end_leg(
     draft: Draft,
     index: int,
     input_: str,
     on_leg: LegHook | None,
+    at: float,
     wrap_up_deadline: float | None = None,
-    **changes: Any,
 ) -> None:
-    """Step one leg through the leg table. Its deadline follows from where it lands: the
-    wrap-up deadline while wrapping up, none otherwise (only a new offer has one)."""
-    leg = draft.legs[index]
-    state, effect = LEG_MACHINE.step(leg.state, input_, aggregate_id=draft.id)
+    """Step one leg that ends (an offer ends, or an active leg starts wrapping up). Its
+    deadline follows from where it lands: the wrap-up deadline while wrapping up, none
+    otherwise (only a new offer has one)."""
+    leg, state = _leg_step(draft, index, input_, on_leg)
     deadline = wrap_up_deadline if state is _L.WRAPPING_UP else None
-    updated = replace(leg, state=state, deadline=deadline, **changes)
-    legs = draft.legs
-    draft.legs = (*legs[:index], updated, *legs[index + 1 :])
-    if on_leg is not None and effect != "keep":
-        on_leg(leg.agent_id, draft.id, effect)
+    _put_leg(draft, index, _LEG_ENDED(leg, state, deadline, at))
 
 
 def _add_offer(
@@ -346,13 +375,17 @@ def _add_offer(
         role=role,
         kind=kind,
         queue=draft.queue,
-        state=LEG_MACHINE.initial,
+        state=_BORN,
         offered_at=event.at,
         deadline=deadline,
     )
-    draft.legs = (*draft.legs, leg)
+    legs = draft.legs
+    draft.legs = (*legs, leg) if legs else (leg,)
     if on_leg is not None:
         on_leg(agent_id, draft.id, "hold")
+
+
+_BORN: Final = LEG_MACHINE.initial
 
 
 def _wrap_active(
@@ -367,7 +400,7 @@ def _wrap_active(
     found = draft.leg_of(agent_id, _L.ACTIVE)
     if found is None or found[1].role is not role:
         raise InvalidArgument(f"{agent_id} holds no active {role} leg in {draft.id}")
-    _step_leg(draft, found[0], event.type, on_leg, wrap_up_deadline, ended_at=event.at)
+    _end_leg(draft, found[0], type(event).__name__, on_leg, event.at, wrap_up_deadline)
 
 
 def _end_legs(
@@ -375,10 +408,11 @@ def _end_legs(
 ) -> None:
     """Every leg the event concerns steps: the leg table has a row for it from its state
     (offers are rescinded; with ``ChatEnded``, active legs start wrapping up too)."""
-    input_ = event.type
+    input_ = type(event).__name__
+    at = event.at
     for index, leg in enumerate(draft.legs):
-        if LEG_MACHINE.allows(leg.state, input_):
-            _step_leg(draft, index, input_, on_leg, wrap_up_deadline, ended_at=event.at)
+        if (leg.state, input_) in _LEG_STEPS:
+            _end_leg(draft, index, input_, on_leg, at, wrap_up_deadline)
 
 
 # --- the effects named in the conversation table -----------------------------------------
@@ -433,7 +467,8 @@ def _invite_guest(
 
 
 def _accept_leg(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None, leg: int) -> None:
-    _step_leg(draft, leg, event.type, on_leg, accepted_at=event.at)
+    found, state = _leg_step(draft, leg, "OfferAccepted", on_leg)
+    _put_leg(draft, leg, _LEG_ACCEPTED(found, state, None, event.at))
 
 
 def _take_ownership(
@@ -453,7 +488,7 @@ def _join_as_guest(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None
 
 def _end_offer(draft: Draft, event: Any, on_leg: LegHook | None, leg: int) -> str:
     """The agent's offer ends (declined, timed out or rescinded)."""
-    _step_leg(draft, leg, event.type, on_leg, ended_at=event.at)
+    _end_leg(draft, leg, type(event).__name__, on_leg, event.at)
     agent_id: str = event.agent_id
     return agent_id
 
@@ -532,15 +567,11 @@ def _submit_wrap_up(
     draft: Draft, event: ev.WrapUpSubmitted, on_leg: LegHook | None, leg: int
 ) -> None:
     index, _ = wrapping_leg(draft, event.agent_id)
-    _step_leg(
+    found, state = _leg_step(draft, index, "WrapUpSubmitted", on_leg)
+    _put_leg(
         draft,
         index,
-        event.type,
-        on_leg,
-        wrap_up_reason=event.reason,
-        wrap_up_notes=event.notes,
-        wrapped_up_at=event.at,
-        wrapped_up_automatically=event.automatic,
+        _LEG_WRAPPED_UP(found, state, None, event.reason, event.notes, event.at, event.automatic),
     )
 
 
@@ -574,7 +605,13 @@ def _close(draft: Draft, event: ev.Event, on_leg: LegHook | None, leg: int) -> N
 
 
 def _all_wrapped_up(draft: Draft) -> bool:
-    return not any(leg.state is _L.WRAPPING_UP for leg in draft.legs)
+    for leg in draft.legs:  # noqa: SIM110 (a loop: no generator per event)
+        if leg.state is _WRAPPING_UP:
+            return False
+    return True
+
+
+_WRAPPING_UP: Final = _L.WRAPPING_UP
 
 
 EFFECTS: Final[dict[str, Effect]] = {
@@ -613,25 +650,38 @@ CONDITIONS: Final[dict[str, Callable[[Draft], bool]]] = {ALL_WRAPPED_UP: _all_wr
 """When each state-triggered input of the table fires."""
 
 
-def _derive() -> tuple[
-    dict[tuple[str, str], tuple[ConversationState, Effect]],
-    dict[str, tuple[tuple[Callable[[Draft], bool], str], ...]],
-]:
-    steps: dict[tuple[str, str], tuple[ConversationState, Effect]] = {}
+Step = tuple[ConversationState, Effect, "Rules | None"]
+"""A row of the derived lookup: the next state, the effect's code, and the state-triggered
+rules of the next state (``None`` when it has none)."""
+Rules = tuple[tuple[Callable[[Draft], bool], str], ...]
+
+
+def _derive() -> dict[tuple[str, str], Step]:
+    steps: dict[tuple[str, str], Step] = {}
     rules: dict[str, list[tuple[Callable[[Draft], bool], str]]] = {}
-    for (state, input_), (dest, effect) in CONVERSATION_MACHINE.step_table().items():
+    table = CONVERSATION_MACHINE.step_table()
+    for (state, input_), (_, effect) in table.items():
         if effect not in EFFECTS:
             raise MachineDefinitionError(f"conversation: no code for the effect {effect!r}")
         if input_ in CONDITIONS:
             rules.setdefault(state, []).append((CONDITIONS[input_], input_))
         elif input_.partition("[")[0] not in ev.EVENT_TYPES:
             raise MachineDefinitionError(f"conversation: {input_!r} names no event")
-        steps[(state, input_)] = (dest, EFFECTS[effect])
-    return steps, {state: tuple(found) for state, found in rules.items()}
+    for (state, input_), (dest, effect) in table.items():
+        found = rules.get(dest)
+        steps[(state, input_)] = (dest, EFFECTS[effect], None if found is None else tuple(found))
+    return steps
 
 
-# (state, input) -> (next state, effect function), derived from the declared table
-_STEPS, _RULES = _derive()
+# (state, input) -> (next state, effect function, rules of the next state), derived from the
+# declared table once: applying an event is one look-up and one call
+STEPS: Final = _derive()
+
+# event type -> (its input, the refinement by who caused it or None, the look-up of the leg
+# it concerns or None): the input an event is looked up by, found with one look-up
+_BY_TYPE: Final = {
+    cls: (name, _REFINED.get(cls), CONCERNED_LEG.get(name)) for name, cls in ev.EVENT_TYPES.items()
+}
 
 
 def apply_to(
@@ -647,29 +697,40 @@ def apply_to(
     draft's state: :class:`ConversationStateError` naming ``command``, the input, the
     conversation and its state.
     """
-    expected = draft.version + 1
-    if event.sequence != expected:
-        raise InvalidArgument(f"event {event.id} out of sequence (expected {expected})")
-    input_ = event_input(draft, event)
-    concerned = CONCERNED_LEG.get(input_)
+    apply_event(draft, event, on_leg, command)
+
+
+def apply_event(
+    draft: Draft, event: ev.Event, on_leg: LegHook | None, command: object | None
+) -> None:
+    """:func:`apply_to`, its arguments by position (the desk's per-event call)."""
+    sequence = event.sequence
+    if sequence != draft.version + 1:
+        raise InvalidArgument(f"event {event.id} out of sequence (expected {draft.version + 1})")
+    kind = _BY_TYPE.get(type(event))
+    if kind is None:  # not a conversation event: the table has no row for it
+        input_, concerned = type(event).__name__, None
+    else:
+        input_, refine, concerned = kind
+        if refine is not None:
+            input_ = refine(draft, event)
+            concerned = CONCERNED_LEG.get(input_)
     leg = -1 if concerned is None else concerned(draft, event.agent_id, command)[0]  # type: ignore[attr-defined]
-    found = _STEPS.get((draft.state, input_))
+    found = STEPS.get((draft.state, input_))
     if found is None:
         raise CONVERSATION_MACHINE.refusal(
             draft.state, input_, aggregate_id=draft.id, command=command
         )
-    state, effect = found
+    state, effect, rules = found
     effect(draft, event, on_leg, leg)
     draft.state = state
-    draft.version = event.sequence
-    rules = _RULES.get(state)
-    while rules:
+    draft.version = sequence
+    while rules is not None:
         for condition, rule in rules:
             if condition(draft):
-                state, effect = _STEPS[(draft.state, rule)]
+                state, effect, rules = STEPS[(state, rule)]
                 effect(draft, event, on_leg, -1)
                 draft.state = state
-                rules = _RULES.get(state)
                 break
         else:
             return
@@ -682,16 +743,13 @@ def apply(conversation: Conversation | None, event: ev.Event) -> Conversation:
             raise InvalidArgument(f"conversation {event.aggregate_id} already started")
         if event.sequence != 1:
             raise InvalidArgument(f"event {event.id} out of sequence (expected 1)")
-        draft = started(event)
-        draft.whole_transcript = True
-        return freeze(draft)
+        return freeze(started(event, _Rebuilding))
     if conversation is None:
         raise InvalidArgument(f"event {event.id} before the conversation started")
     if type(event).aggregate != "conversation":
         raise InvalidArgument(f"{event.type} is not a conversation event")
-    draft = Draft.of(conversation)
-    draft.whole_transcript = True
-    apply_to(draft, event)
+    draft = _Rebuilding.of(conversation)
+    apply_event(draft, event, None, None)
     return freeze(draft)
 
 
@@ -704,12 +762,11 @@ def replay(events: Iterable[ev.Event]) -> Conversation | None:
                 raise InvalidArgument(f"conversation {event.aggregate_id} already started")
             if event.sequence != 1:
                 raise InvalidArgument(f"event {event.id} out of sequence (expected 1)")
-            draft = started(event)
-            draft.whole_transcript = True
+            draft = started(event, _Rebuilding)
         elif draft is None:
             raise InvalidArgument(f"event {event.id} before the conversation started")
         elif type(event).aggregate != "conversation":
             raise InvalidArgument(f"{event.type} is not a conversation event")
         else:
-            apply_to(draft, event)
+            apply_event(draft, event, None, None)
     return None if draft is None else freeze(draft)

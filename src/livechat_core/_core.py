@@ -27,10 +27,11 @@ from . import _events as ev
 from ._conversation import (
     Draft,
     Readable,
-    apply_to,
+    apply_event,
     author_leg,
     freeze,
     owner_leg,
+    snapshot,
     started,
     wrapping_leg,
 )
@@ -66,14 +67,24 @@ from ._model import (
     Role,
     builder,
     replace,
+    updater,
 )
 from ._model import initials as initials_of
 from .ports import Changes, routing_key
 
 _C = ConversationState
 _L = LegState
+_AGENT: Final = Role.AGENT
+_CUSTOMER: Final = Role.CUSTOMER
+_QUEUED: Final = _C.QUEUED
 _MESSAGE: Final = builder(Message)
 _CHANGES: Final = builder(Changes)
+_STARTED: Final = builder(ev.ChatStarted)
+_OFFERED: Final = builder(ev.ChatOffered)
+_ACCEPTED: Final = builder(ev.OfferAccepted)
+_POSTED: Final = builder(ev.MessagePosted)
+_ENDED: Final = builder(ev.ChatEnded)
+_WRAPPED_UP: Final = builder(ev.WrapUpSubmitted)
 
 
 class Reader(Protocol):
@@ -178,24 +189,32 @@ _AGENT_EFFECTS: Final[dict[str, Callable[[Any], dict[str, Any]]]] = {
     "log_out": lambda event: {"available_since": None},
 }
 
-# What each effect of the leg table does to the agent whose leg stepped, from the
-# conversation's id and the time; "hold" is a new offer (a leg is born offered).
-_LEG_EFFECTS: Final[dict[str, Callable[[Agent, str, float], dict[str, Any]]]] = {
-    "hold": lambda agent, conversation_id, now: {
-        "holding": (*agent.holding, conversation_id),
-        "last_offer_at": now,
-    },
-    "release": lambda agent, conversation_id, now: {
-        "holding": _without(agent.holding, conversation_id),
-    },
-    "start_wrapping": lambda agent, conversation_id, now: {
-        "holding": _without(agent.holding, conversation_id),
-        "wrapping": (*agent.wrapping, conversation_id),
-    },
-    "finish_wrapping": lambda agent, conversation_id, now: {
-        "wrapping": _without(agent.wrapping, conversation_id),
-    },
+_HOLD: Final = updater(Agent, "version", "holding", "last_offer_at")
+_HOLDING: Final = updater(Agent, "version", "holding")
+_WRAPPING: Final = updater(Agent, "version", "wrapping")
+_HOLDING_WRAPPING: Final = updater(Agent, "version", "holding", "wrapping")
+
+# What each effect of the leg table does to the agent whose leg stepped: the agent at
+# ``version``, from the conversation's id and the time; "hold" is a new offer (a leg is
+# born offered).
+_LEG_EFFECTS: Final[dict[str, Callable[[Agent, int, str, float], Agent]]] = {
+    "hold": lambda agent, version, conversation_id, now: _HOLD(
+        agent, version, (*agent.holding, conversation_id), now
+    ),
+    "release": lambda agent, version, conversation_id, now: _HOLDING(
+        agent, version, _without(agent.holding, conversation_id)
+    ),
+    "start_wrapping": lambda agent, version, conversation_id, now: _HOLDING_WRAPPING(
+        agent,
+        version,
+        _without(agent.holding, conversation_id),
+        (*agent.wrapping, conversation_id),
+    ),
+    "finish_wrapping": lambda agent, version, conversation_id, now: _WRAPPING(
+        agent, version, _without(agent.wrapping, conversation_id)
+    ),
 }
+_AVAILABLE: Final = AgentState.AVAILABLE
 
 
 class Unit:
@@ -355,10 +374,22 @@ class Unit:
 
     def _on_leg(self, agent_id: str, conversation_id: str, effect: str) -> None:
         """A leg of ``agent_id`` stepped: the leg table's effect on that agent, and no other."""
-        agent = self.agent(agent_id)
-        updated = self._put_agent(agent, **_LEG_EFFECTS[effect](agent, conversation_id, self.now))
-        if updated.routable and updated.free_capacity > agent.free_capacity:
-            # room freed for an available agent: their queues may route a waiting chat
+        staged = self._agents.get(agent_id)
+        if staged is None:
+            agent = self.agent(agent_id)
+            base = agent.version
+        else:
+            agent, base = staged
+        updated = _LEG_EFFECTS[effect](agent, base + 1, conversation_id, self.now)
+        self._agents[agent_id] = (updated, base)
+        holding = len(updated.holding)
+        if (
+            updated.state is _AVAILABLE
+            and holding < len(agent.holding)
+            and holding < updated.capacity
+        ):
+            # room freed for an available agent (routable now, with more free capacity
+            # than before): their queues may route a waiting chat
             self.touched_queues.update(updated.queues)
 
     def emit(
@@ -377,25 +408,36 @@ class Unit:
             )
             if not isinstance(event, ev.ChatStarted):
                 raise InvalidArgument(f"event {event.id} before the conversation started")
-            draft = started(event)
-            self._drafts[aggregate_id] = (draft, 0)
-            self.events.append(event)
-            self.touched_queues.add(draft.queue)
-            return draft
-        if isinstance(conversation, Draft):
+            return self.start(event)
+        event = builder(event_type)(
+            aggregate_id=aggregate_id, sequence=conversation.version + 1, at=self.now, **fields
+        )
+        return self.apply(conversation, event, command)
+
+    def start(self, event: ev.ChatStarted) -> Draft:
+        """Stage a new conversation from its first event."""
+        draft = started(event)
+        self._drafts[event.aggregate_id] = (draft, 0)
+        self.events.append(event)
+        self.touched_queues.add(draft.queue)
+        return draft
+
+    def apply(
+        self, conversation: Readable, event: ev.Event, command: cmd.Command | None = None
+    ) -> Draft:
+        """Apply one conversation event, built by the caller at the conversation's next
+        sequence: :meth:`emit` without building the event from keywords."""
+        if type(conversation) is Draft:
             draft = conversation
         else:
             draft = Draft.of(conversation)
-            self._drafts[aggregate_id] = (draft, conversation.version)
-            if conversation.state is _C.QUEUED:
+            self._drafts[draft.id] = (draft, draft.version)
+            if draft.state is _QUEUED:
                 self._queued_drafts += 1
         before, queue = draft.state, draft.queue
-        event = builder(event_type)(
-            aggregate_id=aggregate_id, sequence=draft.version + 1, at=self.now, **fields
-        )
-        apply_to(draft, event, on_leg=self._on_leg, command=command)
+        apply_event(draft, event, self._on_leg, command)
         self.events.append(event)
-        if draft.state is _C.QUEUED and (before is not _C.QUEUED or draft.queue != queue):
+        if draft.state is _QUEUED and (before is not _QUEUED or draft.queue != queue):
             self.touched_queues.add(draft.queue)
         return draft
 
@@ -557,25 +599,31 @@ def _start_chat(unit: Unit, command: cmd.StartChat) -> None:
             aggregate_id=command.conversation_id,
             command=command,
         )
-    unit.emit(
-        None,
-        ev.ChatStarted,
-        command.conversation_id,
-        command,
-        queue=command.queue,
-        customer_name=unit.settings.scrub(command.customer_name),
-        customer_contact=unit.settings.scrub(command.customer_contact),
-        proactive=command.proactive,
-        asset=command.asset,
+    scrub = unit.settings.scrub
+    unit.start(
+        _STARTED(
+            aggregate_id=command.conversation_id,
+            sequence=1,
+            at=unit.now,
+            queue=command.queue,
+            customer_name=scrub(command.customer_name),
+            customer_contact=scrub(command.customer_contact),
+            proactive=command.proactive,
+            asset=command.asset,
+        )
     )
 
 
 def _accept(unit: Unit, command: cmd.Accept) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     unit.agent(command.agent_id, command)
-    accepted = unit.emit(
-        conversation, ev.OfferAccepted, conversation.id, command, agent_id=command.agent_id
+    event = _ACCEPTED(
+        aggregate_id=conversation.id,
+        sequence=conversation.version + 1,
+        at=unit.now,
+        agent_id=command.agent_id,
     )
+    accepted = unit.apply(conversation, event, command)
     found = accepted.leg_of(command.agent_id, _L.ACTIVE)
     if found is not None and found[1].role is LegRole.GUEST:
         unit.post_system_message(accepted, "agent_joined", name=found[1].agent_name)
@@ -598,37 +646,52 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
             command=command,
         )
     author_leg(conversation, agent.id, command)
+    conversation_id = conversation.id
+    now = unit.now
     message = _MESSAGE(
-        id=f"{conversation.id}/{conversation.message_count + 1}",
-        role=Role.AGENT,
+        id=f"{conversation_id}/{conversation.message_count + 1}",
+        role=_AGENT,
         author=agent.id,
         text=unit.settings.scrub(command.text),
-        at=unit.now,
+        at=now,
         initials=initials_of(agent.name),
     )
-    unit.emit(conversation, ev.MessagePosted, conversation.id, command, message=message)
+    event = _POSTED(
+        aggregate_id=conversation_id,
+        sequence=conversation.version + 1,
+        at=now,
+        message=message,
+    )
+    unit.apply(conversation, event, command)
 
 
 def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     unit.admit(conversation, "MessagePosted[customer]", command)  # before masking anything
-    record = conversation if isinstance(conversation, Conversation) else freeze(conversation)
-    text, redactions = unit.settings.customer_text(record, command.text)
+    text, redactions = unit.settings.customer_text(snapshot(conversation), command.text)
     if redactions:
         conversation = unit.emit(
             conversation, ev.MessagesRedacted, conversation.id, command, redactions=redactions
         )
         for message_id, new_text in redactions:
             unit.redact(conversation.id, message_id, new_text)
+    conversation_id = conversation.id
+    now = unit.now
     message = _MESSAGE(
-        id=f"{conversation.id}/{conversation.message_count + 1}",
-        role=Role.CUSTOMER,
+        id=f"{conversation_id}/{conversation.message_count + 1}",
+        role=_CUSTOMER,
         author=conversation.customer_name,
         text=text,
-        at=unit.now,
+        at=now,
         initials=initials_of(conversation.customer_name),
     )
-    unit.emit(conversation, ev.MessagePosted, conversation.id, command, message=message)
+    event = _POSTED(
+        aggregate_id=conversation_id,
+        sequence=conversation.version + 1,
+        at=now,
+        message=message,
+    )
+    unit.apply(conversation, event, command)
 
 
 def _owned(unit: Unit, command: cmd.Command, conversation_id: str, agent_id: str) -> Readable:
@@ -755,14 +818,14 @@ def _delete_asset(unit: Unit, command: cmd.DeleteAsset) -> None:
 
 def _end(unit: Unit, command: cmd.End) -> None:
     conversation = _owned(unit, command, command.conversation_id, command.agent_id)
-    unit.emit(
-        conversation,
-        ev.ChatEnded,
-        conversation.id,
-        command,
+    event = _ENDED(
+        aggregate_id=conversation.id,
+        sequence=conversation.version + 1,
+        at=unit.now,
         agent_id=command.agent_id,
         wrap_up_deadline=_wrap_up_deadline(unit, conversation),
     )
+    unit.apply(conversation, event, command)
 
 
 def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
@@ -778,16 +841,16 @@ def _submit_wrap_up(unit: Unit, command: cmd.SubmitWrapUp) -> None:
             command=command,
             reasons=queue.wrap_up_reasons,
         )
-    unit.emit(
-        conversation,
-        ev.WrapUpSubmitted,
-        conversation.id,
-        command,
+    event = _WRAPPED_UP(
+        aggregate_id=conversation.id,
+        sequence=conversation.version + 1,
+        at=unit.now,
         agent_id=command.agent_id,
         reason=command.reason,
         notes=unit.settings.scrub(command.notes) if command.notes else "",  # "" masks to ""
         automatic=False,
     )
+    unit.apply(conversation, event, command)
 
 
 _DUE_BATCH = 10_000
@@ -799,6 +862,7 @@ def _tick(unit: Unit, command: cmd.Tick) -> None:
     # skipped, and the reads grow by one batch until the store has no more. Desk.tick
     # hands this a reader whose ``due`` returns one bounded batch after a cursor, each
     # batch its own transaction, so one decision never holds more than that batch.
+    unit.now = command.now  # a tick decides at the time it names
     fired: set[str] = set()
     while True:
         limit = len(fired) + _DUE_BATCH
@@ -872,14 +936,16 @@ def _route(unit: Unit) -> None:
         conversation = waiting[0]
         agent = _choose(unit, conversation, first[0])
         queue = unit.queue(conversation.queue)
-        unit.emit(
-            conversation,
-            ev.ChatOffered,
-            conversation.id,
+        now = unit.now
+        event = _OFFERED(
+            aggregate_id=conversation.id,
+            sequence=conversation.version + 1,
+            at=now,
             agent_id=agent.id,
             agent_name=agent.name,
-            deadline=unit.now + queue.offer_timeout,
+            deadline=now + queue.offer_timeout,
         )
+        unit.apply(conversation, event)
         if len(waiting) == 1:
             # The last chat waiting where anybody was routable is offered, and an offer
             # gives nobody room: the next round would find nothing to route.
@@ -910,8 +976,7 @@ def _choose(unit: Unit, conversation: Readable, first: Agent) -> Agent:
     if type(routing) is LongestWaitingFirst:
         return preferred[0]
     # a strategy of the user's own reads a frozen record
-    record = conversation if isinstance(conversation, Conversation) else freeze(conversation)
-    return routing.choose(record, preferred)
+    return routing.choose(snapshot(conversation), preferred)
 
 
 _DECISIONS: dict[type[cmd.Command], Callable[[Unit, Any], None]] = {
@@ -942,7 +1007,7 @@ def decide(reader: Reader, command: cmd.Command, now: float, settings: Settings)
     decision = _DECISIONS.get(type(command))
     if decision is None:
         raise InvalidArgument(f"not a livechat command: {command!r}")
-    unit = Unit(reader, command.now if isinstance(command, cmd.Tick) else now, settings)
+    unit = Unit(reader, now, settings)
     decision(unit, command)
     if unit.touched_queues:
         _route(unit)

@@ -116,6 +116,22 @@ def copier_from(cls: type[_R]) -> Callable[[Any], _R]:
     return _generated(cls, "copy", source, {})  # type: ignore[no-any-return]
 
 
+def updater(cls: type[_R], *names: str) -> Callable[..., _R]:
+    """``(record, value, ...) -> replace(record, **dict(zip(names, values)))``, generated
+    once: the copy :func:`replace` makes, for a change of the same fields every time, with
+    the new values passed by position (no dictionary and no look-up per copy). A name that
+    is not a field raises ``TypeError``."""
+    fields = field_reader(cls)[0]
+    unknown = sorted(set(names) - set(fields))
+    if unknown or len(set(names)) != len(names):
+        raise TypeError(f"{cls.__name__}: not distinct fields {list(names)}")
+    parameters = {name: f"value{i}" for i, name in enumerate(names)}
+    source = f"def update(record, {', '.join(parameters.values())}):\n" + _sets(
+        cls, lambda name: parameters.get(name, f"record.{name}")
+    )
+    return _generated(cls, "update", source, {})  # type: ignore[no-any-return]
+
+
 def replace(record: _R, **changes: Any) -> _R:
     """A copy of a frozen record with ``changes``: ``attrs.evolve`` without its per-call
     introspection, for the hot path (the records here have no validators to skip)."""
