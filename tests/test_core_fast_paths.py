@@ -30,9 +30,15 @@ from livechat_core._conversation import (
     Draft,
     event_input,
     freeze,
+    message_input,
     snapshot,
 )
-from livechat_core._machines import CONVERSATION_MACHINE, AgentState, LegState
+from livechat_core._machines import (
+    CONVERSATION_MACHINE,
+    AgentState,
+    ConversationState,
+    LegState,
+)
 from livechat_core._model import Agent, Conversation, updater
 
 RECORDS: list[type] = [_model.Message, _model.Queue, _model.Agent, _model.Leg, Conversation]
@@ -134,6 +140,16 @@ def _event_of(cls: type[ev.Event], data: st.DataObject) -> ev.Event:
     return cls(**fields)
 
 
+def _plain_input(conversation: Conversation, event: ev.Event) -> str:
+    """The input of an event, written out: its type name, refined by who caused it."""
+    if isinstance(event, ev.MessagePosted):
+        return message_input(conversation, event.message)
+    if isinstance(event, ev.GuestReleased):
+        by_owner = event.by == conversation.owner
+        return "GuestReleased[by owner]" if by_owner else "GuestReleased[by guest]"
+    return type(event).__name__
+
+
 @pytest.mark.parametrize("cls", list(ev.EVENT_TYPES.values()), ids=lambda cls: cls.__name__)
 @given(data=st.data())
 def test_the_input_by_type_is_the_input_of_the_event(
@@ -141,7 +157,8 @@ def test_the_input_by_type_is_the_input_of_the_event(
 ) -> None:
     conversation: Conversation = data.draw(st.sampled_from(_CONVERSATIONS))
     event = _event_of(cls, data)
-    expected = event_input(conversation, event)
+    expected = _plain_input(conversation, event)
+    assert event_input(conversation, event) == expected
     input_, refine, concerned = _BY_TYPE[cls]
     found = input_ if refine is None else refine(conversation, event)
     assert found == expected
@@ -266,3 +283,91 @@ def test_a_leg_step_updates_its_agent_as_the_plain_rule_does(
     assert updated == expected
     freed = expected.routable and expected.free_capacity > agent.free_capacity
     assert unit.touched_queues == ({"support", "sales"} if freed else set())
+
+
+# --- the queued conversations a command sees ---------------------------------------------
+
+
+class _Queues:
+    """A reader of committed queues: the queued conversations of each, oldest first."""
+
+    def __init__(self, committed: list[Conversation]) -> None:
+        self._committed = committed
+
+    def queued(self, queues: Any, limit: int) -> list[Conversation]:
+        found = [c for c in self._committed if c.queue in queues]
+        found.sort(key=lambda c: (c.started_at, c.id))
+        return found[:limit]
+
+
+def _queued(id_: str, queue: str, started_at: float) -> Conversation:
+    return Conversation(
+        id=id_,
+        queue=queue,
+        asset="livechat",
+        customer_name="C",
+        customer_contact="",
+        proactive=False,
+        started_at=started_at,
+    )
+
+
+@given(
+    committed=st.lists(
+        st.tuples(st.sampled_from(["s", "t"]), st.sampled_from([1.0, 2.0, 3.0])), max_size=6
+    ),
+    changed=st.lists(
+        st.tuples(st.integers(0, 8), st.sampled_from(["queued", "offered"]), st.booleans()),
+        max_size=4,
+    ),
+    queues=st.sampled_from([("s",), ("t",), ("s", "t")]),
+    limit=st.integers(0, 4),
+)
+def test_queued_is_the_committed_queue_with_the_staged_changes(
+    committed: list[tuple[str, float]],
+    changed: list[tuple[int, str, bool]],
+    queues: tuple[str, ...],
+    limit: int,
+) -> None:
+    records = [_queued(f"c{i}", q, at) for i, (q, at) in enumerate(committed)]
+    unit = _core.Unit(_Queues(records), 9.0, _core.Settings())  # type: ignore[arg-type]
+    for index, state, moved in changed:  # a command changed some, queued or not
+        if index < len(records):
+            draft = Draft.of(records[index])
+            if draft.id in unit._drafts:
+                continue
+            unit._drafts[draft.id] = (draft, draft.version)
+            unit._queued_drafts += 1
+        else:
+            draft = Draft.of(_queued(f"n{index}", "s", 2.5))
+            unit._drafts[draft.id] = (draft, 0)
+        draft.state = ConversationState(state)
+        if moved:
+            draft.queue = "t" if draft.queue == "s" else "s"
+    staged = {id_: draft for id_, (draft, _) in unit._drafts.items()}
+    expected = [c for c in records if c.queue in queues and c.id not in staged]
+    expected += [d for d in staged.values() if d.state == "queued" and d.queue in queues]
+    expected.sort(key=lambda c: (c.started_at, c.id))
+    found = unit.queued(queues, limit)
+    assert [c.id for c in found] == [c.id for c in expected[:limit]]
+    for conversation in found:  # a changed one as this command left it
+        assert conversation is staged.get(conversation.id, conversation)
+
+
+@pytest.mark.parametrize("conversation", _CONVERSATIONS, ids=["unheld", "owned", "conference"])
+@pytest.mark.parametrize("author", ["a1", "a2", "x"])
+def test_the_input_of_every_author_is_the_plain_one(
+    conversation: Conversation, author: str
+) -> None:
+    for role in _model.Role:
+        message = _model.Message(id="c1/1", role=role, author=author, text="", at=0.0, initials="")
+        event: ev.Event = ev.MessagePosted(aggregate_id="c1", sequence=2, at=0.0, message=message)
+        _, refine, _ = _BY_TYPE[ev.MessagePosted]
+        assert refine is not None
+        assert refine(conversation, event) == _plain_input(conversation, event)
+    event = ev.GuestReleased(
+        aggregate_id="c1", sequence=2, at=0.0, agent_id="a2", by=author, wrap_up_deadline=None
+    )
+    _, refine, _ = _BY_TYPE[ev.GuestReleased]
+    assert refine is not None
+    assert refine(conversation, event) == _plain_input(conversation, event)

@@ -281,6 +281,15 @@ def message_input(conversation: Readable, message: Message) -> str:
 
 
 _MESSAGE_INPUTS: Final = {role: f"MessagePosted[{role}]" for role in Role}
+_AGENT: Final = Role.AGENT
+
+
+def _posted_input(conversation: Readable, event: ev.MessagePosted) -> str:
+    message = event.message
+    role = message.role
+    if role is _AGENT:
+        return message_input(conversation, message)
+    return _MESSAGE_INPUTS[role]
 
 
 def _released_input(conversation: Readable, event: ev.GuestReleased) -> str:
@@ -291,7 +300,7 @@ def _released_input(conversation: Readable, event: ev.GuestReleased) -> str:
 # The events whose input is refined by who caused them; every other event's input is its
 # type name.
 _REFINED: Final[dict[type[ev.Event], Callable[[Readable, Any], str]]] = {
-    ev.MessagePosted: lambda conversation, event: message_input(conversation, event.message),
+    ev.MessagePosted: _posted_input,
     ev.GuestReleased: _released_input,
 }
 
@@ -410,9 +419,17 @@ def _end_legs(
     (offers are rescinded; with ``ChatEnded``, active legs start wrapping up too)."""
     input_ = type(event).__name__
     at = event.at
-    for index, leg in enumerate(draft.legs):
-        if (leg.state, input_) in _LEG_STEPS:
-            _end_leg(draft, index, input_, on_leg, at, wrap_up_deadline)
+    legs = draft.legs
+    stepped = list(legs)
+    for index, leg in enumerate(legs):
+        found = _LEG_STEPS.get((leg.state, input_))
+        if found is not None:  # the table's lookup: this leg steps
+            state, effect = found
+            if on_leg is not None and effect != "keep":
+                on_leg(leg.agent_id, draft.id, effect)
+            deadline = wrap_up_deadline if state is _L.WRAPPING_UP else None
+            stepped[index] = _LEG_ENDED(leg, state, deadline, at)
+    draft.legs = tuple(stepped)
 
 
 # --- the effects named in the conversation table -----------------------------------------

@@ -166,8 +166,15 @@ class Settings:
 _E = TypeVar("_E", bound=ev.Event)
 
 
+def _waiting_order(conversation: Readable) -> tuple[float, str]:
+    """Queued conversations are served oldest first, ties by id."""
+    return conversation.started_at, conversation.id
+
+
 def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
     """``items`` less one occurrence of ``item``."""
+    if len(items) == 1:  # (the usual case: one chat at a time)
+        return () if items[0] == item else items
     if item not in items:
         return items
     index = items.index(item)
@@ -217,6 +224,10 @@ _LEG_EFFECTS: Final[dict[str, Callable[[Agent, int, str, float], Agent]]] = {
 _AVAILABLE: Final = AgentState.AVAILABLE
 
 
+_NO_QUEUES: Final[dict[str, tuple[Queue, int]]] = {}  # never written: see put_queue
+_NOTHING_TOUCHED: Final[frozenset[str]] = frozenset()
+
+
 class Unit:
     """The changes of one command, staged over the committed state read through ``reader``."""
 
@@ -239,15 +250,16 @@ class Unit:
         self.now = now
         self.settings = settings
         self.events: list[ev.Event] = []
-        self._queues: dict[str, tuple[Queue, int]] = {}
         self._agents: dict[str, tuple[Agent, int]] = {}
         self._drafts: dict[str, tuple[Draft, int]] = {}
         # how many drafts were queued as committed: the most that a committed queue's
         # head can hold of conversations this command changed (see ``queued``)
         self._queued_drafts = 0
-        self._deleted_assets: list[str] = []
-        self._redactions: list[tuple[str, str, str]] = []
-        self.touched_queues: set[str] = set()
+        # what few commands change start as shared empty values, replaced when written
+        self._queues: dict[str, tuple[Queue, int]] = _NO_QUEUES
+        self._deleted_assets: tuple[str, ...] = ()
+        self._redactions: tuple[tuple[str, str, str], ...] = ()
+        self.touched_queues: frozenset[str] = _NOTHING_TOUCHED
 
     # --- reads, staged first -------------------------------------------------------------
 
@@ -319,15 +331,20 @@ class Unit:
 
     def queued(self, queues: Collection[str], limit: int) -> list[Readable]:
         staged = self._drafts
-        if not staged:
-            return list(self.reader.queued(queues, limit))
         # a staged conversation that the committed queues still hold is skipped below:
         # only those read as queued can be there (a tick stages a batch of offers)
         committed = self.reader.queued(queues, limit + self._queued_drafts)
-        result: list[Readable] = [c for c in committed if c.id not in staged]
-        result.extend(d for d, _ in staged.values() if d.state is _C.QUEUED and d.queue in queues)
-        result.sort(key=lambda c: (c.started_at, c.id))
-        return result[:limit]
+        if not staged:
+            return list(committed)
+        result: list[Readable] = [c for c in committed if c.id not in staged] if committed else []
+        for draft, _ in staged.values():
+            if draft.state is _QUEUED and draft.queue in queues:
+                result.append(draft)
+        if len(result) > 1:
+            result.sort(key=_waiting_order)
+        if len(result) > limit:
+            del result[limit:]
+        return result
 
     def asset_deleted(self, asset: str) -> bool:
         return asset in self._deleted_assets or self.reader.asset_deleted(asset)
@@ -344,6 +361,8 @@ class Unit:
     # --- writes ---------------------------------------------------------------------------
 
     def put_queue(self, queue: Queue, base: int) -> None:
+        if self._queues is _NO_QUEUES:
+            self._queues = {}
         self._queues[queue.name] = (queue, base)
 
     def _put_agent(self, agent: Agent, **changes: Any) -> Agent:
@@ -369,7 +388,7 @@ class Unit:
             agent, state=state, sequence=event.sequence, **_AGENT_EFFECTS[effect](event)
         )
         if updated.routable and not agent.routable:
-            self.touched_queues.update(updated.queues)
+            self.touched_queues = self.touched_queues.union(updated.queues)
         return updated
 
     def _on_leg(self, agent_id: str, conversation_id: str, effect: str) -> None:
@@ -390,7 +409,7 @@ class Unit:
         ):
             # room freed for an available agent (routable now, with more free capacity
             # than before): their queues may route a waiting chat
-            self.touched_queues.update(updated.queues)
+            self.touched_queues = self.touched_queues.union(updated.queues)
 
     def emit(
         self,
@@ -419,7 +438,7 @@ class Unit:
         draft = started(event)
         self._drafts[event.aggregate_id] = (draft, 0)
         self.events.append(event)
-        self.touched_queues.add(draft.queue)
+        self.touched_queues = self.touched_queues.union((draft.queue,))
         return draft
 
     def apply(
@@ -438,7 +457,7 @@ class Unit:
         apply_event(draft, event, self._on_leg, command)
         self.events.append(event)
         if draft.state is _QUEUED and (before is not _QUEUED or draft.queue != queue):
-            self.touched_queues.add(draft.queue)
+            self.touched_queues = self.touched_queues.union((draft.queue,))
         return draft
 
     def post_system_message(self, conversation: Readable, key: str, **params: str) -> Draft:
@@ -453,26 +472,33 @@ class Unit:
         return self.emit(conversation, ev.MessagePosted, conversation.id, message=message)
 
     def delete_asset(self, asset: str) -> None:
-        self._deleted_assets.append(asset)
+        self._deleted_assets = (*self._deleted_assets, asset)
 
     def redact(self, conversation_id: str, message_id: str, text: str) -> None:
-        self._redactions.append((conversation_id, message_id, text))
+        self._redactions = (*self._redactions, (conversation_id, message_id, text))
 
     def changes(self) -> Changes:
         """The staged changes, each changed conversation frozen once."""
-        queues, agents, drafts = self._queues, self._agents, self._drafts
-        return _CHANGES(
-            queues=tuple(queues.values()) if queues else (),
-            agents=tuple(agents.values()) if agents else (),
-            conversations=tuple(
-                [(freeze(draft), base) for draft, base in drafts.values() if draft.version != base]
+        conversations: tuple[tuple[Conversation, int], ...] = ()
+        for draft, base in self._drafts.values():
+            if draft.version != base:
+                conversations = (*conversations, (freeze(draft), base))
+        agents = tuple(self._agents.values()) if self._agents else ()
+        if self._queues or self._deleted_assets or self._redactions:
+            return _CHANGES(
+                queues=tuple(self._queues.values()),
+                agents=agents,
+                conversations=conversations,
+                deleted_assets=self._deleted_assets,
+                events=tuple(self.events),
+                redactions=self._redactions,
             )
-            if drafts
-            else (),
-            deleted_assets=tuple(self._deleted_assets) if self._deleted_assets else (),
-            events=tuple(self.events),
-            redactions=tuple(self._redactions) if self._redactions else (),
-        )
+        return _USUAL_CHANGES(_NO_CHANGES, agents, conversations, tuple(self.events))
+
+
+# what nearly every command changes: agents, conversations and events, by position
+_NO_CHANGES: Final = Changes()
+_USUAL_CHANGES: Final = updater(Changes, "agents", "conversations", "events")
 
 
 def _check_effects() -> None:
