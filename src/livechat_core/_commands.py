@@ -8,18 +8,22 @@ sees anything. Whether the *state* allows a command is the desk's decision
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
-from ._composer import check_composed, normalise
+from ._composer import MAX_MESSAGE_LENGTH, check_composed, normalise
 from ._errors import ComposerError, EmptyMessage, InvalidArgument
 from ._inputs import (
     MAX_LIST_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_TEXT_LENGTH,
     check_contact,
     check_count,
     check_flag,
@@ -321,3 +325,115 @@ class Tick(Command):
     """Fire every deadline that expired at or before ``now``."""
 
     now: float = attrs.field(converter=_number)
+
+
+# --- the desk's own way to build a command -------------------------------------------------
+#
+# ``Desk.accept(agent_id, conversation_id)`` and its kind build their command through
+# :func:`quick`: one generated function per class that checks the usual arguments with a
+# few C-level string tests and sets the fields the plain way, the validated form of the
+# command at a fraction of the cost of the validators, converters and
+# ``object.__setattr__`` per field that ``__init__`` runs (``docs/performance.md``).
+# Anything else (a view for an id, a name with a line break, a text to normalise, bad
+# input) goes to ``cls(...)``, which converts it or refuses it with its usual typed error.
+
+# The arguments each field check passes without conversion: a subset of what the field's
+# converter returns unchanged and its validator (and the class's post-init check) accepts.
+# ``{v}`` is the argument. A printable string holds no control character, line break or
+# surrogate; ASCII (or NFC) printable text is what ``normalise`` returns unchanged.
+_NAME: Final = (
+    "(type({v}) is str and {v}.isprintable() and 0 < len({v}) <= MAX_NAME_LENGTH"
+    " and not {v}.isspace())"
+)
+_PLAIN_TEXT: Final = (
+    "(type({v}) is str and {v}.isprintable() and ({v}.isascii() or nfc({v}))"
+    " and {v} and not {v}.isspace())"
+)
+_QUICK_CHECKS: Final[dict[Any, str]] = {
+    _text: _NAME,
+    _customer_name: _NAME,
+    _contact: (
+        "(type({v}) is str and (not {v} or ({v}.isprintable() and len({v}) <= MAX_NAME_LENGTH"
+        " and not {v}.isspace())))"
+    ),
+    _flag: "({v} is True or {v} is False)",
+    _notes: "(type({v}) is str and {v}.isprintable() and len({v}) <= MAX_TEXT_LENGTH)",
+}
+# the message texts, by class: their checks include the class's post-init rule
+_QUICK_TEXTS: Final[dict[str, str]] = {
+    # check_composed: not empty, no reserved character, at most MAX_MESSAGE_LENGTH
+    "SendAgentMessage": (
+        f"({_PLAIN_TEXT} and len({{v}}) <= MAX_MESSAGE_LENGTH"
+        " and '<' not in {v} and '>' not in {v})"
+    ),
+    "SendCustomerMessage": _PLAIN_TEXT,  # not empty (the desk limits its length)
+}
+_QUICK_CONVERTERS: Final = (None, _identifier, _normalised)
+
+_C = TypeVar("_C", bound=Command)
+
+
+def quick(cls: type[_C]) -> Callable[..., _C]:
+    """``cls``'s constructor with positional arguments in field order, generated once: a
+    value equal to ``cls(**arguments)``, built without running the validators when every
+    argument passes its field's quick check, else ``cls(**arguments)`` itself."""
+    found = _QUICK.get(cls)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    fields = attrs.fields(cls)
+    text_check = _QUICK_TEXTS.get(cls.__name__)
+    if "__attrs_post_init__" in vars(cls) and text_check is None:
+        raise TypeError(f"{cls.__name__} has a post-init rule quick() does not know")
+    checks = []
+    for field in fields:
+        if field.converter not in _QUICK_CONVERTERS:
+            raise TypeError(f"{cls.__name__}.{field.name} has a converter quick() does not know")
+        if field.converter is _normalised:
+            if field.validator is not _message_text or text_check is None:
+                raise TypeError(f"{cls.__name__}.{field.name} is a text quick() does not know")
+            check = text_check
+        elif field.validator in _QUICK_CHECKS:
+            check = _QUICK_CHECKS[field.validator]
+        else:
+            raise TypeError(f"{cls.__name__}.{field.name} has a check quick() does not know")
+        checks.append(check.format(v=field.name))
+    parameters = ", ".join(
+        field.name if field.default is attrs.NOTHING else f"{field.name}=default_{field.name}"
+        for field in fields
+    )
+    arguments = ", ".join(f"{field.name}={field.name}" for field in fields)
+    source = (
+        f"def build({parameters}):\n"
+        f"    if {' and '.join(checks)}:\n"
+        "        self = new(building)\n"
+        + "".join(f"        self.{field.name} = {field.name}\n" for field in fields)
+        + "        self.__class__ = cls\n"
+        "        return self\n"
+        f"    return cls({arguments})\n"
+    )
+    building = type(
+        f"Quick{cls.__name__}",
+        (cls,),
+        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
+    )
+    namespace: dict[str, Any] = {
+        f"default_{field.name}": field.default
+        for field in fields
+        if field.default is not attrs.NOTHING
+    }
+    namespace.update(
+        new=object.__new__,
+        building=building,
+        cls=cls,
+        nfc=functools.partial(unicodedata.is_normalized, "NFC"),
+        MAX_NAME_LENGTH=MAX_NAME_LENGTH,
+        MAX_TEXT_LENGTH=MAX_TEXT_LENGTH,
+        MAX_MESSAGE_LENGTH=MAX_MESSAGE_LENGTH,
+    )
+    exec(compile(source, f"<quick {cls.__qualname__}>", "exec"), namespace)
+    build: Callable[..., _C] = namespace["build"]
+    _QUICK[cls] = build
+    return build
+
+
+_QUICK: dict[type, Callable[..., Command]] = {}

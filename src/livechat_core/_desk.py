@@ -118,6 +118,24 @@ _FREEING: Final = (
 )
 
 
+# The commands the desk's methods build, checked the quick way (``_commands.quick``).
+_LOGOUT: Final = cmd.quick(cmd.Logout)
+_SET_AVAILABLE: Final = cmd.quick(cmd.SetAvailable)
+_SET_IDLE: Final = cmd.quick(cmd.SetIdle)
+_START_CHAT: Final = cmd.quick(cmd.StartChat)
+_ACCEPT: Final = cmd.quick(cmd.Accept)
+_DECLINE: Final = cmd.quick(cmd.Decline)
+_SEND_AGENT_MESSAGE: Final = cmd.quick(cmd.SendAgentMessage)
+_SEND_CUSTOMER_MESSAGE: Final = cmd.quick(cmd.SendCustomerMessage)
+_TRANSFER_TO_AGENT: Final = cmd.quick(cmd.TransferToAgent)
+_TRANSFER_TO_QUEUE: Final = cmd.quick(cmd.TransferToQueue)
+_REQUEST_CONFERENCE: Final = cmd.quick(cmd.RequestConference)
+_END_CONFERENCE: Final = cmd.quick(cmd.EndConference)
+_CUSTOMER_END: Final = cmd.quick(cmd.CustomerEnd)
+_DELETE_ASSET: Final = cmd.quick(cmd.DeleteAsset)
+_END: Final = cmd.quick(cmd.End)
+_SUBMIT_WRAP_UP: Final = cmd.quick(cmd.SubmitWrapUp)
+
 _ALL: Final = 2**31 - 1  # "every row" for reads that take a limit
 
 
@@ -189,6 +207,18 @@ def _from_stored_settings(recorded: Mapping[str, str]) -> tuple[str, MaskingPoli
             stored=dict(recorded),
         ) from error
     return locale, policy
+
+
+def _clock_raised(error: Exception) -> ClockError:
+    return ClockError(f"the desk's clock raised {type(error).__name__}; nothing was changed")
+
+
+def _clock_time(now: Any) -> float:
+    """A time the clock gave, checked: ``ClockError`` unless a finite number of seconds."""
+    try:
+        return check_seconds(now, "the clock's time")
+    except InvalidArgument as error:
+        raise ClockError(f"{error.message}; nothing was changed") from None
 
 
 def _new_id() -> str:
@@ -435,7 +465,16 @@ class Desk:
             try:
                 if isinstance(command, cmd.Tick):
                     return self._tick(command.now, [0])
-                return self._run(command, None, None)[0]
+                if self._batches:
+                    return self._run(command, None, None)[0]
+                # the common case (``_run``'s first attempt), the shortest way
+                try:
+                    changes = self.store.transact(self._attempt, command)
+                except ConcurrencyConflict:
+                    return self._retry(command, None, None, None, 1)[0]
+                if self.transport is not None:
+                    self._relay_committed()
+                return list(changes.events)
             except LivechatError as error:
                 # the code only: a refusal's message may quote what a customer typed
                 _log.info("%s refused: %s", type(command).__name__, error.code)
@@ -466,17 +505,54 @@ class Desk:
         if batch is None and window is None:
             # the common case, first: one attempt in a transaction of its own
             try:
-                with self.store.transaction() as txn:
-                    changes, _ = self._decide(txn, command, None, None)
-                    if changes.events or changes:
-                        txn.save_last(changes)
-                        self._saved(changes)
+                changes = self.store.transact(self._attempt, command)
             except ConcurrencyConflict:
                 return self._retry(command, window, lost, batch, 1)
             if self.transport is not None:
                 self._relay_committed()
             return list(changes.events), None
         return self._retry(command, window, lost, batch, 0)
+
+    def _attempt(self, txn: StoreTransaction, command: cmd.Command) -> Changes:
+        """One attempt of ``command`` (not a tick) in ``txn``, a transaction of its own:
+        :meth:`_decide` it, save it as the transaction's last act and remember what was
+        saved (:meth:`_saved`), the common case inline: a store without prefetch, a
+        clock that gives a float, and records this desk saved itself (or a time floor
+        no later than the clock's)."""
+        if type(txn).prefetch is not StoreTransaction.prefetch:
+            changes, _ = self._decide(txn, command, None, None)
+        else:
+            try:
+                now = self.clock()
+            except Exception as error:
+                raise _clock_raised(error) from error
+            if not (type(now) is float and -MAX_SECONDS <= now <= MAX_SECONDS):
+                now = _clock_time(now)
+            if now < self._high_water:
+                now = self._high_water
+            changes = decide(txn, command, now, self._settings)
+            # the time floor (``_changed_floor``): records saved by this desk hold no
+            # later time, so only those it did not save are walked
+            own = self._own
+            floor = -math.inf
+            for conversation, base in changes.conversations:
+                if base:
+                    stored = txn.conversation(conversation.id)
+                    if stored is not None and own.get(conversation.id) is not stored:
+                        floor = max(floor, _latest_time(stored))
+            for agent, base in changes.agents:
+                if base:
+                    stored_agent = txn.agent(agent.id)
+                    if stored_agent is not None and own.get(agent.id) is not stored_agent:
+                        floor = max(floor, _latest_time(stored_agent))
+            if floor <= now:
+                self._high_water = now
+            else:  # the records changed hold a later time: decided again at that one
+                changes, _ = self._decide(txn, command, None, None)
+        if changes.events or changes:
+            txn.save_last(changes)
+            self._saved(changes)
+        return changes
 
     def _retry(
         self,
@@ -552,15 +628,10 @@ class Desk:
         try:
             now = self.clock()
         except Exception as error:
-            raise ClockError(
-                f"the desk's clock raised {type(error).__name__}; nothing was changed"
-            ) from error
+            raise _clock_raised(error) from error
         if type(now) is float and -MAX_SECONDS <= now <= MAX_SECONDS:
             return now  # the common case (NaN fails the comparison)
-        try:
-            return check_seconds(now, "the clock's time")
-        except InvalidArgument as error:
-            raise ClockError(f"{error.message}; nothing was changed") from None
+        return _clock_time(now)
 
     def _changed_floor(self, txn: StoreTransaction, changes: Changes) -> float:
         """The latest time on the stored versions of the records ``changes`` changes.
@@ -763,15 +834,15 @@ class Desk:
 
     def logout(self, agent_id: str) -> list[Event]:
         """Log an agent out; refused while they hold an offered, active or wrapping leg."""
-        return self.handle(cmd.Logout(agent_id=agent_id))
+        return self.handle(_LOGOUT(agent_id))
 
     def set_available(self, agent_id: str) -> list[Event]:
         """Make an agent available (the manual way out of RONA); routing may offer at once."""
-        return self.handle(cmd.SetAvailable(agent_id=agent_id))
+        return self.handle(_SET_AVAILABLE(agent_id))
 
     def set_idle(self, agent_id: str, reason: str) -> list[Event]:
         """Make an agent idle with a reason code; their pending offers are withdrawn."""
-        return self.handle(cmd.SetIdle(agent_id=agent_id, reason=reason))
+        return self.handle(_SET_IDLE(agent_id, reason))
 
     def start_chat(
         self,
@@ -784,31 +855,22 @@ class Desk:
         """A customer starts a chat in ``queue``; returns the new conversation's id."""
         conversation_id = self._new_id()
         self.handle(
-            cmd.StartChat(
-                conversation_id=conversation_id,
-                queue=queue,
-                customer_name=customer_name,
-                customer_contact=customer_contact,
-                proactive=proactive,
-                asset=asset,
-            )
+            _START_CHAT(conversation_id, queue, customer_name, customer_contact, proactive, asset)
         )
         return conversation_id
 
     def accept(self, agent_id: str, conversation_id: str) -> list[Event]:
         """Accept the agent's pending offer (a chat, a transfer or a conference)."""
-        return self.handle(cmd.Accept(agent_id=agent_id, conversation_id=conversation_id))
+        return self.handle(_ACCEPT(agent_id, conversation_id))
 
     def decline(self, agent_id: str, conversation_id: str) -> list[Event]:
         """Decline the agent's pending offer; the chat is offered to somebody else."""
-        return self.handle(cmd.Decline(agent_id=agent_id, conversation_id=conversation_id))
+        return self.handle(_DECLINE(agent_id, conversation_id))
 
     def send_agent_message(self, agent_id: str, conversation_id: str, text: str) -> list[Event]:
         """Send an agent message (composer rules: 1000 code points, no ``<`` or ``>``)."""
         try:
-            command = cmd.SendAgentMessage(
-                agent_id=agent_id, conversation_id=conversation_id, text=text
-            )
+            command = _SEND_AGENT_MESSAGE(agent_id, conversation_id, text)
         except ComposerError as error:
             self._with_state(error)
             raise
@@ -817,7 +879,7 @@ class Desk:
     def send_customer_message(self, conversation_id: str, text: str) -> list[Event]:
         """The customer sends a message (card numbers are masked before storing)."""
         try:
-            command = cmd.SendCustomerMessage(conversation_id=conversation_id, text=text)
+            command = _SEND_CUSTOMER_MESSAGE(conversation_id, text)
         except ComposerError as error:
             self._with_state(error)
             raise
@@ -835,53 +897,39 @@ class Desk:
         self, agent_id: str, conversation_id: str, target_agent_id: str
     ) -> list[Event]:
         """Transfer to another available agent; the owner's leg goes to wrap-up at once."""
-        return self.handle(
-            cmd.TransferToAgent(
-                agent_id=agent_id, conversation_id=conversation_id, target_agent_id=target_agent_id
-            )
-        )
+        return self.handle(_TRANSFER_TO_AGENT(agent_id, conversation_id, target_agent_id))
 
     def transfer_to_queue(self, agent_id: str, conversation_id: str, queue: str) -> list[Event]:
         """Transfer to a queue; the owner's leg goes to wrap-up at once."""
-        return self.handle(
-            cmd.TransferToQueue(agent_id=agent_id, conversation_id=conversation_id, queue=queue)
-        )
+        return self.handle(_TRANSFER_TO_QUEUE(agent_id, conversation_id, queue))
 
     def request_conference(
         self, agent_id: str, conversation_id: str, guest_agent_id: str
     ) -> list[Event]:
         """Invite another available agent into the chat."""
-        return self.handle(
-            cmd.RequestConference(
-                agent_id=agent_id, conversation_id=conversation_id, guest_agent_id=guest_agent_id
-            )
-        )
+        return self.handle(_REQUEST_CONFERENCE(agent_id, conversation_id, guest_agent_id))
 
     def end_conference(self, agent_id: str, conversation_id: str) -> list[Event]:
         """The owner ends the conference (or withdraws the invitation), or the guest leaves."""
-        return self.handle(cmd.EndConference(agent_id=agent_id, conversation_id=conversation_id))
+        return self.handle(_END_CONFERENCE(agent_id, conversation_id))
 
     def customer_end(self, conversation_id: str) -> list[Event]:
         """The customer clicks "End chat" in the widget."""
-        return self.handle(cmd.CustomerEnd(conversation_id=conversation_id))
+        return self.handle(_CUSTOMER_END(conversation_id))
 
     def delete_asset(self, asset: str) -> list[Event]:
         """An administrator deletes an asset: its conversations are interrupted."""
-        return self.handle(cmd.DeleteAsset(asset=asset))
+        return self.handle(_DELETE_ASSET(asset))
 
     def end(self, agent_id: str, conversation_id: str) -> list[Event]:
         """The owner ends the chat; every active leg goes to wrap-up."""
-        return self.handle(cmd.End(agent_id=agent_id, conversation_id=conversation_id))
+        return self.handle(_END(agent_id, conversation_id))
 
     def submit_wrap_up(
         self, agent_id: str, conversation_id: str, reason: str, notes: str = ""
     ) -> list[Event]:
         """Submit the agent's own wrap-up with a reason from the queue's list."""
-        return self.handle(
-            cmd.SubmitWrapUp(
-                agent_id=agent_id, conversation_id=conversation_id, reason=reason, notes=notes
-            )
-        )
+        return self.handle(_SUBMIT_WRAP_UP(agent_id, conversation_id, reason, notes))
 
     def tick(self, now: float | None = None) -> list[Event]:
         """Fire every deadline expired at ``now`` (the clock's time when omitted).

@@ -33,15 +33,18 @@ from __future__ import annotations
 
 import abc
 import threading
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from ._events import Event
 from ._masking import MaskingPolicy
 from ._model import Agent, Conversation, Message, Queue
+
+_A = TypeVar("_A")
+_T = TypeVar("_T")
 
 
 def transcript_of(events: Iterable[Event]) -> tuple[Message, ...]:
@@ -224,6 +227,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """A transaction: committed on normal exit, rolled back on an exception."""
+
+    def transact(self, body: Callable[[StoreTransaction, _A], _T], argument: _A) -> _T:
+        """``body(txn, argument)`` in a write transaction of its own: what it returns,
+        committed; nothing it wrote if it raises (which propagates).
+
+        The desk runs each command through it. The default is ``with
+        self.transaction() as txn: return body(txn, argument)``; a store may take a
+        shorter way to the same effect (the memory store takes its lock, no more).
+        """
+        with self.transaction() as txn:
+            return body(txn, argument)
 
     @abc.abstractmethod
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:

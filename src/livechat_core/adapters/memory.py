@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -44,6 +44,8 @@ _Stored = packed_conversation.Packed
 _QUEUE, _ASSET = packed_conversation.QUEUE, packed_conversation.ASSET
 _STARTED_AT, _STATE = packed_conversation.STARTED_AT, packed_conversation.STATE
 _CLOSED_AT, _VERSION = packed_conversation.CLOSED_AT, packed_conversation.VERSION
+_A = TypeVar("_A")
+_T = TypeVar("_T")
 _RECENT: Final = 256  # records kept unpacked (see ``MemoryStore._recent``)
 # what the indexes of conversations are keyed on, from a record or from its packed form
 _HEADS: Final = operator.attrgetter("state", "queue", "asset", "started_at", "closed_at")
@@ -109,10 +111,42 @@ class MemoryStore(Store):
         # desk without a transport keeps every event here, and event objects are
         # tracked by the garbage collector, whose full collections then grow with them).
         self._outbox: dict[str, int] = {}
+        self._spare: _MemoryTransaction | None = None  # see ``transact``
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """One transaction at a time; ``save`` applies all changes or none."""
         return _MemoryTransaction(self)
+
+    def transact(self, body: Callable[[StoreTransaction, _A], _T], argument: _A) -> _T:
+        """``Store.transact``: the lock held around the body, with no context-manager
+        layer (a store whose ``transaction`` is overridden goes through it)."""
+        if type(self).transaction is not MemoryStore.transaction:
+            return super().transact(body, argument)
+        lock = self._lock
+        if not lock.acquire(False) and not lock.acquire(timeout=self.lock_timeout):
+            raise StoreTimeout(
+                f"another thread held the memory store past its lock timeout "
+                f"({self.lock_timeout:g} s)"
+            )
+        # the transaction object of the last transact, unless a transact nested in this
+        # one (the lock is reentrant) is using it
+        txn = self._spare
+        if txn is None:
+            txn = _MemoryTransaction(self)
+        else:
+            self._spare = None
+        try:
+            return body(txn, argument)
+        except BaseException:
+            undo = txn._undo
+            for step in reversed(undo):
+                step()
+            raise
+        finally:
+            if txn._undo:
+                txn._undo = []
+            self._spare = txn
+            lock.release()
 
     def events(self, aggregate_id: str, aggregate: str = "conversation") -> list[Event]:
         """The events of one aggregate, oldest first."""
