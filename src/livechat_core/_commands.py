@@ -341,10 +341,7 @@ class Tick(Command):
 # converter returns unchanged and its validator (and the class's post-init check) accepts.
 # ``{v}`` is the argument. A printable string holds no control character, line break or
 # surrogate; ASCII (or NFC) printable text is what ``normalise`` returns unchanged.
-_NAME: Final = (
-    "(type({v}) is str and {v}.isprintable() and 0 < len({v}) <= MAX_NAME_LENGTH"
-    " and not {v}.isspace())"
-)
+_NAME: Final = "(type({v}) is str and ({v} in known or learn({v})))"
 _PLAIN_TEXT: Final = (
     "(type({v}) is str and {v}.isprintable() and ({v}.isascii() or nfc({v}))"
     " and {v} and not {v}.isspace())"
@@ -369,6 +366,23 @@ _QUICK_TEXTS: Final[dict[str, str]] = {
     "SendCustomerMessage": _PLAIN_TEXT,  # not empty (the desk limits its length)
 }
 _QUICK_CONVERTERS: Final = (None, _identifier, _normalised)
+
+# Names already found to pass ``check_name`` (a chat's id and its agent's come back with
+# every command): a set lookup instead of the checks. Bounded: emptied when full.
+_KNOWN_NAMES: Final[set[str]] = set()
+_KNOWN_LIMIT: Final = 4096
+
+
+def _learn(value: str) -> bool:
+    """Whether ``value`` (a ``str``) passes ``check_name`` on its fast path; remembered
+    if so."""
+    if value and value.isprintable() and len(value) <= MAX_NAME_LENGTH and not value.isspace():
+        if len(_KNOWN_NAMES) >= _KNOWN_LIMIT:
+            _KNOWN_NAMES.clear()
+        _KNOWN_NAMES.add(value)
+        return True
+    return False
+
 
 _C = TypeVar("_C", bound=Command)
 
@@ -426,6 +440,8 @@ def quick(cls: type[_C]) -> Callable[..., _C]:
         building=building,
         cls=cls,
         nfc=functools.partial(unicodedata.is_normalized, "NFC"),
+        known=_KNOWN_NAMES,
+        learn=_learn,
         MAX_NAME_LENGTH=MAX_NAME_LENGTH,
         MAX_TEXT_LENGTH=MAX_TEXT_LENGTH,
         MAX_MESSAGE_LENGTH=MAX_MESSAGE_LENGTH,

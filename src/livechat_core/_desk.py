@@ -226,6 +226,8 @@ def _new_id() -> str:
     return os.urandom(8).hex()
 
 
+_NO_FLOOR: Final = -math.inf
+_EARLIEST: Final = -MAX_SECONDS
 _OWN: Final = 128  # records remembered as saved by the desk (see ``Desk._saved``)
 _BATCHES_LOCK: Final = threading.Lock()
 
@@ -443,7 +445,7 @@ class Desk:
         # batch() blocks open in any thread: none → no thread-local lookup per command
         self._batches = 0
         # the records this desk saved last, by id (see ``_changed_floor``)
-        self._own: dict[str, object] = {}
+        self._own: dict[str, Conversation | Agent] = {}
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -472,6 +474,14 @@ class Desk:
                     changes = self.store.transact(self._attempt, command)
                 except ConcurrencyConflict:
                     return self._retry(command, None, None, None, 1)[0]
+                # ``_saved``, inline: what was committed
+                own = self._own
+                if len(own) > _OWN:
+                    own.clear()
+                for conversation, _ in changes.conversations:
+                    own[conversation.id] = conversation
+                for agent, _ in changes.agents:
+                    own[agent.id] = agent
                 if self.transport is not None:
                     self._relay_committed()
                 return list(changes.events)
@@ -508,6 +518,7 @@ class Desk:
                 changes = self.store.transact(self._attempt, command)
             except ConcurrencyConflict:
                 return self._retry(command, window, lost, batch, 1)
+            self._saved(changes)
             if self.transport is not None:
                 self._relay_committed()
             return list(changes.events), None
@@ -515,10 +526,10 @@ class Desk:
 
     def _attempt(self, txn: StoreTransaction, command: cmd.Command) -> Changes:
         """One attempt of ``command`` (not a tick) in ``txn``, a transaction of its own:
-        :meth:`_decide` it, save it as the transaction's last act and remember what was
-        saved (:meth:`_saved`), the common case inline: a store without prefetch, a
-        clock that gives a float, and records this desk saved itself (or a time floor
-        no later than the clock's)."""
+        :meth:`_decide` it and save it as the transaction's last act; the common case
+        inline: a store without prefetch, a clock that gives a float, and records this
+        desk committed itself (or a time floor no later than the clock's). The caller
+        remembers the records (:meth:`_saved`) once the transaction committed."""
         if type(txn).prefetch is not StoreTransaction.prefetch:
             changes, _ = self._decide(txn, command, None, None)
         else:
@@ -526,33 +537,37 @@ class Desk:
                 now = self.clock()
             except Exception as error:
                 raise _clock_raised(error) from error
-            if not (type(now) is float and -MAX_SECONDS <= now <= MAX_SECONDS):
+            if not (type(now) is float and _EARLIEST <= now <= MAX_SECONDS):
                 now = _clock_time(now)
             if now < self._high_water:
                 now = self._high_water
             changes = decide(txn, command, now, self._settings)
-            # the time floor (``_changed_floor``): records saved by this desk hold no
-            # later time, so only those it did not save are walked
+            # the time floor (``_changed_floor``): a record this desk committed holds no
+            # later time, so a stored version it committed itself is not even read (one
+            # writer commits each version of a record, and ``_own`` holds committed ones)
             own = self._own
-            floor = -math.inf
+            floor = _NO_FLOOR
             for conversation, base in changes.conversations:
                 if base:
-                    stored = txn.conversation(conversation.id)
-                    if stored is not None and own.get(conversation.id) is not stored:
-                        floor = max(floor, _latest_time(stored))
+                    mine = own.get(conversation.id)
+                    if mine is None or mine.version != base:
+                        stored = txn.conversation(conversation.id)
+                        if stored is not None and stored is not mine:
+                            floor = max(floor, _latest_time(stored))
             for agent, base in changes.agents:
                 if base:
-                    stored_agent = txn.agent(agent.id)
-                    if stored_agent is not None and own.get(agent.id) is not stored_agent:
-                        floor = max(floor, _latest_time(stored_agent))
+                    mine_agent = own.get(agent.id)
+                    if mine_agent is None or mine_agent.version != base:
+                        stored_agent = txn.agent(agent.id)
+                        if stored_agent is not None and stored_agent is not mine_agent:
+                            floor = max(floor, _latest_time(stored_agent))
             if floor <= now:
                 self._high_water = now
             else:  # the records changed hold a later time: decided again at that one
                 changes, _ = self._decide(txn, command, None, None)
         if changes.events or changes:
             txn.save_last(changes)
-            self._saved(changes)
-        return changes
+        return changes  # remembered by the caller once committed (``_saved``)
 
     def _retry(
         self,
@@ -590,7 +605,7 @@ class Desk:
                         changes, hint = self._decide(txn, command, hint, attempt_window)
                         if changes:
                             txn.save_last(changes)
-                            self._saved(changes)
+                    self._saved(changes)  # committed
             except ConcurrencyConflict:
                 if attempt >= self._retries:
                     break
@@ -613,8 +628,10 @@ class Desk:
         )
 
     def _saved(self, changes: Changes) -> None:
-        """Remember the records this desk saved last: their times are at most the time
-        it ran at, so the next command's time floor need not read them again."""
+        """Remember the records this desk saved last, once committed (or saved in a
+        :meth:`batch` block, which forgets them all if it does not commit): their times
+        are at most the time it ran at, so the next command's time floor need not read
+        them again."""
         own = self._own
         if len(own) > _OWN:
             own.clear()
@@ -730,16 +747,21 @@ class Desk:
         if self._local.__dict__.get("batch") is not None:
             yield
             return
-        with self.store.transaction() as txn:
-            self._local.batch = txn
-            with _BATCHES_LOCK:
-                self._batches += 1
-            try:
-                yield
-            finally:
+        try:
+            with self.store.transaction() as txn:
+                self._local.batch = txn
                 with _BATCHES_LOCK:
-                    self._batches -= 1
-                self._local.batch = None
+                    self._batches += 1
+                try:
+                    yield
+                finally:
+                    with _BATCHES_LOCK:
+                        self._batches -= 1
+                    self._local.batch = None
+        except BaseException:
+            # the block's saves did not stand: none of its records is this desk's own
+            self._own.clear()
+            raise
         if self.transport is not None:
             self._relay_committed()
 

@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from .._errors import ConcurrencyConflict, InvalidArgument, StoreTimeout
-from .._events import Event, MessagePosted, unpack
+from .._events import EVENT_TYPES, Event, MessagePosted, unpack
 from .._events import pack as _pack_event
 from .._machines import ConversationState
 from .._model import Agent, Conversation, Message, Queue, field_reader
@@ -51,6 +51,7 @@ _RECENT: Final = 256  # records kept unpacked (see ``MemoryStore._recent``)
 _HEADS: Final = operator.attrgetter("state", "queue", "asset", "started_at", "closed_at")
 _PACKED_HEADS: Final = operator.itemgetter(_STATE, _QUEUE, _ASSET, _STARTED_AT, _CLOSED_AT)
 _NO_HEADS: Final = (None, None, None, None, None)
+_INDEXED: Final = frozenset((_QUEUED, _CLOSED))  # the states the indexes key on
 
 
 def _conflict(kind: str, key: str, version: int, base: int) -> None:
@@ -113,15 +114,24 @@ class MemoryStore(Store):
         self._outbox: dict[str, int] = {}
         self._spare: _MemoryTransaction | None = None  # see ``transact``
 
+    # whether a save checks the versions the way ``_check`` is written here (a subclass
+    # overriding ``_check``, as tests do to lose races, has its own called)
+    _inline_check: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._inline_check = cls._check is MemoryStore._check
+        if cls.transaction is not MemoryStore.transaction and cls.transact is MemoryStore.transact:
+            # a subclass overriding ``transaction`` is gone through by ``transact``
+            cls.transact = Store.transact  # type: ignore[method-assign]
+
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """One transaction at a time; ``save`` applies all changes or none."""
         return _MemoryTransaction(self)
 
     def transact(self, body: Callable[[StoreTransaction, _A], _T], argument: _A) -> _T:
         """``Store.transact``: the lock held around the body, with no context-manager
-        layer (a store whose ``transaction`` is overridden goes through it)."""
-        if type(self).transaction is not MemoryStore.transaction:
-            return super().transact(body, argument)
+        layer (a subclass overriding ``transaction`` goes through it instead)."""
         lock = self._lock
         if not lock.acquire(False) and not lock.acquire(timeout=self.lock_timeout):
             raise StoreTimeout(
@@ -131,10 +141,9 @@ class MemoryStore(Store):
         # the transaction object of the last transact, unless a transact nested in this
         # one (the lock is reentrant) is using it
         txn = self._spare
+        self._spare = None
         if txn is None:
             txn = _MemoryTransaction(self)
-        else:
-            self._spare = None
         try:
             return body(txn, argument)
         except BaseException:
@@ -302,42 +311,6 @@ class MemoryStore(Store):
             if undo is not None:
                 undo.extend(steps)
 
-    def _apply_last(self, changes: Changes) -> None:
-        """:meth:`_apply` without an undo log: what a command's last save does, so it
-        takes the shortest way (the events are packed before the first write, so nothing
-        after it can fail)."""
-        events = changes.events
-        packers = _PACKERS
-        packed = [
-            packer(event) if (packer := packers.get(type(event))) is not None else _pack(event)
-            for event in events
-        ]
-        if changes.queues:
-            for queue, _ in changes.queues:
-                self._queues[queue.name] = queue
-        for agent, _ in changes.agents:
-            self._put_agent(agent.id, agent)
-        for conversation, _ in changes.conversations:
-            self._put_saved(conversation.id, conversation)
-        if changes.deleted_assets:
-            self._deleted_assets.update(changes.deleted_assets)
-        log = self._log
-        log_positions = self._log_positions
-        outbox = self._outbox if self._keep_outbox else None
-        for event, flat in zip(events, packed, strict=True):
-            key = (event.aggregate, event.aggregate_id)
-            log.append(flat)
-            position = len(log)
-            positions = log_positions.get(key)
-            if positions is None:
-                log_positions[key] = bytearray(_POSITION.pack(position))
-            else:
-                positions += _POSITION.pack(position)
-            if outbox is not None:
-                outbox[event.id] = position
-        for conversation_id, message_id, text in changes.redactions:
-            self._redact(conversation_id, message_id, text)
-
     def _unpublish(self, event_id: str) -> None:
         self._outbox.pop(event_id, None)
 
@@ -368,8 +341,12 @@ class MemoryStore(Store):
             for name in agent.queues:
                 self._members.setdefault(name, set()).add(agent_id)
         if new_key is not None and (old_key != new_key or not same_queues):
+            routable = self._routable
             for index in (None, *dict.fromkeys(agent.queues)):
-                self._routable.setdefault(index, _SortedKeys()).add(new_key)
+                entries = routable.get(index)
+                if entries is None:
+                    entries = routable[index] = _SortedKeys()
+                entries.add(new_key)
         self._agents[agent_id] = agent
 
     def _put_conversation(
@@ -405,27 +382,6 @@ class MemoryStore(Store):
             recent[conversation_id] = conversation
             if len(recent) > _RECENT:
                 self._evict()
-
-    def _put_saved(self, conversation_id: str, conversation: Conversation) -> None:
-        """:meth:`_put_conversation` of a record a command saved, the shortest way."""
-        conversations = self._conversations
-        previous = conversations.get(conversation_id)
-        heads = _HEADS(conversation)
-        if previous is None:
-            self._reindex(conversation_id, None, heads)
-        else:
-            before = _PACKED_HEADS(previous) if type(previous) is tuple else _HEADS(previous)
-            if heads != before:
-                self._reindex(conversation_id, before, heads)
-        deadline = conversation.next_deadline
-        if deadline is not None or conversation_id in self._deadlines:
-            self._put_deadline(conversation_id, deadline)
-        conversations[conversation_id] = conversation
-        recent = self._recent
-        recent.pop(conversation_id, None)
-        recent[conversation_id] = conversation
-        if len(recent) > _RECENT:
-            self._evict()
 
     def _reindex(
         self,
@@ -630,6 +586,7 @@ def _positions(data: bytes | bytearray) -> tuple[int, ...]:
 
 _POSTED: Final = MessagePosted.__name__
 _PACKERS: dict[type[Event], Callable[[Event], _Packed]] = {}
+_PACK_POSITION: Final = _POSITION.pack
 
 
 def _pack(event: Event) -> _Packed:
@@ -642,7 +599,7 @@ def _pack(event: Event) -> _Packed:
 
 def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
     name = cls.__name__
-    names, values_of = field_reader(cls)
+    names = field_reader(cls)[0]
     message_names = field_reader(Message)[0]
     if (
         cls is MessagePosted
@@ -671,11 +628,8 @@ def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
         return posted
     if issubclass(cls, MessagePosted):
         return _pack_event  # the general form
-
-    def packer(event: Event) -> _Packed:
-        return (name, *values_of(event))
-
-    return packer
+    # ``(name, *values)`` in one C call: the class's name read through the event
+    return operator.attrgetter("__class__.__name__", *names)
 
 
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
@@ -731,7 +685,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return [agents[agent_id] for _, agent_id in itertools.islice(entries, max(limit, 0))]
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        return self._store._record(conversation_id)
+        store = self._store
+        stored = store._conversations.get(conversation_id)
+        if type(stored) is tuple:  # packed: unpacked (and kept among the recent few)
+            return store._record(conversation_id)
+        return stored  # type: ignore[return-value]
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         indexes = self._store._queued
@@ -792,7 +750,106 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
     def save_last(self, changes: Changes) -> None:
         """The transaction's last act: applied without an undo log, as nothing in the
         transaction can fail after it (the versions are checked and the events packed
-        before the first write). Once it returned, the writes stand."""
+        before the first write). Once it returned, the writes stand.
+
+        It is what :meth:`MemoryStore._check` and :meth:`MemoryStore._apply` (without
+        undo) do, in one function: a command's save is the hottest path of the store.
+        The events are packed and logged first (a packer that fails takes back what it
+        logged), then the records are stored.
+        A conversation is stored as :meth:`MemoryStore._put_conversation` stores it, its
+        indexes touched only where their keys changed. (A subclass overriding ``_check``
+        has its own called instead of the check written out here.)"""
         store = self._store
-        store._check(changes)
-        store._apply_last(changes)
+        conversations = store._conversations
+        if store._inline_check:
+            if changes.queues:
+                store._check(changes)
+            agents = store._agents
+            for agent, base in changes.agents:
+                current_agent = agents.get(agent.id)
+                if (0 if current_agent is None else current_agent.version) != base:
+                    store._check(changes)  # raises the conflict
+            for conversation, base in changes.conversations:
+                current = conversations.get(conversation.id)
+                if current is None:
+                    version = 0
+                elif type(current) is tuple:
+                    version = current[_VERSION]
+                else:
+                    version = current.version  # type: ignore[union-attr]
+                if version != base:
+                    store._check(changes)  # raises the conflict
+        else:
+            store._check(changes)
+        # the events, packed and logged first: a packer that fails takes them back
+        log = store._log
+        logged = len(log)
+        try:
+            packers = _PACKERS
+            for event in changes.events:
+                packer = packers.get(type(event))
+                log.append(_pack(event) if packer is None else packer(event))
+        except BaseException:
+            del log[logged:]
+            raise
+        if logged < len(log):
+            log_positions = store._log_positions
+            outbox = store._outbox if store._keep_outbox else None
+            position = logged
+            for event in changes.events:
+                position += 1
+                key = (event.aggregate, event.aggregate_id)
+                positions = log_positions.get(key)
+                if positions is None:
+                    log_positions[key] = bytearray(_PACK_POSITION(position))
+                else:
+                    positions += _PACK_POSITION(position)
+                if outbox is not None:
+                    outbox[event.id] = position
+        if changes.queues:
+            for queue, _ in changes.queues:
+                store._queues[queue.name] = queue
+        for agent, _ in changes.agents:
+            store._put_agent(agent.id, agent)
+        if changes.conversations:
+            recent = store._recent
+            for conversation, _ in changes.conversations:
+                conversation_id = conversation.id
+                previous = conversations.get(conversation_id)
+                heads = _HEADS(conversation)
+                if previous is None:
+                    store._reindex(conversation_id, None, heads)
+                    previous_legs = None
+                else:
+                    previous_legs = (
+                        None if type(previous) is tuple else previous.legs  # type: ignore[union-attr]
+                    )
+                    before = (
+                        _PACKED_HEADS(previous) if type(previous) is tuple else _HEADS(previous)
+                    )
+                    # between two open states that are not queued (offered, active,
+                    # wrapping up), only the asset's index could move
+                    if heads != before and (
+                        heads[0] in _INDEXED or before[0] in _INDEXED or heads[2] != before[2]
+                    ):
+                        store._reindex(conversation_id, before, heads)
+                # the next deadline is the legs': the same legs, the same deadline
+                if conversation.legs is not previous_legs:
+                    deadline = conversation.next_deadline
+                    if deadline is not None or conversation_id in store._deadlines:
+                        store._put_deadline(conversation_id, deadline)
+                conversations[conversation_id] = conversation
+                # the most recently used last: popped and put back
+                recent.pop(conversation_id, None)
+                recent[conversation_id] = conversation
+                if len(recent) > _RECENT:
+                    store._evict()
+        if changes.deleted_assets:
+            store._deleted_assets.update(changes.deleted_assets)
+        if changes.redactions:
+            for conversation_id, message_id, text in changes.redactions:
+                store._redact(conversation_id, message_id, text)
+
+
+# every event class's packer, made before the first save needs it
+_PACKERS.update({cls: _packer(cls) for cls in EVENT_TYPES.values()})
