@@ -342,13 +342,17 @@ class Tick(Command):
 # ``{v}`` is the argument. A printable string holds no control character, line break or
 # surrogate; ASCII (or NFC) printable text is what ``normalise`` returns unchanged.
 _NAME: Final = "(type({v}) is str and ({v} in known or learn({v})))"
+_TYPED_NAME: Final = (
+    "(type({v}) is str and {v} and {v}.isprintable() and len({v}) <= MAX_NAME_LENGTH"
+    " and not {v}.isspace())"
+)
 _PLAIN_TEXT: Final = (
     "(type({v}) is str and {v}.isprintable() and ({v}.isascii() or nfc({v}))"
     " and {v} and not {v}.isspace())"
 )
 _QUICK_CHECKS: Final[dict[Any, str]] = {
     _text: _NAME,
-    _customer_name: _NAME,
+    _customer_name: _TYPED_NAME,  # one chat's: not worth remembering
     _contact: (
         "(type({v}) is str and (not {v} or ({v}.isprintable() and len({v}) <= MAX_NAME_LENGTH"
         " and not {v}.isspace())))"
@@ -367,10 +371,11 @@ _QUICK_TEXTS: Final[dict[str, str]] = {
 }
 _QUICK_CONVERTERS: Final = (None, _identifier, _normalised)
 
-# Names already found to pass ``check_name`` (a chat's id and its agent's come back with
-# every command): a set lookup instead of the checks. Bounded: emptied when full.
+# Ids and names already found to pass ``check_name`` (a chat's id and its agent's come
+# back with every command): a set lookup instead of the checks. Bounded (emptied when
+# full), and holding strings the records hold anyway: a few bytes a chat at most.
 _KNOWN_NAMES: Final[set[str]] = set()
-_KNOWN_LIMIT: Final = 4096
+_KNOWN_LIMIT: Final = 512
 
 
 def _learn(value: str) -> bool:

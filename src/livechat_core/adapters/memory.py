@@ -113,6 +113,7 @@ class MemoryStore(Store):
         # tracked by the garbage collector, whose full collections then grow with them).
         self._outbox: dict[str, int] = {}
         self._spare: _MemoryTransaction | None = None  # see ``transact``
+        self._kept_outbox = self._outbox if outbox else None
 
     # whether a save checks the versions the way ``_check`` is written here (a subclass
     # overriding ``_check``, as tests do to lose races, has its own called)
@@ -324,6 +325,25 @@ class MemoryStore(Store):
         """Store (or, with ``None``, forget) an agent; the queue memberships and the
         routing indexes change only where the agent's queues or routing key did."""
         previous = self._agents.get(agent_id)
+        if previous is not None and agent is not None and previous.queues == agent.queues:
+            # the common case: the same queues, so the same memberships; the routing
+            # indexes change only if the routing key did (``routing_key``, inline)
+            old_key = (previous.waiting_since, agent_id) if previous.routable else None
+            new_key = (agent.waiting_since, agent_id) if agent.routable else None
+            if old_key != new_key:
+                routable = self._routable
+                queues = (None, *dict.fromkeys(agent.queues))
+                if old_key is not None:
+                    for index in queues:
+                        routable[index].remove(old_key)
+                if new_key is not None:
+                    for index in queues:
+                        entries = routable.get(index)
+                        if entries is None:
+                            entries = routable[index] = _SortedKeys()
+                        entries.add(new_key)
+            self._agents[agent_id] = agent
+            return
         old_key = routing_key(previous) if previous is not None and previous.routable else None
         new_key = routing_key(agent) if agent is not None and agent.routable else None
         same_queues = previous is not None and agent is not None and previous.queues == agent.queues
@@ -528,7 +548,9 @@ class _SortedKeys:
             self._blocks.append([key])
             self._firsts.append(key)
             return
-        index = self._block(key)
+        index = bisect.bisect_right(self._firsts, key) - 1  # ``_block``, inline
+        if index < 0:
+            index = 0
         block = self._blocks[index]
         bisect.insort(block, key)
         self._firsts[index] = block[0]
@@ -540,7 +562,9 @@ class _SortedKeys:
         """Take ``key`` out; ``KeyError`` (and nothing changed) if it is not there: the
         indexes are kept exact, so a missing key is a bug, never a neighbour to delete."""
         blocks = self._blocks
-        index = self._block(key)
+        index = bisect.bisect_right(self._firsts, key) - 1  # ``_block``, inline
+        if index < 0:
+            index = 0
         block = blocks[index] if blocks else []
         position = bisect.bisect_left(block, key)
         if position == len(block) or block[position] != key:
@@ -784,19 +808,20 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         # the events, packed and logged first: a packer that fails takes them back
         log = store._log
         logged = len(log)
+        events = changes.events
         try:
             packers = _PACKERS
-            for event in changes.events:
+            for event in events:
                 packer = packers.get(type(event))
                 log.append(_pack(event) if packer is None else packer(event))
         except BaseException:
             del log[logged:]
             raise
-        if logged < len(log):
+        if events:
             log_positions = store._log_positions
-            outbox = store._outbox if store._keep_outbox else None
+            outbox = store._kept_outbox
             position = logged
-            for event in changes.events:
+            for event in events:
                 position += 1
                 key = (event.aggregate, event.aggregate_id)
                 positions = log_positions.get(key)
