@@ -12,7 +12,9 @@ import pytest
 
 from livechat_core import ConcurrencyConflict, Desk, MemoryStore, StoreTimeout
 from livechat_core._errors import ClockError
+from livechat_core._events import ChatOffered
 from livechat_core._model import Queue
+from livechat_core.adapters import memory
 from livechat_core.ports import Changes, StoreTransaction
 
 
@@ -144,3 +146,39 @@ def test_a_clock_that_raises_once_refuses_that_command() -> None:
     assert desk.queues() == []
     desk.add_queue("support", ["Resolved"])
     assert [queue.name for queue in desk.queues()] == ["support"]
+
+
+def test_a_packer_that_fails_leaves_the_store_as_it_was() -> None:
+    """A command's save packs and logs its events before it writes a record: when the
+    second event cannot be packed, the first one's log entry, position and outbox entry
+    are taken back, and nothing else was written."""
+    store = MemoryStore(outbox=True)
+    desk = Desk(store=store)
+    desk.add_queue("support", ["Resolved"])
+    desk.login("jana", "Jana", ["support"])
+    desk.set_available("jana")  # a start_chat logs ChatStarted, then ChatOffered
+    before = (
+        list(store._log),
+        {key: bytes(value) for key, value in store._log_positions.items()},
+        dict(store._outbox),
+        list(store._conversations),
+        desk.agent("jana"),
+    )
+
+    def broken(event: Any) -> Any:
+        raise RuntimeError("cannot pack")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(memory._PACKERS, ChatOffered, broken)
+        with pytest.raises(RuntimeError):
+            desk.start_chat("support", "Karel", "k@example.com")
+    after = (
+        list(store._log),
+        {key: bytes(value) for key, value in store._log_positions.items()},
+        dict(store._outbox),
+        list(store._conversations),
+        desk.agent("jana"),
+    )
+    assert after == before
+    chat = desk.start_chat("support", "Karel", "k@example.com")  # and the store goes on
+    assert [event.type for event in desk.events(chat)] == ["ChatStarted", "ChatOffered"]

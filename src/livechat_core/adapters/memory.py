@@ -652,8 +652,13 @@ def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
         return posted
     if issubclass(cls, MessagePosted):
         return _pack_event  # the general form
-    # ``(name, *values)`` in one C call: the class's name read through the event
-    return operator.attrgetter("__class__.__name__", *names)
+    # ``(name, *values)``, generated: attribute reads in Python code are specialised by
+    # the interpreter, cheaper than a C getter's generic ones
+    namespace: dict[str, Any] = {"name": name}
+    values = "".join(f"event.{field}, " for field in names)
+    exec(f"def packer(event):\n    return (name, {values})\n", namespace)
+    packer: Callable[[Event], _Packed] = namespace["packer"]
+    return packer
 
 
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
@@ -702,11 +707,18 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return [store._agents[key] for key in sorted(store._members.get(queue, ()))]
 
     def routable(self, queue: str | None, limit: int) -> list[Agent]:
-        agents = self._store._agents
-        entries = self._store._routable.get(queue)
-        if entries is None:
-            return []
-        return [agents[agent_id] for _, agent_id in itertools.islice(entries, max(limit, 0))]
+        store = self._store
+        entries = store._routable.get(queue)
+        found: list[Agent] = []
+        if entries is None or limit <= 0:
+            return found
+        agents = store._agents
+        for block in entries._blocks:  # the index's keys in order, read in place
+            for _, agent_id in block:
+                found.append(agents[agent_id])
+                if len(found) >= limit:
+                    return found
+        return found
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         store = self._store
@@ -717,7 +729,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         indexes = self._store._queued
-        waiting = [entries for q in queues if (entries := indexes.get(q))]
+        waiting = []
+        for q in queues:
+            entries = indexes.get(q)
+            if entries is not None and entries._blocks:  # (not empty)
+                waiting.append(entries)
         if not waiting:
             return []  # (routing asks this after every end and wrap-up: usually so)
         # one queue's index is already in order: merging it alone would give it as it is
@@ -805,32 +821,38 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                     store._check(changes)  # raises the conflict
         else:
             store._check(changes)
-        # the events, packed and logged first: a packer that fails takes them back
-        log = store._log
-        logged = len(log)
+        # the events, packed and logged first: a packer that fails takes back what was
+        # logged (nothing else is written before)
         events = changes.events
-        try:
-            packers = _PACKERS
-            for event in events:
-                packer = packers.get(type(event))
-                log.append(_pack(event) if packer is None else packer(event))
-        except BaseException:
-            del log[logged:]
-            raise
         if events:
+            log = store._log
             log_positions = store._log_positions
             outbox = store._kept_outbox
-            position = logged
-            for event in events:
-                position += 1
-                key = (event.aggregate, event.aggregate_id)
-                positions = log_positions.get(key)
-                if positions is None:
-                    log_positions[key] = bytearray(_PACK_POSITION(position))
-                else:
-                    positions += _PACK_POSITION(position)
-                if outbox is not None:
-                    outbox[event.id] = position
+            packers = _PACKERS
+            logged = position = len(log)
+            try:
+                for event in events:
+                    # what may fail first (packing, reading the event), then the writes
+                    packer = packers.get(type(event))
+                    flat = _pack(event) if packer is None else packer(event)
+                    key = (event.aggregate, event.aggregate_id)
+                    event_id = None if outbox is None else event.id
+                    log.append(flat)
+                    position += 1
+                    positions = log_positions.get(key)
+                    if positions is None:
+                        log_positions[key] = bytearray(_PACK_POSITION(position))
+                    else:
+                        positions += _PACK_POSITION(position)
+                    if event_id is not None:
+                        outbox[event_id] = position  # type: ignore[index]
+            except BaseException:
+                # the events logged before the one that failed: taken back
+                for event in reversed(events[: position - logged]):
+                    store._unlog((event.aggregate, event.aggregate_id))
+                    if outbox is not None:
+                        outbox.pop(event.id, None)
+                raise
         if changes.queues:
             for queue, _ in changes.queues:
                 store._queues[queue.name] = queue
@@ -841,7 +863,15 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
             for conversation, _ in changes.conversations:
                 conversation_id = conversation.id
                 previous = conversations.get(conversation_id)
-                heads = _HEADS(conversation)
+                # the indexes' keys (``_HEADS``, read in Python code: the interpreter's
+                # specialised attribute reads are cheaper than a C getter's)
+                heads = (
+                    conversation.state,
+                    conversation.queue,
+                    conversation.asset,
+                    conversation.started_at,
+                    conversation.closed_at,
+                )
                 if previous is None:
                     store._reindex(conversation_id, None, heads)
                     previous_legs = None
@@ -850,7 +880,15 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                         None if type(previous) is tuple else previous.legs  # type: ignore[union-attr]
                     )
                     before = (
-                        _PACKED_HEADS(previous) if type(previous) is tuple else _HEADS(previous)
+                        _PACKED_HEADS(previous)
+                        if type(previous) is tuple
+                        else (
+                            previous.state,  # type: ignore[union-attr]
+                            previous.queue,  # type: ignore[union-attr]
+                            previous.asset,  # type: ignore[union-attr]
+                            previous.started_at,  # type: ignore[union-attr]
+                            previous.closed_at,  # type: ignore[union-attr]
+                        )
                     )
                     # between two open states that are not queued (offered, active,
                     # wrapping up), only the asset's index could move
