@@ -371,3 +371,19 @@ def test_the_input_of_every_author_is_the_plain_one(
     _, refine, _ = _BY_TYPE[ev.GuestReleased]
     assert refine is not None
     assert refine(conversation, event) == _plain_input(conversation, event)
+
+
+@given(
+    legs=st.lists(st.tuples(st.sampled_from(["a1", "a2"]), st.sampled_from(LegState)), max_size=4),
+    agent_id=st.sampled_from(["a1", "a2", "x"]),
+    state=st.sampled_from(LegState),
+)
+def test_leg_in_is_leg_of_one_state(
+    legs: list[tuple[str, LegState]], agent_id: str, state: LegState
+) -> None:
+    conversation = attrs.evolve(
+        _CONVERSATIONS[0],
+        legs=tuple(_leg(agent, _model.LegRole.OWNER, leg_state) for agent, leg_state in legs),
+    )
+    assert conversation.leg_in(agent_id, state) == conversation.leg_of(agent_id, state)
+    assert Draft.of(conversation).leg_in(agent_id, state) == conversation.leg_of(agent_id, state)

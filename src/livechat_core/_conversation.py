@@ -199,7 +199,7 @@ def pending_offer(
     conversation: Readable, agent_id: str, command: object | None = None
 ) -> tuple[int, Leg]:
     """The agent's offered leg, or :class:`NoPendingOffer`."""
-    found = conversation.leg_of(agent_id, _L.OFFERED)
+    found = conversation.leg_in(agent_id, _L.OFFERED)
     if found is None:
         raise NoPendingOffer(
             f"{agent_id} has no pending offer for conversation {conversation.id}",
@@ -215,7 +215,7 @@ def owner_leg(
 ) -> tuple[int, Leg] | None:
     """The agent's active owner leg, or :class:`NotOwner`; ``None`` once the conversation
     is closed, so that the table's refusal (naming the state) explains it instead."""
-    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    found = conversation.leg_in(agent_id, _L.ACTIVE)
     if conversation.owner != agent_id or found is None or found[1].role is not LegRole.OWNER:
         if conversation.state not in OPEN:
             return None
@@ -234,7 +234,7 @@ def author_leg(
 ) -> tuple[int, Leg] | None:
     """The agent's active leg (owner or guest), or :class:`NotParticipant`; ``None`` once
     the conversation is closed (the table refuses it)."""
-    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    found = conversation.leg_in(agent_id, _L.ACTIVE)
     if found is None:
         if conversation.state not in OPEN:
             return None
@@ -251,10 +251,10 @@ def wrapping_leg(
     conversation: Readable, agent_id: str, command: object | None = None
 ) -> tuple[int, Leg]:
     """The agent's oldest leg wrapping up, or the refusal that explains why there is none."""
-    found = conversation.leg_of(agent_id, _L.WRAPPING_UP)
+    found = conversation.leg_in(agent_id, _L.WRAPPING_UP)
     if found is not None:
         return found
-    if conversation.leg_of(agent_id, _L.ACTIVE) is not None:
+    if conversation.leg_in(agent_id, _L.ACTIVE) is not None:
         raise ConversationStateError(
             f"{agent_id} must end conversation {conversation.id} before wrapping up",
             machine="leg",
@@ -274,7 +274,7 @@ def wrapping_leg(
 def message_input(conversation: Readable, message: Message) -> str:
     """The table input of a message: who wrote it decides where it is allowed."""
     if message.role is Role.AGENT:
-        found = conversation.leg_of(message.author, _L.ACTIVE)
+        found = conversation.leg_in(message.author, _L.ACTIVE)
         guest = found is not None and found[1].role is LegRole.GUEST
         return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
     return _MESSAGE_INPUTS[message.role]
@@ -285,11 +285,17 @@ _AGENT: Final = Role.AGENT
 
 
 def _posted_input(conversation: Readable, event: ev.MessagePosted) -> str:
+    """:func:`message_input` of the event's message, inline (one call per message)."""
     message = event.message
     role = message.role
     if role is _AGENT:
-        return message_input(conversation, message)
+        found = conversation.leg_in(message.author, _L.ACTIVE)
+        guest = found is not None and found[1].role is _GUEST
+        return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
     return _MESSAGE_INPUTS[role]
+
+
+_GUEST: Final = LegRole.GUEST
 
 
 def _released_input(conversation: Readable, event: ev.GuestReleased) -> str:
@@ -406,7 +412,7 @@ def _wrap_active(
     wrap_up_deadline: float | None,
 ) -> None:
     """The agent's active leg of ``role`` starts wrapping up."""
-    found = draft.leg_of(agent_id, _L.ACTIVE)
+    found = draft.leg_in(agent_id, _L.ACTIVE)
     if found is None or found[1].role is not role:
         raise InvalidArgument(f"{agent_id} holds no active {role} leg in {draft.id}")
     _end_leg(draft, found[0], type(event).__name__, on_leg, event.at, wrap_up_deadline)
@@ -421,7 +427,9 @@ def _end_legs(
     at = event.at
     legs = draft.legs
     stepped = list(legs)
-    for index, leg in enumerate(legs):
+    index = -1
+    for leg in legs:
+        index += 1  # (no enumerate object and index tuple per leg)
         found = _LEG_STEPS.get((leg.state, input_))
         if found is not None:  # the table's lookup: this leg steps
             state, effect = found
@@ -491,7 +499,8 @@ def _accept_leg(draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None, l
 def _take_ownership(
     draft: Draft, event: ev.OfferAccepted, on_leg: LegHook | None, leg: int
 ) -> None:
-    _accept_leg(draft, event, on_leg, leg)
+    found, state = _leg_step(draft, leg, "OfferAccepted", on_leg)  # (_accept_leg, inline)
+    _put_leg(draft, leg, _LEG_ACCEPTED(found, state, None, event.at))
     draft.owner = event.agent_id
     draft.accepted_at = event.at
     if draft.first_accepted_at is None:

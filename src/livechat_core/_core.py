@@ -75,6 +75,7 @@ from .ports import Changes, routing_key
 _C = ConversationState
 _L = LegState
 _AGENT: Final = Role.AGENT
+_ASSET_DELETED: Final = DisconnectReason.ASSET_DELETED
 _CUSTOMER: Final = Role.CUSTOMER
 _QUEUED: Final = _C.QUEUED
 _MESSAGE: Final = builder(Message)
@@ -268,7 +269,8 @@ class Unit:
         return staged[0] if staged else self.reader.queue(name)
 
     def queue(self, name: str, command: cmd.Command | None = None) -> Queue:
-        queue = self.find_queue(name)
+        staged = self._queues.get(name)  # (find_queue, without a call more)
+        queue = staged[0] if staged else self.reader.queue(name)
         if queue is None:
             raise UnknownQueue(f"no queue named {name!r}", aggregate_id=name, command=command)
         return queue
@@ -278,7 +280,8 @@ class Unit:
         return staged[0] if staged else self.reader.agent(agent_id)
 
     def agent(self, agent_id: str, command: cmd.Command | None = None) -> Agent:
-        agent = self.find_agent(agent_id)
+        staged = self._agents.get(agent_id)  # (find_agent, without a call more)
+        agent = staged[0] if staged else self.reader.agent(agent_id)
         if agent is None:
             raise UnknownAgent(
                 f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id, command=command
@@ -395,8 +398,10 @@ class Unit:
         """A leg of ``agent_id`` stepped: the leg table's effect on that agent, and no other."""
         staged = self._agents.get(agent_id)
         if staged is None:
-            agent = self.agent(agent_id)
-            base = agent.version
+            found = self.reader.agent(agent_id)
+            if found is None:
+                raise UnknownAgent(f"no agent {agent_id!r} ever logged in", aggregate_id=agent_id)
+            agent, base = found, found.version
         else:
             agent, base = staged
         updated = _LEG_EFFECTS[effect](agent, base + 1, conversation_id, self.now)
@@ -608,7 +613,7 @@ def _set_idle(unit: Unit, command: cmd.SetIdle) -> None:
         return  # the same reason again: nothing changes, no event
     for conversation_id in agent.holding:
         conversation = unit.conversation(conversation_id)
-        if conversation.leg_of(agent.id, _L.OFFERED) is not None:
+        if conversation.leg_in(agent.id, _L.OFFERED) is not None:
             unit.emit(conversation, ev.OfferRescinded, conversation_id, command, agent_id=agent.id)
     unit.agent_step(unit.agent(agent.id), ev.AgentIdle, command, reason=command.reason)
 
@@ -650,7 +655,7 @@ def _accept(unit: Unit, command: cmd.Accept) -> None:
         agent_id=command.agent_id,
     )
     accepted = unit.apply(conversation, event, command)
-    found = accepted.leg_of(command.agent_id, _L.ACTIVE)
+    found = accepted.leg_in(command.agent_id, _L.ACTIVE)
     if found is not None and found[1].role is LegRole.GUEST:
         unit.post_system_message(accepted, "agent_joined", name=found[1].agent_name)
 
@@ -664,7 +669,7 @@ def _decline(unit: Unit, command: cmd.Decline) -> None:
 def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     agent = unit.agent(command.agent_id, command)
-    if conversation.disconnect_reason is DisconnectReason.ASSET_DELETED:
+    if conversation.disconnect_reason is _ASSET_DELETED:
         raise AssetDeleted(
             f"the asset of conversation {conversation.id} was deleted; end it",
             aggregate_id=conversation.id,
@@ -781,7 +786,7 @@ def _end_conference(unit: Unit, command: cmd.EndConference) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     agent_id = command.agent_id
     unit.agent(agent_id, command)
-    found = conversation.leg_of(agent_id, _L.ACTIVE)
+    found = conversation.leg_in(agent_id, _L.ACTIVE)
     if found is not None and found[1].role is LegRole.GUEST:
         guest = found[1]  # the guest leaves
     elif conversation.owner == agent_id:

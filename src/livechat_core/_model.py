@@ -334,6 +334,16 @@ class LegLookups:
                 return i, leg
         return None
 
+    def leg_in(self, agent_id: str, state: LegState) -> tuple[int, Leg] | None:
+        """The agent's oldest leg in ``state``: :meth:`leg_of` with one state (the decide
+        path's look-up, without a tuple of states per call)."""
+        i = 0
+        for leg in self.legs:
+            if leg.state is state and leg.agent_id == agent_id:
+                return i, leg
+            i += 1  # noqa: SIM113 (no enumerate object and index tuple per leg)
+        return None
+
 
 @attrs.frozen(kw_only=True)
 class Conversation(LegLookups):
