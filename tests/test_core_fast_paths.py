@@ -102,7 +102,7 @@ def test_a_frozen_draft_is_the_record_and_its_copy_was_new(data: st.DataObject) 
     assert repr(frozen) == repr(record)
     assert pickle.loads(pickle.dumps(frozen)) == record
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        frozen.version = 0
+        frozen.version = 0  # type: ignore[misc]
     assert snapshot(frozen) is frozen  # a record is its own snapshot
 
 

@@ -78,6 +78,9 @@ class Draft(Conversation):
     __slots__ = ()
     __setattr__ = object.__setattr__
     __delattr__ = object.__delattr__
+    # ``Draft()`` is an empty draft (object's __new__ and __init__, in C: cheaper than
+    # ``object.__new__(Draft)``); only :meth:`of` and :func:`started` make one and fill it
+    __init__ = object.__init__
 
     id: str
     queue: str
@@ -108,7 +111,7 @@ class Draft(Conversation):
     @classmethod
     def of(cls, record: Conversation) -> Draft:
         """A working copy of a stored conversation."""
-        draft = _new(cls)
+        draft: Draft = cls()
         draft.id = record.id
         draft.queue = record.queue
         draft.asset = record.asset
@@ -141,7 +144,6 @@ class _Rebuilding(Draft):
     whole_transcript: ClassVar[bool] = True
 
 
-_new: Final = object.__new__
 _SNAPSHOT: Final = copier_from(Conversation)
 _LEG: Final = builder(Leg)
 
@@ -161,7 +163,7 @@ def snapshot(draft: Readable) -> Conversation:
 
 def started(event: ev.ChatStarted, draft_class: type[Draft] | None = None) -> Draft:
     """The draft of a new conversation: ``queued``, the machine's initial state."""
-    draft = _new(Draft if draft_class is None else draft_class)
+    draft: Draft = (Draft if draft_class is None else draft_class)()
     draft.id = event.aggregate_id
     draft.queue = event.queue
     draft.asset = event.asset

@@ -25,6 +25,7 @@ import attrs
 from . import _commands as cmd
 from . import _events as ev
 from ._conversation import (
+    STEPS,
     Draft,
     Readable,
     apply_event,
@@ -356,7 +357,7 @@ class Unit:
 
     def admit(self, conversation: Readable, input_: str, command: cmd.Command) -> None:
         """Refuse now, as the table will, if ``input_`` has no row from the state."""
-        if not CONVERSATION_MACHINE.allows(conversation.state, input_):
+        if (conversation.state, input_) not in STEPS:  # (the table's pairs, one look-up)
             raise CONVERSATION_MACHINE.refusal(
                 conversation.state, input_, aggregate_id=conversation.id, command=command
             )
@@ -451,8 +452,9 @@ class Unit:
     ) -> Draft:
         """Apply one conversation event, built by the caller at the conversation's next
         sequence: :meth:`emit` without building the event from keywords."""
+        draft: Draft
         if type(conversation) is Draft:
-            draft = conversation
+            draft = conversation  # type: ignore[assignment]  # (mypy narrows no exact type)
         else:
             draft = Draft.of(conversation)
             self._drafts[draft.id] = (draft, draft.version)
@@ -699,7 +701,8 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
 def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     unit.admit(conversation, "MessagePosted[customer]", command)  # before masking anything
-    text, redactions = unit.settings.customer_text(snapshot(conversation), command.text)
+    record = conversation if type(conversation) is Conversation else snapshot(conversation)
+    text, redactions = unit.settings.customer_text(record, command.text)
     if redactions:
         conversation = unit.emit(
             conversation, ev.MessagesRedacted, conversation.id, command, redactions=redactions

@@ -61,6 +61,9 @@ def _building(cls: type) -> type:
         namespace = {
             "__slots__": (),
             "__setattr__": object.__setattr__,
+            # an empty instance is made by calling the class (object's __new__ and
+            # __init__ in C), cheaper than calling ``object.__new__(building)``
+            "__init__": object.__init__,
             "__delattr__": object.__delattr__,
         }
         found = _BUILDING[cls] = type(f"Building{cls.__name__}", (cls,), namespace)
@@ -68,7 +71,7 @@ def _building(cls: type) -> type:
 
 
 def _generated(cls: type, what: str, source: str, namespace: dict[str, Any]) -> Any:
-    namespace.update(new=object.__new__, building=_building(cls), cls=cls)
+    namespace.update(building=_building(cls), cls=cls)
     exec(compile(source, f"<{what} of {cls.__qualname__}>", "exec"), namespace)
     return namespace[what]
 
@@ -76,7 +79,7 @@ def _generated(cls: type, what: str, source: str, namespace: dict[str, Any]) -> 
 def _sets(cls: type, value: Callable[[str], str]) -> str:
     """The body that builds a new ``cls`` on ``self`` with each field ``value(name)``."""
     return (
-        "    self = new(building)\n"
+        "    self = building()\n"
         + "".join(f"    self.{field.name} = {value(field.name)}\n" for field in attrs.fields(cls))
         + "    self.__class__ = cls\n    return self\n"
     )
