@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livechat_core import _core, _model
@@ -59,6 +59,7 @@ def records(draw: st.DrawFn, cls: type) -> Any:
 
 
 @pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+@settings(deadline=None)  # (load-proof: a few ms per example under load)
 @given(data=st.data())
 def test_an_updater_is_evolve_with_the_same_fields(cls: type, data: st.DataObject) -> None:
     record = data.draw(records(cls))
@@ -81,6 +82,7 @@ def test_an_updater_refuses_unknown_or_repeated_fields() -> None:
         updater(Agent, "version", "version")
 
 
+@settings(deadline=None)  # (load-proof: a few ms per example under load)
 @given(data=st.data())
 def test_a_frozen_draft_is_the_record_and_its_copy_was_new(data: st.DataObject) -> None:
     record = data.draw(records(Conversation))
@@ -151,6 +153,7 @@ def _plain_input(conversation: Conversation, event: ev.Event) -> str:
 
 
 @pytest.mark.parametrize("cls", list(ev.EVENT_TYPES.values()), ids=lambda cls: cls.__name__)
+@settings(deadline=None)  # (load-proof: a few ms per example under load)
 @given(data=st.data())
 def test_the_input_by_type_is_the_input_of_the_event(
     cls: type[ev.Event], data: st.DataObject
@@ -240,6 +243,7 @@ class _Reader:
 chats = st.lists(st.sampled_from(["c1", "c2", "c3"]), max_size=3).map(tuple)
 
 
+@settings(deadline=None)  # (load-proof: a few ms per example under load)
 @given(
     holding=chats,
     wrapping=chats,
@@ -312,6 +316,7 @@ def _queued(id_: str, queue: str, started_at: float) -> Conversation:
     )
 
 
+@settings(deadline=None)  # (load-proof: a few ms per example under load)
 @given(
     committed=st.lists(
         st.tuples(st.sampled_from(["s", "t"]), st.sampled_from([1.0, 2.0, 3.0])), max_size=6
@@ -373,6 +378,7 @@ def test_the_input_of_every_author_is_the_plain_one(
     assert refine(conversation, event) == _plain_input(conversation, event)
 
 
+@settings(deadline=None)  # (load-proof: a few ms per example under load)
 @given(
     legs=st.lists(st.tuples(st.sampled_from(["a1", "a2"]), st.sampled_from(LegState)), max_size=4),
     agent_id=st.sampled_from(["a1", "a2", "x"]),

@@ -55,6 +55,24 @@ from ._pci import recent_window
 
 _C = ConversationState
 _L = LegState
+# enum members the hot path compares with, as module constants (a class attribute
+# look-up per use costs more than a global's)
+_DISCONNECT_ASSET_DELETED: Final = DisconnectReason.ASSET_DELETED
+_DISCONNECT_CUSTOMER_ENDED: Final = DisconnectReason.CUSTOMER_ENDED
+_KIND_CHAT: Final = OfferKind.CHAT
+_KIND_CONFERENCE: Final = OfferKind.CONFERENCE
+_KIND_TRANSFER: Final = OfferKind.TRANSFER
+_LEGROLE_GUEST: Final = LegRole.GUEST
+_LEGROLE_OWNER: Final = LegRole.OWNER
+_LEG_ACTIVE: Final = LegState.ACTIVE
+_LEG_OFFERED: Final = LegState.OFFERED
+_LEG_WRAPPING_UP: Final = LegState.WRAPPING_UP
+_OUTCOME_ABANDONED: Final = Outcome.ABANDONED
+_OUTCOME_COMPLETED: Final = Outcome.COMPLETED
+_OUTCOME_CUSTOMER_ENDED: Final = Outcome.CUSTOMER_ENDED
+_OUTCOME_INTERRUPTED: Final = Outcome.INTERRUPTED
+_ROLE_AGENT: Final = Role.AGENT
+_ROLE_CUSTOMER: Final = Role.CUSTOMER
 _NOBODY: Final[frozenset[str]] = frozenset()  # one shared empty set: nothing more to track
 
 
@@ -201,7 +219,7 @@ def pending_offer(
     conversation: Readable, agent_id: str, command: object | None = None
 ) -> tuple[int, Leg]:
     """The agent's offered leg, or :class:`NoPendingOffer`."""
-    found = conversation.leg_in(agent_id, _L.OFFERED)
+    found = conversation.leg_in(agent_id, _LEG_OFFERED)
     if found is None:
         raise NoPendingOffer(
             f"{agent_id} has no pending offer for conversation {conversation.id}",
@@ -217,8 +235,8 @@ def owner_leg(
 ) -> tuple[int, Leg] | None:
     """The agent's active owner leg, or :class:`NotOwner`; ``None`` once the conversation
     is closed, so that the table's refusal (naming the state) explains it instead."""
-    found = conversation.leg_in(agent_id, _L.ACTIVE)
-    if conversation.owner != agent_id or found is None or found[1].role is not LegRole.OWNER:
+    found = conversation.leg_in(agent_id, _LEG_ACTIVE)
+    if conversation.owner != agent_id or found is None or found[1].role is not _LEGROLE_OWNER:
         if conversation.state not in OPEN:
             return None
         raise NotOwner(
@@ -236,7 +254,7 @@ def author_leg(
 ) -> tuple[int, Leg] | None:
     """The agent's active leg (owner or guest), or :class:`NotParticipant`; ``None`` once
     the conversation is closed (the table refuses it)."""
-    found = conversation.leg_in(agent_id, _L.ACTIVE)
+    found = conversation.leg_in(agent_id, _LEG_ACTIVE)
     if found is None:
         if conversation.state not in OPEN:
             return None
@@ -253,10 +271,10 @@ def wrapping_leg(
     conversation: Readable, agent_id: str, command: object | None = None
 ) -> tuple[int, Leg]:
     """The agent's oldest leg wrapping up, or the refusal that explains why there is none."""
-    found = conversation.leg_in(agent_id, _L.WRAPPING_UP)
+    found = conversation.leg_in(agent_id, _LEG_WRAPPING_UP)
     if found is not None:
         return found
-    if conversation.leg_in(agent_id, _L.ACTIVE) is not None:
+    if conversation.leg_in(agent_id, _LEG_ACTIVE) is not None:
         raise ConversationStateError(
             f"{agent_id} must end conversation {conversation.id} before wrapping up",
             machine="leg",
@@ -275,15 +293,15 @@ def wrapping_leg(
 
 def message_input(conversation: Readable, message: Message) -> str:
     """The table input of a message: who wrote it decides where it is allowed."""
-    if message.role is Role.AGENT:
-        found = conversation.leg_in(message.author, _L.ACTIVE)
-        guest = found is not None and found[1].role is LegRole.GUEST
+    if message.role is _ROLE_AGENT:
+        found = conversation.leg_in(message.author, _LEG_ACTIVE)
+        guest = found is not None and found[1].role is _LEGROLE_GUEST
         return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
     return _MESSAGE_INPUTS[message.role]
 
 
 _MESSAGE_INPUTS: Final = {role: f"MessagePosted[{role}]" for role in Role}
-_AGENT: Final = Role.AGENT
+_AGENT: Final = _ROLE_AGENT
 
 
 def _posted_input(conversation: Readable, event: ev.MessagePosted) -> str:
@@ -291,13 +309,13 @@ def _posted_input(conversation: Readable, event: ev.MessagePosted) -> str:
     message = event.message
     role = message.role
     if role is _AGENT:
-        found = conversation.leg_in(message.author, _L.ACTIVE)
+        found = conversation.leg_in(message.author, _LEG_ACTIVE)
         guest = found is not None and found[1].role is _GUEST
         return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
     return _MESSAGE_INPUTS[role]
 
 
-_GUEST: Final = LegRole.GUEST
+_GUEST: Final = _LEGROLE_GUEST
 
 
 def _released_input(conversation: Readable, event: ev.GuestReleased) -> str:
@@ -370,7 +388,7 @@ def _end_leg(
     deadline follows from where it lands: the wrap-up deadline while wrapping up, none
     otherwise (only a new offer has one)."""
     leg, state = _leg_step(draft, index, input_, on_leg)
-    deadline = wrap_up_deadline if state is _L.WRAPPING_UP else None
+    deadline = wrap_up_deadline if state is _LEG_WRAPPING_UP else None
     _put_leg(draft, index, _LEG_ENDED(leg, state, deadline, at))
 
 
@@ -414,7 +432,7 @@ def _wrap_active(
     wrap_up_deadline: float | None,
 ) -> None:
     """The agent's active leg of ``role`` starts wrapping up."""
-    found = draft.leg_in(agent_id, _L.ACTIVE)
+    found = draft.leg_in(agent_id, _LEG_ACTIVE)
     if found is None or found[1].role is not role:
         raise InvalidArgument(f"{agent_id} holds no active {role} leg in {draft.id}")
     _end_leg(draft, found[0], type(event).__name__, on_leg, event.at, wrap_up_deadline)
@@ -437,7 +455,7 @@ def _end_legs(
             state, effect = found
             if on_leg is not None and effect != "keep":
                 on_leg(leg.agent_id, draft.id, effect)
-            deadline = wrap_up_deadline if state is _L.WRAPPING_UP else None
+            deadline = wrap_up_deadline if state is _LEG_WRAPPING_UP else None
             stepped[index] = _LEG_ENDED(leg, state, deadline, at)
     draft.legs = tuple(stepped)
 
@@ -456,8 +474,8 @@ def _offer_chat(draft: Draft, event: ev.ChatOffered, on_leg: LegHook | None, leg
         on_leg,
         agent_id=event.agent_id,
         agent_name=event.agent_name,
-        role=LegRole.OWNER,
-        kind=OfferKind.CHAT,
+        role=_LEGROLE_OWNER,
+        kind=_KIND_CHAT,
         deadline=event.deadline,
     )
 
@@ -465,15 +483,15 @@ def _offer_chat(draft: Draft, event: ev.ChatOffered, on_leg: LegHook | None, leg
 def _offer_transfer(
     draft: Draft, event: ev.TransferRequested, on_leg: LegHook | None, leg: int
 ) -> None:
-    _wrap_active(draft, event, on_leg, event.agent_id, LegRole.OWNER, event.wrap_up_deadline)
+    _wrap_active(draft, event, on_leg, event.agent_id, _LEGROLE_OWNER, event.wrap_up_deadline)
     _add_offer(
         draft,
         event,
         on_leg,
         agent_id=event.target_agent_id,
         agent_name=event.target_agent_name,
-        role=LegRole.OWNER,
-        kind=OfferKind.TRANSFER,
+        role=_LEGROLE_OWNER,
+        kind=_KIND_TRANSFER,
         deadline=event.deadline,
     )
 
@@ -487,8 +505,8 @@ def _invite_guest(
         on_leg,
         agent_id=event.guest_agent_id,
         agent_name=event.guest_agent_name,
-        role=LegRole.GUEST,
-        kind=OfferKind.CONFERENCE,
+        role=_LEGROLE_GUEST,
+        kind=_KIND_CONFERENCE,
         deadline=event.deadline,
     )
 
@@ -553,7 +571,7 @@ def _withdraw_invitation(draft: Draft, event: Any, on_leg: LegHook | None, leg: 
 def _hand_to_queue(
     draft: Draft, event: ev.TransferredToQueue, on_leg: LegHook | None, leg: int
 ) -> None:
-    _wrap_active(draft, event, on_leg, event.agent_id, LegRole.OWNER, event.wrap_up_deadline)
+    _wrap_active(draft, event, on_leg, event.agent_id, _LEGROLE_OWNER, event.wrap_up_deadline)
     draft.queue = event.queue
     draft.owner = None
     draft.accepted_at = None
@@ -562,15 +580,15 @@ def _hand_to_queue(
 
 
 def _release_guest(draft: Draft, event: ev.GuestReleased, on_leg: LegHook | None, leg: int) -> None:
-    _wrap_active(draft, event, on_leg, event.agent_id, LegRole.GUEST, event.wrap_up_deadline)
+    _wrap_active(draft, event, on_leg, event.agent_id, _LEGROLE_GUEST, event.wrap_up_deadline)
 
 
 def _cause(draft: Draft, event: ev.Event) -> tuple[Outcome, DisconnectReason]:
     if type(event) is ev.ChatInterrupted:
-        return draft.cause or Outcome.INTERRUPTED, DisconnectReason.ASSET_DELETED
+        return draft.cause or _OUTCOME_INTERRUPTED, _DISCONNECT_ASSET_DELETED
     accepted = draft.first_accepted_at is not None
-    cause = draft.cause or (Outcome.CUSTOMER_ENDED if accepted else Outcome.ABANDONED)
-    return cause, DisconnectReason.CUSTOMER_ENDED
+    cause = draft.cause or (_OUTCOME_CUSTOMER_ENDED if accepted else _OUTCOME_ABANDONED)
+    return cause, _DISCONNECT_CUSTOMER_ENDED
 
 
 def _disconnect(draft: Draft, event: ev.Event, on_leg: LegHook | None, leg: int) -> None:
@@ -608,7 +626,7 @@ def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None, leg: in
     message = event.message
     if draft.whole_transcript:
         draft.messages = (*draft.messages, message)
-    elif not draft.messages and message.role is not Role.CUSTOMER:
+    elif not draft.messages and message.role is not _ROLE_CUSTOMER:
         # Nothing was kept, and only a customer message can start a part of a number the
         # next customer message's masking would look back over: nothing to keep.
         pass
@@ -629,7 +647,7 @@ def _redact(draft: Draft, event: ev.MessagesRedacted, on_leg: LegHook | None, le
 
 def _close(draft: Draft, event: ev.Event, on_leg: LegHook | None, leg: int) -> None:
     draft.closed_at = event.at
-    draft.outcome = draft.cause or Outcome.COMPLETED
+    draft.outcome = draft.cause or _OUTCOME_COMPLETED
 
 
 def _all_wrapped_up(draft: Draft) -> bool:
@@ -639,7 +657,7 @@ def _all_wrapped_up(draft: Draft) -> bool:
     return True
 
 
-_WRAPPING_UP: Final = _L.WRAPPING_UP
+_WRAPPING_UP: Final = _LEG_WRAPPING_UP
 
 
 EFFECTS: Final[dict[str, Effect]] = {

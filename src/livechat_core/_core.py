@@ -75,10 +75,23 @@ from .ports import Changes, routing_key
 
 _C = ConversationState
 _L = LegState
-_AGENT: Final = Role.AGENT
-_ASSET_DELETED: Final = DisconnectReason.ASSET_DELETED
-_CUSTOMER: Final = Role.CUSTOMER
-_QUEUED: Final = _C.QUEUED
+# enum members the hot path compares with, as module constants (a class attribute
+# look-up per use costs more than a global's)
+_AGENT_AVAILABLE: Final = AgentState.AVAILABLE
+_AGENT_IDLE: Final = AgentState.IDLE
+_CONV_DISCONNECTED: Final = ConversationState.DISCONNECTED
+_CONV_QUEUED: Final = ConversationState.QUEUED
+_DISCONNECT_ASSET_DELETED: Final = DisconnectReason.ASSET_DELETED
+_LEGROLE_GUEST: Final = LegRole.GUEST
+_LEG_ACTIVE: Final = LegState.ACTIVE
+_LEG_OFFERED: Final = LegState.OFFERED
+_ROLE_AGENT: Final = Role.AGENT
+_ROLE_CUSTOMER: Final = Role.CUSTOMER
+_ROLE_SYSTEM: Final = Role.SYSTEM
+_AGENT: Final = _ROLE_AGENT
+_ASSET_DELETED: Final = _DISCONNECT_ASSET_DELETED
+_CUSTOMER: Final = _ROLE_CUSTOMER
+_QUEUED: Final = _CONV_QUEUED
 _MESSAGE: Final = builder(Message)
 _CHANGES: Final = builder(Changes)
 _STARTED: Final = builder(ev.ChatStarted)
@@ -223,7 +236,7 @@ _LEG_EFFECTS: Final[dict[str, Callable[[Agent, int, str, float], Agent]]] = {
         agent, version, _without(agent.wrapping, conversation_id)
     ),
 }
-_AVAILABLE: Final = AgentState.AVAILABLE
+_AVAILABLE: Final = _AGENT_AVAILABLE
 
 
 _NO_QUEUES: Final[dict[str, tuple[Queue, int]]] = {}  # never written: see put_queue
@@ -470,7 +483,7 @@ class Unit:
     def post_system_message(self, conversation: Readable, key: str, **params: str) -> Draft:
         message = _MESSAGE(
             id=f"{conversation.id}/{conversation.message_count + 1}",
-            role=Role.SYSTEM,
+            role=_ROLE_SYSTEM,
             author="system",
             text=system_text(self.settings.locale, key, **params),
             at=self.now,
@@ -603,7 +616,7 @@ def _logout(unit: Unit, command: cmd.Logout) -> None:
 
 def _set_available(unit: Unit, command: cmd.SetAvailable) -> None:
     agent = unit.agent(command.agent_id, command)
-    if agent.state is AgentState.AVAILABLE:
+    if agent.state is _AGENT_AVAILABLE:
         return  # already available: nothing changes, no event
     unit.agent_step(agent, ev.AgentAvailable, command)
 
@@ -611,11 +624,11 @@ def _set_available(unit: Unit, command: cmd.SetAvailable) -> None:
 def _set_idle(unit: Unit, command: cmd.SetIdle) -> None:
     agent = unit.agent(command.agent_id, command)
     AGENT_MACHINE.step(agent.state, "AgentIdle", aggregate_id=agent.id, command=command)
-    if agent.state is AgentState.IDLE and agent.idle_reason == command.reason:
+    if agent.state is _AGENT_IDLE and agent.idle_reason == command.reason:
         return  # the same reason again: nothing changes, no event
     for conversation_id in agent.holding:
         conversation = unit.conversation(conversation_id)
-        if conversation.leg_in(agent.id, _L.OFFERED) is not None:
+        if conversation.leg_in(agent.id, _LEG_OFFERED) is not None:
             unit.emit(conversation, ev.OfferRescinded, conversation_id, command, agent_id=agent.id)
     unit.agent_step(unit.agent(agent.id), ev.AgentIdle, command, reason=command.reason)
 
@@ -657,8 +670,8 @@ def _accept(unit: Unit, command: cmd.Accept) -> None:
         agent_id=command.agent_id,
     )
     accepted = unit.apply(conversation, event, command)
-    found = accepted.leg_in(command.agent_id, _L.ACTIVE)
-    if found is not None and found[1].role is LegRole.GUEST:
+    found = accepted.leg_in(command.agent_id, _LEG_ACTIVE)
+    if found is not None and found[1].role is _LEGROLE_GUEST:
         unit.post_system_message(accepted, "agent_joined", name=found[1].agent_name)
 
 
@@ -789,11 +802,13 @@ def _end_conference(unit: Unit, command: cmd.EndConference) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     agent_id = command.agent_id
     unit.agent(agent_id, command)
-    found = conversation.leg_in(agent_id, _L.ACTIVE)
-    if found is not None and found[1].role is LegRole.GUEST:
+    found = conversation.leg_in(agent_id, _LEG_ACTIVE)
+    if found is not None and found[1].role is _LEGROLE_GUEST:
         guest = found[1]  # the guest leaves
     elif conversation.owner == agent_id:
-        invited = [leg for _, leg in conversation.legs_in(_L.OFFERED) if leg.role is LegRole.GUEST]
+        invited = [
+            leg for _, leg in conversation.legs_in(_LEG_OFFERED) if leg.role is _LEGROLE_GUEST
+        ]
         if invited:  # the owner withdraws the invitation
             unit.admit(conversation, "OfferRescinded", command)
             owner_leg(conversation, agent_id, command)
@@ -807,7 +822,9 @@ def _end_conference(unit: Unit, command: cmd.EndConference) -> None:
             return
         unit.admit(conversation, "GuestReleased[by owner]", command)
         owner_leg(conversation, agent_id, command)
-        guest = next(leg for _, leg in conversation.legs_in(_L.ACTIVE) if leg.role is LegRole.GUEST)
+        guest = next(
+            leg for _, leg in conversation.legs_in(_LEG_ACTIVE) if leg.role is _LEGROLE_GUEST
+        )
     else:
         raise NotParticipant(
             f"{agent_id} neither owns nor is a guest of {conversation.id}",
@@ -830,7 +847,7 @@ def _end_conference(unit: Unit, command: cmd.EndConference) -> None:
 def _customer_end(unit: Unit, command: cmd.CustomerEnd) -> None:
     conversation = unit.conversation(command.conversation_id, command)
     ended = unit.emit(conversation, ev.CustomerEnded, conversation.id, command)
-    if ended.state is _C.DISCONNECTED:
+    if ended.state is _CONV_DISCONNECTED:
         unit.post_system_message(ended, "customer_ended")
 
 
@@ -846,7 +863,7 @@ def _delete_asset(unit: Unit, command: cmd.DeleteAsset) -> None:
         interrupted = unit.emit(
             conversation, ev.ChatInterrupted, conversation_id, command, asset=command.asset
         )
-        if interrupted.state is _C.DISCONNECTED:
+        if interrupted.state is _CONV_DISCONNECTED:
             unit.post_system_message(interrupted, "asset_deleted")
 
 

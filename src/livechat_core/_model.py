@@ -10,7 +10,7 @@ import enum
 import functools
 import operator
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -255,6 +255,9 @@ class Queue:
         return None if self.wrap_up_timeout is None else now + self.wrap_up_timeout
 
 
+_AVAILABLE: Final = AgentState.AVAILABLE  # (a global: cheaper than the class attribute)
+
+
 @attrs.frozen(kw_only=True)
 class Agent:
     """An agent and the work they hold.
@@ -286,7 +289,7 @@ class Agent:
     @property
     def routable(self) -> bool:
         """Available with free capacity: may receive a new offer."""
-        return self.state is AgentState.AVAILABLE and len(self.holding) < self.capacity
+        return self.state is _AVAILABLE and len(self.holding) < self.capacity
 
     @property
     def waiting_since(self) -> float:
