@@ -18,16 +18,9 @@ from livechat_core._model import Agent, Conversation, Queue
 from livechat_core.adapters import memory
 from livechat_core.events import Event
 from livechat_core.ports import Changes, StoreTransaction
+from livechat_core.testing.clock import ManualClock
 
 T0 = 1_700_000_000.0
-
-
-class SettableClock:
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def __call__(self) -> float:
-        return self.value
 
 
 def _in_order(events: list[Event]) -> bool:
@@ -116,9 +109,9 @@ def test_a_save_whose_commit_failed_is_not_the_desks_own() -> None:
     the chat first, committing the very version the lagging desk had saved. The retry is
     refused; the lagging desk's next command must still be held at the other's time."""
     store = DeferringStore()
-    lagging = Desk(store=store, clock=SettableClock(T0))
+    lagging = Desk(store=store, clock=ManualClock(T0))
     chat = _active_chat(lagging)
-    other = Desk(store=store, clock=SettableClock(T0 + 600))
+    other = Desk(store=store, clock=ManualClock(T0 + 600))
     store.interlude = lambda: other.end("jana", chat)
     with pytest.raises(LivechatError):
         lagging.end("jana", chat)  # retried after the conflict, then refused: ended
@@ -133,7 +126,7 @@ def test_a_rolled_back_block_leaves_no_record_the_desks_own() -> None:
     desk, ahead in time, then ends it, committing the same version. The lagging desk's
     wrap-up must be held at the other's time."""
     store = MemoryStore()
-    lagging = Desk(store=store, clock=SettableClock(T0))
+    lagging = Desk(store=store, clock=ManualClock(T0))
     chat = _active_chat(lagging)
 
     def rolled_back() -> None:
@@ -143,7 +136,7 @@ def test_a_rolled_back_block_leaves_no_record_the_desks_own() -> None:
 
     with pytest.raises(InvalidArgument):
         rolled_back()
-    other = Desk(store=store, clock=SettableClock(T0 + 600))
+    other = Desk(store=store, clock=ManualClock(T0 + 600))
     other.end("jana", chat)
     lagging.submit_wrap_up("jana", chat, "Resolved")
     events = lagging.events(chat)
@@ -154,7 +147,7 @@ def test_a_rolled_back_block_leaves_no_record_the_desks_own() -> None:
 def test_a_desk_does_not_read_what_it_committed_itself() -> None:
     """The short way is taken: after its own commits, a desk's command reads the chat
     once (the decision's read), not a second time for the time floor."""
-    desk = Desk(clock=SettableClock(T0))
+    desk = Desk(clock=ManualClock(T0))
     chat = _active_chat(desk)
     store = desk.store
     assert isinstance(store, MemoryStore)

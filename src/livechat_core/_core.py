@@ -692,23 +692,8 @@ def _send_agent_message(unit: Unit, command: cmd.SendAgentMessage) -> None:
             command=command,
         )
     author_leg(conversation, agent.id, command)
-    conversation_id = conversation.id
-    now = unit.now
-    message = _MESSAGE(
-        id=f"{conversation_id}/{conversation.message_count + 1}",
-        role=_AGENT,
-        author=agent.id,
-        text=unit.settings.scrub(command.text),
-        at=now,
-        initials=initials_of(agent.name),
-    )
-    event = _POSTED(
-        aggregate_id=conversation_id,
-        sequence=conversation.version + 1,
-        at=now,
-        message=message,
-    )
-    unit.apply(conversation, event, command)
+    text = unit.settings.scrub(command.text)
+    _post(unit, conversation, command, _AGENT, agent.id, text, initials_of(agent.name))
 
 
 def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None:
@@ -722,15 +707,30 @@ def _send_customer_message(unit: Unit, command: cmd.SendCustomerMessage) -> None
         )
         for message_id, new_text in redactions:
             unit.redact(conversation.id, message_id, new_text)
+    name = conversation.customer_name
+    _post(unit, conversation, command, _CUSTOMER, name, text, initials_of(name))
+
+
+def _post(
+    unit: Unit,
+    conversation: Readable,
+    command: cmd.Command,
+    role: Role,
+    author: str,
+    text: str,
+    initials: str,
+) -> None:
+    """Post the conversation's next message (its text already masked): one
+    ``MessagePosted``, through the table's one look-up."""
     conversation_id = conversation.id
     now = unit.now
     message = _MESSAGE(
         id=f"{conversation_id}/{conversation.message_count + 1}",
-        role=_CUSTOMER,
-        author=conversation.customer_name,
+        role=role,
+        author=author,
         text=text,
         at=now,
-        initials=initials_of(conversation.customer_name),
+        initials=initials,
     )
     event = _POSTED(
         aggregate_id=conversation_id,

@@ -474,14 +474,7 @@ class Desk:
                     changes = self.store.transact(self._attempt, command)
                 except ConcurrencyConflict:
                     return self._retry(command, None, None, None, 1)[0]
-                # ``_saved``, inline: what was committed
-                own = self._own
-                if len(own) > _OWN:
-                    own.clear()
-                for conversation, _ in changes.conversations:
-                    own[conversation.id] = conversation
-                for agent, _ in changes.agents:
-                    own[agent.id] = agent
+                self._saved(changes)  # what was committed
                 if self.transport is not None:
                     self._relay_committed()
                 return list(changes.events)
