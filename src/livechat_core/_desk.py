@@ -226,7 +226,6 @@ def _new_id() -> str:
     return os.urandom(8).hex()
 
 
-_NO_FLOOR: Final = -math.inf
 _EARLIEST: Final = -MAX_SECONDS
 _OWN: Final = 128  # records remembered as saved by the desk (see ``Desk._saved``)
 _BATCHES_LOCK: Final = threading.Lock()
@@ -535,26 +534,7 @@ class Desk:
             if now < self._high_water:
                 now = self._high_water
             changes = decide(txn, command, now, self._settings)
-            # the time floor (``_changed_floor``): a record this desk committed holds no
-            # later time, so a stored version it committed itself is not even read (one
-            # writer commits each version of a record, and ``_own`` holds committed ones)
-            own = self._own
-            floor = _NO_FLOOR
-            for conversation, base in changes.conversations:
-                if base:
-                    mine = own.get(conversation.id)
-                    if mine is None or mine.version != base:
-                        stored = txn.conversation(conversation.id)
-                        if stored is not None and stored is not mine:
-                            floor = max(floor, _latest_time(stored))
-            for agent, base in changes.agents:
-                if base:
-                    mine_agent = own.get(agent.id)
-                    if mine_agent is None or mine_agent.version != base:
-                        stored_agent = txn.agent(agent.id)
-                        if stored_agent is not None and stored_agent is not mine_agent:
-                            floor = max(floor, _latest_time(stored_agent))
-            if floor <= now:
+            if self._changed_floor(txn, changes) <= now:
                 self._high_water = now
             else:  # the records changed hold a later time: decided again at that one
                 changes, _ = self._decide(txn, command, None, None)
@@ -646,21 +626,27 @@ class Desk:
     def _changed_floor(self, txn: StoreTransaction, changes: Changes) -> float:
         """The latest time on the stored versions of the records ``changes`` changes.
 
-        A stored record this desk saved itself (the store handed back the very object)
-        holds no time after the time this desk ran at: it is not walked.
+        A record this desk committed holds no time after the time it ran at, so a stored
+        version it committed itself is not even read (one writer commits each version of
+        a record, and ``_own`` holds only committed ones, or saved ones of a ``batch()``
+        block that forgets them all if it does not commit).
         """
         latest = -math.inf
         own = self._own
         for conversation, base in changes.conversations:
             if base:
-                stored = txn.conversation(conversation.id)
-                if stored is not None and own.get(conversation.id) is not stored:
-                    latest = max(latest, _latest_time(stored))
+                mine = own.get(conversation.id)
+                if mine is None or mine.version != base:
+                    stored = txn.conversation(conversation.id)
+                    if stored is not None and stored is not mine:
+                        latest = max(latest, _latest_time(stored))
         for agent, base in changes.agents:
             if base:
-                stored_agent = txn.agent(agent.id)
-                if stored_agent is not None and own.get(agent.id) is not stored_agent:
-                    latest = max(latest, _latest_time(stored_agent))
+                mine_agent = own.get(agent.id)
+                if mine_agent is None or mine_agent.version != base:
+                    stored_agent = txn.agent(agent.id)
+                    if stored_agent is not None and stored_agent is not mine_agent:
+                        latest = max(latest, _latest_time(stored_agent))
         return latest
 
     def _decide(
