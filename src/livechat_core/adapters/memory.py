@@ -15,7 +15,7 @@ import math
 import operator
 import struct
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -83,14 +83,18 @@ class MemoryStore(Store):
         self._members: dict[str, set[str]] = {}
         # routable agents in routing order, per queue and (key None) of any queue
         self._routable: dict[str | None, _SortedKeys] = {}
-        # each conversation packed into a tuple of plain values (``_packed``): like the
-        # event histories below, the collector stops traversing it. The conversations
-        # saved or read last (a bounded few, so the collector's work does not grow with
-        # the chats) are kept as records in ``_recent`` too, least recently used first: a
-        # chat's next command reads its record without unpacking it, and one saved is
-        # kept here as the record itself and packed only once it leaves ``_recent``
-        # (a chat's commands follow each other: it is packed once, not once per command).
-        self._conversations: dict[str, packed_conversation.Packed | Conversation] = {}
+        # Every conversation, in start order, packed into a tuple of plain values
+        # (``_packed``), which the collector stops tracking. The conversations saved or
+        # read last (a bounded few, so the collector's work does not grow with the chats)
+        # are kept as records in ``_recent``, least recently used first: a chat's next
+        # command reads its record without unpacking it. One saved is kept there only,
+        # as the record itself, its packed entry ``None``, and packed once it leaves
+        # ``_recent`` (a chat's commands follow each other: it is packed once, not once
+        # per command). Holding no record, ``_packed_conversations`` is a dictionary of
+        # strings and untracked values, which a full collection stops tracking, so it
+        # does not visit the 100,000 entries of 100,000 live chats; a record in
+        # ``_recent`` is the current one, whatever its packed entry.
+        self._packed_conversations: dict[str, packed_conversation.Packed | None] = {}
         self._recent: dict[str, Conversation] = {}
         self._queued: dict[str, _SortedKeys] = {}
         # each conversation's next deadline, and the (deadline, id) keys in order: a tick
@@ -98,14 +102,18 @@ class MemoryStore(Store):
         self._deadlines: dict[str, float] = {}
         self._due = _SortedKeys()
         self._closed: list[tuple[float, str]] = []  # (closed_at, id), a heap, for archive
-        self._open_by_asset: dict[str, set[str]] = {}
+        # each asset's open conversations, as dictionaries of id -> None: strings and
+        # ``None`` only, so the collector never tracks them (a set is always tracked, and
+        # a full collection would visit every id in it)
+        self._open_by_asset: dict[str, dict[str, None]] = {}
         self._deleted_assets: set[str] = set()
         # The event log: every event packed into a tuple of plain values (which the
         # collector stops traversing) in commit order, position = index + 1, None once
-        # archived; and each aggregate's positions in a compact byte string (8 bytes an
-        # event: a bytearray, which the collector does not track, unlike array.array):
-        # an aggregate's history is read through them, so an event is kept once.
-        self._log: list[_Packed | None] = []
+        # archived, in chunks (``_Log``); and each aggregate's positions in a compact byte
+        # string (8 bytes an event: a bytearray, which the collector does not track,
+        # unlike array.array): an aggregate's history is read through them, so an event
+        # is kept once.
+        self._log = _Log()
         self._log_positions: dict[tuple[str, str], bytearray] = {}
         self._consumers: dict[str, int] = {}
         # The outbox: each unpublished event's log position (an int, not the event: a
@@ -189,11 +197,9 @@ class MemoryStore(Store):
         limit = check_limit(limit)
         found: list[tuple[int, Event]] = []
         with self._lock:
-            log = self._log
-            position = after
-            while position < len(log) and len(found) < limit:
-                packed = log[position]
-                position += 1
+            for position, packed in self._log.entries(after):
+                if len(found) >= limit:
+                    break
                 if packed is not None:
                     found.append((position, unpack(packed)))
         return found
@@ -235,7 +241,22 @@ class MemoryStore(Store):
     def conversation_ids(self) -> list[str]:
         """Every conversation id, in start order."""
         with self._lock:
-            return list(self._conversations)
+            return list(self._packed_conversations)
+
+    @property
+    def _conversations(self) -> _StoredConversations:
+        """Each stored conversation as this store holds it, in start order: the record
+        saved last (among the recent few, not packed since), else its packed tuple (a
+        read-only view, for tests and debugging: the store reads its two dictionaries)."""
+        return _StoredConversations(self)
+
+    def _version(self, conversation_id: str) -> int:
+        """The stored conversation's version, 0 if there is none."""
+        record = self._recent.get(conversation_id)
+        if record is not None:
+            return record.version
+        stored = self._packed_conversations.get(conversation_id)
+        return 0 if stored is None else stored[_VERSION]
 
     # --- applying a save -----------------------------------------------------------------
 
@@ -254,15 +275,8 @@ class MemoryStore(Store):
             version = 0 if current_agent is None else current_agent.version
             if version != base:
                 _conflict("agent", agent.id, version, base)
-        conversations = self._conversations
         for conversation, base in changes.conversations:
-            current = conversations.get(conversation.id)
-            if current is None:
-                version = 0
-            elif isinstance(current, tuple):
-                version = current[_VERSION]
-            else:
-                version = current.version
+            version = self._version(conversation.id)
             if version != base:
                 _conflict("conversation", conversation.id, version, base)
 
@@ -282,7 +296,7 @@ class MemoryStore(Store):
         for conversation, _ in changes.conversations:
             conversation_id = conversation.id
             if undo is not None:
-                previous = self._conversations.get(conversation_id)
+                previous = self._stored(conversation_id)
                 deadline = self._deadlines.get(conversation_id)
                 undo.append(partial(self._put_conversation, conversation_id, previous, deadline))
             self._put_conversation(conversation_id, conversation, conversation.next_deadline)
@@ -378,8 +392,8 @@ class MemoryStore(Store):
         """Store (or, with ``None``, forget) a conversation, as saved (a record) or packed
         (an undone save restoring an older version), with its next ``deadline``, and keep
         the indexes in step; an index whose key did not change is not touched."""
-        conversations = self._conversations
-        previous = conversations.get(conversation_id)
+        conversations = self._packed_conversations
+        previous = self._stored(conversation_id)
         if conversation is None:
             heads = None
         else:
@@ -396,12 +410,21 @@ class MemoryStore(Store):
         recent.pop(conversation_id, None)
         if conversation is None:
             conversations.pop(conversation_id, None)
-            return
-        conversations[conversation_id] = conversation
-        if not isinstance(conversation, tuple):
-            recent[conversation_id] = conversation
+        elif type(conversation) is tuple:
+            conversations[conversation_id] = conversation
+        else:
+            conversations[conversation_id] = None  # kept in ``_recent`` only
+            recent[conversation_id] = conversation  # type: ignore[assignment]
             if len(recent) > _RECENT:
                 self._evict()
+
+    def _stored(self, conversation_id: str) -> Conversation | _Stored | None:
+        """The conversation as stored: packed, or the record saved last and not packed
+        since (``None``: there is none)."""
+        stored = self._packed_conversations.get(conversation_id)
+        if stored is None:
+            return self._recent.get(conversation_id)
+        return stored
 
     def _reindex(
         self,
@@ -429,13 +452,13 @@ class MemoryStore(Store):
         if was_open and (not is_open or old_asset != asset):
             open_there = self._open_by_asset.get(old_asset)
             if open_there is not None:
-                open_there.discard(conversation_id)
+                open_there.pop(conversation_id, None)
             was_open = False
         if is_open and not was_open:
             open_here = self._open_by_asset.get(asset)
             if open_here is None:
-                open_here = self._open_by_asset[asset] = set()
-            open_here.add(conversation_id)
+                open_here = self._open_by_asset[asset] = {}
+            open_here[conversation_id] = None
         if heads is not None and state == _CLOSED and (before is None or old_state != _CLOSED):
             heapq.heappush(self._closed, (0.0 if closed_at is None else closed_at, conversation_id))
 
@@ -459,25 +482,28 @@ class MemoryStore(Store):
         recent = self._recent
         conversation_id = next(iter(recent))
         record = recent.pop(conversation_id)
-        if self._conversations.get(conversation_id) is record:
-            self._conversations[conversation_id] = packed_conversation.pack(record)
+        conversations = self._packed_conversations
+        if conversations.get(conversation_id, ()) is None:  # saved since it was packed
+            conversations[conversation_id] = packed_conversation.pack(record)
 
     def _record(self, conversation_id: str) -> Conversation | None:
-        """The stored conversation as a record."""
-        stored = self._conversations.get(conversation_id)
-        if stored is None or not isinstance(stored, tuple):
-            return stored
+        """The stored conversation as a record (one unpacked is kept among the recent)."""
         recent = self._recent
         found = recent.get(conversation_id)
-        if found is None:
-            found = recent[conversation_id] = packed_conversation.unpack(stored)
-            if len(recent) > _RECENT:
-                self._evict()
+        if found is not None:
+            return found
+        stored = self._packed_conversations.get(conversation_id)
+        if stored is None:
+            return None
+        found = recent[conversation_id] = packed_conversation.unpack(stored)
+        if len(recent) > _RECENT:
+            self._evict()
         return found
 
     def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
         """Move conversations closed before ``before`` out of memory and return them."""
         archived: list[ArchivedConversation] = []
+        forgotten: list[int] = []  # the log's indexes of the archived events
         with self._lock:
             heap = self._closed
             while heap and heap[0][0] < before and len(archived) < limit:
@@ -487,15 +513,17 @@ class MemoryStore(Store):
                     continue
                 key = ("conversation", conversation_id)
                 events = tuple(unpack(packed) for packed in self._history(*key))
-                for position in _positions(self._log_positions.pop(key, b"")):
-                    self._log[position - 1] = None  # out of memory; the log skips gaps
+                # out of memory; the log skips gaps
+                positions = _positions(self._log_positions.pop(key, b""))
+                forgotten.extend(position - 1 for position in positions)
                 conversation = with_transcript(conversation, events)
                 for event in events:
                     self._outbox.pop(event.id, None)
-                del self._conversations[conversation_id]
+                del self._packed_conversations[conversation_id]
                 self._recent.pop(conversation_id, None)
                 self._put_deadline(conversation_id, None)
                 archived.append(ArchivedConversation(conversation=conversation, events=events))
+            self._log.clear(forgotten)
         return archived
 
     def _unlog(self, key: tuple[str, str]) -> None:
@@ -523,6 +551,27 @@ class MemoryStore(Store):
                 undo.append(partial(log.__setitem__, slot, packed))
                 log[slot] = _pack(redacted)
         return undo
+
+
+class _StoredConversations(Mapping[str, "Conversation | _Stored"]):
+    """``MemoryStore._conversations``: each conversation as the store holds it."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def __getitem__(self, conversation_id: str) -> Conversation | _Stored:
+        stored = self._store._stored(conversation_id)
+        if stored is None:
+            raise KeyError(conversation_id)
+        return stored
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store._packed_conversations)
+
+    def __len__(self) -> int:
+        return len(self._store._packed_conversations)
 
 
 _Key = tuple[float, str]
@@ -598,6 +647,106 @@ class _SortedKeys:
 
 
 _Packed = tuple[Any, ...]
+_Entry = _Packed | None
+_CHUNK: Final = 1024
+
+
+class _Log:
+    """The event log: each event packed (``_pack``) in commit order, at index position - 1,
+    ``None`` once archived.
+
+    Kept in chunks of ``_CHUNK`` entries: each full chunk is frozen into a tuple, which
+    the collector stops tracking (its entries are tuples of plain values, untracked
+    too), so a full collection visits a list of chunks and the last, filling one (a
+    list), not every event. Changing a frozen chunk's entry (archiving, redacting)
+    builds that chunk again.
+    """
+
+    __slots__ = ("chunks", "start", "tail")
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[_Entry, ...]] = []  # the full chunks, in order
+        self.tail: list[_Entry] = []  # the entries after them (the same list throughout)
+        self.start = 0  # how many entries the full chunks hold
+
+    def __len__(self) -> int:
+        return self.start + len(self.tail)
+
+    def __iter__(self) -> Iterator[_Entry]:
+        for chunk in self.chunks:
+            yield from chunk
+        yield from self.tail
+
+    def __getitem__(self, index: int) -> _Entry:
+        if index < 0:
+            raise IndexError(index)
+        if index >= self.start:
+            return self.tail[index - self.start]
+        return self.chunks[index // _CHUNK][index % _CHUNK]
+
+    def __setitem__(self, index: int, entry: _Entry) -> None:
+        if index < 0:
+            raise IndexError(index)
+        if index >= self.start:
+            self.tail[index - self.start] = entry
+        else:
+            chunk = list(self.chunks[index // _CHUNK])
+            chunk[index % _CHUNK] = entry
+            self.chunks[index // _CHUNK] = tuple(chunk)
+
+    def clear(self, indexes: Iterable[int]) -> None:
+        """Set the entries at ``indexes`` to ``None``, building each chunk once."""
+        start, tail, chunks = self.start, self.tail, self.chunks
+        changed: dict[int, list[_Entry]] = {}
+        for index in indexes:
+            if index >= start:
+                tail[index - start] = None
+            else:
+                number = index // _CHUNK
+                chunk = changed.get(number)
+                if chunk is None:
+                    chunk = changed[number] = list(chunks[number])
+                chunk[index % _CHUNK] = None
+        for number, chunk in changed.items():
+            chunks[number] = tuple(chunk)
+
+    def append(self, entry: _Entry) -> None:
+        self.tail.append(entry)
+        if len(self.tail) >= _CHUNK:
+            self.seal()
+
+    def seal(self) -> None:
+        """Freeze the tail's full chunks (a save appends to the tail, then calls this
+        once the tail holds a chunk or more)."""
+        tail = self.tail
+        while len(tail) >= _CHUNK:
+            self.chunks.append(tuple(tail[:_CHUNK]))
+            del tail[:_CHUNK]
+            self.start += _CHUNK
+
+    def pop(self) -> _Entry:
+        """Take the last entry out (an undone save)."""
+        tail = self.tail
+        if not tail:
+            tail.extend(self.chunks.pop())
+            self.start -= _CHUNK
+        return tail.pop()
+
+    def entries(self, start: int) -> Iterator[tuple[int, _Entry]]:
+        """Each entry from index ``start`` on with its position (index + 1), in order."""
+        position = start
+        chunks = self.chunks
+        number, offset = divmod(start, _CHUNK)
+        while number < len(chunks):
+            for entry in itertools.islice(chunks[number], offset, None):
+                position += 1
+                yield position, entry
+            number += 1
+            offset = 0
+        for entry in itertools.islice(self.tail, max(0, start - self.start), None):
+            position += 1
+            yield position, entry
+
 
 _POSITION: Final = struct.Struct("<Q")
 """One logged position in an aggregate's position string (8 bytes, little-endian)."""
@@ -722,10 +871,10 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
     def conversation(self, conversation_id: str) -> Conversation | None:
         store = self._store
-        stored = store._conversations.get(conversation_id)
-        if type(stored) is tuple:  # packed: unpacked (and kept among the recent few)
+        found = store._recent.get(conversation_id)
+        if found is None:  # packed (or none): unpacked and kept among the recent few
             return store._record(conversation_id)
-        return stored  # type: ignore[return-value]
+        return found
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         indexes = self._store._queued
@@ -800,7 +949,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         indexes touched only where their keys changed. (A subclass overriding ``_check``
         has its own called instead of the check written out here.)"""
         store = self._store
-        conversations = store._conversations
+        conversations = store._packed_conversations
+        recent = store._recent
         if store._inline_check:
             if changes.queues:
                 store._check(changes)
@@ -810,13 +960,12 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                 if (0 if current_agent is None else current_agent.version) != base:
                     store._check(changes)  # raises the conflict
             for conversation, base in changes.conversations:
-                current = conversations.get(conversation.id)
-                if current is None:
-                    version = 0
-                elif type(current) is tuple:
-                    version = current[_VERSION]
+                current = recent.get(conversation.id)
+                if current is not None:
+                    version = current.version
                 else:
-                    version = current.version  # type: ignore[union-attr]
+                    stored = conversations.get(conversation.id)
+                    version = 0 if stored is None else stored[_VERSION]
                 if version != base:
                     store._check(changes)  # raises the conflict
         else:
@@ -826,10 +975,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         events = changes.events
         if events:
             log = store._log
+            tail = log.tail  # (``_Log``: appended to in place, sealed after)
             log_positions = store._log_positions
             outbox = store._kept_outbox
             packers = _PACKERS
-            logged = position = len(log)
+            logged = position = log.start + len(tail)
             try:
                 for event in events:
                     # what may fail first (packing, reading the event), then the writes
@@ -837,7 +987,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                     flat = _pack(event) if packer is None else packer(event)
                     key = (event.aggregate, event.aggregate_id)
                     event_id = None if outbox is None else event.id
-                    log.append(flat)
+                    tail.append(flat)
                     position += 1
                     positions = log_positions.get(key)
                     if positions is None:
@@ -853,16 +1003,19 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                     if outbox is not None:
                         outbox.pop(event.id, None)
                 raise
+            if len(tail) >= _CHUNK:
+                log.seal()
         if changes.queues:
             for queue, _ in changes.queues:
                 store._queues[queue.name] = queue
         for agent, _ in changes.agents:
             store._put_agent(agent.id, agent)
         if changes.conversations:
-            recent = store._recent
             for conversation, _ in changes.conversations:
                 conversation_id = conversation.id
-                previous = conversations.get(conversation_id)
+                previous: Conversation | _Stored | None = recent.get(conversation_id)
+                if previous is None:
+                    previous = conversations.get(conversation_id)
                 # the indexes' keys (``_HEADS``, read in Python code: the interpreter's
                 # specialised attribute reads are cheaper than a C getter's)
                 heads = (
@@ -901,7 +1054,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                     deadline = conversation.next_deadline
                     if deadline is not None or conversation_id in store._deadlines:
                         store._put_deadline(conversation_id, deadline)
-                conversations[conversation_id] = conversation
+                conversations[conversation_id] = None  # kept in ``recent`` only
                 # the most recently used last: popped and put back
                 recent.pop(conversation_id, None)
                 recent[conversation_id] = conversation
