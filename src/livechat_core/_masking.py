@@ -1522,6 +1522,33 @@ def _may_hold_card(normal: str, digits_before: int = 0) -> bool:
     return length >= _SPELLED_CARD_MIN_LENGTH and _SPELLED_HINT.search(normal) is not None
 
 
+_ASCII_BUT_DIGITS_AND_AMPERSAND: Final = r"[\x00-\x25\x27-\x2f\x3a-\x7f]"
+_FEW_DIGITS: Final = re.compile(
+    rf"{_ASCII_BUT_DIGITS_AND_AMPERSAND}*+"
+    rf"(?:[0-9]{_ASCII_BUT_DIGITS_AND_AMPERSAND}*+){{0,{_CARD_MIN_DIGITS // 2}}}+"
+)
+"""ASCII text without ``&`` holding at most half as many digits as a card has at least (one C
+search; the standard library's engine)."""
+
+
+def _holds_no_card(text: str) -> bool:
+    """True only when :func:`_may_hold_card` answers False for the normalised ``text`` with
+    nothing before it, found without normalising it: a text shorter than a card's digits, or
+    one :data:`_FEW_DIGITS` matches whole. The latter is its own normalised copy but for the
+    weak separators ``,`` and ``|`` (ASCII, and no ``&`` that could start an entity); its
+    ``d`` ASCII digits become at most ``2d - 1`` with look-alikes, fewer than a card's; a
+    card spelled out needs :data:`_SPELLED_CARD_MIN_LENGTH` characters and a number word."""
+    length = len(text)
+    if length < _CARD_MIN_DIGITS:
+        return True
+    if _FEW_DIGITS.fullmatch(text) is None:
+        return False
+    if length < _SPELLED_CARD_MIN_LENGTH:
+        return True
+    normal = text.replace(",", _WEAK).replace("|", _WEAK)  # (_normalise_plain, for this text)
+    return _SPELLED_HINT.search(normal) is None
+
+
 def _may_hold(normal: str, kinds: frozenset[str]) -> bool:
     """Whether the finders could find an item of ``kinds`` (built-in kinds) in the normalised
     text ``normal``: False only when every kind is screened and proven absent. An e-mail
@@ -1716,6 +1743,8 @@ def mask_text(text: str, policy: MaskingPolicy | None = None) -> str:
     >>> mask_text("melissa@gmail.com")
     'm******@gmail.com'
     """
+    if policy is _CARDS_ONLY and type(text) is str and _holds_no_card(text):
+        return text  # (PCI at rest, the desk's default: most text is proven free of cards)
     normal, candidates = _find_in(text, policy)
     return _apply(text, normal, candidates, _DEFAULT_POLICY if policy is None else policy)
 
@@ -1759,6 +1788,9 @@ _JOINT: Final = " "
 
 _TAIL_LIMIT: Final = 400
 _TAIL_CHAR: Final = regex.compile(rf"[\d{_SEPARATOR_CLASS}]")
+_NEVER_IN_TAIL: Final = frozenset(chr(c) for c in range(128) if not _TAIL_CHAR.match(chr(c)))
+"""The ASCII characters that are neither a digit nor a separator: a text ending with one ends
+with no number (a set look-up instead of a pattern's)."""
 
 
 def digit_count(text: str) -> int:
@@ -1773,6 +1805,8 @@ def number_tail_start(text: str) -> int:
     it); ``len(text)`` when ``text`` does not end with digits (separators aside). Looks at
     the last few hundred characters only."""
     position = len(text)
+    if not position or text[-1] in _NEVER_IN_TAIL:
+        return position  # (ends with a letter, "?" or "!": no number at its end)
     floor = max(0, len(text) - _TAIL_LIMIT)
     first_digit = len(text)
     while position > floor and _TAIL_CHAR.match(text[position - 1]):

@@ -27,7 +27,9 @@ import attrs
 
 from ._errors import MessageTooLong
 from ._masking import (
+    _CARDS_ONLY,
     MaskingPolicy,
+    _holds_no_card,
     digit_count,
     mask_across,
     mask_text,
@@ -45,7 +47,9 @@ __all__ = [
     "scrub_customer_text",
 ]
 
-CARDS_ONLY: Final = MaskingPolicy(kinds=frozenset({"card"}))
+CARDS_ONLY: Final = _CARDS_ONLY
+"""``MaskingPolicy(kinds=frozenset({"card"}))``: the policy masking at rest uses by default
+(the very value :func:`~._masking.mask_text` screens fast)."""
 MAX_CUSTOMER_MESSAGE_LENGTH: Final = 10_000
 """The default cap on a customer message, in code points after normalisation (SPEC section 6)."""
 
@@ -111,6 +115,8 @@ def recent_window(messages: Sequence[Message]) -> int:
 def _mask_with_chain(
     messages: Sequence[Message], text: str, policy: MaskingPolicy
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
+    if not messages:  # (the usual case: the record keeps no earlier part)
+        return mask_text(text, policy), ()
     chain, digits = _chain(messages) if policy.enabled else ([], 0)
     if not chain:
         return mask_text(text, policy), ()
@@ -154,9 +160,13 @@ class CustomerTextScrubber:
                 length=len(text),
                 limit=self.max_length,
             )
-        if not self.policy.enabled:
+        policy = self.policy
+        if not policy.enabled:
             return text, ()
-        return _mask_with_chain(conversation.messages, text, self.policy)
+        messages = conversation.messages
+        if not messages and policy is _CARDS_ONLY and type(text) is str and _holds_no_card(text):
+            return text, ()  # (_mask_with_chain's first case, and mask_text's screen, inline)
+        return _mask_with_chain(messages, text, policy)
 
 
 def mask_latest(messages: Sequence[Message], policy: MaskingPolicy) -> str:
