@@ -37,6 +37,7 @@ from ._machines import (
     ConversationState,
     LegState,
 )
+from ._masking import number_tail_start
 from ._model import (
     Conversation,
     DisconnectReason,
@@ -129,30 +130,35 @@ class Draft(Conversation):
     @classmethod
     def of(cls, record: Conversation) -> Draft:
         """A working copy of a stored conversation."""
-        draft: Draft = cls()
-        draft.id = record.id
-        draft.queue = record.queue
-        draft.asset = record.asset
-        draft.customer_name = record.customer_name
-        draft.customer_contact = record.customer_contact
-        draft.proactive = record.proactive
-        draft.started_at = record.started_at
-        draft.state = record.state
-        draft.owner = record.owner
-        draft.accepted_at = record.accepted_at
-        draft.first_accepted_at = record.first_accepted_at
-        draft.legs = record.legs
-        draft.messages = record.messages
-        draft.message_count = record.message_count
-        draft.declined_by = record.declined_by
-        draft.handed_off_by = record.handed_off_by
-        draft.cause = record.cause
-        draft.disconnect_reason = record.disconnect_reason
-        draft.outcome = record.outcome
-        draft.ended_at = record.ended_at
-        draft.closed_at = record.closed_at
-        draft.version = record.version
-        return draft
+        return copy_into(cls(), record)
+
+
+def copy_into(draft: Draft, record: Conversation) -> Draft:
+    """``draft`` (new and empty) filled with every field of ``record``: :meth:`Draft.of`,
+    without the class method's binding (the desk's call is ``copy_into(Draft(), record)``)."""
+    draft.id = record.id
+    draft.queue = record.queue
+    draft.asset = record.asset
+    draft.customer_name = record.customer_name
+    draft.customer_contact = record.customer_contact
+    draft.proactive = record.proactive
+    draft.started_at = record.started_at
+    draft.state = record.state
+    draft.owner = record.owner
+    draft.accepted_at = record.accepted_at
+    draft.first_accepted_at = record.first_accepted_at
+    draft.legs = record.legs
+    draft.messages = record.messages
+    draft.message_count = record.message_count
+    draft.declined_by = record.declined_by
+    draft.handed_off_by = record.handed_off_by
+    draft.cause = record.cause
+    draft.disconnect_reason = record.disconnect_reason
+    draft.outcome = record.outcome
+    draft.ended_at = record.ended_at
+    draft.closed_at = record.closed_at
+    draft.version = record.version
+    return draft
 
 
 class _Rebuilding(Draft):
@@ -219,15 +225,17 @@ def pending_offer(
     conversation: Readable, agent_id: str, command: object | None = None
 ) -> tuple[int, Leg]:
     """The agent's offered leg, or :class:`NoPendingOffer`."""
-    found = conversation.leg_in(agent_id, _LEG_OFFERED)
-    if found is None:
-        raise NoPendingOffer(
-            f"{agent_id} has no pending offer for conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-        )
-    return found
+    index = 0
+    for leg in conversation.legs:  # (leg_in, inline: one call fewer on the decide path)
+        if leg.state is _LEG_OFFERED and leg.agent_id == agent_id:
+            return index, leg
+        index += 1  # noqa: SIM113 (no enumerate object and index tuple per leg)
+    raise NoPendingOffer(
+        f"{agent_id} has no pending offer for conversation {conversation.id}",
+        aggregate_id=conversation.id,
+        state=conversation.state,
+        command=command,
+    )
 
 
 def owner_leg(
@@ -235,18 +243,22 @@ def owner_leg(
 ) -> tuple[int, Leg] | None:
     """The agent's active owner leg, or :class:`NotOwner`; ``None`` once the conversation
     is closed, so that the table's refusal (naming the state) explains it instead."""
-    found = conversation.leg_in(agent_id, _LEG_ACTIVE)
-    if conversation.owner != agent_id or found is None or found[1].role is not _LEGROLE_OWNER:
-        if conversation.state not in OPEN:
-            return None
-        raise NotOwner(
-            f"{agent_id} does not own conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-            agent_id=agent_id,
-        )
-    return found
+    index = 0
+    for leg in conversation.legs:  # (leg_in, inline: one call fewer on the decide path)
+        if leg.state is _LEG_ACTIVE and leg.agent_id == agent_id:
+            if leg.role is _LEGROLE_OWNER and conversation.owner == agent_id:
+                return index, leg
+            break  # (the agent's oldest active leg is not the owner's)
+        index += 1  # noqa: SIM113 (no enumerate object and index tuple per leg)
+    if conversation.state not in OPEN:
+        return None
+    raise NotOwner(
+        f"{agent_id} does not own conversation {conversation.id}",
+        aggregate_id=conversation.id,
+        state=conversation.state,
+        command=command,
+        agent_id=agent_id,
+    )
 
 
 def author_leg(
@@ -254,17 +266,19 @@ def author_leg(
 ) -> tuple[int, Leg] | None:
     """The agent's active leg (owner or guest), or :class:`NotParticipant`; ``None`` once
     the conversation is closed (the table refuses it)."""
-    found = conversation.leg_in(agent_id, _LEG_ACTIVE)
-    if found is None:
-        if conversation.state not in OPEN:
-            return None
-        raise NotParticipant(
-            f"{agent_id} takes no active part in conversation {conversation.id}",
-            aggregate_id=conversation.id,
-            state=conversation.state,
-            command=command,
-        )
-    return found
+    index = 0
+    for leg in conversation.legs:  # (leg_in, inline: one call fewer on the decide path)
+        if leg.state is _LEG_ACTIVE and leg.agent_id == agent_id:
+            return index, leg
+        index += 1  # noqa: SIM113 (no enumerate object and index tuple per leg)
+    if conversation.state not in OPEN:
+        return None
+    raise NotParticipant(
+        f"{agent_id} takes no active part in conversation {conversation.id}",
+        aggregate_id=conversation.id,
+        state=conversation.state,
+        command=command,
+    )
 
 
 def wrapping_leg(
@@ -309,9 +323,11 @@ def _posted_input(conversation: Readable, event: ev.MessagePosted) -> str:
     message = event.message
     role = message.role
     if role is _AGENT:
-        found = conversation.leg_in(message.author, _LEG_ACTIVE)
-        guest = found is not None and found[1].role is _GUEST
-        return "MessagePosted[guest]" if guest else "MessagePosted[owner]"
+        author = message.author
+        for leg in conversation.legs:  # (leg_in, inline)
+            if leg.state is _LEG_ACTIVE and leg.agent_id == author:
+                return "MessagePosted[guest]" if leg.role is _GUEST else "MessagePosted[owner]"
+        return "MessagePosted[owner]"
     return _MESSAGE_INPUTS[role]
 
 
@@ -626,10 +642,14 @@ def _post(draft: Draft, event: ev.MessagePosted, on_leg: LegHook | None, leg: in
     message = event.message
     if draft.whole_transcript:
         draft.messages = (*draft.messages, message)
-    elif not draft.messages and message.role is not _ROLE_CUSTOMER:
-        # Nothing was kept, and only a customer message can start a part of a number the
-        # next customer message's masking would look back over: nothing to keep.
-        pass
+    elif not draft.messages:
+        # Nothing was kept: only a customer message can start a part of a number the next
+        # customer message's masking would look back over, and only when it ends with digits
+        # (recent_window of this message alone, without the walk)
+        if message.role is _ROLE_CUSTOMER:
+            text = message.text
+            if number_tail_start(text) != len(text):
+                draft.messages = (message,)
     else:
         # The record keeps what the next customer message's masking may look back over;
         # the message itself is stored as its own row (its MessagePosted event).

@@ -30,7 +30,7 @@ from ._conversation import (
     Readable,
     apply_event,
     author_leg,
-    freeze,
+    copy_into,
     owner_leg,
     snapshot,
     started,
@@ -469,7 +469,7 @@ class Unit:
         if type(conversation) is Draft:
             draft = conversation  # type: ignore[assignment]  # (mypy narrows no exact type)
         else:
-            draft = Draft.of(conversation)
+            draft = copy_into(Draft(), conversation)  # (Draft.of)
             self._drafts[draft.id] = (draft, draft.version)
             if draft.state is _QUEUED:
                 self._queued_drafts += 1
@@ -502,7 +502,9 @@ class Unit:
         conversations: tuple[tuple[Conversation, int], ...] = ()
         for draft, base in self._drafts.values():
             if draft.version != base:
-                conversations = (*conversations, (freeze(draft), base))
+                draft.__class__ = Conversation  # type: ignore[assignment]  # (freeze, inline)
+                staged = (draft, base)
+                conversations = (*conversations, staged) if conversations else (staged,)
         agents = tuple(self._agents.values()) if self._agents else ()
         if self._queues or self._deleted_assets or self._redactions:
             return _CHANGES(
