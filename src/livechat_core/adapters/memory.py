@@ -8,13 +8,13 @@ optimistic version checks, an outbox. It lives as long as the process.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import math
 import operator
 import struct
 import threading
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
@@ -96,6 +96,9 @@ class MemoryStore(Store):
         # ``_recent`` is the current one, whatever its packed entry.
         self._packed_conversations: dict[str, packed_conversation.Packed | None] = {}
         self._recent: dict[str, Conversation] = {}
+        # the conversation saved last while it is the last of ``_recent``'s keys (its
+        # packed entry ``None``), else ``None``: its next save stores the record in place
+        self._newest: str | None = None
         self._queued: dict[str, _SortedKeys] = {}
         # each conversation's next deadline, and the (deadline, id) keys in order: a tick
         # reads the due ones from a cursor without taking them out
@@ -339,11 +342,21 @@ class MemoryStore(Store):
         """Store (or, with ``None``, forget) an agent; the queue memberships and the
         routing indexes change only where the agent's queues or routing key did."""
         previous = self._agents.get(agent_id)
-        if previous is not None and agent is not None and previous.queues == agent.queues:
+        if (
+            previous is not None
+            and agent is not None
+            and (previous.queues is agent.queues or previous.queues == agent.queues)
+        ):
             # the common case: the same queues, so the same memberships; the routing
             # indexes change only if the routing key did (``routing_key``, inline)
-            old_key = (previous.waiting_since, agent_id) if previous.routable else None
-            new_key = (agent.waiting_since, agent_id) if agent.routable else None
+            if previous.routable:
+                old_key: _Key | None = (previous.waiting_since, agent_id)
+                new_key: _Key | None = (agent.waiting_since, agent_id) if agent.routable else None
+            elif agent.routable:
+                old_key, new_key = None, (agent.waiting_since, agent_id)
+            else:  # routable neither before nor now
+                self._agents[agent_id] = agent
+                return
             if old_key != new_key:
                 routable = self._routable
                 queues = (None, *dict.fromkeys(agent.queues))
@@ -394,6 +407,7 @@ class MemoryStore(Store):
         the indexes in step; an index whose key did not change is not touched."""
         conversations = self._packed_conversations
         previous = self._stored(conversation_id)
+        self._newest = None
         if conversation is None:
             heads = None
         else:
@@ -415,6 +429,7 @@ class MemoryStore(Store):
         else:
             conversations[conversation_id] = None  # kept in ``_recent`` only
             recent[conversation_id] = conversation  # type: ignore[assignment]
+            self._newest = conversation_id
             if len(recent) > _RECENT:
                 self._evict()
 
@@ -482,6 +497,8 @@ class MemoryStore(Store):
         recent = self._recent
         conversation_id = next(iter(recent))
         record = recent.pop(conversation_id)
+        if conversation_id == self._newest:
+            self._newest = None
         conversations = self._packed_conversations
         if conversations.get(conversation_id, ()) is None:  # saved since it was packed
             conversations[conversation_id] = packed_conversation.pack(record)
@@ -496,6 +513,7 @@ class MemoryStore(Store):
         if stored is None:
             return None
         found = recent[conversation_id] = packed_conversation.unpack(stored)
+        self._newest = None  # (it is the last now, packed)
         if len(recent) > _RECENT:
             self._evict()
         return found
@@ -521,6 +539,7 @@ class MemoryStore(Store):
                     self._outbox.pop(event.id, None)
                 del self._packed_conversations[conversation_id]
                 self._recent.pop(conversation_id, None)
+                self._newest = None
                 self._put_deadline(conversation_id, None)
                 archived.append(ArchivedConversation(conversation=conversation, events=events))
             self._log.clear(forgotten)
@@ -590,18 +609,18 @@ class _SortedKeys:
         self._firsts: list[_Key] = []  # each block's first key
 
     def _block(self, key: _Key) -> int:
-        return max(0, bisect.bisect_right(self._firsts, key) - 1)
+        return max(0, bisect_right(self._firsts, key) - 1)
 
     def add(self, key: _Key) -> None:
         if not self._blocks:
             self._blocks.append([key])
             self._firsts.append(key)
             return
-        index = bisect.bisect_right(self._firsts, key) - 1  # ``_block``, inline
+        index = bisect_right(self._firsts, key) - 1  # ``_block``, inline
         if index < 0:
             index = 0
         block = self._blocks[index]
-        bisect.insort(block, key)
+        insort(block, key)
         self._firsts[index] = block[0]
         if len(block) > 2 * _BLOCK:
             self._blocks[index : index + 1] = [block[:_BLOCK], block[_BLOCK:]]
@@ -611,11 +630,11 @@ class _SortedKeys:
         """Take ``key`` out; ``KeyError`` (and nothing changed) if it is not there: the
         indexes are kept exact, so a missing key is a bug, never a neighbour to delete."""
         blocks = self._blocks
-        index = bisect.bisect_right(self._firsts, key) - 1  # ``_block``, inline
+        index = bisect_right(self._firsts, key) - 1  # ``_block``, inline
         if index < 0:
             index = 0
         block = blocks[index] if blocks else []
-        position = bisect.bisect_left(block, key)
+        position = bisect_left(block, key)
         if position == len(block) or block[position] != key:
             raise KeyError(key)
         del block[position]
@@ -641,7 +660,7 @@ class _SortedKeys:
         index = self._block(key)
         if index < len(blocks):
             block = blocks[index]
-            yield from itertools.islice(block, bisect.bisect_right(block, key), None)
+            yield from itertools.islice(block, bisect_right(block, key), None)
             for block in itertools.islice(blocks, index + 1, None):
                 yield from block
 
@@ -658,8 +677,9 @@ class _Log:
     Kept in chunks of ``_CHUNK`` entries: each full chunk is frozen into a tuple, which
     the collector stops tracking (its entries are tuples of plain values, untracked
     too), so a full collection visits a list of chunks and the last, filling one (a
-    list), not every event. Changing a frozen chunk's entry (archiving, redacting)
-    builds that chunk again.
+    list), not every event (a chunk is untracked by the first collection that finds its
+    events untracked already: the next one at the latest). Changing a frozen chunk's
+    entry (archiving, redacting) builds that chunk again.
     """
 
     __slots__ = ("chunks", "start", "tail")
@@ -758,16 +778,23 @@ def _positions(data: bytes | bytearray) -> tuple[int, ...]:
 
 
 _POSTED: Final = MessagePosted.__name__
-_PACKERS: dict[type[Event], Callable[[Event], _Packed]] = {}
+
+
+class _Packers(dict[type[Event], Callable[[Event], _Packed]]):
+    """Each event class's packer, made the first time it is asked for."""
+
+    def __missing__(self, cls: type[Event]) -> Callable[[Event], _Packed]:
+        packer = self[cls] = _packer(cls)
+        return packer
+
+
+_PACKERS: Final = _Packers()
 _PACK_POSITION: Final = _POSITION.pack
 
 
 def _pack(event: Event) -> _Packed:
     """``_events.pack(event)``, through a packer made once per event class."""
-    packer = _PACKERS.get(type(event))
-    if packer is None:
-        packer = _PACKERS[type(event)] = _packer(type(event))
-    return packer(event)
+    return _PACKERS[type(event)](event)
 
 
 def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
@@ -813,11 +840,15 @@ def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
     """Holds the store's lock from ``__enter__`` to ``__exit__``."""
 
-    __slots__ = ("_store", "_undo")
+    __slots__ = ("_agents", "_inline_check", "_recent", "_store", "_undo")
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._undo: list[Callable[[], None]] = []
+        # the store's dictionaries the hottest reads go to (never replaced)
+        self._agents = store._agents
+        self._recent = store._recent
+        self._inline_check = store._inline_check  # (a slot: read faster than the class's)
 
     def __enter__(self) -> _MemoryTransaction:
         store = self._store
@@ -847,7 +878,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return sorted(self._store._queues.values(), key=lambda q: q.name)
 
     def agent(self, agent_id: str) -> Agent | None:
-        return self._store._agents.get(agent_id)
+        return self._agents.get(agent_id)
 
     def agents(self, queue: str | None = None) -> list[Agent]:
         store = self._store
@@ -870,10 +901,9 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return found
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        store = self._store
-        found = store._recent.get(conversation_id)
+        found = self._recent.get(conversation_id)
         if found is None:  # packed (or none): unpacked and kept among the recent few
-            return store._record(conversation_id)
+            return self._store._record(conversation_id)
         return found
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
@@ -951,7 +981,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         store = self._store
         conversations = store._packed_conversations
         recent = store._recent
-        if store._inline_check:
+        if self._inline_check:
             if changes.queues:
                 store._check(changes)
             agents = store._agents
@@ -983,10 +1013,10 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
             try:
                 for event in events:
                     # what may fail first (packing, reading the event), then the writes
-                    packer = packers.get(type(event))
-                    flat = _pack(event) if packer is None else packer(event)
+                    flat = packers[type(event)](event)
                     key = (event.aggregate, event.aggregate_id)
-                    event_id = None if outbox is None else event.id
+                    if outbox is not None:
+                        event_id = event.id
                     tail.append(flat)
                     position += 1
                     positions = log_positions.get(key)
@@ -994,8 +1024,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                         log_positions[key] = bytearray(_PACK_POSITION(position))
                     else:
                         positions += _PACK_POSITION(position)
-                    if event_id is not None:
-                        outbox[event_id] = position  # type: ignore[index]
+                    if outbox is not None:
+                        outbox[event_id] = position
             except BaseException:
                 # the events logged before the one that failed: taken back
                 for event in reversed(events[: position - logged]):
@@ -1013,53 +1043,59 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         if changes.conversations:
             for conversation, _ in changes.conversations:
                 conversation_id = conversation.id
-                previous: Conversation | _Stored | None = recent.get(conversation_id)
-                if previous is None:
-                    previous = conversations.get(conversation_id)
-                # the indexes' keys (``_HEADS``, read in Python code: the interpreter's
-                # specialised attribute reads are cheaper than a C getter's)
-                heads = (
-                    conversation.state,
-                    conversation.queue,
-                    conversation.asset,
-                    conversation.started_at,
-                    conversation.closed_at,
-                )
-                if previous is None:
-                    store._reindex(conversation_id, None, heads)
-                    previous_legs = None
-                else:
-                    previous_legs = (
-                        None if type(previous) is tuple else previous.legs  # type: ignore[union-attr]
-                    )
-                    before = (
-                        _PACKED_HEADS(previous)
-                        if type(previous) is tuple
-                        else (
-                            previous.state,  # type: ignore[union-attr]
-                            previous.queue,  # type: ignore[union-attr]
-                            previous.asset,  # type: ignore[union-attr]
-                            previous.started_at,  # type: ignore[union-attr]
-                            previous.closed_at,  # type: ignore[union-attr]
+                previous = recent.get(conversation_id)
+                if previous is not None:
+                    # the record saved or read last (a chat's commands follow each
+                    # other): the indexes move only where a key they read changed.
+                    # Between two states no index keys on (offered, active, wrapping
+                    # up) only the asset's index could; a queued one moves in its
+                    # queue's index if its queue or start changed. (The fields are
+                    # compared one by one, the state by identity first: members.)
+                    state = conversation.state
+                    old_state = previous.state
+                    if state is not old_state and state != old_state:
+                        moved = (
+                            state in _INDEXED
+                            or old_state in _INDEXED
+                            or conversation.asset != previous.asset
                         )
+                    else:
+                        moved = conversation.asset != previous.asset or (
+                            state == _QUEUED
+                            and (
+                                conversation.queue != previous.queue
+                                or conversation.started_at != previous.started_at
+                            )
+                        )
+                    if moved:
+                        store._reindex(conversation_id, _HEADS(previous), _HEADS(conversation))
+                    # the next deadline is the legs': the same legs, the same deadline
+                    if conversation.legs is not previous.legs:
+                        deadline = conversation.next_deadline
+                        if deadline is not None or conversation_id in store._deadlines:
+                            store._put_deadline(conversation_id, deadline)
+                else:
+                    # new, or packed: ``_reindex`` touches only the keys that changed
+                    stored = conversations.get(conversation_id)
+                    store._reindex(
+                        conversation_id,
+                        None if stored is None else _PACKED_HEADS(stored),
+                        _HEADS(conversation),
                     )
-                    # between two open states that are not queued (offered, active,
-                    # wrapping up), only the asset's index could move
-                    if heads != before and (
-                        heads[0] in _INDEXED or before[0] in _INDEXED or heads[2] != before[2]
-                    ):
-                        store._reindex(conversation_id, before, heads)
-                # the next deadline is the legs': the same legs, the same deadline
-                if conversation.legs is not previous_legs:
                     deadline = conversation.next_deadline
                     if deadline is not None or conversation_id in store._deadlines:
                         store._put_deadline(conversation_id, deadline)
-                conversations[conversation_id] = None  # kept in ``recent`` only
-                # the most recently used last: popped and put back
-                recent.pop(conversation_id, None)
-                recent[conversation_id] = conversation
-                if len(recent) > _RECENT:
-                    store._evict()
+                # kept in ``recent`` only, the most recently used last: stored in place
+                # if saved last and still the last (``_newest``), else moved there
+                if store._newest == conversation_id:
+                    recent[conversation_id] = conversation
+                else:
+                    conversations[conversation_id] = None
+                    recent.pop(conversation_id, None)
+                    recent[conversation_id] = conversation
+                    store._newest = conversation_id
+                    if len(recent) > _RECENT:
+                        store._evict()
         if changes.deleted_assets:
             store._deleted_assets.update(changes.deleted_assets)
         if changes.redactions:
