@@ -450,10 +450,11 @@ class MemoryStore(Store):
         """Move a conversation in the indexes from the keys ``before`` (state, queue,
         asset, start, close; ``None``: not stored) to ``heads`` (``None``: forgotten);
         only the indexes whose key changed are touched."""
+        # (no state is ``None``: without ``before`` or ``heads`` none is queued or closed)
         old_state, old_queue, old_asset, old_started, _ = before or _NO_HEADS
         state, queue, asset, started_at, closed_at = heads or _NO_HEADS
-        was_queued = before is not None and old_state == _QUEUED
-        queued = heads is not None and state == _QUEUED
+        was_queued = old_state == _QUEUED
+        queued = state == _QUEUED
         if was_queued and (not queued or (old_queue, old_started) != (queue, started_at)):
             self._queued[old_queue].remove((old_started, conversation_id))
             was_queued = False
@@ -474,7 +475,7 @@ class MemoryStore(Store):
             if open_here is None:
                 open_here = self._open_by_asset[asset] = {}
             open_here[conversation_id] = None
-        if heads is not None and state == _CLOSED and (before is None or old_state != _CLOSED):
+        if state == _CLOSED and old_state != _CLOSED:
             heapq.heappush(self._closed, (0.0 if closed_at is None else closed_at, conversation_id))
 
     def _put_deadline(self, conversation_id: str, deadline: float | None) -> None:
@@ -629,20 +630,20 @@ class _SortedKeys:
     def remove(self, key: _Key) -> None:
         """Take ``key`` out; ``KeyError`` (and nothing changed) if it is not there: the
         indexes are kept exact, so a missing key is a bug, never a neighbour to delete."""
-        blocks = self._blocks
-        index = bisect_right(self._firsts, key) - 1  # ``_block``, inline
-        if index < 0:
-            index = 0
-        block = blocks[index] if blocks else []
+        firsts = self._firsts
+        index = bisect_right(firsts, key) - 1  # ``_block``, inline
+        if index < 0:  # below the first key, or none: not there
+            raise KeyError(key)
+        block = self._blocks[index]
         position = bisect_left(block, key)
         if position == len(block) or block[position] != key:
             raise KeyError(key)
         del block[position]
-        if block:
-            self._firsts[index] = block[0]
-        else:
+        if not block:
             del self._blocks[index]
-            del self._firsts[index]
+            del firsts[index]
+        elif position == 0:
+            firsts[index] = block[0]
 
     def __bool__(self) -> bool:
         return bool(self._blocks)
