@@ -90,7 +90,8 @@ class Draft(Conversation):
 
     The mutable twin of :class:`~livechat_core.Conversation`: the same slots (it adds
     none), set the ordinary way, so a decision reads it as it reads the record and
-    :func:`freeze` makes it the record without copying it. Only :func:`of` and
+    :func:`freeze` makes it the record without copying it. Only :func:`of` (or
+    :func:`copy_into` of a new ``Draft()``, its form without the class method) and
     :func:`started` make one, always a new object: a stored record is never changed.
     """
 
@@ -98,7 +99,7 @@ class Draft(Conversation):
     __setattr__ = object.__setattr__
     __delattr__ = object.__delattr__
     # ``Draft()`` is an empty draft (object's __new__ and __init__, in C: cheaper than
-    # ``object.__new__(Draft)``); only :meth:`of` and :func:`started` make one and fill it
+    # ``object.__new__(Draft)``); only :meth:`of` (copy_into) and :func:`started` fill one
     __init__ = object.__init__
 
     id: str
