@@ -9,7 +9,6 @@ relays the outbox to the transport.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import operator
@@ -219,6 +218,17 @@ def _clock_time(now: Any) -> float:
         return check_seconds(now, "the clock's time")
     except InvalidArgument as error:
         raise ClockError(f"{error.message}; nothing was changed") from None
+
+
+def _masking_at_rest(policy: MaskingPolicy) -> Callable[[str], str]:
+    """``mask_text`` by ``policy``, as the desk's filter of the free text it stores (a
+    closure calling it by position: a ``functools.partial`` with the policy as a keyword
+    builds a keyword dictionary per call, about 950 machine instructions more)."""
+
+    def scrub(text: str) -> str:
+        return mask_text(text, policy)
+
+    return scrub
 
 
 def _new_id() -> str:
@@ -433,7 +443,7 @@ class Desk:
             ),
         )
         if at_rest is not None:
-            settings = attrs.evolve(settings, scrub=functools.partial(mask_text, policy=at_rest))
+            settings = attrs.evolve(settings, scrub=_masking_at_rest(at_rest))
         self._settings = settings
         self._new_id = _new_id if new_id is None else new_id
         self._retries = check_count(retries, "retries", low=0, high=10_000)
