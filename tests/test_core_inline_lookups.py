@@ -46,6 +46,20 @@ def _leg(agent_id: str, role: LegRole, state: LegState) -> Leg:
     )
 
 
+def _record(**fields: Any) -> Conversation:
+    """A conversation ``c1`` in ``support`` with ``fields`` (queued, no legs, by default)."""
+    return Conversation(
+        id="c1",
+        queue="support",
+        asset="livechat",
+        customer_name="C",
+        customer_contact="",
+        proactive=False,
+        started_at=0.0,
+        **fields,
+    )
+
+
 @st.composite
 def conversations(draw: st.DrawFn) -> Conversation:
     legs = draw(
@@ -59,14 +73,7 @@ def conversations(draw: st.DrawFn) -> Conversation:
             max_size=4,
         )
     )
-    return Conversation(
-        id="c1",
-        queue="support",
-        asset="livechat",
-        customer_name="C",
-        customer_contact="",
-        proactive=False,
-        started_at=0.0,
+    return _record(
         state=draw(st.sampled_from(ConversationState)),
         owner=draw(st.sampled_from([None, *AGENTS])),
         legs=tuple(legs),
@@ -143,25 +150,13 @@ def test_the_input_of_a_message_is_the_plain_rule(
 
 
 def test_an_owner_whose_oldest_active_leg_is_a_guest_does_not_own() -> None:
-    conversation = next(
-        c
-        for c in [
-            Conversation(
-                id="c1",
-                queue="support",
-                asset="livechat",
-                customer_name="C",
-                customer_contact="",
-                proactive=False,
-                started_at=0.0,
-                state=ConversationState.ACTIVE,
-                owner="a1",
-                legs=(
-                    _leg("a1", LegRole.GUEST, LegState.ACTIVE),
-                    _leg("a1", LegRole.OWNER, LegState.ACTIVE),
-                ),
-            )
-        ]
+    conversation = _record(
+        state=ConversationState.ACTIVE,
+        owner="a1",
+        legs=(
+            _leg("a1", LegRole.GUEST, LegState.ACTIVE),
+            _leg("a1", LegRole.OWNER, LegState.ACTIVE),
+        ),
     )
     assert _outcome(owner_leg, conversation, "a1", None) == _outcome(
         plain_owner_leg, conversation, "a1", None
@@ -183,16 +178,7 @@ texts = st.one_of(
 @example(text="call me.", role=Role.CUSTOMER)
 @example(text="", role=Role.CUSTOMER)
 def test_a_message_posted_to_an_empty_record_keeps_the_recent_window(text: str, role: Role) -> None:
-    record = Conversation(
-        id="c1",
-        queue="support",
-        asset="livechat",
-        customer_name="C",
-        customer_contact="",
-        proactive=False,
-        started_at=0.0,
-        state=ConversationState.ACTIVE,
-    )
+    record = _record(state=ConversationState.ACTIVE)
     message = Message(id="c1/1", role=role, author="C", text=text, at=0.0, initials="")
     event = ev.MessagePosted(aggregate_id="c1", sequence=1, at=0.0, message=message)
     draft = copy_into(Draft(), record)
@@ -204,15 +190,7 @@ def test_a_message_posted_to_an_empty_record_keeps_the_recent_window(text: str, 
 
 @pytest.mark.parametrize("field", [f.name for f in attrs.fields(Conversation)])
 def test_copy_into_copies_every_field(field: str) -> None:
-    record = Conversation(
-        id="c1",
-        queue="support",
-        asset="livechat",
-        customer_name="C",
-        customer_contact="",
-        proactive=False,
-        started_at=0.0,
-    )
+    record = _record()
     marker: Any = object()
     changed = attrs.evolve(record, **{field: marker})
     assert getattr(copy_into(Draft(), changed), field) is marker
