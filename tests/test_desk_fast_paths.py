@@ -130,10 +130,10 @@ def test_conversations_saved_last_are_packed_once_they_leave_the_recent_few() ->
     store = desk.store
     assert isinstance(store, MemoryStore)
     first, last = chats[0], chats[-1]
-    assert isinstance(store._conversations[first], tuple)  # left the recent few: packed
-    assert store._conversations[last] is store._recent[last]  # kept as saved
+    assert isinstance(store._stored(first), tuple)  # left the recent few: packed
+    assert store._stored(last) is store._recent[last]  # kept as saved
     # a packed one reads back equal, and its next command saves it as a record again
     assert desk.conversation(first).state == "offered"
     desk.accept("jana", first)
-    assert store._conversations[first] is store._recent[first]
+    assert store._stored(first) is store._recent[first]
     assert desk.conversation(first).state == "active"

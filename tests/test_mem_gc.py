@@ -96,6 +96,6 @@ def test_a_saved_record_is_kept_unpacked_and_packed_when_it_leaves_the_recent_fe
     assert record is not None
     assert store._recent[first] is record
     assert store._packed_conversations[first] is packed  # read, not saved: still packed
-    assert store._conversations[first] is packed
-    assert store._conversations[last] is store._recent[last]
-    assert list(store._conversations) == ids
+    assert store._stored(first) is packed
+    assert store._stored(last) is store._recent[last]
+    assert store.conversation_ids() == ids

@@ -30,13 +30,13 @@ def test_every_stored_conversation_unpacks_to_the_record_saved(scenario: Scenari
     saved = {
         conversation_id: record
         for conversation_id, record in store._recent.items()
-        if store._conversations.get(conversation_id) is record
+        if store._stored(conversation_id) is record
     }
     assert saved or not store.conversation_ids()
     while store._recent:
         store._evict()
     for conversation_id in store.conversation_ids():
-        stored = store._conversations[conversation_id]
+        stored = store._stored(conversation_id)
         assert isinstance(stored, tuple)  # every one packed now
         with store.transaction(write=False) as txn:
             record = txn.conversation(conversation_id)
@@ -54,7 +54,7 @@ def test_a_full_collection_does_not_traverse_stored_conversations(scenario: Scen
     _, store = _desk(scenario)
     gc.collect()
     for conversation_id in store.conversation_ids():
-        stored = store._conversations[conversation_id]
+        stored = store._stored(conversation_id)
         # packed, or one of the few records saved last (not yet packed)
         assert not gc.is_tracked(stored) or store._recent.get(conversation_id) is stored
         # nor the conversation's positions in the event log

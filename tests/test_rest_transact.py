@@ -161,7 +161,7 @@ def test_a_packer_that_fails_leaves_the_store_as_it_was() -> None:
         list(store._log),
         {key: bytes(value) for key, value in store._log_positions.items()},
         dict(store._outbox),
-        list(store._conversations),
+        store.conversation_ids(),
         desk.agent("jana"),
     )
 
@@ -176,7 +176,7 @@ def test_a_packer_that_fails_leaves_the_store_as_it_was() -> None:
         list(store._log),
         {key: bytes(value) for key, value in store._log_positions.items()},
         dict(store._outbox),
-        list(store._conversations),
+        store.conversation_ids(),
         desk.agent("jana"),
     )
     assert after == before

@@ -15,7 +15,7 @@ import operator
 import struct
 import threading
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -245,13 +245,6 @@ class MemoryStore(Store):
         """Every conversation id, in start order."""
         with self._lock:
             return list(self._packed_conversations)
-
-    @property
-    def _conversations(self) -> _StoredConversations:
-        """Each stored conversation as this store holds it, in start order: the record
-        saved last (among the recent few, not packed since), else its packed tuple (a
-        read-only view, for tests and debugging: the store reads its two dictionaries)."""
-        return _StoredConversations(self)
 
     def _version(self, conversation_id: str) -> int:
         """The stored conversation's version, 0 if there is none."""
@@ -571,27 +564,6 @@ class MemoryStore(Store):
                 undo.append(partial(log.__setitem__, slot, packed))
                 log[slot] = _pack(redacted)
         return undo
-
-
-class _StoredConversations(Mapping[str, "Conversation | _Stored"]):
-    """``MemoryStore._conversations``: each conversation as the store holds it."""
-
-    __slots__ = ("_store",)
-
-    def __init__(self, store: MemoryStore) -> None:
-        self._store = store
-
-    def __getitem__(self, conversation_id: str) -> Conversation | _Stored:
-        stored = self._store._stored(conversation_id)
-        if stored is None:
-            raise KeyError(conversation_id)
-        return stored
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._store._packed_conversations)
-
-    def __len__(self) -> int:
-        return len(self._store._packed_conversations)
 
 
 _Key = tuple[float, str]
