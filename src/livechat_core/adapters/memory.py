@@ -25,7 +25,7 @@ import attrs
 from .._errors import ConcurrencyConflict, InvalidArgument, StoreTimeout
 from .._events import EVENT_TYPES, Event, MessagePosted, unpack
 from .._events import pack as _pack_event
-from .._machines import ConversationState
+from .._machines import AgentState, ConversationState
 from .._model import Agent, Conversation, Message, Queue, field_reader
 from .._positions import check_consumer, check_limit, check_position
 from ..ports import (
@@ -38,6 +38,7 @@ from ..ports import (
 )
 from . import _packed as packed_conversation
 
+_AVAILABLE: Final = AgentState.AVAILABLE
 _QUEUED = ConversationState.QUEUED.value
 _CLOSED = ConversationState.CLOSED.value
 _Stored = packed_conversation.Packed
@@ -59,6 +60,21 @@ def _conflict(kind: str, key: str, version: int, base: int) -> None:
         f"{kind} {key} changed since it was read (version {version}, expected {base})",
         aggregate_id=key,
     )
+
+
+def _routing_key(agent: Agent) -> tuple[float, str] | None:
+    """The agent's key in the routing indexes, ``None`` if not routable:
+    ``routing_key(agent) if agent.routable else None`` with the properties' expressions
+    written out (a plain function's call is cheaper than a property's, which re-enters
+    the interpreter; ``tests/test_mem_fast_agents.py`` holds them equal)."""
+    if agent.state is not _AVAILABLE or len(agent.holding) >= agent.capacity:
+        return None
+    since = agent.last_offer_at  # ``Agent.waiting_since``
+    if since is None:
+        since = agent.available_since
+        if since is None:
+            since = 0.0
+    return (since, agent.id)
 
 
 class MemoryStore(Store):
@@ -341,27 +357,11 @@ class MemoryStore(Store):
             and (previous.queues is agent.queues or previous.queues == agent.queues)
         ):
             # the common case: the same queues, so the same memberships; the routing
-            # indexes change only if the routing key did (``routing_key``, inline)
-            if previous.routable:
-                old_key: _Key | None = (previous.waiting_since, agent_id)
-                new_key: _Key | None = (agent.waiting_since, agent_id) if agent.routable else None
-            elif agent.routable:
-                old_key, new_key = None, (agent.waiting_since, agent_id)
-            else:  # routable neither before nor now
-                self._agents[agent_id] = agent
-                return
+            # indexes change only if the routing key did
+            old_key = _routing_key(previous)
+            new_key = _routing_key(agent)
             if old_key != new_key:
-                routable = self._routable
-                queues = (None, *dict.fromkeys(agent.queues))
-                if old_key is not None:
-                    for index in queues:
-                        routable[index].remove(old_key)
-                if new_key is not None:
-                    for index in queues:
-                        entries = routable.get(index)
-                        if entries is None:
-                            entries = routable[index] = _SortedKeys()
-                        entries.add(new_key)
+                self._reroute(agent.queues, old_key, new_key)
             self._agents[agent_id] = agent
             return
         old_key = routing_key(previous) if previous is not None and previous.routable else None
@@ -388,6 +388,21 @@ class MemoryStore(Store):
                     entries = routable[index] = _SortedKeys()
                 entries.add(new_key)
         self._agents[agent_id] = agent
+
+    def _reroute(self, queues: tuple[str, ...], old_key: _Key | None, new_key: _Key | None) -> None:
+        """Move an agent of ``queues`` (the same before and after) in the routing indexes
+        from ``old_key`` to ``new_key`` (``None``: not routable then)."""
+        routable = self._routable
+        indexes = (None, *dict.fromkeys(queues))
+        if old_key is not None:
+            for index in indexes:
+                routable[index].remove(old_key)
+        if new_key is not None:
+            for index in indexes:
+                entries = routable.get(index)
+                if entries is None:
+                    entries = routable[index] = _SortedKeys()
+                entries.add(new_key)
 
     def _put_conversation(
         self,
@@ -813,7 +828,7 @@ def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
     """Holds the store's lock from ``__enter__`` to ``__exit__``."""
 
-    __slots__ = ("_agents", "_inline_check", "_recent", "_store", "_undo")
+    __slots__ = ("_agents", "_fast", "_inline_check", "_recent", "_store", "_undo")
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -822,6 +837,9 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         self._agents = store._agents
         self._recent = store._recent
         self._inline_check = store._inline_check  # (a slot: read faster than the class's)
+        # whether ``save_last`` may take its common shape's path (``_save_any`` writes
+        # the outbox and calls a subclass's own ``_check``)
+        self._fast = store._inline_check and store._kept_outbox is None
 
     def __enter__(self) -> _MemoryTransaction:
         store = self._store
@@ -944,13 +962,142 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         transaction can fail after it (the versions are checked and the events packed
         before the first write). Once it returned, the writes stand.
 
+        A command's save is the hottest path of the store: the common shape (one
+        conversation, at most one agent, no queue, deleted asset or redaction, a store
+        without an outbox checking versions the way ``_check`` is written) is saved here,
+        each field read once; any other goes through :meth:`_save_any`, the general path,
+        which this one equals on the changes it takes."""
+        try:
+            # one conversation and at most one agent: unpacking any other number raises
+            # (the general path's changes, rarely)
+            ((conversation, base),) = changes.conversations
+            agent_changes = changes.agents
+            if agent_changes:
+                ((agent, agent_base),) = agent_changes
+            else:
+                agent = None
+        except ValueError:
+            self._save_any(changes)
+            return
+        if changes.queues or changes.deleted_assets or changes.redactions or not self._fast:
+            self._save_any(changes)
+            return
+        store = self._store
+        recent = self._recent
+        conversation_id = conversation.id
+        # the versions (``_check``, inline; it is called to raise the conflict)
+        previous = recent.get(conversation_id)
+        if previous is None:
+            stored = store._packed_conversations.get(conversation_id)
+            if (0 if stored is None else stored[_VERSION]) != base:
+                store._check(changes)
+        elif previous.version != base:
+            store._check(changes)
+        if agent is not None:
+            agents = self._agents
+            agent_id = agent.id
+            previous_agent = agents.get(agent_id)
+            if (0 if previous_agent is None else previous_agent.version) != agent_base:
+                store._check(changes)
+        # the events, packed and logged first: a packer that fails takes back what was
+        # logged (nothing else is written before)
+        events = changes.events
+        if events:
+            log = store._log
+            tail = log.tail  # (``_Log``: appended to in place, sealed after)
+            log_positions = store._log_positions
+            logged = position = log.start + len(tail)
+            try:
+                for event in events:
+                    flat = _PACKERS[type(event)](event)  # what may fail, first
+                    key = (event.aggregate, event.aggregate_id)
+                    tail.append(flat)
+                    position += 1
+                    positions = log_positions.get(key)
+                    if positions is None:
+                        log_positions[key] = bytearray(_PACK_POSITION(position))
+                    else:
+                        positions += _PACK_POSITION(position)
+            except BaseException:
+                # the events logged before the one that failed: taken back
+                for event in reversed(events[: position - logged]):
+                    store._unlog((event.aggregate, event.aggregate_id))
+                raise
+            if len(tail) >= _CHUNK:
+                log.seal()
+        if agent is not None:
+            # ``_put_agent``, its common case (the same queues) inline, with the agent
+            # read for the check
+            if previous_agent is not None and (
+                previous_agent.queues is agent.queues or previous_agent.queues == agent.queues
+            ):
+                old_key = _routing_key(previous_agent)
+                new_key = _routing_key(agent)
+                if old_key != new_key:
+                    store._reroute(agent.queues, old_key, new_key)
+                agents[agent_id] = agent
+            else:
+                store._put_agent(agent_id, agent)
+        if previous is not None:
+            # the record saved or read last (a chat's commands follow each other): the
+            # indexes move only where a key they read changed. Between two states no
+            # index keys on (offered, active, wrapping up) only the asset's index could;
+            # a queued one moves in its queue's index if its queue or start changed.
+            # (The fields are compared one by one, the state by identity first: members.)
+            state = conversation.state
+            old_state = previous.state
+            if state is not old_state and state != old_state:
+                moved = (
+                    state in _INDEXED
+                    or old_state in _INDEXED
+                    or conversation.asset != previous.asset
+                )
+            else:
+                moved = conversation.asset != previous.asset or (
+                    state == _QUEUED
+                    and (
+                        conversation.queue != previous.queue
+                        or conversation.started_at != previous.started_at
+                    )
+                )
+            if moved:
+                store._reindex(conversation_id, _HEADS(previous), _HEADS(conversation))
+            # the next deadline is the legs': the same legs, the same deadline
+            if conversation.legs is not previous.legs:
+                deadline = conversation.next_deadline
+                if deadline is not None or conversation_id in store._deadlines:
+                    store._put_deadline(conversation_id, deadline)
+        else:
+            # new, or packed: ``_reindex`` touches only the keys that changed
+            store._reindex(
+                conversation_id,
+                None if stored is None else _PACKED_HEADS(stored),
+                _HEADS(conversation),
+            )
+            deadline = conversation.next_deadline
+            if deadline is not None or conversation_id in store._deadlines:
+                store._put_deadline(conversation_id, deadline)
+        # kept in ``recent`` only, the most recently used last: stored in place if saved
+        # last and still the last (``_newest``), else moved there
+        if store._newest == conversation_id:
+            recent[conversation_id] = conversation
+        else:
+            store._packed_conversations[conversation_id] = None
+            recent.pop(conversation_id, None)
+            recent[conversation_id] = conversation
+            store._newest = conversation_id
+            if len(recent) > _RECENT:
+                store._evict()
+
+    def _save_any(self, changes: Changes) -> None:
+        """``save_last`` of any changes (the general path).
+
         It is what :meth:`MemoryStore._check` and :meth:`MemoryStore._apply` (without
-        undo) do, in one function: a command's save is the hottest path of the store.
-        The events are packed and logged first (a packer that fails takes back what it
-        logged), then the records are stored.
-        A conversation is stored as :meth:`MemoryStore._put_conversation` stores it, its
-        indexes touched only where their keys changed. (A subclass overriding ``_check``
-        has its own called instead of the check written out here.)"""
+        undo) do, in one function. The events are packed and logged first (a packer that
+        fails takes back what it logged), then the records are stored. A conversation is
+        stored as :meth:`MemoryStore._put_conversation` stores it, its indexes touched
+        only where their keys changed. (A subclass overriding ``_check`` has its own
+        called instead of the check written out here.)"""
         store = self._store
         conversations = store._packed_conversations
         recent = store._recent
