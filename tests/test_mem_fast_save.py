@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livechat_core import ConcurrencyConflict, Desk
+from livechat_core import ConcurrencyConflict, Conversation, Desk
+from livechat_core._commands import StartChat
 from livechat_core._events import ChatEnded, ChatOffered
 from livechat_core._machines import AgentState
 from livechat_core._model import Agent
@@ -72,12 +73,13 @@ def _state(store: MemoryStore) -> dict[str, Any]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(scenarios(max_steps=40), st.sampled_from([256, 3, 1, 0]))
+@given(scenarios(max_steps=40), st.sampled_from([256, 3, 1, 0]), st.sampled_from([1024, 3]))
 def test_the_common_shape_saves_what_the_general_path_saves(
-    scenario: Scenario, recent: int
+    scenario: Scenario, recent: int, chunk: int
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(memory, "_RECENT", recent)  # records packed and read back often
+        patch.setattr(memory, "_CHUNK", chunk)  # saves that fill a chunk of the log
         fast, general = _fast_store(), _general_store()
         clock = ManualClock(scenario.start)
         desks = [Desk(store=fast, clock=clock), Desk(store=general, clock=clock)]
@@ -100,7 +102,10 @@ def _one_chat(store: MemoryStore) -> tuple[Desk, str]:
     desk.add_queue("support", ["Resolved"])
     desk.login("jana", "Jana", ["support"])
     desk.set_available("jana")
-    return desk, desk.start_chat("support", "Karel", "k@example.com")
+    desk.handle(
+        StartChat(conversation_id="c1", queue="support", customer_name="Karel", customer_contact="")
+    )
+    return desk, "c1"
 
 
 @pytest.mark.parametrize("make", [_fast_store, _general_store], ids=["fast", "general"])
@@ -151,6 +156,37 @@ def test_a_packer_that_fails_takes_back_what_it_logged(make: Any) -> None:
     _check(store)
 
 
+@pytest.mark.parametrize("queues", [("support", "billing"), ("billing",), ()])
+@pytest.mark.parametrize("new", [False, True], ids=["known", "new"])
+def test_an_agent_saved_with_other_queues_or_new(queues: tuple[str, ...], new: bool) -> None:
+    """The common shape with an agent whose memberships change (``_put_agent``'s general
+    case): what the general path saves."""
+    states = []
+    for store in (_fast_store(), _general_store()):
+        _, chat = _one_chat(store)
+        with store.transaction() as txn:
+            record = txn.conversation(chat)
+            agent = txn.agent("jana")
+            assert record is not None
+            assert agent is not None
+            changed = attrs.evolve(record, version=record.version + 1, customer_name="Eva")
+            if new:
+                agent, base = attrs.evolve(agent, id="eva", holding=(), version=1), 0
+            else:
+                base = agent.version
+                agent = attrs.evolve(agent, holding=(), version=base + 1)
+            txn.save_last(
+                Changes(
+                    conversations=((changed, record.version),),
+                    agents=((attrs.evolve(agent, queues=queues), base),),
+                )
+            )
+        _check(store)
+        states.append(_state(store))
+    assert states[0] == states[1]
+    assert sorted(states[0]["members"]) == sorted({"support", *queues})
+
+
 _STATES = st.sampled_from(list(AgentState))
 _TIMES = st.none() | st.sampled_from([0.0, -0.0, T0, T0 + 1])
 
@@ -184,3 +220,10 @@ def test_the_routing_key_is_the_properties(
     assert found == expected
     if found is not None and expected is not None:  # the same value, sign and all
         assert [repr(value) for value in found] == [repr(value) for value in expected]
+
+
+def test_a_record_is_never_false() -> None:
+    """``txn.conversation`` reads ``recent.get(id) or <unpacked>``: a record kept must be
+    true, so its class defines no truth of its own."""
+    assert not hasattr(Conversation, "__bool__")
+    assert not hasattr(Conversation, "__len__")

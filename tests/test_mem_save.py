@@ -3,7 +3,10 @@ record among the recent ones is compared field by field with the one saved (the 
 move only where a key they read changed), the record saved last is stored in place when
 it is already the newest of ``_recent``, an agent routable neither before nor after
 touches no routing index, and an event class is given its packer the first time it is
-saved. Each index is checked here against the one rebuilt from the records."""
+saved. Each index is checked here against the one rebuilt from the records, on both of
+``save_last``'s paths: a store without an outbox saves a command's common shape on its own
+path, one with an outbox goes through the general one (``tests/test_mem_fast_save.py``
+holds the two equal)."""
 
 from __future__ import annotations
 
@@ -89,13 +92,17 @@ def _check(store: MemoryStore) -> None:
         assert store._packed_conversations[newest] is None
 
 
+_OUTBOX = pytest.mark.parametrize("outbox", [True, False], ids=["general", "common shape"])
+
+
+@_OUTBOX
 @settings(max_examples=40, deadline=None)
 @given(scenarios(max_steps=40))
-def test_the_indexes_stay_those_of_the_records(scenario: Scenario) -> None:
+def test_the_indexes_stay_those_of_the_records(outbox: bool, scenario: Scenario) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(memory, "_RECENT", 3)  # records go packed and come back often
         clock = ManualClock(scenario.start)
-        store = MemoryStore()
+        store = MemoryStore(outbox=outbox)
         desk = Desk(store=store, clock=clock)
         for number, step in enumerate(scenario.steps):
             clock.set(step.at)
@@ -108,10 +115,10 @@ def test_the_indexes_stay_those_of_the_records(scenario: Scenario) -> None:
                 _check(store)
 
 
-def _store(*, packed: bool) -> tuple[MemoryStore, str]:
+def _store(*, packed: bool, outbox: bool = True) -> tuple[MemoryStore, str]:
     """A store with one queued chat (a queue without agents), its record kept as saved
     or (``packed``) packed."""
-    store = MemoryStore()
+    store = MemoryStore(outbox=outbox)
     desk = Desk(store=store, clock=ManualClock(T0))
     desk.add_queue("support", ["Resolved"])
     desk.add_queue("billing", ["Resolved"])
@@ -133,9 +140,10 @@ def _save(store: MemoryStore, chat: str, **fields: Any) -> None:
     _check(store)
 
 
+@_OUTBOX
 @pytest.mark.parametrize("packed", [False, True], ids=["record", "packed"])
-def test_each_key_an_index_reads_moves_it(packed: bool) -> None:
-    store, chat = _store(packed=packed)
+def test_each_key_an_index_reads_moves_it(packed: bool, outbox: bool) -> None:
+    store, chat = _store(packed=packed, outbox=outbox)
     _check(store)
     assert store._queued["support"]
     _save(store, chat, queue="billing")  # queued: moves to the other queue's index
@@ -159,8 +167,9 @@ def test_each_key_an_index_reads_moves_it(packed: bool) -> None:
     assert store._closed == [(T0 + 5, chat)]
 
 
-def test_a_record_saved_again_is_the_newest_of_the_recent_ones() -> None:
-    store = MemoryStore()
+@_OUTBOX
+def test_a_record_saved_again_is_the_newest_of_the_recent_ones(outbox: bool) -> None:
+    store = MemoryStore(outbox=outbox)
     desk = Desk(store=store, clock=ManualClock(T0))
     desk.add_queue("support", ["Resolved"])
     first = desk.start_chat("support", "Karel", "k@example.com")
@@ -239,10 +248,11 @@ def test_an_undone_save_and_an_archive_leave_no_record_to_store_in_place() -> No
     assert chat not in store._packed_conversations
 
 
-def test_with_no_record_kept_every_save_is_packed() -> None:
+@_OUTBOX
+def test_with_no_record_kept_every_save_is_packed(outbox: bool) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(memory, "_RECENT", 0)
-        store, chat = _store(packed=False)
+        store, chat = _store(packed=False, outbox=outbox)
         assert not store._recent
         _save(store, chat, customer_name="Karel N.")
         _save(store, chat, customer_name="Karel Novák")

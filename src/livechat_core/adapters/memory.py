@@ -892,10 +892,9 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         return found
 
     def conversation(self, conversation_id: str) -> Conversation | None:
-        found = self._recent.get(conversation_id)
-        if found is None:  # packed (or none): unpacked and kept among the recent few
-            return self._store._record(conversation_id)
-        return found
+        # packed (or none): unpacked and kept among the recent few (a record is never
+        # false: no ``__bool__`` or ``__len__``)
+        return self._recent.get(conversation_id) or self._store._record(conversation_id)
 
     def queued(self, queues: Collection[str], limit: int) -> list[Conversation]:
         indexes = self._store._queued
@@ -1047,34 +1046,63 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
             state = conversation.state
             old_state = previous.state
             if state is not old_state and state != old_state:
-                moved = (
-                    state in _INDEXED
-                    or old_state in _INDEXED
+                if (
+                    old_state in _INDEXED
+                    or state == _QUEUED
                     or conversation.asset != previous.asset
-                )
-            else:
-                moved = conversation.asset != previous.asset or (
-                    state == _QUEUED
-                    and (
-                        conversation.queue != previous.queue
-                        or conversation.started_at != previous.started_at
+                ):
+                    store._reindex(conversation_id, _HEADS(previous), _HEADS(conversation))
+                elif state == _CLOSED:
+                    # closed from an open state only its asset's index keys on, in the
+                    # same asset: ``_reindex``'s two steps for it, inline (out of the
+                    # asset's open conversations, into the heap ``archive`` reads)
+                    open_there = store._open_by_asset.get(previous.asset)
+                    if open_there is not None:
+                        open_there.pop(conversation_id, None)
+                    closed_at = conversation.closed_at
+                    heapq.heappush(
+                        store._closed,
+                        (0.0 if closed_at is None else closed_at, conversation_id),
                     )
+            elif conversation.asset != previous.asset or (
+                state == _QUEUED
+                and (
+                    conversation.queue != previous.queue
+                    or conversation.started_at != previous.started_at
                 )
-            if moved:
+            ):
                 store._reindex(conversation_id, _HEADS(previous), _HEADS(conversation))
-            # the next deadline is the legs': the same legs, the same deadline
-            if conversation.legs is not previous.legs:
-                deadline = conversation.next_deadline
+            # the next deadline is the legs': the same legs, the same deadline (and one
+            # leg's is its own, ``Conversation.next_deadline`` without the property's call)
+            legs = conversation.legs
+            if legs is not previous.legs:
+                deadline = legs[0].deadline if len(legs) == 1 else conversation.next_deadline
                 if deadline is not None or conversation_id in store._deadlines:
                     store._put_deadline(conversation_id, deadline)
+        elif stored is None:
+            # new: in no index yet. ``_reindex`` from no keys, inline for an open
+            # conversation that is not queued (in its asset's open ones only), and
+            # ``_put_deadline`` from none (a conversation that is not stored has no
+            # deadline: archiving and undoing a new one drop it)
+            if conversation.state in _INDEXED:
+                store._reindex(conversation_id, None, _HEADS(conversation))
+            else:
+                asset = conversation.asset
+                open_here = store._open_by_asset.get(asset)
+                if open_here is None:
+                    open_here = store._open_by_asset[asset] = {}
+                open_here[conversation_id] = None
+            legs = conversation.legs
+            if legs:
+                deadline = legs[0].deadline if len(legs) == 1 else conversation.next_deadline
+                if deadline is not None:
+                    store._deadlines[conversation_id] = deadline
+                    store._due.add((deadline, conversation_id))
         else:
-            # new, or packed: ``_reindex`` touches only the keys that changed
-            store._reindex(
-                conversation_id,
-                None if stored is None else _PACKED_HEADS(stored),
-                _HEADS(conversation),
-            )
-            deadline = conversation.next_deadline
+            # packed: ``_reindex`` touches only the keys that changed
+            store._reindex(conversation_id, _PACKED_HEADS(stored), _HEADS(conversation))
+            legs = conversation.legs
+            deadline = legs[0].deadline if len(legs) == 1 else conversation.next_deadline
             if deadline is not None or conversation_id in store._deadlines:
                 store._put_deadline(conversation_id, deadline)
         # kept in ``recent`` only, the most recently used last: stored in place if saved
