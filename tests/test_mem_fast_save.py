@@ -38,13 +38,13 @@ class _General(MemoryStore):
 
 def _fast_store() -> MemoryStore:
     store = MemoryStore(outbox=False)
-    assert memory._MemoryTransaction(store)._fast
+    assert store._transaction_type is memory._MemoryTransaction
     return store
 
 
 def _general_store() -> MemoryStore:
     store = _General(outbox=False)
-    assert not memory._MemoryTransaction(store)._fast
+    assert store._transaction_type is memory._GeneralTransaction
     return store
 
 

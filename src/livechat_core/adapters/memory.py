@@ -14,7 +14,7 @@ import math
 import operator
 import struct
 import threading
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right, insort
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
@@ -140,6 +140,11 @@ class MemoryStore(Store):
         # tracked by the garbage collector, whose full collections then grow with them).
         self._outbox: dict[str, int] = {}
         self._spare: _MemoryTransaction | None = None  # see ``transact``
+        # a store without an outbox checking versions the way ``_check`` is written saves
+        # a command's common shape on a path of its own (``_MemoryTransaction.save_last``)
+        self._transaction_type = (
+            _MemoryTransaction if self._inline_check and not outbox else _GeneralTransaction
+        )
         self._kept_outbox = self._outbox if outbox else None
 
     # whether a save checks the versions the way ``_check`` is written here (a subclass
@@ -155,7 +160,7 @@ class MemoryStore(Store):
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreTransaction]:
         """One transaction at a time; ``save`` applies all changes or none."""
-        return _MemoryTransaction(self)
+        return self._transaction_type(self)
 
     def transact(self, body: Callable[[StoreTransaction, _A], _T], argument: _A) -> _T:
         """``Store.transact``: the lock held around the body, with no context-manager
@@ -171,7 +176,7 @@ class MemoryStore(Store):
         txn = self._spare
         self._spare = None
         if txn is None:
-            txn = _MemoryTransaction(self)
+            txn = self._transaction_type(self)
         try:
             return body(txn, argument)
         except BaseException:
@@ -622,8 +627,10 @@ class _SortedKeys:
         if index < 0:  # below the first key, or none: not there
             raise KeyError(key)
         block = self._blocks[index]
-        position = bisect_left(block, key)
-        if position == len(block) or block[position] != key:
+        # the last key not above ``key``: the block's first is not (it is the one found
+        # in ``firsts``), so there is one
+        position = bisect_right(block, key) - 1
+        if block[position] != key:
             raise KeyError(key)
         del block[position]
         if not block:
@@ -828,7 +835,7 @@ def _packer(cls: type[Event]) -> Callable[[Event], _Packed]:
 class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransaction"]):
     """Holds the store's lock from ``__enter__`` to ``__exit__``."""
 
-    __slots__ = ("_agents", "_fast", "_inline_check", "_recent", "_store", "_undo")
+    __slots__ = ("_agents", "_inline_check", "_recent", "_store", "_undo")
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
@@ -837,9 +844,6 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         self._agents = store._agents
         self._recent = store._recent
         self._inline_check = store._inline_check  # (a slot: read faster than the class's)
-        # whether ``save_last`` may take its common shape's path (``_save_any`` writes
-        # the outbox and calls a subclass's own ``_check``)
-        self._fast = store._inline_check and store._kept_outbox is None
 
     def __enter__(self) -> _MemoryTransaction:
         store = self._store
@@ -962,10 +966,11 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         before the first write). Once it returned, the writes stand.
 
         A command's save is the hottest path of the store: the common shape (one
-        conversation, at most one agent, no queue, deleted asset or redaction, a store
-        without an outbox checking versions the way ``_check`` is written) is saved here,
-        each field read once; any other goes through :meth:`_save_any`, the general path,
-        which this one equals on the changes it takes."""
+        conversation, at most one agent, no queue, deleted asset or redaction) is saved
+        here, each field read once; any other goes through :meth:`_save_any`, the general
+        path, which this one equals on the changes it takes. (A store keeping an outbox or
+        checking versions with a ``_check`` of its own has ``_GeneralTransaction``
+        objects, whose ``save_last`` is the general path.)"""
         try:
             # one conversation and at most one agent: unpacking any other number raises
             # (the general path's changes, rarely)
@@ -978,7 +983,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         except ValueError:
             self._save_any(changes)
             return
-        if changes.queues or changes.deleted_assets or changes.redactions or not self._fast:
+        if changes.queues or changes.deleted_assets or changes.redactions:
             self._save_any(changes)
             return
         store = self._store
@@ -1001,29 +1006,28 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         # the events, packed and logged first: a packer that fails takes back what was
         # logged (nothing else is written before)
         events = changes.events
-        if events:
-            log = store._log
-            tail = log.tail  # (``_Log``: appended to in place, sealed after)
-            log_positions = store._log_positions
-            logged = position = log.start + len(tail)
-            try:
-                for event in events:
-                    flat = _PACKERS[type(event)](event)  # what may fail, first
-                    key = (event.aggregate, event.aggregate_id)
-                    tail.append(flat)
-                    position += 1
-                    positions = log_positions.get(key)
-                    if positions is None:
-                        log_positions[key] = bytearray(_PACK_POSITION(position))
-                    else:
-                        positions += _PACK_POSITION(position)
-            except BaseException:
-                # the events logged before the one that failed: taken back
-                for event in reversed(events[: position - logged]):
-                    store._unlog((event.aggregate, event.aggregate_id))
-                raise
-            if len(tail) >= _CHUNK:
-                log.seal()
+        log = store._log  # (a command saves events: not asked whether there are any)
+        tail = log.tail  # (``_Log``: appended to in place, sealed after)
+        log_positions = store._log_positions
+        logged = position = log.start + len(tail)
+        try:
+            for event in events:
+                flat = _PACKERS[type(event)](event)  # what may fail, first
+                key = (event.aggregate, event.aggregate_id)
+                tail.append(flat)
+                position += 1
+                positions = log_positions.get(key)
+                if positions is None:
+                    log_positions[key] = bytearray(_PACK_POSITION(position))
+                else:
+                    positions += _PACK_POSITION(position)
+        except BaseException:
+            # the events logged before the one that failed: taken back
+            for event in reversed(events[: position - logged]):
+                store._unlog((event.aggregate, event.aggregate_id))
+            raise
+        if len(tail) >= _CHUNK:
+            log.seal()
         if agent is not None:
             # ``_put_agent``, its common case (the same queues) inline, with the agent
             # read for the check
@@ -1249,6 +1253,16 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         if changes.redactions:
             for conversation_id, message_id, text in changes.redactions:
                 store._redact(conversation_id, message_id, text)
+
+
+class _GeneralTransaction(_MemoryTransaction):
+    """The transaction of a store that keeps an outbox or overrides ``_check``: its
+    ``save_last`` is the general path (the common shape's writes no outbox and checks
+    versions the way ``MemoryStore._check`` is written)."""
+
+    __slots__ = ()
+
+    save_last = _MemoryTransaction._save_any
 
 
 # every event class's packer, made before the first save needs it
