@@ -227,3 +227,17 @@ def test_a_record_is_never_false() -> None:
     true, so its class defines no truth of its own."""
     assert not hasattr(Conversation, "__bool__")
     assert not hasattr(Conversation, "__len__")
+
+
+def test_a_conflict_on_the_general_path_chains_no_error_of_the_shape_test() -> None:
+    """Changes of another shape (no conversation here) fail to unpack as the common one:
+    what the general path then raises is not chained to that ``ValueError``."""
+    store = _fast_store()
+    _one_chat(store)
+    with store.transaction(write=False) as txn:
+        agent = txn.agent("jana")
+    assert agent is not None
+    stale = Changes(agents=((attrs.evolve(agent, version=agent.version + 1), 0),))
+    with pytest.raises(ConcurrencyConflict) as raised, store.transaction() as txn:
+        txn.save_last(stale)
+    assert raised.value.__context__ is None

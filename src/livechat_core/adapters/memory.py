@@ -66,7 +66,7 @@ def _routing_key(agent: Agent) -> tuple[float, str] | None:
     """The agent's key in the routing indexes, ``None`` if not routable:
     ``routing_key(agent) if agent.routable else None`` with the properties' expressions
     written out (a plain function's call is cheaper than a property's, which re-enters
-    the interpreter; ``tests/test_mem_fast_agents.py`` holds them equal)."""
+    the interpreter; ``tests/test_mem_fast_save.py`` holds them equal)."""
     if agent.state is not _AVAILABLE or len(agent.holding) >= agent.capacity:
         return None
     since = agent.last_offer_at  # ``Agent.waiting_since``
@@ -971,6 +971,7 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         path, which this one equals on the changes it takes. (A store keeping an outbox or
         checking versions with a ``_check`` of its own has ``_GeneralTransaction``
         objects, whose ``save_last`` is the general path.)"""
+        conversation: Conversation | None
         try:
             # one conversation and at most one agent: unpacking any other number raises
             # (the general path's changes, rarely)
@@ -981,9 +982,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
             else:
                 agent = None
         except ValueError:
-            self._save_any(changes)
-            return
-        if changes.queues or changes.deleted_assets or changes.redactions:
+            conversation = None  # (saved below: an error it raises chains no ValueError)
+        if conversation is None or changes.queues or changes.deleted_assets or changes.redactions:
             self._save_any(changes)
             return
         store = self._store
@@ -1257,8 +1257,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
 
 class _GeneralTransaction(_MemoryTransaction):
     """The transaction of a store that keeps an outbox or overrides ``_check``: its
-    ``save_last`` is the general path (the common shape's writes no outbox and checks
-    versions the way ``MemoryStore._check`` is written)."""
+    ``save_last`` is the general path (the common shape's path writes no outbox and
+    checks versions the way ``MemoryStore._check`` is written)."""
 
     __slots__ = ()
 
