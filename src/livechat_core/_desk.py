@@ -237,6 +237,7 @@ def _new_id() -> str:
 
 
 _EARLIEST: Final = -MAX_SECONDS
+_NO_PREFETCH: Final = StoreTransaction.prefetch  # a store's that needs none
 _OWN: Final = 128  # records remembered as saved by the desk (see ``Desk._saved``)
 _BATCHES_LOCK: Final = threading.Lock()
 
@@ -244,6 +245,11 @@ TICK_BATCH: Final = 100
 """How many due conversations one transaction of :meth:`Desk.tick` fires at most: few
 enough that a batch's records stay among the memory store's unpacked ones while the
 transaction reads them again (``docs/decisions.md``)."""
+
+
+def _through_handle(self: Desk, command: cmd.Command) -> list[Event]:
+    """``_commit`` of a :class:`Desk` subclass that overrides ``handle``: its ``handle``."""
+    return self.handle(command)
 
 
 class _DueWindow:
@@ -449,12 +455,13 @@ class Desk:
         self._retries = check_count(retries, "retries", low=0, high=10_000)
         self._local = threading.local()  # .batch: this thread's batch() transaction
         # The latest time this desk ran a command at: its time never goes backwards.
-        self._high_water = -math.inf
+        # (never below the earliest time a clock may give: ``_attempt`` relies on it)
+        self._high_water = _EARLIEST
         self._metrics = metrics
         # batch() blocks open in any thread: none → no thread-local lookup per command
         self._batches = 0
-        # the records this desk saved last, by id (see ``_changed_floor``)
-        self._own: dict[str, Conversation | Agent] = {}
+        # the versions of the records this desk saved last, by id (see ``_changed_floor``)
+        self._own: dict[str, int] = {}
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -471,24 +478,52 @@ class Desk:
         """
         if not isinstance(command, cmd.Command):
             raise InvalidArgument(f"not a livechat command: {command!r}")
+        if isinstance(command, cmd.Tick):
+            return self._handle_general(command)
+        # ``Desk``'s own: a subclass's ``_commit`` may be a way back to ``handle``
+        return Desk._commit(self, command)
+
+    def _commit(self, command: cmd.Command) -> list[Event]:
+        """:meth:`handle` of a command that is not a tick, without the checks of what
+        it is: the way the desk's own command methods hand it what they built.
+
+        The common case (no metrics, no :meth:`batch` block open) runs here, the way
+        :meth:`_run`'s first attempt does; everything else goes the general way. A
+        subclass that overrides :meth:`handle` has its command methods go through its
+        ``handle`` (``__init_subclass__``), as they did when they called it.
+        """
+        if self._metrics is not None or self._batches:
+            return self._handle_general(command)
+        try:
+            try:
+                changes = self.store.transact(self._attempt, command)
+            except ConcurrencyConflict:
+                return self._retry(command, None, None, None, 1)[0]
+        except LivechatError as error:
+            # the code only: a refusal's message may quote what a customer typed
+            _log.info("%s refused: %s", type(command).__name__, error.code)
+            raise
+        self._saved(changes)  # what was committed
+        if self.transport is not None:
+            self._relay_committed()
+        return list(changes.events)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.handle is not Desk.handle:
+            # the command methods hand their commands to the subclass's ``handle``
+            cls._commit = _through_handle  # type: ignore[method-assign]
+
+    def _handle_general(self, command: cmd.Command) -> list[Event]:
+        """:meth:`handle` the general way: a tick, a command inside a :meth:`batch`
+        block, a command whose time and outcome the metrics take."""
         metrics = self._metrics
         if metrics is None:  # nobody reads the time a command took: it is not taken
             try:
                 if isinstance(command, cmd.Tick):
                     return self._tick(command.now, [0])
-                if self._batches:
-                    return self._run(command, None, None)[0]
-                # the common case (``_run``'s first attempt), the shortest way
-                try:
-                    changes = self.store.transact(self._attempt, command)
-                except ConcurrencyConflict:
-                    return self._retry(command, None, None, None, 1)[0]
-                self._saved(changes)  # what was committed
-                if self.transport is not None:
-                    self._relay_committed()
-                return list(changes.events)
+                return self._run(command, None, None)[0]
             except LivechatError as error:
-                # the code only: a refusal's message may quote what a customer typed
                 _log.info("%s refused: %s", type(command).__name__, error.code)
                 raise
         started = time.perf_counter()
@@ -532,25 +567,44 @@ class Desk:
         inline: a store without prefetch, a clock that gives a float, and records this
         desk committed itself (or a time floor no later than the clock's). The caller
         remembers the records (:meth:`_saved`) once the transaction committed."""
-        if type(txn).prefetch is not StoreTransaction.prefetch:
+        if type(txn).prefetch is not _NO_PREFETCH:
             changes, _ = self._decide(txn, command, None, None)
         else:
             try:
                 now = self.clock()
             except Exception as error:
                 raise _clock_raised(error) from error
-            if not (type(now) is float and _EARLIEST <= now <= MAX_SECONDS):
-                now = _clock_time(now)
-            if now < self._high_water:
-                now = self._high_water
+            # ``_high_water`` is never below the earliest time (``__init__``): one test
+            # finds a float in range and not behind the desk's latest time
+            if not (type(now) is float and self._high_water <= now <= MAX_SECONDS):
+                now = max(_clock_time(now), self._high_water)
             changes = decide(txn, command, now, self._settings)
-            if self._changed_floor(txn, changes) <= now:
+            # The time floor (``_changed_floor``) of records whose stored version this
+            # desk committed itself is no later than its latest time: not even worked
+            # out. (A tuple plus an empty one is the same tuple: no copy for a message.)
+            own = self._own
+            for record, base in changes.conversations + changes.agents:
+                if not base:  # a new record: ``_own`` grows by it (see ``_saved``)
+                    if len(own) > _OWN:
+                        own.clear()
+                elif own.get(record.id) != base:
+                    changes = self._floored(txn, command, changes, now)
+                    break
+            else:
                 self._high_water = now
-            else:  # the records changed hold a later time: decided again at that one
-                changes, _ = self._decide(txn, command, None, None)
         if changes.events or changes:
             txn.save_last(changes)
         return changes  # remembered by the caller once committed (``_saved``)
+
+    def _floored(
+        self, txn: StoreTransaction, command: cmd.Command, changes: Changes, now: float
+    ) -> Changes:
+        """``changes``, decided at ``now``, if the stored records they change hold no
+        later time; else ``command`` decided again (by :meth:`_decide`) at that time."""
+        if self._changed_floor(txn, changes) <= now:
+            self._high_water = now
+            return changes
+        return self._decide(txn, command, None, None)[0]
 
     def _retry(
         self,
@@ -611,17 +665,19 @@ class Desk:
         )
 
     def _saved(self, changes: Changes) -> None:
-        """Remember the records this desk saved last, once committed (or saved in a
-        :meth:`batch` block, which forgets them all if it does not commit): their times
-        are at most the time it ran at, so the next command's time floor need not read
-        them again."""
+        """Remember the versions of the records this desk saved last, once committed (or
+        saved in a :meth:`batch` block, which forgets them all if it does not commit):
+        their times are at most the time it ran at, so the next command's time floor
+        need not read them again.
+
+        ``_own`` is kept bounded where a save can make it grow: by the time floor, which
+        every save this remembers went through first (``_attempt`` or
+        ``_changed_floor``), and which sees each record a save adds, a new one or one
+        whose stored version is not the desk's own.
+        """
         own = self._own
-        if len(own) > _OWN:
-            own.clear()
-        for conversation, _ in changes.conversations:
-            own[conversation.id] = conversation
-        for agent, _ in changes.agents:
-            own[agent.id] = agent
+        for record, _ in changes.conversations + changes.agents:
+            own[record.id] = record.version
 
     def _now(self) -> float:
         """The clock's time, checked: ``ClockError`` unless a finite number of seconds."""
@@ -643,20 +699,18 @@ class Desk:
         """
         latest = -math.inf
         own = self._own
+        if len(own) > _OWN:  # (see ``_saved``)
+            own.clear()
         for conversation, base in changes.conversations:
-            if base:
-                mine = own.get(conversation.id)
-                if mine is None or mine.version != base:
-                    stored = txn.conversation(conversation.id)
-                    if stored is not None and stored is not mine:
-                        latest = max(latest, _latest_time(stored))
+            if base and own.get(conversation.id) != base:
+                stored = txn.conversation(conversation.id)
+                if stored is not None:
+                    latest = max(latest, _latest_time(stored))
         for agent, base in changes.agents:
-            if base:
-                mine_agent = own.get(agent.id)
-                if mine_agent is None or mine_agent.version != base:
-                    stored_agent = txn.agent(agent.id)
-                    if stored_agent is not None and stored_agent is not mine_agent:
-                        latest = max(latest, _latest_time(stored_agent))
+            if base and own.get(agent.id) != base:
+                stored_agent = txn.agent(agent.id)
+                if stored_agent is not None:
+                    latest = max(latest, _latest_time(stored_agent))
         return latest
 
     def _decide(
@@ -825,7 +879,7 @@ class Desk:
         default_wrap_up_reason: str | None = None,
     ) -> list[Event]:
         """Add a queue (or change its configuration) with its list of wrap-up reasons."""
-        return self.handle(
+        return self._commit(
             cmd.AddQueue(
                 name=name,
                 wrap_up_reasons=wrap_up_reasons,
@@ -839,21 +893,21 @@ class Desk:
         self, agent_id: str, name: str, queues: Sequence[str], capacity: int = 1
     ) -> list[Event]:
         """Log an agent in, idle, serving ``queues`` with up to ``capacity`` chats."""
-        return self.handle(
+        return self._commit(
             cmd.Login(agent_id=agent_id, name=name, queues=queues, capacity=capacity)
         )
 
     def logout(self, agent_id: str) -> list[Event]:
         """Log an agent out; refused while they hold an offered, active or wrapping leg."""
-        return self.handle(_LOGOUT(agent_id))
+        return self._commit(_LOGOUT(agent_id))
 
     def set_available(self, agent_id: str) -> list[Event]:
         """Make an agent available (the manual way out of RONA); routing may offer at once."""
-        return self.handle(_SET_AVAILABLE(agent_id))
+        return self._commit(_SET_AVAILABLE(agent_id))
 
     def set_idle(self, agent_id: str, reason: str) -> list[Event]:
         """Make an agent idle with a reason code; their pending offers are withdrawn."""
-        return self.handle(_SET_IDLE(agent_id, reason))
+        return self._commit(_SET_IDLE(agent_id, reason))
 
     def start_chat(
         self,
@@ -865,18 +919,18 @@ class Desk:
     ) -> str:
         """A customer starts a chat in ``queue``; returns the new conversation's id."""
         conversation_id = self._new_id()
-        self.handle(
+        self._commit(
             _START_CHAT(conversation_id, queue, customer_name, customer_contact, proactive, asset)
         )
         return conversation_id
 
     def accept(self, agent_id: str, conversation_id: str) -> list[Event]:
         """Accept the agent's pending offer (a chat, a transfer or a conference)."""
-        return self.handle(_ACCEPT(agent_id, conversation_id))
+        return self._commit(_ACCEPT(agent_id, conversation_id))
 
     def decline(self, agent_id: str, conversation_id: str) -> list[Event]:
         """Decline the agent's pending offer; the chat is offered to somebody else."""
-        return self.handle(_DECLINE(agent_id, conversation_id))
+        return self._commit(_DECLINE(agent_id, conversation_id))
 
     def send_agent_message(self, agent_id: str, conversation_id: str, text: str) -> list[Event]:
         """Send an agent message (composer rules: 1000 code points, no ``<`` or ``>``)."""
@@ -885,7 +939,7 @@ class Desk:
         except ComposerError as error:
             self._with_state(error)
             raise
-        return self.handle(command)
+        return self._commit(command)
 
     def send_customer_message(self, conversation_id: str, text: str) -> list[Event]:
         """The customer sends a message (card numbers are masked before storing)."""
@@ -894,7 +948,7 @@ class Desk:
         except ComposerError as error:
             self._with_state(error)
             raise
-        return self.handle(command)
+        return self._commit(command)
 
     def _with_state(self, error: ComposerError) -> None:
         """Give a composer refusal (raised as a message command is made) the
@@ -908,39 +962,39 @@ class Desk:
         self, agent_id: str, conversation_id: str, target_agent_id: str
     ) -> list[Event]:
         """Transfer to another available agent; the owner's leg goes to wrap-up at once."""
-        return self.handle(_TRANSFER_TO_AGENT(agent_id, conversation_id, target_agent_id))
+        return self._commit(_TRANSFER_TO_AGENT(agent_id, conversation_id, target_agent_id))
 
     def transfer_to_queue(self, agent_id: str, conversation_id: str, queue: str) -> list[Event]:
         """Transfer to a queue; the owner's leg goes to wrap-up at once."""
-        return self.handle(_TRANSFER_TO_QUEUE(agent_id, conversation_id, queue))
+        return self._commit(_TRANSFER_TO_QUEUE(agent_id, conversation_id, queue))
 
     def request_conference(
         self, agent_id: str, conversation_id: str, guest_agent_id: str
     ) -> list[Event]:
         """Invite another available agent into the chat."""
-        return self.handle(_REQUEST_CONFERENCE(agent_id, conversation_id, guest_agent_id))
+        return self._commit(_REQUEST_CONFERENCE(agent_id, conversation_id, guest_agent_id))
 
     def end_conference(self, agent_id: str, conversation_id: str) -> list[Event]:
         """The owner ends the conference (or withdraws the invitation), or the guest leaves."""
-        return self.handle(_END_CONFERENCE(agent_id, conversation_id))
+        return self._commit(_END_CONFERENCE(agent_id, conversation_id))
 
     def customer_end(self, conversation_id: str) -> list[Event]:
         """The customer clicks "End chat" in the widget."""
-        return self.handle(_CUSTOMER_END(conversation_id))
+        return self._commit(_CUSTOMER_END(conversation_id))
 
     def delete_asset(self, asset: str) -> list[Event]:
         """An administrator deletes an asset: its conversations are interrupted."""
-        return self.handle(_DELETE_ASSET(asset))
+        return self._commit(_DELETE_ASSET(asset))
 
     def end(self, agent_id: str, conversation_id: str) -> list[Event]:
         """The owner ends the chat; every active leg goes to wrap-up."""
-        return self.handle(_END(agent_id, conversation_id))
+        return self._commit(_END(agent_id, conversation_id))
 
     def submit_wrap_up(
         self, agent_id: str, conversation_id: str, reason: str, notes: str = ""
     ) -> list[Event]:
         """Submit the agent's own wrap-up with a reason from the queue's list."""
-        return self.handle(_SUBMIT_WRAP_UP(agent_id, conversation_id, reason, notes))
+        return self._commit(_SUBMIT_WRAP_UP(agent_id, conversation_id, reason, notes))
 
     def tick(self, now: float | None = None) -> list[Event]:
         """Fire every deadline expired at ``now`` (the clock's time when omitted).
