@@ -1,7 +1,9 @@
 """The application service: load, decide, save with the events, publish.
 
 :class:`Desk` is the one object users hold. Each SPEC section 9 method builds a command
-and calls :meth:`Desk.handle`, which runs :func:`._core.decide` inside one store
+and hands it to :meth:`Desk.handle` (to its common path, ``Desk._commit``, which skips
+the checks of what an arbitrary object is; through ``handle`` itself in a subclass that
+overrides it). ``handle`` runs :func:`._core.decide` inside one store
 transaction, saves the changes with their events and outbox entries, retries a bounded
 number of times when another writer won the race for the same records, and finally
 relays the outbox to the transport.
