@@ -1012,9 +1012,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
         logged = position = log.start + len(tail)
         try:
             for event in events:
-                flat = _PACKERS[type(event)](event)  # what may fail, first
                 key = (event.aggregate, event.aggregate_id)
-                tail.append(flat)
+                tail.append(_PACKERS[type(event)](event))  # (what may fail: packing)
                 position += 1
                 positions = log_positions.get(key)
                 if positions is None:
