@@ -265,3 +265,29 @@ def test_the_records_a_desk_remembers_as_its_own_stay_few() -> None:
     # after the clearing, the records are remembered again as the desk saves them
     desk.send_agent_message("jana", chats[-1], "Again")
     assert desk._own[chats[-1]] == desk.conversation(chats[-1]).version
+
+
+def test_metrics_and_batch_blocks_send_the_methods_the_general_way() -> None:
+    """One counter says why a command may not take the short way: the metrics hook, and
+    each open ``batch()`` block; it goes back to what it was when a block ends."""
+    seen: list[tuple[str, str, int]] = []
+    measured = Desk(
+        clock=ManualClock(T0),
+        metrics=lambda name, outcome, _, lost: seen.append((name, outcome, lost)),
+    )
+    plain = Desk(clock=ManualClock(T0))
+    for desk in (measured, plain):
+        before = desk._general
+        with desk.batch():
+            desk.add_queue("support", ["Resolved"])
+            assert desk._general == before + 1
+            with pytest.raises(LivechatError):
+                desk.accept("jana", "nothing")
+        assert desk._general == before
+        desk.login("jana", "Jana", ["support"])
+    assert (measured._general, plain._general) == (1, 0)
+    assert seen == [
+        ("AddQueue", "ok", 0),
+        ("Accept", "unknown_conversation", 0),
+        ("Login", "ok", 0),
+    ]

@@ -460,8 +460,10 @@ class Desk:
         # (never below the earliest time a clock may give: ``_attempt`` relies on it)
         self._high_water = _EARLIEST
         self._metrics = metrics
-        # batch() blocks open in any thread: none → no thread-local lookup per command
-        self._batches = 0
+        # Why a command may not take the common way (``_commit``): one for the metrics
+        # hook, one more for each batch() block open in any thread (none → no
+        # thread-local lookup per command).
+        self._general = 0 if metrics is None else 1
         # the versions of the records this desk saved last, by id (see ``_changed_floor``)
         self._own: dict[str, int] = {}
 
@@ -494,7 +496,7 @@ class Desk:
         subclass that overrides :meth:`handle` has its command methods go through its
         ``handle`` (``__init_subclass__``), as they did when they called it.
         """
-        if self._metrics is not None or self._batches:
+        if self._general:  # metrics to take, or a batch() block open
             return self._handle_general(command)
         try:
             try:
@@ -550,7 +552,7 @@ class Desk:
         a savepoint of the block's), retrying lost races; its events, and ``window`` as
         the successful attempt left it (a tick batch's cursor). ``lost`` counts the races
         lost (``None``: nobody counts them)."""
-        batch = self._local.__dict__.get("batch") if self._batches else None
+        batch = self._local.__dict__.get("batch") if self._general else None
         if batch is None and window is None:
             # the common case, first: one attempt in a transaction of its own
             try:
@@ -796,12 +798,12 @@ class Desk:
             with self.store.transaction() as txn:
                 self._local.batch = txn
                 with _BATCHES_LOCK:
-                    self._batches += 1
+                    self._general += 1
                 try:
                     yield
                 finally:
                     with _BATCHES_LOCK:
-                        self._batches -= 1
+                        self._general -= 1
                     self._local.batch = None
         except BaseException:
             # the block's saves did not stand: none of its records is this desk's own
