@@ -1003,30 +1003,8 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
             previous_agent = agents.get(agent_id)
             if (0 if previous_agent is None else previous_agent.version) != agent_base:
                 store._check(changes)
-        # the events, packed and logged first: a packer that fails takes back what was
-        # logged (nothing else is written before)
-        events = changes.events
-        log = store._log  # (a command saves events: not asked whether there are any)
-        tail = log.tail  # (``_Log``: appended to in place, sealed after)
-        log_positions = store._log_positions
-        logged = position = log.start + len(tail)
-        try:
-            for event in events:
-                key = (event.aggregate, event.aggregate_id)
-                tail.append(_PACKERS[type(event)](event))  # (what may fail: packing)
-                position += 1
-                positions = log_positions.get(key)
-                if positions is None:
-                    log_positions[key] = bytearray(_PACK_POSITION(position))
-                else:
-                    positions += _PACK_POSITION(position)
-        except BaseException:
-            # the events logged before the one that failed: taken back
-            for event in reversed(events[: position - logged]):
-                store._unlog((event.aggregate, event.aggregate_id))
-            raise
-        if len(tail) >= _CHUNK:
-            log.seal()
+        # the events, packed and logged first (nothing else is written before)
+        self._log_events(changes.events)
         if agent is not None:
             # ``_put_agent``, its common case (the same queues) inline, with the agent
             # read for the check
@@ -1120,6 +1098,34 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
             if len(recent) > _RECENT:
                 store._evict()
 
+    def _log_events(self, events: Sequence[Event]) -> int:
+        """Pack ``events`` and append them to the log and to their aggregates' positions;
+        the log's length before them. What may fail (packing) comes first for each event,
+        and a packer that fails takes back what this call logged before raising."""
+        store = self._store
+        log = store._log
+        tail = log.tail  # (``_Log``: appended to in place, sealed after)
+        log_positions = store._log_positions
+        logged = position = log.start + len(tail)
+        try:
+            for event in events:
+                key = (event.aggregate, event.aggregate_id)
+                tail.append(_PACKERS[type(event)](event))
+                position += 1
+                positions = log_positions.get(key)
+                if positions is None:
+                    log_positions[key] = bytearray(_PACK_POSITION(position))
+                else:
+                    positions += _PACK_POSITION(position)
+        except BaseException:
+            # the events logged before the one that failed: taken back
+            for event in reversed(events[: position - logged]):
+                store._unlog((event.aggregate, event.aggregate_id))
+            raise
+        if len(tail) >= _CHUNK:
+            log.seal()
+        return logged
+
     def _save_any(self, changes: Changes) -> None:
         """``save_last`` of any changes (the general path).
 
@@ -1151,41 +1157,15 @@ class _MemoryTransaction(StoreTransaction, AbstractContextManager["_MemoryTransa
                     store._check(changes)  # raises the conflict
         else:
             store._check(changes)
-        # the events, packed and logged first: a packer that fails takes back what was
-        # logged (nothing else is written before)
+        # the events, packed and logged first (nothing else is written before), then
+        # their outbox entries (their ids read before anything is written)
         events = changes.events
         if events:
-            log = store._log
-            tail = log.tail  # (``_Log``: appended to in place, sealed after)
-            log_positions = store._log_positions
             outbox = store._kept_outbox
-            packers = _PACKERS
-            logged = position = log.start + len(tail)
-            try:
-                for event in events:
-                    # what may fail first (packing, reading the event), then the writes
-                    flat = packers[type(event)](event)
-                    key = (event.aggregate, event.aggregate_id)
-                    if outbox is not None:
-                        event_id = event.id
-                    tail.append(flat)
-                    position += 1
-                    positions = log_positions.get(key)
-                    if positions is None:
-                        log_positions[key] = bytearray(_PACK_POSITION(position))
-                    else:
-                        positions += _PACK_POSITION(position)
-                    if outbox is not None:
-                        outbox[event_id] = position
-            except BaseException:
-                # the events logged before the one that failed: taken back
-                for event in reversed(events[: position - logged]):
-                    store._unlog((event.aggregate, event.aggregate_id))
-                    if outbox is not None:
-                        outbox.pop(event.id, None)
-                raise
-            if len(tail) >= _CHUNK:
-                log.seal()
+            ids = [] if outbox is None else [event.id for event in events]
+            logged = self._log_events(events)
+            if outbox is not None:
+                outbox.update(zip(ids, range(logged + 1, logged + 1 + len(ids)), strict=True))
         if changes.queues:
             for queue, _ in changes.queues:
                 store._queues[queue.name] = queue
