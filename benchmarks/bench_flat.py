@@ -1,6 +1,7 @@
 """How cheap a desk could be with no layers: the lifecycle of ``bench_core.py`` written flat.
 
-Run: ``.venv/bin/python benchmarks/bench_flat.py`` (``--quick`` for a smaller run).
+Run: ``.venv/bin/python benchmarks/bench_flat.py`` (``--quick`` for a smaller run,
+``--instructions`` to count machine instructions too, with valgrind).
 
 Issue 9 asks for a memory-store lifecycle at most 0.5x the naive ``transitions`` one. This
 script measures what the lifecycle's own work costs when nothing else is done, so that the
@@ -31,7 +32,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -339,13 +344,72 @@ def rounds(count: int, number: int) -> dict[str, Any]:
     }
 
 
+FORMS = ("naive", "flat", "desk")
+
+
+def run_lifecycles(form: str, count: int) -> None:
+    """After a warm-up of 30 lifecycles, ``count`` more of ``form``: what
+    :func:`instructions` counts."""
+    if form == "naive":
+        chats: dict[str, bench_core.NaiveChat] = {}
+        for i in range(30 + count):
+            bench_core.naive_lifecycle(chats, i)
+        return
+    desk = bench_core.make_desk()
+    target: Any = desk if form == "desk" else FlatDesk(desk)
+    for i in range(30 + count):
+        bench_core.desk_lifecycle(target, i)
+
+
+def instructions(count: int = 100) -> dict[str, float]:
+    """Machine instructions per lifecycle of each form, counted by valgrind's cachegrind
+    as ``bench_core.py --instructions`` counts them: the difference between ``count``
+    lifecycles and none, divided."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind")
+
+    def counted(form: str, lifecycles: int) -> int:
+        done = subprocess.run(
+            [
+                *(valgrind, "--tool=cachegrind", "--cache-sim=no"),
+                "--cachegrind-out-file=/dev/null",
+                *(sys.executable, __file__, "--run", form, str(lifecycles)),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        assert found is not None, done.stderr
+        return int(found.group(1).replace(",", ""))
+
+    counts = {form: (counted(form, count) - counted(form, 0)) / count for form in FORMS}
+    return {
+        **counts,
+        "flat_ratio": counts["flat"] / counts["naive"],
+        "desk_ratio": counts["desk"] / counts["naive"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer lifecycles and rounds")
+    parser.add_argument(
+        "--instructions", action="store_true", help="machine instructions too (valgrind)"
+    )
+    parser.add_argument("--run", nargs=2, metavar=("FORM", "COUNT"), help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.run:
+        run_lifecycles(options.run[0], int(options.run[1]))
+        return
     check_same_work()
     count, number = (2_000, 5) if options.quick else (10_000, 9)
-    print(json.dumps(rounds(count, number), indent=2))
+    result = rounds(count, number)
+    if options.instructions:
+        result["instructions"] = instructions()
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
