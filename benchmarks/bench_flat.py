@@ -67,6 +67,7 @@ from livechat_core._model import (
     Outcome,
     Role,
     builder,
+    initials,
     updater,
 )
 from livechat_core._pci import number_tail_start
@@ -102,10 +103,6 @@ _NEXT: dict[tuple[ConversationState, str], ConversationState] = {
     for sources, input_, dest, _ in CONVERSATION_MACHINE.table
     for state in (sources if isinstance(sources, frozenset) else {sources})
 }
-
-
-def _initials(name: str) -> str:
-    return "".join(word[0] for word in name.split()[:2]).upper()
 
 
 class FlatDesk:
@@ -218,7 +215,7 @@ class FlatDesk:
             author=author,
             text=text,
             at=now,
-            initials=_initials(author if role is Role.CUSTOMER else self.agents[author].name),
+            initials=initials(author if role is Role.CUSTOMER else self.agents[author].name),
         )
         version = conversation.version + 1
         event = _POSTED(aggregate_id=conversation.id, sequence=version, at=now, message=message)
