@@ -108,6 +108,7 @@ from ._simulation import ShiftConfig, ShiftReport, simulate
 from ._surfaces import Surfaces, render_surfaces
 from .adapters.memory import MemoryStore
 from .adapters.sqlite import SqliteStore
+from .adapters.transports import CallbackTransport, MemoryTransport
 
 if TYPE_CHECKING:
     from .adapters.postgres import PostgresStore
@@ -135,6 +136,7 @@ __all__ = [
     "AgentStateError",
     "AssetDeleted",
     "AsyncDesk",
+    "CallbackTransport",
     "ClockError",
     "Command",
     "CommandRefused",
@@ -169,6 +171,7 @@ __all__ = [
     "MachineDefinitionError",
     "MaskingPolicy",
     "MemoryStore",
+    "MemoryTransport",
     "Message",
     "MessageTooLong",
     "MissingTemplateParameter",

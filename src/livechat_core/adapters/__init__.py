@@ -1,4 +1,5 @@
-"""Store adapters: in memory, SQLite (the embedded default) and PostgreSQL.
+"""Store adapters: in memory, SQLite (the embedded default) and PostgreSQL; and the
+in-process transports (in memory, callback).
 
 Each is chosen by the caller (``Desk(store=SqliteStore("desk.db"))``); the core never
 imports one. The PostgreSQL adapter needs the ``postgres`` extra (psycopg 3).
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .memory import MemoryStore
 from .sqlite import SqliteStore
+from .transports import CallbackTransport, MemoryTransport
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -23,4 +25,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'livechat_core.adapters' has no attribute {name!r}")
 
 
-__all__ = ["MemoryStore", "PostgresStore", "SqliteStore"]
+__all__ = ["CallbackTransport", "MemoryStore", "MemoryTransport", "PostgresStore", "SqliteStore"]
