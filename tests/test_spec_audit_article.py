@@ -764,3 +764,26 @@ def test_a_reopened_sqlite_desk_continues(fake: Faker, clock: ManualClock, tmp_p
     assert desk.agent("a1").state == "rona"
     assert desk.conversation(conversation_id).state == "queued"
     again.close()
+
+
+def test_pci_and_pii_from_faker_never_reach_a_surface(fake: Faker, clock: ManualClock) -> None:
+    desk = Desk(clock=clock)
+    desk.add_queue("Podpora", ["Vyřešeno"])
+    us = Faker("en_US")
+    us.seed_instance(11)
+    for _ in range(25):
+        items = [
+            fake.credit_card_number(),
+            fake.iban(),
+            us.ssn(),
+            fake.email(),
+            mobile(fake.random_element(REGIONS)),
+        ]
+        conversation_id = desk.start_chat("Podpora", person(fake), items[-1])
+        for item in items:
+            desk.send_customer_message(conversation_id, f"{fake.sentence()} {item}")
+        texts = attrs.asdict(desk.surfaces(conversation_id))
+        for item in items:
+            for surface, text in texts.items():
+                assert item not in text, (surface, item)
+                assert digits(item) not in digits(text) or len(digits(item)) < 5, (surface, item)

@@ -950,3 +950,169 @@ def test_cost_does_not_grow_with_transcript_backlog_or_staff(fake: Faker) -> Non
     long_transcript, many = cost(message), cost(new_chat)
     assert long_transcript < 4 * short_transcript
     assert many < 4 * few
+
+
+def test_report_with_transfer_conference_capacity_and_wrap_up_timeout(clock: ManualClock) -> None:
+    """By hand: x (a1 accepts T+5, transfers to a2 at T+25, wraps T+35; a2 accepts T+40,
+    a3 joins T+47 and leaves T+50, wraps T+55; a2 ends T+60, wraps T+70); y (a1, capacity
+    2, accepts T+12, ends T+80, wrap-up timeout 15 s submits at T+95). Report at T+100."""
+    desk = Desk(clock=clock)
+    desk.add_queue("Podpora", ["Vyřešeno"], wrap_up_timeout=15.0)
+    desk.login("a1", "Alena", ["Podpora"], capacity=2)
+    desk.login("a2", "Bohumil", ["Podpora"])
+    desk.login("a3", "Cyril", ["Podpora"])
+    desk.set_available("a1")
+    x = desk.start_chat("Podpora", "Xaver", "x@example.com")
+    clock.set(T + 5)
+    desk.accept("a1", x)
+    clock.set(T + 10)
+    y = desk.start_chat("Podpora", "Yveta", "y@example.com")
+    clock.set(T + 12)
+    desk.accept("a1", y)
+    clock.set(T + 25)
+    desk.set_available("a2")
+    desk.transfer_to_agent("a1", x, "a2")
+    clock.set(T + 35)
+    desk.submit_wrap_up("a1", x, "Vyřešeno")
+    clock.set(T + 40)
+    desk.accept("a2", x)
+    clock.set(T + 45)
+    desk.set_available("a3")
+    desk.request_conference("a2", x, "a3")
+    clock.set(T + 47)
+    desk.accept("a3", x)
+    clock.set(T + 50)
+    desk.end_conference("a3", x)  # the guest leaves
+    clock.set(T + 55)
+    desk.submit_wrap_up("a3", x, "Vyřešeno")
+    clock.set(T + 60)
+    desk.end("a2", x)
+    clock.set(T + 70)
+    desk.submit_wrap_up("a2", x, "Vyřešeno")
+    clock.set(T + 80)
+    desk.end("a1", y)
+    clock.set(T + 95)
+    desk.tick()
+    assert desk.conversation(y).state == "closed"
+    clock.set(T + 100)
+    report = desk.report()
+    assert (report.offered, report.handled, report.abandoned) == (2, 2, 0)
+    assert report.asa == pytest.approx(3.5)  # (5 + 2) / 2
+    assert report.service_level == pytest.approx(1.0)
+    # owner legs: a1 on x 5..35, a2 on x 40..70, a1 on y 12..95 (the guest's is not one)
+    assert report.aht == pytest.approx((30 + 30 + 83) / 3)
+    a1, a2, a3 = (report.by_agent[a] for a in ("a1", "a2", "a3"))
+    assert (a1.legs, a2.legs, a3.legs) == (2, 1, 1)
+    assert a1.busy == pytest.approx(90.0)  # 5..35 and 12..95 overlap: 5..95
+    assert a1.occupancy == pytest.approx(0.9)  # never idle while logged in 100 s
+    assert a2.busy == pytest.approx(30.0)
+    assert a2.occupancy == pytest.approx(30 / 75)  # idle 0..25
+    assert a3.busy == pytest.approx(8.0)  # 47..55
+    assert a3.occupancy == pytest.approx(8 / 55)  # idle 0..45
+
+
+def test_wallboard_counts_a_chat_transferred_to_a_queue_from_the_hand_off(
+    clock: ManualClock,
+) -> None:
+    desk = Desk(clock=clock)
+    desk.add_queue("Podpora", ["Vyřešeno"])
+    desk.add_queue("Prodej", ["Prodáno"])
+    desk.login("a1", "Alena", ["Podpora"])
+    desk.set_available("a1")
+    chat = desk.start_chat("Podpora", "Xaver", "x@example.com")
+    clock.set(T + 100)
+    desk.accept("a1", chat)
+    clock.set(T + 200)
+    desk.transfer_to_queue("a1", chat, "Prodej")
+    board = desk.stats(now=T + 230)
+    assert (board.queues["Prodej"].waiting, board.queues["Prodej"].longest_wait) == (1, 30.0)
+    assert (board.queues["Podpora"].waiting, board.queues["Podpora"].longest_wait) == (0, 0)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def two_desks(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> Iterator[tuple[Desk, Desk]]:
+    stores: list[Any] = []
+    if request.param == "memory":
+        shared = MemoryStore()
+        stores = [shared, shared]
+    elif request.param == "sqlite":
+        stores = [SqliteStore(tmp_path / "two.db"), SqliteStore(tmp_path / "two.db")]
+    else:
+        from livechat_core import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        stores = [PostgresStore(dsn), PostgresStore(dsn)]
+    yield Desk(store=stores[0], clock=clock), Desk(store=stores[1], clock=clock)
+    for store in stores:
+        store.close()
+
+
+def test_each_command_reads_what_another_desk_wrote(two_desks: tuple[Desk, Desk]) -> None:
+    a, b = two_desks
+    a.add_queue("Podpora", ["Vyřešeno"], offer_timeout=30.0)
+    a.login("a1", "Alena", ["Podpora"])
+    a.login("a2", "Bohumil", ["Podpora"])
+    a.set_available("a1")
+    assert b.agent("a1").state == "available"
+    b.add_queue("Podpora", ["Vyřešeno", "Spam"], offer_timeout=5.0)  # reconfigured by b
+    chat = a.start_chat("Podpora", "Xaver", "x@example.com")
+    (offer,) = a.offers("a1")
+    assert offer.deadline - offer.at == 5.0
+    b.set_idle("a1", "Oběd")  # withdraws a's offer
+    assert a.conversation(chat).state == "queued"
+    a.set_available("a2")
+    assert [o.conversation_id for o in b.offers("a2")] == [chat]
+    b.accept("a2", chat)
+    a.send_agent_message("a2", chat, "Dobrý den")
+    b.customer_end(chat)
+    assert [m.text for m in a.conversation(chat).messages] == [
+        "Dobrý den",
+        "Customer ended the conversation",
+    ]
+    a.end("a2", chat)
+    b.submit_wrap_up("a2", chat, "Spam")
+    assert a.conversation(chat).outcome == "customer_ended"
+    assert a.agent("a2").state == "available"
+    later = b.start_chat("Podpora", "Yveta", "y@example.com")
+    assert [o.conversation_id for o in a.offers("a2")] == [later]
+    b.logout("a1")
+    assert a.agent("a1").state == "logged_out"
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, sys
+    from livechat_core import Desk, SqliteStore
+    desk = Desk(store=SqliteStore(sys.argv[1]))
+    kept = desk.start_chat("Podpora", "Before", "before@example.com")
+    print(kept, flush=True)
+    with desk.batch():
+        desk.send_customer_message(kept, "lost")
+        print(desk.start_chat("Podpora", "Inside", "inside@example.com"), flush=True)
+        os._exit(9)  # the process dies before the block ends
+    """
+)
+
+
+def test_a_process_killed_inside_a_block_loses_the_block_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "killed.db"
+    store = SqliteStore(path)
+    Desk(store=store).add_queue("Podpora", ["Vyřešeno"])
+    store.close()
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH, str(path)], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 9, done.stderr.decode()
+    kept, inside = done.stdout.decode().split()
+    store = SqliteStore(path)
+    desk = Desk(store=store)
+    assert desk.conversation(kept).state == "queued"
+    assert list(desk.conversation(kept).messages) == []
+    with pytest.raises(LivechatError):
+        desk.conversation(inside)
+    desk.send_customer_message(kept, "after the crash")  # the store goes on
+    store.close()
