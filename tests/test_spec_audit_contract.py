@@ -354,34 +354,41 @@ def test_async_desk_defaults_and_keywords(clock: ManualClock) -> None:
     asyncio.run(main())
 
 
-def test_async_batch_is_one_block(tmp_path: Path, fake: Faker, clock: ManualClock) -> None:
-    store = SqliteStore(tmp_path / "ab.db")
-
+def test_async_batch_is_one_block(any_store: Any, fake: Faker, clock: ManualClock) -> None:
     async def main() -> None:
-        desk = AsyncDesk(store=store, clock=clock)
+        transport = Recorder()
+        desk = AsyncDesk(store=any_store, clock=clock, transport=transport)
         await desk.add_queue("Podpora", ["Vyřešeno"])
+        await desk.login("a1", "Alena", ["Podpora"], capacity=5)
+        transport.calls.clear()
         async with desk.batch():
             first = await desk.start_chat("Podpora", person(fake), fake.email())
             with pytest.raises(LivechatError):
                 await desk.accept("nobody", first)
-            second = await desk.start_chat("Podpora", person(fake), fake.email())
-        assert (await desk.conversation(first)).state == "queued"
-        assert (await desk.conversation(second)).state == "queued"
+            others = await asyncio.gather(
+                *(desk.start_chat("Podpora", person(fake), fake.email()) for _ in range(3))
+            )
+            await desk.set_available("a1")
+            assert transport.calls == []
+        for chat in (first, *others):
+            assert (await desk.conversation(chat)).state == "offered"
+        assert {e.aggregate_id for e in transport.events} == {first, *others, "a1"}
         lost: list[str] = []
 
         async def crash() -> None:
             async with desk.batch():
                 lost.append(await desk.start_chat("Podpora", person(fake), fake.email()))
+                await desk.set_idle("a1", "Oběd")
                 raise RuntimeError("crash")
 
         with pytest.raises(RuntimeError):
             await crash()
         with pytest.raises(LivechatError):
             await desk.conversation(lost[0])
+        assert (await desk.agent("a1")).state == "available"
         await desk.aclose()
 
     asyncio.run(main())
-    store.close()
 
 
 def test_async_desk_and_desk_share_one_sqlite_file_at_the_same_time(
@@ -1116,3 +1123,49 @@ def test_a_process_killed_inside_a_block_loses_the_block_and_nothing_else(
         desk.conversation(inside)
     desk.send_customer_message(kept, "after the crash")  # the store goes on
     store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "sqlite":
+        store: Any = SqliteStore(tmp_path / "any.db")
+    else:
+        from livechat_core import PostgresStore
+
+        store = PostgresStore(request.getfixturevalue("postgres_dsn"))
+    yield store
+    store.close()
+
+
+def test_batch_refusals_undo_only_themselves_on_every_store(
+    any_store: Any, clock: ManualClock
+) -> None:
+    transport = Recorder()
+    desk = Desk(store=any_store, clock=clock, transport=transport)
+    desk.add_queue("Podpora", ["Vyřešeno"])
+    desk.login("a1", "Alena", ["Podpora"])
+    transport.calls.clear()
+    with desk.batch():
+        chat = desk.start_chat("Podpora", "Xaver", "x@example.com")
+        desk.send_customer_message(chat, "první")
+        with pytest.raises(LivechatError):
+            desk.send_customer_message(chat, "x" * 10_001)  # over the customer cap
+        desk.set_available("a1")
+        with pytest.raises(LivechatError):
+            desk.accept("a1", "no-such-chat")
+        with pytest.raises(LivechatError):
+            desk.submit_wrap_up("a1", chat, "Vyřešeno")  # nothing to wrap up
+        desk.accept("a1", chat)
+        desk.send_customer_message(chat, "druhá")
+        assert transport.calls == []
+    view = desk.conversation(chat)
+    assert (view.state, view.owner) == ("active", "a1")
+    assert [m.text for m in view.messages] == ["první", "druhá"]
+    relayed = [e.id for e in transport.events]
+    assert relayed == [e.id for _, e in desk.events_after(0)][-len(relayed) :]
+    assert {e.aggregate_id for e in transport.events} == {chat, "a1"}
+    with pytest.raises(LivechatError):
+        desk.conversation("no-such-chat")
