@@ -637,7 +637,7 @@ def test_command_line_services_stop_cleanly_on_sigterm(tmp_path: Path, command: 
     if command == "relay":
         arguments += ["--transport", "-"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "livechat_core", command, *arguments],
+        [str(Path(sys.executable).with_name("livechat-core")), command, *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -1169,3 +1169,75 @@ def test_batch_refusals_undo_only_themselves_on_every_store(
     assert {e.aggregate_id for e in transport.events} == {chat, "a1"}
     with pytest.raises(LivechatError):
         desk.conversation("no-such-chat")
+
+
+def test_relay_on_postgres_is_woken_by_notify_not_by_polling(postgres_dsn: str) -> None:
+    import selectors
+
+    from livechat_core import PostgresStore
+
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("livechat-core")),
+            "relay",
+            "--store",
+            postgres_dsn,
+            "--transport",
+            "-",
+            "--interval",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        store = PostgresStore(postgres_dsn)
+        desk = Desk(store=store)
+        time.sleep(1.5)  # the relay is up and listening, its first pass done
+        assert process.poll() is None
+        desk.add_queue("Podpora", ["Vyřešeno"])
+        added = time.monotonic()
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout=15), "the relay did not publish within 15 s"
+        line = process.stdout.readline()
+        assert json.loads(line)["id"] == "queue:Podpora:1"
+        assert time.monotonic() - added < 15  # far below the 60 s poll interval
+        store.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err.decode()
+
+
+def test_worker_fires_deadlines_when_they_fall_due(tmp_path: Path) -> None:
+    path = tmp_path / "worker.db"
+    store = SqliteStore(path)
+    desk = Desk(store=store)
+    desk.add_queue("Podpora", ["Vyřešeno"], offer_timeout=1.0)
+    desk.login("a1", "Alena", ["Podpora"])
+    desk.set_available("a1")
+    chat = desk.start_chat("Podpora", "Xaver", "x@example.com")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("livechat-core")),
+            "worker",
+            "--store",
+            str(path),
+            "--interval",
+            "0.2",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while desk.agent("a1").state != "rona" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert desk.agent("a1").state == "rona"
+        assert desk.conversation(chat).state == "queued"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        store.close()
+    assert process.returncode == 0, err.decode()
