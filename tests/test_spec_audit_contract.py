@@ -512,11 +512,24 @@ class Exclusive:
             self.busy.release()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_several_relays_publish_each_event_in_order_never_at_the_same_time(
-    tmp_path: Path, fake: Faker
+    request: pytest.FixtureRequest, tmp_path: Path, fake: Faker, kind: str
 ) -> None:
-    path = tmp_path / "relays.db"
-    store = SqliteStore(path)
+    if kind == "sqlite":
+        path = tmp_path / "relays.db"
+
+        def open_store() -> Any:
+            return SqliteStore(path)
+    else:
+        from livechat_core import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+
+        def open_store() -> Any:
+            return PostgresStore(dsn)
+
+    store = open_store()
     desk = support_desk(Desk(store=store), fake)
     desk.set_available("a1")
     chats = [desk.start_chat("Podpora", person(fake), fake.email()) for _ in range(10)]
@@ -524,7 +537,7 @@ def test_several_relays_publish_each_event_in_order_never_at_the_same_time(
         for n in range(5):
             desk.send_customer_message(chat, f"m{n}")
     transport = Exclusive()
-    relay_stores = [SqliteStore(path) for _ in range(3)]
+    relay_stores = [open_store() for _ in range(3)]
     relays = [Relay(s, transport, name="crm", batch_size=7) for s in relay_stores]
 
     def drain(relay: Relay) -> None:
