@@ -787,3 +787,23 @@ def test_pci_and_pii_from_faker_never_reach_a_surface(fake: Faker, clock: Manual
             for surface, text in texts.items():
                 assert item not in text, (surface, item)
                 assert digits(item) not in digits(text) or len(digits(item)) < 5, (surface, item)
+
+
+def test_find_sensitive_spans_and_kinds_of_faker_data(fake: Faker) -> None:
+    us = Faker("en_US")
+    us.seed_instance(3)
+    for _ in range(40):
+        for kind, item in (
+            ("card", fake.credit_card_number()),
+            ("iban", fake.iban()),
+            ("ssn", us.ssn()),
+            ("email", fake.email()),
+            ("phone", mobile(fake.random_element(REGIONS), PhoneNumberFormat.E164)),
+        ):
+            text = f"{fake.sentence()} {item} {fake.sentence()}"
+            found = [(f.kind, text[f.start : f.end]) for f in find_sensitive(text)]
+            assert (kind, item) in found
+            assert item not in mask_text(text)
+            assert [(f.kind, text[f.start : f.end]) for f in find_sensitive(text)] == found
+    with pytest.raises(LivechatError):
+        MaskingPolicy(kinds=frozenset({"passport"}))
