@@ -234,8 +234,27 @@ def _drop_invisible(text: str) -> str:
 # parentheses and underscore, in full-width forms too. Commas, colons and semicolons are not:
 # they separate amounts, times and list items.
 _SEPARATOR_CLASS: Final = (
-    r"\s\p{Cf}\p{Pd}\u2212./\\\u00b7\u2022()_\uff0e\uff0f\uff3c\uff08\uff09\u3002\uff61\ue000"
+    r"\s\p{Cf}\p{Pd}\u2212\u2043./\\\u00b7\u2022\u2027\u30fb\uff65()_\uff0e\uff0f\uff3c\uff08"
+    r"\uff09\u3002\uff61\ue000"
 )
+# (the hyphen bullet, the hyphenation point and the katakana middle dots are dashes and dots
+# too; the katakana prolonged sound mark "ー", a letter, is one next to a digit: see
+# _normalise_plain)
+_DASH_LIKE: Final = regex.compile(r"[\p{Pd}\u2212\u2043]")
+_SEPARATOR_FOLD: Final = str.maketrans(
+    "\u00b7\u2022\u2027\u30fb\uff65\uff0e\u3002\uff61\uff0f\uff3c\uff08\uff09",
+    "......../\\()",
+)
+
+
+def _fold_separator(separator: str) -> str:
+    """A separator with its dashes written ``-``, its dots ``.``, and its full-width slashes
+    and parentheses in ASCII (the layouts below are written with those)."""
+    if separator.isascii():
+        return separator
+    return _DASH_LIKE.sub("-", separator.translate(_SEPARATOR_FOLD))
+
+
 _GROUP: Final = r"\d(?:\p{Cf}*\d)*"
 _RUN: Final = regex.compile(
     rf"(?:\(?[+＋][{_INVISIBLE_CLASS}]{{0,3}}|\((?=\d))?"
@@ -527,6 +546,8 @@ def _normalise_plain(text: str) -> tuple[str, bool | None]:
     not looked at)."""
     if "&" in text:
         text = _ENTITY.sub(_entity, text)
+    if "\u30fc" in text or "\uff70" in text:
+        text = _LONG_VOWEL_DASH.sub(_as_dashes, text)
     if text.isascii() or _NOT_ASCII_OR_LETTER.search(text) is None:
         # ASCII and letters stay what they are but the weak separators "|" and ","
         if "," in text:
@@ -538,6 +559,12 @@ def _normalise_plain(text: str) -> tuple[str, bool | None]:
 
 
 _NOT_ASCII_OR_LETTER: Final = regex.compile(r"[^\x00-\x7f\p{L}]")
+_LONG_VOWEL_DASH: Final = regex.compile(r"(?<=\d\p{Cf}*)[\u30fc\uff70]+|[\u30fc\uff70]+(?=\p{Cf}*\d)")
+"""The katakana prolonged sound mark (a letter) next to a digit: a dash (``03ー1234ー5678``)."""
+
+
+def _as_dashes(match: regex.Match[str]) -> str:
+    return "-" * len(match[0])
 
 
 # --------------------------------------------------------------------------- candidates
@@ -879,12 +906,12 @@ def _looks_like_date_or_address(
             len(groups) == 2
             and len(groups[0].digits) == 5
             and len(groups[1].digits) == 4
-            and _drop_cf(separators[1]).strip() == "-"
+            and _fold_separator(_drop_cf(separators[1])).strip() == "-"
         )
     sizes = [len(g.digits) for g in groups]
     if 4 not in sizes and len(groups) != 4 and not versions:
         return False  # neither a year nor a dotted quad: the common case, kept cheap
-    plain = [_drop_cf(s).strip() for s in separators]
+    plain = [_fold_separator(_drop_cf(s)).strip() for s in separators]
     if len(groups) == 4 and all(p == "." for p in plain[1:]) and max(sizes) <= 3:
         return True  # an IPv4 address
     if (
@@ -924,7 +951,7 @@ def _phone_layout(
     if len(groups) == 1:
         return not paren  # (every test below but the parenthesis' needs two groups)
     rest = separators[1:]
-    plain = [_drop_invisible(s) for s in rest]
+    plain = [_fold_separator(_drop_invisible(s)) for s in rest]
     if any(p not in _PHONE_SEPARATORS for p in plain):
         return False
     # (a separator of one character is strong only as a weak separator, refused just above,
@@ -1182,12 +1209,12 @@ def _whole_segment_candidates(
             separators = run.separators[i : j + 1]
             sizes = [len(g.digits) for g in groups]
         if ssn_shape:
-            plain = {_drop_cf(s) for s in separators[1:]}
+            # AAA-GG-SSSS with one kind of separator of any width and script (or zero-width
+            # characters inside one group at those places)
+            plain = {_fold_separator(_drop_cf(s)).strip() for s in separators[1:]}
             formatted = (
-                sizes == [3, 2, 4]
-                and len(plain) == 1
-                and (plain.pop().strip() in ("-", "\u2010", "\u2011", "\u2013", ""))
-            )
+                sizes == [3, 2, 4] and len(plain) == 1 and plain.pop() in _SSN_SEPARATORS
+            ) or (i == j and _cf_layout(text, first) == [3, 2, 4])
             if not formatted:
                 before = text[context_start : run.start]
                 ssn_word = _last_match_end(_SSN_WORDS, before)
@@ -1227,6 +1254,17 @@ def _whole_segment_candidates(
         ):
             continue
         found.append(_Candidate(_RANK["phone"], start, _with_extension(text, end), "phone"))
+
+
+_SSN_SEPARATORS: Final = frozenset({"-", "", ".", "/", "\\", "_"})
+
+
+def _cf_layout(text: str, group: _Group) -> list[int]:
+    """The sizes of the digit groups that format (zero-width) characters cut ``group`` into."""
+    written = text[group.start : group.end]
+    if written.isascii():
+        return [len(written)]
+    return [len(part) for part in _CF.split(written)]
 
 
 def _uncontested(others: list[_Candidate], ibans: list[_Candidate]) -> list[tuple[int, int]]:
