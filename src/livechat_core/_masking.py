@@ -41,6 +41,7 @@ import functools
 import hashlib
 import hmac
 import html
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -63,6 +64,7 @@ __all__ = [
     "mask_across",
     "mask_text",
     "may_hold",
+    "number_head_end",
     "number_tail_start",
     "redact_cards",
 ]
@@ -559,7 +561,9 @@ def _normalise_plain(text: str) -> tuple[str, bool | None]:
 
 
 _NOT_ASCII_OR_LETTER: Final = regex.compile(r"[^\x00-\x7f\p{L}]")
-_LONG_VOWEL_DASH: Final = regex.compile(r"(?<=\d\p{Cf}*)[\u30fc\uff70]+|[\u30fc\uff70]+(?=\p{Cf}*\d)")
+_LONG_VOWEL_DASH: Final = regex.compile(
+    r"(?<=\d\p{Cf}*)[\u30fc\uff70]+|[\u30fc\uff70]+(?=\p{Cf}*\d)"
+)
 """The katakana prolonged sound mark (a letter) next to a digit: a dash (``03ー1234ー5678``)."""
 
 
@@ -752,6 +756,16 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
     return len(sizes) >= 3 and (len(set(sizes[:-1])) == 1 or max(sizes) <= 4)
 
 
+def _crosses_joint(window: list[_Group], joints: frozenset[int]) -> bool:
+    """Whether a message boundary (a joint of :func:`mask_across`) lies between two of the
+    groups of ``window``."""
+    return any(
+        position in joints
+        for before, after in itertools.pairwise(window)
+        for position in range(before.end, after.start)
+    )
+
+
 def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: frozenset[int]) -> None:
     """Cards in a run of at least :data:`_CARD_MIN_DIGITS` digits: windows of whole groups
     with an issuer prefix, a length it issues, the Luhn check and a card's layout; the longest
@@ -780,10 +794,17 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
                 continue
             if not (_card_issuer_plausible(digits) and _luhn_valid(digits)):
                 continue
-            if len(digits) == _CARD_MIN_DIGITS and (i > 0 or j < count - 1):
-                continue  # a 12-digit Maestro stands alone, never inside a longer number
+            if len(digits) == _CARD_MIN_DIGITS and i != j and (i > 0 or j < count - 1):
+                # a 12-digit Maestro is typed whole (an expiry date may follow it:
+                # "501812306659 12/28") or is the whole run; never a part of a longer number
+                continue
             window = groups[i : j + 1]
             separators = run.separators[i : j + 1]
+            if joints and i != j and _crosses_joint(window, joints):
+                # parts of one card sent as separate messages: however the customer cut and
+                # grouped them, issuer, length and Luhn decide
+                scored.append(((True, i == 0 and j == count - 1, len(digits)), i, j))
+                continue
             if any(_WEAK in s for s in separators[1:]):
                 sizes = [len(g.digits) for g in window]
                 if (
@@ -1825,7 +1846,7 @@ _JOINT: Final = " "
 
 
 _TAIL_LIMIT: Final = 400
-_TAIL_CHAR: Final = regex.compile(rf"[\d{_SEPARATOR_CLASS}]")
+_TAIL_CHAR: Final = regex.compile(rf"[\d{_SEPARATOR_CLASS}\u30fc\uff70]")
 _NEVER_IN_TAIL: Final = frozenset(chr(c) for c in range(128) if not _TAIL_CHAR.match(chr(c)))
 """The ASCII characters that are neither a digit nor a separator: a text ending with one ends
 with no number (a set look-up instead of a pattern's)."""
@@ -1854,6 +1875,23 @@ def number_tail_start(text: str) -> int:
     if first_digit < len(text) and first_digit > 0 and text[first_digit - 1] in "+＋":
         first_digit -= 1
     return first_digit
+
+
+_HEAD_NUMBER: Final = regex.compile(
+    rf"[{_SEPARATOR_CLASS}\u30fc\uff70*]*\d[\d{_SEPARATOR_CLASS}\u30fc\uff70*]*"
+)
+
+
+def number_head_end(text: str) -> int:
+    """Where the number that ``text`` starts with (separators and the stars of a mask aside)
+    ends: after its last digit; 0 when ``text`` does not start with one."""
+    match = _HEAD_NUMBER.match(text)
+    if match is None:
+        return 0
+    end = match.end()
+    while unicodedata.decimal(text[end - 1], None) is None:
+        end -= 1
+    return end
 
 
 def _joinable(earlier: str, later: str) -> bool:

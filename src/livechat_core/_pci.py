@@ -20,6 +20,7 @@ of the newest message still masks the part of a card whose beginning came earlie
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
@@ -34,6 +35,7 @@ from ._masking import (
     mask_across,
     mask_text,
     may_hold,
+    number_head_end,
     number_tail_start,
 )
 from ._model import Conversation, Message, Role
@@ -67,9 +69,19 @@ def _chain(messages: Sequence[Message]) -> tuple[list[tuple[Message, int]], int]
     """The earlier messages (oldest first) whose trailing digits may continue into the next
     customer message, each with the index where its trailing number begins; and how many
     digits those trailing numbers hold."""
+    chain, digits, _ = _walk(messages)
+    return chain, digits
+
+
+def _walk(messages: Sequence[Message]) -> tuple[list[tuple[Message, int]], int, bool]:
+    """:func:`_chain`, and whether the chain continues a masked item: a message of stars only
+    (the part of an earlier item that masking redacted whole) before a trailing number is a
+    part of it, its stars counted as digits; so is a message of stars and the digits a mask
+    kept; and stars may stand right before the oldest trailing number."""
     chain: list[tuple[Message, int]] = []
     digits = 0
     gap = 0
+    masked = False
     for message in reversed(messages):
         text = message.text
         if message.role is not Role.CUSTOMER:
@@ -79,18 +91,72 @@ def _chain(messages: Sequence[Message]) -> tuple[list[tuple[Message, int]], int]
             continue
         start = number_tail_start(text)
         if start == len(text):
+            stars = _masked_part(text) if chain else 0
+            if stars:
+                # a redacted part of an earlier item: the digits after it may continue it
+                gap = 0
+                masked = True
+                chain.append((message, 0))
+                digits += stars
+                if digits >= ITEM_DIGITS:
+                    break
+                continue
             # no trailing number: a short line without digits is stepped over
             if len(text.strip()) > SHORT_LINE or digit_count(text) or gap >= MAX_GAP:
                 break
             gap += 1
             continue
         gap = 0
+        stars = _masked_part(text[:start]) if start else 0
+        if stars:
+            # stars, then the digits a mask kept: a part of a masked item, read whole
+            masked = True
+            start = 0
         chain.append((message, start))
-        digits += digit_count(text[start:])
-        if start > 0 or digits >= ITEM_DIGITS:
+        digits += stars + digit_count(text[start:])
+        if start > 0:
+            masked = masked or text[:start].rstrip(_SEPARATORS).endswith("*")
+            break
+        if digits >= ITEM_DIGITS:
             break
     chain.reverse()
-    return chain, digits
+    return chain, digits, masked
+
+
+_SEPARATORS: Final = " \t\n\r\u00a0-./\u200b"
+"""What may stand between a masked item's stars and digits that continue it."""
+
+
+def _masked_part(text: str) -> int:
+    """How many stars ``text`` holds when it is nothing but stars (and separators): the part
+    of an item that masking redacted whole; 0 otherwise."""
+    stripped = text.strip(_SEPARATORS)
+    if not stripped or stripped.strip("*"):
+        return 0
+    return len(stripped)
+
+
+def _continue_masked(parts: list[str], head_end: int) -> list[str]:
+    """``parts`` (the trailing numbers of earlier messages, then the new message) with every
+    digit but the last four of their number starred: the number continues a masked item, so
+    the digits an earlier mask kept are no longer its last four. Only the first ``head_end``
+    characters of the new message (its leading number) count."""
+    positions = [
+        (k, index)
+        for k, part in enumerate(parts)
+        for index in range(head_end if k == len(parts) - 1 else len(part))
+        if unicodedata.decimal(part[index], None) is not None
+    ]
+    hidden: dict[int, list[int]] = {}
+    for k, index in positions[:-4]:
+        hidden.setdefault(k, []).append(index)
+    out = list(parts)
+    for k, indexes in hidden.items():
+        chars = list(parts[k])
+        for index in indexes:
+            chars[index] = "*"
+        out[k] = "".join(chars)
+    return out
 
 
 def recent_window(messages: Sequence[Message]) -> int:
@@ -117,15 +183,20 @@ def _mask_with_chain(
 ) -> tuple[str, tuple[tuple[str, str], ...]]:
     if not messages:  # (the usual case: the record keeps no earlier part)
         return mask_text(text, policy), ()
-    chain, digits = _chain(messages) if policy.enabled else ([], 0)
+    chain, digits, continued = _walk(messages) if policy.enabled else ([], 0, False)
     if not chain:
         return mask_text(text, policy), ()
-    if not may_hold(text, policy, digits):
+    continued = continued and number_head_end(text) > 0
+    if not continued and not may_hold(text, policy, digits):
         # The earlier parts are digits and separators: with the new text's digits they are
         # too few for a card, so neither they nor the new text change (mask_across would
         # return them as they are).
         return text, ()
     masked = mask_across([m.text[start:] for m, start in chain] + [text], policy)
+    if continued:
+        # When in doubt, mask: digits sent right after a masked item continue it (the item
+        # was found before its last digits came: a card whose first 14 digits pass Luhn)
+        masked = _continue_masked(masked, number_head_end(masked[-1]))
     redactions = tuple(
         (message.id, message.text[:start] + new)
         for (message, start), new in zip(chain, masked, strict=False)
