@@ -756,6 +756,16 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
     return len(sizes) >= 3 and (len(set(sizes[:-1])) == 1 or max(sizes) <= 4)
 
 
+def _serial_label_before(text: str, start: int) -> bool:
+    """Whether a serial number's label (IMEI, EAN, ISBN, ...) stands right before ``start``."""
+    context = text[max(0, start - 24) : start]
+    if _NOT_CARD_PARTS.search(context.lower()) or _folds_oddly(context):
+        for label in _NOT_CARD_WORDS.finditer(text, max(0, start - 24), start):
+            if _LABEL_GAP.fullmatch(text, label.end(), start):
+                return True
+    return False
+
+
 def _crosses_joint(window: list[_Group], joints: frozenset[int]) -> bool:
     """Whether a message boundary (a joint of :func:`mask_across`) lies between two of the
     groups of ``window``."""
@@ -833,11 +843,8 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             scored.append(((standard, whole, len(digits)), i, j))
     if not scored:
         return
-    context = text[max(0, run.start - 24) : run.start]
-    if _NOT_CARD_PARTS.search(context.lower()) or _folds_oddly(context):
-        for label in _NOT_CARD_WORDS.finditer(text, max(0, run.start - 24), run.start):
-            if _LABEL_GAP.fullmatch(text, label.end(), run.start):
-                return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
+    if _serial_label_before(text, run.start):
+        return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
     scored.sort(reverse=True)
     taken = bytearray(count)  # windows span at most 19 groups: checking them is cheap
     for _, i, j in scored:
@@ -1078,9 +1085,11 @@ def _national_shape(
     Africa and Oceania, ``8`` in Russia and its neighbours, ``1`` in North America) or an area
     code in parentheses, then 6 to 12 digits; or a number of 7 or 8 digits written in groups
     of two to four (Nordic, Baltic and Benelux numbers, North American local numbers); or 9
-    to 11 digits in any layout; or a country code written without ``+``, set apart."""
+    to 11 digits in any layout; or a country code written without ``+``, set apart; or 11 to
+    15 digits written compact (an MSISDN: a country code and a subscriber number without
+    ``+``, as E.164 allows up to 15 digits; when in doubt, mask)."""
     count = len(digits)
-    if digits.startswith("00") or count > 14 or count < 7:
+    if digits.startswith("00") or count > 15 or count < 7:
         return False
     grouped = len(sizes) > 1
     if keyword:
@@ -1100,19 +1109,22 @@ def _national_shape(
             return grouped and sizes[0] in (1, 3, 4)  # 1-800-123-456, 1300 123 456
         return True
     if count == 11:
-        if first == "1":
+        if first == "1" and grouped:
             return digits[1] not in "01" or sizes == [1, 3, 3, 4]
-        # 131 2345 6789; compact: 38288307541 (Italy), 89123456789 (Russia)
-        return grouped or first in "38"
-    if grouped:
-        # a country code written without "+", set apart: 420 603 123 456, 57 300 014 19 62
-        code = digits[: sizes[0]]
-        if min(sizes[1:]) < 2:
-            return False  # 978-80-7363-123-4: an ISBN, not a phone layout
-        if code in _TWO_DIGIT_COUNTRY_CODES or code in _THREE_DIGIT_COUNTRY_CODES:
-            return 7 <= count - len(code) <= 12
-        return first == "1" and sizes[0] in (3, 4) and count <= 13  # 1861 123 456 789
-    return False
+        # 131 2345 6789; compact: 38288307541 (Italy), 89123456789 (Russia), 11987654321
+        # (Brazil), 60123456789 (Malaysia, its country code first)
+        return True
+    if not grouped:
+        return True  # an MSISDN: 4915123456789, 420603123456
+    if count > 14:
+        return False
+    # a country code written without "+", set apart: 420 603 123 456, 57 300 014 19 62
+    code = digits[: sizes[0]]
+    if min(sizes[1:]) < 2:
+        return False  # 978-80-7363-123-4: an ISBN, not a phone layout
+    if code in _TWO_DIGIT_COUNTRY_CODES or code in _THREE_DIGIT_COUNTRY_CODES:
+        return 7 <= count - len(code) <= 12
+    return first == "1" and sizes[0] in (3, 4) and count <= 13  # 1861 123 456 789
 
 
 def _strong_separator(separator: str) -> bool:
@@ -1193,7 +1205,7 @@ def _whole_segment_candidates(
         digits = first.digits if i == j else "".join([g.digits for g in all_groups[i : j + 1]])
         count = len(digits)
         ssn_shape = count == 9 and _ssn_valid(digits)
-        if not ssn_shape and (count < 7 or count > 14 or digits.startswith("00")):
+        if not ssn_shape and (count < 7 or count > 15 or digits.startswith("00")):
             continue  # too short or too long for any national phone number
         if first.poisoned or last.poisoned:
             continue  # only the first and the last group of a run can be (see _parse_run)
@@ -1249,6 +1261,8 @@ def _whole_segment_candidates(
             if formatted:
                 found.append(_Candidate(_RANK["ssn"], first.start, last.end, "ssn"))
                 continue
+        if count > 11 and i == j and _serial_label_before(text, run.start):
+            continue  # the long compact number an IMEI or EAN is, not an MSISDN
         # A label ("order", "účet", "SSN") may change which kind a number is read as, but
         # never cancels masking of a number that has a phone's shape: when in doubt, mask.
         paren = run.paren and i == 0
