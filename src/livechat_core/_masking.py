@@ -1393,23 +1393,70 @@ def _iban_candidates(text: str, found: list[_Candidate], plain: bool = False) ->
     """IBANs in ``text`` (``plain``: see :data:`_NOT_PLAIN`)."""
     for match in (_SIMPLE_IBAN_START if plain else _IBAN_START).finditer(text):
         country = (match[1] + match[2]).translate(_FULL_WIDTH_LETTERS).upper()
-        if country not in IBAN_STRUCTURES:
-            continue
         check = int(match[3] + match[4])
         if not 2 <= check <= 98:
             continue
-        # the structure of that country's account numbers, and exactly as long
-        rest = _iban_rest(country).match(text, match.end())
-        if rest is None:
+        if country in IBAN_STRUCTURES:
+            # the structure of that country's account numbers, and exactly as long
+            rest = _iban_rest(country).match(text, match.end())
+            if rest is not None:
+                position = rest.end()
+                # (longer than that country's IBAN: glued to more letters or digits)
+                if position == len(text) or not _letter_or_digit(text[position]):
+                    body = _IBAN_SEPARATORS.sub("", rest[0]).translate(_FULL_WIDTH_LETTERS)
+                    if _mod_97(body.upper() + country + match[3] + match[4]) == 1:
+                        found.append(_Candidate(_RANK["iban"], match.start(1), position, "iban"))
+                    continue
+        end = _loose_iban_end(text, match, country)
+        if end > 0:
+            found.append(_Candidate(_RANK["iban"], match.start(1), end, "iban"))
+
+
+def _mod_97(rearranged: str) -> int:
+    """ISO 7064 MOD 97-10 of an IBAN rearranged (letters are 10-35)."""
+    return int("".join([str(int(c, 36)) for c in rearranged])) % 97
+
+
+_LOOSE_IBAN_COMPACT: Final = regex.compile(r"[A-Z0-9]{8,30}")
+_LOOSE_IBAN_GROUP: Final = regex.compile(r"[ \u00a0\-]([A-Z0-9]{1,4})")
+
+
+def _loose_iban_end(text: str, start: regex.Match[str] | re.Match[str], country: str) -> int:
+    """Where an IBAN outside the registry's structures ends (0: none there).
+
+    When in doubt, mask: an IBAN of a country the registry does not list (a partial one in
+    local use), or of another length than its country's, is still an account number when it
+    is written as IBANs are (upper case, compact or in groups of four), holds six digits or
+    more and passes mod 97. (Where the length is the registry's, its structure decides.)"""
+    head = start[0]
+    if len(head) != 4 or not head.isascii() or not head[:2].isupper():
+        return 0
+    position = start.end()
+    candidates: list[tuple[int, str]] = []
+    compact = _LOOSE_IBAN_COMPACT.match(text, position)
+    if compact is not None:
+        candidates.append((compact.end(), compact[0]))
+    else:
+        body = ""
+        while len(body) < 30:
+            group = _LOOSE_IBAN_GROUP.match(text, position)
+            if group is None:
+                break
+            body += group[1]
+            position = group.end()
+            candidates.append((position, body))
+            if len(group[1]) != 4:
+                break
+    for end, body in reversed(candidates):
+        if end < len(text) and _letter_or_digit(text[end]):
+            continue  # glued to more letters or digits: a word or a longer code
+        if not 8 <= len(body) <= 30 or len(body) + 4 == IBAN_LENGTHS.get(country):
             continue
-        position = rest.end()
-        if position < len(text) and _letter_or_digit(text[position]):
-            continue  # longer than that country's IBAN: glued to more letters or digits
-        body = _IBAN_SEPARATORS.sub("", rest[0]).translate(_FULL_WIDTH_LETTERS).upper()
-        rearranged = body + country + match[3] + match[4]
-        if int("".join([str(int(c, 36)) for c in rearranged])) % 97 != 1:
+        if sum(map(str.isdigit, body)) < 6:
             continue
-        found.append(_Candidate(_RANK["iban"], match.start(1), position, "iban"))
+        if _mod_97(body + country + head[2:]) == 1:
+            return end
+    return 0
 
 
 # E-mail addresses are found from each "@" (or an obfuscated "at") outwards, with bounded
