@@ -1502,6 +1502,22 @@ _DOMAIN_DOT: Final = regex.compile(rf"{_DOT}|{_WORD_DOT}", regex.IGNORECASE)
 _SPELLED_DOT: Final = regex.compile(_WORD_DOT, regex.IGNORECASE)
 
 
+# When in doubt, mask: the root zone holds well over a thousand top-level domains (.kiwi,
+# .swiss, new ones every year) and people make up others; a name ending in one of these is a
+# file or a systemd unit (user@1000.service, icon@2x.png), not an address.
+_NOT_TLDS: Final = frozenset({
+    "service", "socket", "target", "mount", "automount", "timer", "path", "slice", "scope",
+    "device", "swap", "txt", "json", "yaml", "yml", "toml", "ini", "cfg", "conf", "log",
+    "lock", "pid", "sock", "tmp", "bak", "png", "jpg", "jpeg", "gif", "svg", "webp", "ico",
+    "bmp", "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "csv", "zip", "tar", "tgz",
+    "bz2", "rar", "exe", "dll", "dylib", "bat", "ps1", "java", "class", "jar", "cpp", "hpp",
+    "css", "scss", "sass", "less", "vue", "jsx", "tsx", "php", "lua", "sql", "sqlite", "git",
+    "iso", "img", "dmg", "deb", "rpm", "apk", "ipa", "mp3", "mp4", "wav", "avi", "mov", "mkv",
+    "webm", "ttf", "otf", "woff", "woff2", "eot", "map", "min", "pem", "crt", "cer", "der",
+    "csr", "html", "htm", "xml", "yarn", "npm", "lockb", "whl", "egg", "pyc", "gem", "nupkg",
+})  # fmt: skip
+
+
 def _plausible_domain(domain: str) -> bool:
     tld = _DOMAIN_DOT.split(_drop_cf(domain))[-1]
     return (
@@ -1509,6 +1525,7 @@ def _plausible_domain(domain: str) -> bool:
         or not tld.isascii()
         or tld.lower() in _GENERIC_TLDS
         or tld.lower().startswith("xn--")
+        or (tld.isalpha() and tld.lower() not in _NOT_TLDS)
     )
 
 
