@@ -1748,6 +1748,8 @@ def _candidates(
         numbers = _LOOKALIKE_TOKEN.sub(_lookalike, text) if _LOOKALIKE_HINT.search(text) else text
         covered = _uncontested(found[:others], found[others:])
         _number_candidates(numbers, found, joints, covered, plain)
+        if "iban" in kinds:
+            _account_candidates(numbers, found)
     if words:
         _spelled_candidates(text, found)
     if len(found) < 2:  # nothing to choose between
@@ -1790,6 +1792,47 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
 
 
 _CUSTOM_RANK: Final = 3  # after e-mail, IBAN and card; before SSN and phone
+_ACCOUNT_RANK: Final = 5  # a bank account number without its IBAN: after every other kind
+
+# Bank account numbers without the IBAN around them (a BBAN). When in doubt, mask: they are
+# what an IBAN carries, so they are found as the "iban" kind, where nothing else is found:
+# four capital letters of a bank code glued to nine or more digits (GB, IE, NL and many
+# others: NWBK60161331926819); a Czech or Slovak account, its prefix, number and bank code
+# (19-2000145399/0800); or a number of 8 to 40 digits after an account label.
+_BANK_CODE_ACCOUNT: Final = regex.compile(r"(?<![\p{L}\p{N}])[A-Z]{4}[0-9]{9,30}(?![\p{L}\p{N}])")
+_CZECH_ACCOUNT: Final = regex.compile(
+    r"(?<![\p{L}\p{N}/\-.])(?:[0-9]{1,6}-)?([0-9]{2,10})/[0-9]{4}(?![\p{L}\p{N}/\-])"
+)
+_LABELLED_ACCOUNT: Final = regex.compile(
+    r"(?i)(?<![\p{L}])(?:account|acct|a/c|acc|účet|účtu|ucet|uctu|konto|kontonummer|compte|"
+    r"cuenta|conta|rekening|rachunek|rachunku|iban|bban|bank)(?![\p{L}])[^\d\n,;!?]{0,16}?"
+    r"(\d(?:[ \u00a0\-.]?\d){7,39})(?![\p{L}\p{N}])"
+)
+_ACCOUNT_HINT: Final = re.compile(
+    r"[A-Z]{4}[0-9]|[0-9]/[0-9]|(?i:acc|a/c|[úu]č|uc|kont|compt|cuent|conta|rek|rach|[bi]ban|bank)"
+)
+
+
+def _account_candidates(text: str, found: list[_Candidate]) -> None:
+    """Bank account numbers without their IBAN (see above) in the normalised ``text``."""
+    if _ACCOUNT_HINT.search(text) is None:
+        return
+    for match in _BANK_CODE_ACCOUNT.finditer(text):
+        found.append(_Candidate(_ACCOUNT_RANK, match.start(), match.end(), "iban"))
+    for match in _CZECH_ACCOUNT.finditer(text):
+        digits = match[0].replace("-", "").replace("/", "")
+        if len(digits) >= 10 and not _placeholder(match[1]):
+            found.append(_Candidate(_ACCOUNT_RANK, match.start(), match.end(), "iban"))
+    for match in _LABELLED_ACCOUNT.finditer(text):
+        if not _placeholder(_ascii_digits(match[1])):
+            found.append(_Candidate(_ACCOUNT_RANK, match.start(1), match.end(1), "iban"))
+
+
+def _placeholder(digits: str) -> bool:
+    """Whether ``digits`` are a placeholder (123456789, 000000) rather than someone's."""
+    if digits in "01234567890123456789" or digits in "98765432109876543210":
+        return True
+    return max(map(digits.count, set(digits))) >= len(digits) - 2
 
 
 def _detector_candidates(text: str, detectors: tuple[Detector, ...]) -> list[_Candidate]:
