@@ -721,6 +721,14 @@ def _phone_word_end(context: str) -> int:
     return _last_match_end(_PHONE_WORDS, context)
 
 
+def _phone_word_near(text: str, start: int) -> bool:
+    """Whether a phone word ("tel.", "call me on") stands right before ``start`` (at most a
+    few words between them, no comma or line break)."""
+    context_start = max(0, start - 24)
+    end = _phone_word_end(text[context_start:start])
+    return end >= 0 and _LABEL_GAP.fullmatch(text, context_start + end, start) is not None
+
+
 def _last_match_end(pattern: regex.Pattern[str], text: str) -> int:
     """Where the last match of ``pattern`` in ``text`` ends, or -1."""
     last = -1
@@ -1100,8 +1108,14 @@ def _national_shape(
     if first == "0":
         return count >= 9 or (grouped and min(sizes) >= 2)  # 0800 1234, 016 312 34
     if count <= 8:
-        # 32 12 34 56, 21 234 567, 5123 4567, 310-1234: groups of 2-4 digits, no date or time
-        return grouped and min(sizes) >= 2 and max(sizes) <= 4 and sizes[0] >= 2
+        # 32 12 34 56, 21 234 567, 5123 4567, 310-1234: groups of 2-4 digits, no date or time;
+        # an area code of 1-3 digits, then the subscriber's 5-7: 22 345678, 200 12345,
+        # 2 2123456, 9 435 1234 (never thousands: 1 234 567)
+        return grouped and (
+            (min(sizes) >= 2 and max(sizes) <= 4 and sizes[0] >= 2)
+            or (len(sizes) == 2 and sizes[0] <= 3 and sizes[1] >= 5)
+            or sizes == [1, 3, 4]
+        )
     if first == "8" and count == 11 and grouped:
         return True  # 8 (912) 345-67-89: the Russian trunk prefix
     if count in (9, 10):
@@ -1205,7 +1219,11 @@ def _whole_segment_candidates(
         digits = first.digits if i == j else "".join([g.digits for g in all_groups[i : j + 1]])
         count = len(digits)
         ssn_shape = count == 9 and _ssn_valid(digits)
-        if not ssn_shape and (count < 7 or count > 15 or digits.startswith("00")):
+        if not ssn_shape and (
+            count > 15
+            or digits.startswith("00")
+            or (count < 7 and (count < 5 or not _phone_word_near(text, run.start)))
+        ):
             continue  # too short or too long for any national phone number
         if first.poisoned or last.poisoned:
             continue  # only the first and the last group of a run can be (see _parse_run)
@@ -1334,8 +1352,13 @@ def _number_candidates(
         body = match[0]
         # the digits of the normalised text are ASCII: count them before parsing the run
         digits = len(body) - len(body.translate(_WITHOUT_ASCII_DIGITS))
-        if digits < (5 if "+" in body or "＋" in body else 7):
-            continue
+        if digits < 5 or (
+            digits < 7
+            and "+" not in body
+            and "＋" not in body
+            and not _phone_word_near(text, start)
+        ):
+            continue  # 5 or 6 digits are a phone only with a "+" or a phone word before them
         run = _parse_run(text, match)
         if digits >= _CARD_MIN_DIGITS:
             _card_candidates(text, run, found, joints)
