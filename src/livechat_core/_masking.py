@@ -1436,8 +1436,11 @@ def _iban_candidates(text: str, found: list[_Candidate], plain: bool = False) ->
 
 
 def _mod_97(rearranged: str) -> int:
-    """ISO 7064 MOD 97-10 of an IBAN rearranged (letters are 10-35)."""
-    return int("".join([str(int(c, 36)) for c in rearranged])) % 97
+    """ISO 7064 MOD 97-10 of an IBAN rearranged (upper-case ASCII letters are 10-35)."""
+    return int(rearranged.translate(_IBAN_LETTER_VALUES)) % 97
+
+
+_IBAN_LETTER_VALUES: Final = str.maketrans({chr(65 + k): str(10 + k) for k in range(26)})
 
 
 _LOOSE_IBAN_COMPACT: Final = regex.compile(r"[A-Z0-9]{8,30}")
