@@ -514,7 +514,11 @@ class _NormalTable(dict[int, str | None]):
             value = str(digit)
         elif char in "\ufe0e\ufe0f" or 0xE0020 <= code <= 0xE007F:
             value = _FILL  # variation selectors and emoji tags
-        elif unicodedata.category(char) in ("So", "Sk", "Sm") and char not in _NO_DIGIT_SYMBOLS:
+        elif (
+            unicodedata.category(char) in ("So", "Sk", "Sm")
+            and char not in _NO_DIGIT_SYMBOLS
+            and char != "\u2212"  # the minus sign: a dash, a separator of every number
+        ):
             value = _WEAK
         self[code] = value
         return value
