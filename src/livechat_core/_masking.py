@@ -306,7 +306,7 @@ _LABEL_GAP: Final = regex.compile(r"[^,;!?\n]{0,16}")
 """What may stand between a label ("order", "invoice no.") and the number it labels."""
 _NOT_CARD_WORDS: Final = regex.compile(
     r"(?i)(?<![\p{L}])(?:imei|iccid|meid|ean|gtin|isbn|issn|upc|barcode|serial|s/n|sn|sku|"
-    r"tracking|timestamp)(?![\p{L}])"
+    r"tracking|timestamp|unix|epoch)(?![\p{L}])"
 )
 _SSN_WORDS: Final = regex.compile(
     r"(?i)(?<![\p{L}])(?:ssn|ssns|ss\s*#|s\.s\.n\.?|social\s+security|soc\.?\s*sec\.?|"
@@ -707,7 +707,7 @@ _PHONE_WORD_PARTS: Final = re.compile(
 )
 """:data:`_PHONE_WORDS`' parts (of "my number" in any language: the number's word)."""
 _NOT_CARD_PARTS: Final = re.compile(
-    "imei|iccid|meid|ean|gtin|isbn|issn|upc|barcode|serial|s/n|sn|sku|tracking|timestamp"
+    "imei|iccid|meid|ean|gtin|isbn|issn|upc|barcode|serial|s/n|sn|sku|tracking|timestamp|unix|epoch"
 )
 """:data:`_NOT_CARD_WORDS`, as plain words."""
 
@@ -978,7 +978,9 @@ def _looks_like_date_or_address(
     return False
 
 
-_PHONE_SEPARATORS: Final = frozenset({"", "-", ".", "/", "(", ")", ")-", "-(", ")/", "–", "‐", "‑"})
+_PHONE_SEPARATORS: Final = frozenset({
+    "", "-", ".", "/", "(", ")", ")-", "-(", ")/", ").", "–", "‐", "‑"
+})  # fmt: skip
 _YEAR: Final = regex.compile(r"19\d\d|20[0-4]\d")
 
 
@@ -1002,7 +1004,7 @@ def _phone_layout(
         # columns of a table: 66.80  95.52  89.14 (one line break is an evasion, after an
         # area code's parenthesis too: "(030)\n1234\n5678")
         return False
-    if "." in plain and (min(sizes) < 2 or any(p not in (".", "") for p in plain)):
+    if "." in plain and (min(sizes) < 2 or any(p.lstrip(")") not in (".", "") for p in plain)):
         return False
     if paren and ")" not in "".join(plain[:2]):
         return False  # the parenthesis encloses the area code only: "(02) 1234 5678"
@@ -1123,8 +1125,8 @@ def _national_shape(
     if first == "8" and count == 11 and grouped:
         return True  # 8 (912) 345-67-89: the Russian trunk prefix
     if count in (9, 10):
-        if first == "1" and count == 10:
-            return grouped and sizes[0] in (1, 3, 4)  # 1-800-123-456, 1300 123 456
+        # 1-800-123-456, 1300 123 456, 11-7777-4121; compact too (a Unix time is one only
+        # after its label: see _whole_segment_candidates)
         return True
     if count == 11:
         if first == "1" and grouped:
@@ -1283,8 +1285,12 @@ def _whole_segment_candidates(
             if formatted:
                 found.append(_Candidate(_RANK["ssn"], first.start, last.end, "ssn"))
                 continue
-        if count > 11 and i == j and _serial_label_before(text, run.start):
-            continue  # the long compact number an IMEI or EAN is, not an MSISDN
+        if (
+            (count > 11 or (count == 10 and digits[0] == "1"))
+            and i == j
+            and _serial_label_before(text, run.start)
+        ):
+            continue  # the compact number an IMEI, EAN or Unix time is, not an MSISDN
         # A label ("order", "účet", "SSN") may change which kind a number is read as, but
         # never cancels masking of a number that has a phone's shape: when in doubt, mask.
         paren = run.paren and i == 0
@@ -1306,8 +1312,15 @@ def _whole_segment_candidates(
             # has a parenthesis before it (the two tests below, for one group)
             if paren:
                 continue
-        elif _looks_like_date_or_address(groups, separators) or not _phone_layout(
-            groups, separators, sizes, paren=paren
+        elif _looks_like_date_or_address(groups, separators) or not (
+            _phone_layout(groups, separators, sizes, paren=paren)
+            or (
+                # after "tel.", a phone's separators make a phone (326.01815 in Armenia)
+                all(
+                    _fold_separator(_drop_invisible(s)) in _PHONE_SEPARATORS for s in separators[1:]
+                )
+                and _phone_word_near(text, run.start)
+            )
         ):
             continue
         found.append(_Candidate(_RANK["phone"], start, _with_extension(text, end), "phone"))
@@ -1834,9 +1847,10 @@ _CZECH_ACCOUNT: Final = regex.compile(
     r"(?<![\p{L}\p{N}/\-.])(?:[0-9]{1,6}-)?([0-9]{2,10})/[0-9]{4}(?![\p{L}\p{N}/\-])"
 )
 _LABELLED_ACCOUNT: Final = regex.compile(
-    r"(?i)(?<![\p{L}])(?:account|acct|a/c|acc|účet|účtu|ucet|uctu|konto|kontonummer|compte|"
+    r"(?<![\p{L}])(?i:account|acct|a/c|acc|účet|účtu|ucet|uctu|konto|kontonummer|compte|"
     r"cuenta|conta|rekening|rachunek|rachunku|iban|bban|bank)(?![\p{L}])[^\d\n,;!?]{0,16}?"
-    r"(\d(?:[ \u00a0\-.]?\d){7,39})(?![\p{L}\p{N}])"
+    # digits in groups, or one token of digits and capital letters (Q0810527620197218320518)
+    r"(\d(?:[ \u00a0\-.]?\d){7,39}|[A-Z0-9]{0,30}\d[A-Z0-9]{0,30})(?![\p{L}\p{N}])"
 )
 _ACCOUNT_HINT: Final = re.compile(
     r"[A-Z]{4}[0-9]|[0-9]/[0-9]|(?i:acc|a/c|[úu]č|uc|kont|compt|cuent|conta|rek|rach|[bi]ban|bank)"
@@ -1854,7 +1868,8 @@ def _account_candidates(text: str, found: list[_Candidate]) -> None:
         if len(digits) >= 10 and not _placeholder(match[1]):
             found.append(_Candidate(_ACCOUNT_RANK, match.start(), match.end(), "iban"))
     for match in _LABELLED_ACCOUNT.finditer(text):
-        if not _placeholder(_ascii_digits(match[1])):
+        digits = _ascii_digits(match[1])
+        if len(digits) >= 8 and not _placeholder(digits):
             found.append(_Candidate(_ACCOUNT_RANK, match.start(1), match.end(1), "iban"))
 
 
