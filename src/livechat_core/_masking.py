@@ -578,7 +578,8 @@ def _as_dashes(match: regex.Match[str]) -> str:
 # --------------------------------------------------------------------------- candidates
 
 # Lower rank wins when two candidates overlap.
-_RANK: Final = {"email": 0, "iban": 1, "card": 2, "ssn": 3, "phone": 4}
+_RANK: Final = {"email": 0, "iban": 1, "card": 2, "ssn": 3, "phone": 5}
+# (4: a Czech account number with its bank code, read as that rather than as a phone)
 
 
 class _Candidate(NamedTuple):
@@ -881,22 +882,21 @@ def _international_phone(text: str, run: _Run, first: int) -> _Candidate | None:
     else:
         return None
     digits_seen = ""
-    best_end = -1
+    ends = []
     for index in range(first, len(groups)):
         group = groups[index]
-        if group.poisoned:
-            break
+        if group.poisoned or (index > first and _WEAK in run.separators[index]):
+            break  # (a phone never spans a comma, a pipe or an emoji)
         digits_seen += group.digits
         number = digits_seen[skip:]
         if len(number) > 16:
             break
         if _national_part(number) is not None:
-            best_end = group.end
-    if best_end < 0 or (
-        _DECIMAL_END.fullmatch(text, start, best_end) or _DECIMAL_AFTER.match(text, best_end)
-    ):
-        return None  # +35236450.6 is a signed decimal
-    return _Candidate(_RANK["phone"], start, _with_extension(text, best_end), "phone")
+            ends.append(group.end)
+    for end in reversed(ends):
+        if not (_DECIMAL_END.fullmatch(text, start, end) or _DECIMAL_AFTER.match(text, end)):
+            return _Candidate(_RANK["phone"], start, _with_extension(text, end), "phone")
+    return None  # +35236450.6 is a signed decimal
 
 
 _DECIMAL_END: Final = regex.compile(r"[^.]*\.\d{1,2}")
@@ -1103,9 +1103,9 @@ def _national_shape(
     15 digits written compact (an MSISDN: a country code and a subscriber number without
     ``+``, as E.164 allows up to 15 digits; when in doubt, mask)."""
     count = len(digits)
-    if digits.startswith("00") or count > 15 or count < 7:
-        return False
     grouped = len(sizes) > 1
+    if count > 15 or count < 7 or (digits.startswith("00") and (grouped or count < 11)):
+        return False  # (a compact 00 number too long for a national one: an MSISDN still)
     if keyword:
         return True
     if paren and grouped:
@@ -1227,7 +1227,7 @@ def _whole_segment_candidates(
         ssn_shape = count == 9 and _ssn_valid(digits)
         if not ssn_shape and (
             count > 15
-            or digits.startswith("00")
+            or (digits.startswith("00") and (i != j or count < 11))
             or (count < 7 and (count < 5 or not _phone_word_near(text, run.start)))
         ):
             continue  # too short or too long for any national phone number
@@ -1835,7 +1835,8 @@ def _find_in(text: str, policy: MaskingPolicy | None) -> tuple[str, list[_Candid
 
 
 _CUSTOM_RANK: Final = 3  # after e-mail, IBAN and card; before SSN and phone
-_ACCOUNT_RANK: Final = 5  # a bank account number without its IBAN: after every other kind
+_CZECH_ACCOUNT_RANK: Final = 4  # prefix-number/bank code: before a phone
+_ACCOUNT_RANK: Final = 6  # a bank account number without its IBAN: after every other kind
 
 # Bank account numbers without the IBAN around them (a BBAN). When in doubt, mask: they are
 # what an IBAN carries, so they are found as the "iban" kind, where nothing else is found:
@@ -1848,7 +1849,7 @@ _CZECH_ACCOUNT: Final = regex.compile(
 )
 _LABELLED_ACCOUNT: Final = regex.compile(
     r"(?<![\p{L}])(?i:account|acct|a/c|acc|účet|účtu|ucet|uctu|konto|kontonummer|compte|"
-    r"cuenta|conta|rekening|rachunek|rachunku|iban|bban|bank)(?![\p{L}])[^\d\n,;!?]{0,16}?"
+    r"cuenta|conta|rekening|rachunek|rachunku|iban|bban|bank)(?![\p{L}])[^\d\n,;!?+＋]{0,16}?"
     # digits in groups, or one token of digits and capital letters (Q0810527620197218320518)
     r"(\d(?:[ \u00a0\-.]?\d){7,39}|[A-Z0-9]{0,30}\d[A-Z0-9]{0,30})(?![\p{L}\p{N}])"
 )
@@ -1866,7 +1867,8 @@ def _account_candidates(text: str, found: list[_Candidate]) -> None:
     for match in _CZECH_ACCOUNT.finditer(text):
         digits = match[0].replace("-", "").replace("/", "")
         if len(digits) >= 10 and not _placeholder(match[1]):
-            found.append(_Candidate(_ACCOUNT_RANK, match.start(), match.end(), "iban"))
+            # (as sure as a label: before a phone, and whole with its bank code)
+            found.append(_Candidate(_CZECH_ACCOUNT_RANK, match.start(), match.end(), "iban"))
     for match in _LABELLED_ACCOUNT.finditer(text):
         digits = _ascii_digits(match[1])
         if len(digits) >= 8 and not _placeholder(digits):
