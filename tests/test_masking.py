@@ -379,3 +379,24 @@ def test_unrelated_numbers_in_unrelated_sentences_do_not_merge() -> None:
 def test_mask_across_a_card_with_the_bin_kept() -> None:
     texts = ["4111 11", "11 1111 1111"]
     assert mask_across(texts, MaskingPolicy(keep_card_bin=True)) == ["411111", "******1111"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a comma ends a label: the serial word belongs to another clause
+        ("tracking, my card 4111111111111111", "tracking, my card ************1111"),
+        ("Hi SN, my card: 4111 1111 1111 1111", "Hi SN, my card: ************1111"),
+        ("IMEI, karta 4111 1111 1111 1111", "IMEI, karta ************1111"),
+        ("SN, prosím: 4000000000006 díky, ", "SN, prosím: *********0006 díky, "),
+        # an identifier with a fixed format labels only numbers of its lengths
+        ("IMEI 4111111111111111", "IMEI ************1111"),
+        ("ISBN 4111111111111111", "ISBN ************1111"),
+        ("EAN 5555 5555 5555 4444", "EAN ************4444"),
+        # ... and keeps ruling out a card at them
+        ("IMEI 356938035643809", "IMEI 356938035643809"),
+        ("EAN 4006381333931", "EAN 4006381333931"),
+    ],
+)  # fmt: skip
+def test_a_serial_label_rules_out_a_card_only_where_it_labels_one(text: str, expected: str) -> None:
+    assert mask_text(text) == expected

@@ -302,8 +302,10 @@ _NOT_PHONE_WORDS: Final = regex.compile(
     r"upc|article|art|verze|verzi|version|versión|timestamp|unix|epoch|dhl|ups|fedex|gls|ppl|"
     r"dpd|usps|tnt|zásilkovna|zasilkovna|imei|iccid|meid|barcode|gtin)(?![\p{L}])"
 )
-_LABEL_GAP: Final = regex.compile(r"[^,;!?\n]{0,16}")
-"""What may stand between a label ("order", "invoice no.") and the number it labels."""
+_LABEL_GAP: Final = regex.compile(r"[^,;!?\n\ue000]{0,16}")
+"""What may stand between a label ("order", "invoice no.") and the number it labels: no
+comma, semicolon, question or exclamation mark or line break, in the text as written or as
+normalised (where a comma, a pipe or an emoji is the weak separator U+E000)."""
 _NOT_CARD_WORDS: Final = regex.compile(
     r"(?i)(?<![\p{L}])(?:imei|iccid|meid|ean|gtin|isbn|issn|upc|barcode|serial|s/n|sn|sku|"
     r"tracking|timestamp|unix|epoch)(?![\p{L}])"
@@ -769,13 +771,30 @@ def _evasive_card_grouping(sizes: list[int]) -> bool:
     return len(sizes) >= 3 and (len(set(sizes[:-1])) == 1 or max(sizes) <= 4)
 
 
-def _serial_label_before(text: str, start: int) -> bool:
-    """Whether a serial number's label (IMEI, EAN, ISBN, ...) stands right before ``start``."""
+_SERIAL_LENGTHS: Final[dict[str, frozenset[int]]] = {
+    "imei": frozenset({15}),  # (an IMEISV has 16 digits but no check digit)
+    "iccid": frozenset({19, 20}),
+    "meid": frozenset({14, 18}),
+    "ean": frozenset({8, 13}),
+    "gtin": frozenset({8, 12, 13, 14}),
+    "isbn": frozenset({10, 13}),
+    "issn": frozenset({8}),
+    "upc": frozenset({12}),
+}
+"""The lengths of the identifiers with a fixed format: after their label, a number of
+another length is read as if no label stood there (a card after "IMEI" is still a card)."""
+
+
+def _serial_label_before(text: str, start: int, digits: int) -> bool:
+    """Whether a serial number's label (IMEI, EAN, ISBN, ...) stands right before ``start``
+    and, for an identifier with a fixed format, a number of ``digits`` digits can be one."""
     context = text[max(0, start - 24) : start]
     if _NOT_CARD_PARTS.search(context.lower()) or _folds_oddly(context):
         for label in _NOT_CARD_WORDS.finditer(text, max(0, start - 24), start):
             if _LABEL_GAP.fullmatch(text, label.end(), start):
-                return True
+                lengths = _SERIAL_LENGTHS.get(label.group().casefold())
+                if lengths is None or digits in lengths:
+                    return True
     return False
 
 
@@ -856,8 +875,16 @@ def _card_candidates(text: str, run: _Run, found: list[_Candidate], joints: froz
             scored.append(((standard, whole, len(digits)), i, j))
     if not scored:
         return
-    if _serial_label_before(text, run.start):
-        return  # an IMEI, EAN or serial number: Luhn-valid by design, not a card
+    if _NOT_CARD_PARTS.search(text[max(0, run.start - 24) : run.start].lower()) or _folds_oddly(
+        text[max(0, run.start - 24) : run.start]
+    ):
+        # an IMEI, EAN or serial number (Luhn-valid by design) is not a card, where its
+        # length can be one
+        scored = [
+            entry for entry in scored if not _serial_label_before(text, run.start, entry[0][2])
+        ]
+        if not scored:
+            return
     scored.sort(reverse=True)
     taken = bytearray(count)  # windows span at most 19 groups: checking them is cheap
     for _, i, j in scored:
@@ -1288,7 +1315,7 @@ def _whole_segment_candidates(
         if (
             (count > 11 or (count == 10 and digits[0] == "1"))
             and i == j
-            and _serial_label_before(text, run.start)
+            and _serial_label_before(text, run.start, count)
         ):
             continue  # the compact number an IMEI, EAN or Unix time is, not an MSISDN
         # A label ("order", "účet", "SSN") may change which kind a number is read as, but
