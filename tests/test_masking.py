@@ -400,3 +400,23 @@ def test_mask_across_a_card_with_the_bin_kept() -> None:
 )  # fmt: skip
 def test_a_serial_label_rules_out_a_card_only_where_it_labels_one(text: str, expected: str) -> None:
     assert mask_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Faker's de_DE, nl_NL and en_IN phone numbers dialled abroad with a code nobody has
+        ("(00838) 650186", "(********0186"),
+        ("0087-413844", "*******3844"),
+        ("00280726708", "*******6708"),
+        ("000 7031574", "******1574"),
+        ("+280726708", "******6708"),
+        # too short to be dialled anywhere, or not a number at all
+        ("00 12", "00 12"),
+        ("+0.5", "+0.5"),
+    ],
+)  # fmt: skip
+def test_a_number_dialled_abroad_is_a_phone_whatever_its_country_code(
+    text: str, expected: str
+) -> None:
+    assert mask_text(text) == expected

@@ -918,7 +918,9 @@ def _international_phone(text: str, run: _Run, first: int) -> _Candidate | None:
         number = digits_seen[skip:]
         if len(number) > 16:
             break
-        if _national_part(number) is not None:
+        if _national_part(number) is not None or 7 <= len(number.lstrip("0")) <= 15:
+            # (a country code that is not assigned, or zeros too many after "00": a number
+            # dialled abroad all the same, as generators and typos write them)
             ends.append(group.end)
     for end in reversed(ends):
         if not (_DECIMAL_END.fullmatch(text, start, end) or _DECIMAL_AFTER.match(text, end)):
