@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import phonenumbers
@@ -742,10 +743,31 @@ def test_tick_returns_events_fired_by_expired_deadlines_only(
     assert "a2" not in {event.aggregate_id for event in fired}
 
 
-def test_a_reopened_sqlite_desk_continues(fake: Faker, clock: ManualClock, tmp_path: Path) -> None:
-    path = tmp_path / "desk.db"
-    store = SqliteStore(path)
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_reopened_desk_continues(
+    request: pytest.FixtureRequest, fake: Faker, clock: ManualClock, tmp_path: Path, kind: str
+) -> None:
+    if kind == "sqlite":
+        path = tmp_path / "desk.db"
+
+        def open_store() -> Any:
+            return SqliteStore(path)
+    else:
+        from livechat_core import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+
+        def open_store() -> Any:
+            return PostgresStore(dsn)
+
+    store = open_store()
     floor = Floor(fake, clock, Desk(store=store, clock=clock))
+    floor.desk.add_queue("Rychlá", ["Hotovo"], wrap_up_timeout=20.0)
+    floor.desk.login("a4", person(fake), ["Rychlá"])
+    floor.desk.set_available("a4")
+    fast = floor.desk.start_chat("Rychlá", person(fake), fake.email())
+    floor.desk.accept("a4", fast)
+    floor.desk.end("a4", fast)
     floor.desk.set_available("a1")
     conversation_id, name = floor.chat(fake)
     text = fake.sentence()
@@ -753,16 +775,19 @@ def test_a_reopened_sqlite_desk_continues(fake: Faker, clock: ManualClock, tmp_p
     store.close()
 
     clock.advance(31)
-    again = SqliteStore(path)
+    again = open_store()
     desk = Desk(store=again, clock=clock)
-    assert {q.name for q in desk.queues()} == {"Podpora", "Prodej"}
+    assert {q.name for q in desk.queues()} == {"Podpora", "Prodej", "Rychlá"}
     assert desk.agent("a1").name == floor.names["a1"]
     view = desk.conversation(conversation_id)
     assert (view.state, view.customer_name) == ("offered", name)
     assert [m.text for m in view.messages] == [text]
-    desk.tick()  # the deadline set by the first desk fires here
+    desk.tick()  # the deadlines set by the first desk fire here
     assert desk.agent("a1").state == "rona"
     assert desk.conversation(conversation_id).state == "queued"
+    (leg,) = desk.conversation(fast).legs
+    assert (leg.state, leg.wrap_up_reason) == ("done", "Hotovo")
+    assert desk.conversation(fast).outcome == "completed"
     again.close()
 
 

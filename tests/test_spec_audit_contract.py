@@ -252,9 +252,9 @@ def test_tick_fires_a_large_backlog_and_returns_every_event(
 
 
 def test_archive_moves_closed_conversations_older_than_the_cut_off(
-    fake: Faker, clock: ManualClock
+    any_store: Any, fake: Faker, clock: ManualClock
 ) -> None:
-    desk = support_desk(Desk(clock=clock), fake)
+    desk = support_desk(Desk(store=any_store, clock=clock), fake)
     old = desk.start_chat("Podpora", person(fake), fake.email())
     desk.send_customer_message(old, fake.sentence())
     desk.customer_end(old)  # closed (abandoned) at T
@@ -275,6 +275,13 @@ def test_archive_moves_closed_conversations_older_than_the_cut_off(
     assert desk.conversation(still_open).state == "queued"
     assert desk.archive(T + 50) == []
     assert [a.conversation.id for a in desk.archive(T + 101)] == [recent]
+    left = {e.aggregate_id for _, e in desk.events_after(0, limit=100_000)}
+    assert old not in left
+    assert recent not in left
+    assert still_open in left
+    last = desk.events_after(0, limit=100_000)[-1][0]
+    desk.send_customer_message(still_open, fake.sentence())
+    assert desk.events_after(last)[0][0] > last
 
 
 # --- SPEC 11: AsyncDesk -------------------------------------------------------------------
