@@ -427,11 +427,9 @@ def test_async_desk_and_desk_share_one_sqlite_file_at_the_same_time(
     async_store.close()
 
 
-def test_concurrent_coroutines_on_one_async_desk(tmp_path: Path, fake: Faker) -> None:
-    store = SqliteStore(tmp_path / "conc.db")
-
+def test_concurrent_coroutines_on_one_async_desk(any_store: Any, fake: Faker) -> None:
     async def main() -> None:
-        desk = AsyncDesk(store=store)
+        desk = AsyncDesk(store=any_store)
         await desk.add_queue("Podpora", ["Vyřešeno"])
         await desk.login("a1", person(fake), ["Podpora"], capacity=20)
         await desk.set_available("a1")
@@ -447,6 +445,9 @@ def test_concurrent_coroutines_on_one_async_desk(tmp_path: Path, fake: Faker) ->
         for n, chat in enumerate(chats):
             view = await desk.conversation(chat)
             assert sorted(m.text for m in view.messages) == sorted([f"{n}", f"re {n}"])
+        await asyncio.gather(*(desk.send_customer_message(chats[0], f"c{n}") for n in range(30)))
+        texts = [m.text for m in (await desk.conversation(chats[0])).messages]
+        assert sorted(texts[2:]) == sorted(f"c{n}" for n in range(30))
         # the loop keeps running while the desk works
         ticks = 0
 
@@ -463,7 +464,6 @@ def test_concurrent_coroutines_on_one_async_desk(tmp_path: Path, fake: Faker) ->
         await desk.aclose()
 
     asyncio.run(main())
-    store.close()
 
 
 # --- SPEC 11: positions, consumers, relays ---------------------------------------------------
