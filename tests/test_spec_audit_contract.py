@@ -1264,3 +1264,26 @@ def test_worker_fires_deadlines_when_they_fall_due(tmp_path: Path) -> None:
         _, err = process.communicate(timeout=30)
         store.close()
     assert process.returncode == 0, err.decode()
+
+
+def test_a_refused_command_in_an_implicit_group_fails_alone(any_store: Any, fake: Faker) -> None:
+    async def main() -> None:
+        desk = AsyncDesk(store=any_store)
+        await desk.add_queue("Podpora", ["Vyřešeno"])
+        calls: list[Any] = []
+        for n in range(30):
+            if n % 3 == 0:
+                calls.append(desk.accept("nobody", f"missing-{n}"))
+            else:
+                calls.append(desk.start_chat("Podpora", person(fake), fake.email()))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        refused = [r for r in results if isinstance(r, BaseException)]
+        started = [r for r in results if isinstance(r, str)]
+        assert len(refused) == 10
+        assert all(isinstance(r, LivechatError) and r.code for r in refused)
+        assert len(started) == 20
+        for chat in started:
+            assert (await desk.conversation(chat)).state == "queued"
+        await desk.aclose()
+
+    asyncio.run(main())
