@@ -1287,3 +1287,75 @@ def test_a_refused_command_in_an_implicit_group_fails_alone(any_store: Any, fake
         await desk.aclose()
 
     asyncio.run(main())
+
+
+AGENT_PROCESS = textwrap.dedent(
+    """
+    import os, sys, time
+    from livechat_core import Desk, SqliteStore
+    path, agent, stop_file = sys.argv[1], sys.argv[2], sys.argv[3]
+    store = SqliteStore(path)
+    desk = Desk(store=store)
+    desk.login(agent, "Agent " + agent, ["Podpora"], capacity=2)
+    desk.set_available(agent)
+    handled = 0
+    give_up = time.monotonic() + 90
+    while not os.path.exists(stop_file) and time.monotonic() < give_up:
+        offers = desk.offers(agent)
+        if not offers:
+            time.sleep(0.005)
+            continue
+        for offer in offers:
+            desk.accept(agent, offer.conversation_id)
+            desk.send_agent_message(agent, offer.conversation_id, "Dobrý den")
+            desk.end(agent, offer.conversation_id)
+            desk.submit_wrap_up(agent, offer.conversation_id, "Vyřešeno")
+            handled += 1
+    desk.set_idle(agent, "Konec")
+    desk.logout(agent)
+    print(handled)
+    store.close()
+    """
+)
+
+
+def test_agents_in_several_processes_share_the_work_of_one_queue(
+    tmp_path: Path, fake: Faker
+) -> None:
+    path = tmp_path / "work.db"
+    stop_file = tmp_path / "stop"
+    store = SqliteStore(path)
+    desk = Desk(store=store)
+    desk.add_queue("Podpora", ["Vyřešeno"], offer_timeout=120.0)
+    agents = [f"p{n}" for n in range(4)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", AGENT_PROCESS, str(path), agent, str(stop_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for agent in agents
+    ]
+    try:
+        chats = []
+        for _ in range(40):
+            chats.append(desk.start_chat("Podpora", person(fake), fake.email()))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if all(desk.conversation(c).state == "closed" for c in chats):
+                break
+            time.sleep(0.05)
+    finally:
+        stop_file.touch()
+        outputs = [process.communicate(timeout=60) for process in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err.decode()
+    assert sum(int(out) for out, _ in outputs) == 40
+    for chat in chats:
+        view = desk.conversation(chat)
+        assert (view.state, view.outcome) == ("closed", "completed")
+        (leg,) = view.legs  # offered to exactly one agent, never twice
+        assert (leg.state, leg.wrap_up_reason) == ("done", "Vyřešeno")
+        assert [(m.role, m.text) for m in view.messages] == [("agent", "Dobrý den")]
+    assert all(desk.agent(agent).state == "logged_out" for agent in agents)
+    store.close()
