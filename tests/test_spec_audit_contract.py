@@ -398,15 +398,28 @@ def test_async_batch_is_one_block(any_store: Any, fake: Faker, clock: ManualCloc
     asyncio.run(main())
 
 
-def test_async_desk_and_desk_share_one_sqlite_file_at_the_same_time(
-    tmp_path: Path, fake: Faker
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_async_desk_and_desk_share_one_store_at_the_same_time(
+    request: pytest.FixtureRequest, tmp_path: Path, fake: Faker, kind: str
 ) -> None:
-    path = tmp_path / "mixed.db"
-    sync_store = SqliteStore(path)
+    if kind == "sqlite":
+        path = tmp_path / "mixed.db"
+
+        def open_store() -> Any:
+            return SqliteStore(path)
+    else:
+        from livechat_core import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+
+        def open_store() -> Any:
+            return PostgresStore(dsn)
+
+    sync_store = open_store()
     desk = Desk(store=sync_store)
     desk.add_queue("Podpora", ["Vyřešeno"])
     shared = desk.start_chat("Podpora", person(fake), fake.email())
-    async_store = SqliteStore(path)
+    async_store = open_store()
 
     async def main() -> None:
         async_desk = AsyncDesk(store=async_store)
