@@ -832,3 +832,21 @@ def test_find_sensitive_spans_and_kinds_of_faker_data(fake: Faker) -> None:
             assert [(f.kind, text[f.start : f.end]) for f in find_sensitive(text)] == found
     with pytest.raises(LivechatError):
         MaskingPolicy(kinds=frozenset({"passport"}))
+
+
+def test_declined_request_goes_to_the_next_available_agent(fake: Faker, clock: ManualClock) -> None:
+    floor = Floor(fake, clock)
+    desk = floor.desk
+    desk.set_available("a1")
+    clock.advance(1)
+    desk.set_available("a2")
+    conversation_id, customer = floor.chat(fake)
+    (offer,) = desk.offers("a1")  # a1 has waited longest
+    assert offer.customer_name == customer
+    desk.decline(agent_id="a1", conversation_id=conversation_id)
+    assert desk.agent("a1").state == "available"  # a decline is not RONA
+    assert desk.offers("a1") == []
+    (offer,) = desk.offers("a2")
+    assert (offer.conversation_id, offer.agent_name) == (conversation_id, floor.names["a2"])
+    desk.accept("a2", conversation_id)
+    assert desk.conversation(conversation_id).owner == "a2"
