@@ -687,7 +687,7 @@ def test_command_line_services_stop_cleanly_on_sigterm(tmp_path: Path, command: 
 # --- SPEC 12: contact-center figures on a scenario worked out by hand -------------------------
 
 
-def scenario(clock: ManualClock) -> Desk:
+def scenario(clock: ManualClock, store: Any = None) -> Desk:
     """Four chats, two agents; every figure below is computed by hand from this story.
 
     C1 Podpora: starts T+0, offered to a1, accepted T+10, ended T+70, wrap-up T+80.
@@ -697,7 +697,7 @@ def scenario(clock: ManualClock) -> Desk:
     C4 Podpora: starts T+200 (a1 idle since T+120, a2 in RONA), customer leaves T+230.
     Both agents log in at T+0 and out at T+300; a1 is available from T+0.
     """
-    desk = Desk(clock=clock)
+    desk = Desk(store=store, clock=clock)
     desk.add_queue("Podpora", ["Vyřešeno"])
     desk.add_queue("Prodej", ["Prodáno"])
     desk.login("a1", "Alena Malá", ["Podpora", "Prodej"])
@@ -740,8 +740,8 @@ def scenario(clock: ManualClock) -> Desk:
     return desk
 
 
-def test_report_overall_figures(clock: ManualClock) -> None:
-    report = scenario(clock).report()
+def test_report_overall_figures(any_store: Any, clock: ManualClock) -> None:
+    report = scenario(clock, any_store).report()
     assert (report.offered, report.handled, report.abandoned) == (4, 2, 2)
     assert report.asa == pytest.approx(30.0)  # (10 + 50) / 2
     assert report.service_level == pytest.approx(1 / 3)  # C1 only; 4 - 1 quick abandon
@@ -764,8 +764,8 @@ def test_report_per_queue(clock: ManualClock) -> None:
     assert sales.aht == pytest.approx(20.0)
 
 
-def test_report_per_agent(clock: ManualClock) -> None:
-    report = scenario(clock).report()
+def test_report_per_agent(any_store: Any, clock: ManualClock) -> None:
+    report = scenario(clock, any_store).report()
     a1, a2 = report.by_agent["a1"], report.by_agent["a2"]
     assert (a1.legs, a1.rona) == (2, 0)
     assert a1.busy == pytest.approx(90.0)  # 10..80 and 90..110
