@@ -878,9 +878,11 @@ def test_async_desk_on_postgres_and_a_reopened_desk_continues(
     again.close()
 
 
-def test_async_desk_reads_figures_surfaces_and_archives(fake: Faker, clock: ManualClock) -> None:
+def test_async_desk_reads_figures_surfaces_and_archives(
+    any_store: Any, fake: Faker, clock: ManualClock
+) -> None:
     async def main() -> None:
-        desk = AsyncDesk(clock=clock)
+        desk = AsyncDesk(store=any_store, clock=clock)
         await desk.add_queue("Podpora", ["Vyřešeno"])
         chat = await desk.start_chat("Podpora", person(fake), "+420 601 123 456")
         surfaces = await desk.surfaces(chat)

@@ -43,7 +43,7 @@ from ._masking import MaskingPolicy
 from ._model import Agent, Conversation, Message, Queue
 from ._report import Report, Wallboard
 from ._surfaces import Surfaces
-from .ports import Clock, Store, StoreTransaction, Transport
+from .ports import ArchivedConversation, Clock, Store, StoreTransaction, Transport
 
 T = TypeVar("T")
 
@@ -570,6 +570,10 @@ class AsyncDesk:
         return await self._call(
             self.sync.report, since, until, service_level_threshold, interval=interval
         )
+
+    async def archive(self, before: float, limit: int = 1000) -> list[ArchivedConversation]:
+        """:meth:`Desk.archive` as a coroutine (on the desk's thread: it moves rows in bulk)."""
+        return await self._call(self.sync.archive, before, limit)
 
     async def stats(self, now: float | None = None) -> Wallboard:
         """:meth:`Desk.stats` as a coroutine."""
