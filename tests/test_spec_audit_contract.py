@@ -235,9 +235,9 @@ def test_a_block_that_does_not_end_loses_the_whole_block_and_nothing_else(
 
 
 def test_tick_fires_a_large_backlog_and_returns_every_event(
-    fake: Faker, clock: ManualClock
+    any_store: Any, fake: Faker, clock: ManualClock
 ) -> None:
-    desk = Desk(clock=clock)
+    desk = Desk(store=any_store, clock=clock)
     desk.add_queue("Podpora", ["Vyřešeno"], offer_timeout=30.0)
     desk.login("a1", person(fake), ["Podpora"], capacity=350)
     desk.set_available("a1")
