@@ -659,6 +659,26 @@ def test_redis_streams_transport(fake: Faker, clock: ManualClock) -> None:
         client.close()
 
 
+def wait_for_line(stream: Any, needle: bytes, timeout: float) -> bytes:
+    """Read ``stream`` line by line until one holds ``needle``; what was read."""
+    import selectors
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            line: bytes = stream.readline()
+            if not line:
+                break
+            seen += line
+            if needle in line:
+                return seen
+    raise AssertionError(f"no {needle!r} within {timeout} s: {seen.decode(errors='replace')}")
+
+
 @pytest.mark.parametrize("command", ["relay", "worker"])
 def test_command_line_services_stop_cleanly_on_sigterm(tmp_path: Path, command: str) -> None:
     path = tmp_path / "cli.db"
@@ -674,8 +694,10 @@ def test_command_line_services_stop_cleanly_on_sigterm(tmp_path: Path, command: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(1.5)
-    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    assert process.stderr is not None
+    started = wait_for_line(process.stderr, b"starting", timeout=60)
+    assert process.poll() is None, started
+    time.sleep(0.5)  # running its loop
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err.decode()
@@ -1231,7 +1253,9 @@ def test_relay_on_postgres_is_woken_by_notify_not_by_polling(postgres_dsn: str) 
     try:
         store = PostgresStore(postgres_dsn)
         desk = Desk(store=store)
-        time.sleep(1.5)  # the relay is up and listening, its first pass done
+        assert process.stderr is not None
+        wait_for_line(process.stderr, b"starting", timeout=60)
+        time.sleep(1.0)  # listening, its first pass done
         assert process.poll() is None
         desk.add_queue("Podpora", ["Vyřešeno"])
         added = time.monotonic()
