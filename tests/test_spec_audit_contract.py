@@ -1096,27 +1096,40 @@ def test_wallboard_counts_a_chat_transferred_to_a_queue_from_the_hand_off(
     assert (board.queues["Podpora"].waiting, board.queues["Podpora"].longest_wait) == (0, 0)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(
+    params=["memory", "sqlite", "postgres", "sqlite+async", "postgres+async", "memory+async"]
+)
 def two_desks(
     request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[tuple[Desk, Desk]]:
+) -> Iterator[tuple[Any, Any]]:
+    """Two desks on one store; with "+async" the second is an AsyncDesk driven blocking."""
+    kind, _, face = request.param.partition("+")
     stores: list[Any] = []
-    if request.param == "memory":
+    if kind == "memory":
         shared = MemoryStore()
         stores = [shared, shared]
-    elif request.param == "sqlite":
+    elif kind == "sqlite":
         stores = [SqliteStore(tmp_path / "two.db"), SqliteStore(tmp_path / "two.db")]
     else:
         from livechat_core import PostgresStore
 
         dsn = request.getfixturevalue("postgres_dsn")
         stores = [PostgresStore(dsn), PostgresStore(dsn)]
-    yield Desk(store=stores[0], clock=clock), Desk(store=stores[1], clock=clock)
-    for store in stores:
+    first = Desk(store=stores[0], clock=clock)
+    if face == "async":
+        from livechat_core.testing import BlockingDesk
+
+        second: Any = BlockingDesk(AsyncDesk(store=stores[1], clock=clock))
+    else:
+        second = Desk(store=stores[1], clock=clock)
+    yield first, second
+    if face == "async":
+        second.close()
+    for store in {id(s): s for s in stores}.values():
         store.close()
 
 
-def test_each_command_reads_what_another_desk_wrote(two_desks: tuple[Desk, Desk]) -> None:
+def test_each_command_reads_what_another_desk_wrote(two_desks: tuple[Any, Any]) -> None:
     a, b = two_desks
     a.add_queue("Podpora", ["Vyřešeno"], offer_timeout=30.0)
     a.login("a1", "Alena", ["Podpora"])
