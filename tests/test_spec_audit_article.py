@@ -850,3 +850,14 @@ def test_declined_request_goes_to_the_next_available_agent(fake: Faker, clock: M
     assert (offer.conversation_id, offer.agent_name) == (conversation_id, floor.names["a2"])
     desk.accept("a2", conversation_id)
     assert desk.conversation(conversation_id).owner == "a2"
+
+
+def test_reserved_characters_bind_agents_only(fake: Faker, clock: ManualClock) -> None:
+    floor = Floor(fake, clock)
+    desk = floor.desk
+    conversation_id, _ = floor.accepted(fake)
+    desk.send_customer_message(conversation_id, "Děkuji <3 a 2 > 1")
+    with pytest.raises(LivechatError) as refused:
+        desk.send_agent_message("a1", conversation_id, "Rádo se stalo <3")
+    assert refused.value.code
+    assert [m.text for m in desk.conversation(conversation_id).messages] == ["Děkuji <3 a 2 > 1"]
