@@ -4,7 +4,7 @@ feed 300 of each locale's numbers, in a Czech sentence, to ``mask_text``.
 
 de_DE, nl_NL and en_IN are left out: about 1-2 % of their Faker numbers start with ``00``
 followed by a country calling code that does not exist ("(00838) 650186", "0087-413844",
-"00280726708"), which docs/masking.md deliberately does not read as a phone (an
+"000 7031574"), which docs/masking.md deliberately does not read as a phone (an
 international number needs an assigned code); see /work/coord/notes.md, "## spec-audit".
 """
 
