@@ -693,6 +693,29 @@ def test_a_card_split_unevenly_over_messages_is_masked_in_every_part(parts: list
     _assert_at_rest(desk, chat, recorder, number)
 
 
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        # an IBAN whose country code and check digits came first
+        (["DE46", "011524493909266858"], ["****", "**************6858"]),
+        # an MSISDN in two parts, an SSN whose first digit came first
+        (["175337", "7274743"], ["******", "***4743"]),
+        (["6", "03-29-2018"], ["*", "******2018"]),
+    ],
+)
+def test_an_item_split_over_messages_is_masked_for_display(
+    parts: list[str], expected: list[str]
+) -> None:
+    assert mask_across(parts) == expected
+    desk = Desk(pci_at_rest=False, masking=MaskingPolicy())
+    desk.add_queue("support", ["Resolved"])
+    chat = desk.start_chat("support", "Karel", "karel@example.com")
+    for part in parts:
+        desk.send_customer_message(chat, part)
+    for name, text in attrs.asdict(desk.surfaces(chat)).items():
+        assert parts[-1] not in str(text), (name, text)
+
+
 def test_digits_that_continue_a_masked_card_re_mask_the_digits_it_kept() -> None:
     # 35224154990951 (the first 14 digits) passes issuer and Luhn: it was masked as a card
     # before "4" and "2" came, which then left 0951 and 42 in the store

@@ -1236,7 +1236,11 @@ def _segments(run: _Run) -> list[tuple[int, int]]:
 
 
 def _whole_segment_candidates(
-    text: str, run: _Run, segments: Sequence[tuple[int, int]], found: list[_Candidate]
+    text: str,
+    run: _Run,
+    segments: Sequence[tuple[int, int]],
+    found: list[_Candidate],
+    joints: frozenset[int] = frozenset(),
 ) -> None:
     """SSNs and national phone numbers: they must fill a run (or a piece of one) on their own.
 
@@ -1293,6 +1297,10 @@ def _whole_segment_candidates(
         else:
             groups = all_groups[i : j + 1]
             separators = run.separators[i : j + 1]
+            if joints:
+                # parts of one number sent as separate messages: a message boundary is no
+                # group boundary ("175337" then "7274743" is 1753377274743)
+                groups, separators = _merge_joints(groups, separators, joints)
             sizes = [len(g.digits) for g in groups]
         if ssn_shape:
             # AAA-GG-SSSS with one kind of separator of any width and script (or zero-width
@@ -1316,7 +1324,7 @@ def _whole_segment_candidates(
                 continue
         if (
             (count > 11 or (count == 10 and digits[0] == "1"))
-            and i == j
+            and len(groups) == 1
             and _serial_label_before(text, run.start, count)
         ):
             continue  # the compact number an IMEI, EAN or Unix time is, not an MSISDN
@@ -1364,6 +1372,21 @@ def _cf_layout(text: str, group: _Group) -> list[int]:
     if written.isascii():
         return [len(written)]
     return [len(part) for part in _CF.split(written)]
+
+
+def _merge_joints(
+    groups: list[_Group], separators: list[str], joints: frozenset[int]
+) -> tuple[list[_Group], list[str]]:
+    """``groups`` with those that only a message boundary (a joint) separates made one."""
+    merged, kept = [groups[0]], [""]
+    for group, separator in zip(groups[1:], separators[1:], strict=True):
+        last = merged[-1]
+        if separator == _JOINT and last.end in joints:
+            merged[-1] = _Group(last.start, group.end, last.digits + group.digits, False)
+        else:
+            merged.append(group)
+            kept.append(separator)
+    return merged, kept
 
 
 def _uncontested(others: list[_Candidate], ibans: list[_Candidate]) -> list[tuple[int, int]]:
@@ -1416,7 +1439,7 @@ def _number_candidates(
                     phone = _international_phone(text, run, first)
                     if phone is not None:
                         found.append(phone)
-        _whole_segment_candidates(text, run, segments, found)
+        _whole_segment_candidates(text, run, segments, found, joints)
 
 
 _WITHOUT_ASCII_DIGITS: Final = str.maketrans("", "", "0123456789")

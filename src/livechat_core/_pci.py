@@ -107,6 +107,7 @@ def _walk(messages: Sequence[Message]) -> tuple[list[tuple[Message, int]], int, 
             gap += 1
             continue
         gap = 0
+        start = _with_country_code(text, start)
         stars = _masked_part(text[:start]) if start else 0
         if stars:
             # stars, then the digits a mask kept: a part of a masked item, read whole
@@ -121,6 +122,23 @@ def _walk(messages: Sequence[Message]) -> tuple[list[tuple[Message, int]], int, 
             break
     chain.reverse()
     return chain, digits, masked
+
+
+def _with_country_code(text: str, start: int) -> int:
+    """``start`` moved back over an IBAN's country code right before it (``DE46`` and the rest
+    of the IBAN in the next message)."""
+    if start < 2:
+        return start
+    code = text[start - 2 : start]
+    if (
+        code.isascii()
+        and code.isalpha()
+        and code.isupper()
+        and (start == 2 or not text[start - 3].isalnum())
+        and text[start : start + 2].isdigit()
+    ):
+        return start - 2
+    return start
 
 
 _SEPARATORS: Final = " \t\n\r\u00a0-./\u200b"
