@@ -165,7 +165,10 @@ def _time_fields(cls: type) -> tuple[Callable[[Any], tuple[Any, ...]], bool, boo
 
 def _latest_time(record: Any) -> float:
     """The latest time a stored record holds (its ``*_at`` and ``*_since`` fields, its
-    legs', its last message's): no command may change it at an earlier time."""
+    legs', its last message's): no command may change it at an earlier time. The time
+    floor of an agent; a conversation's is its ``updated_at`` (the time of its newest
+    event, which its other times may not show), this only for a record written before
+    that field existed."""
     times, has_messages, has_legs = _time_fields(type(record))
     latest = -math.inf
     for value in times(record):
@@ -464,8 +467,10 @@ class Desk:
         # hook, one more for each batch() block open in any thread (none → no
         # thread-local lookup per command).
         self._general = 0 if metrics is None else 1
-        # the versions of the records this desk saved last, by id (see ``_changed_floor``)
+        # the versions of the records this desk saved last, by id (see ``_changed_floor``):
+        # conversations and agents apart (their ids may be equal)
         self._own: dict[str, int] = {}
+        self._own_agents: dict[str, int] = {}
 
     # --- the one entry point ------------------------------------------------------------
 
@@ -587,7 +592,7 @@ class Desk:
             # desk committed itself is no later than its latest time: not even worked
             # out. (A tuple plus an empty one is the same tuple: no copy for a message.)
             own = self._own
-            for record, base in changes.conversations + changes.agents:
+            for record, base in changes.conversations:
                 if not base:  # a new record: ``_own`` grows by it (see ``_saved``)
                     if len(own) > _OWN:
                         own.clear()
@@ -595,7 +600,16 @@ class Desk:
                     changes = self._floored(txn, command, changes, now)
                     break
             else:
-                self._high_water = now
+                own = self._own_agents
+                for record, base in changes.agents:
+                    if not base:  # (as above)
+                        if len(own) > _OWN:
+                            own.clear()
+                    elif own.get(record.id) != base:
+                        changes = self._floored(txn, command, changes, now)
+                        break
+                else:
+                    self._high_water = now
         if changes.events or changes:
             txn.save_last(changes)
         return changes  # remembered by the caller once committed (``_saved``)
@@ -680,7 +694,10 @@ class Desk:
         whose stored version is not the desk's own.
         """
         own = self._own
-        for record, _ in changes.conversations + changes.agents:
+        for record, _ in changes.conversations:
+            own[record.id] = record.version
+        own = self._own_agents
+        for record, _ in changes.agents:
             own[record.id] = record.version
 
     def _now(self) -> float:
@@ -709,7 +726,16 @@ class Desk:
             if base and own.get(conversation.id) != base:
                 stored = txn.conversation(conversation.id)
                 if stored is not None:
-                    latest = max(latest, _latest_time(stored))
+                    # the time of its newest event (a record written before that field
+                    # existed: the latest time it holds)
+                    at = stored.updated_at
+                    if at is None:
+                        at = _latest_time(stored)
+                    if at > latest:
+                        latest = at
+        own = self._own_agents
+        if len(own) > _OWN:
+            own.clear()
         for agent, base in changes.agents:
             if base and own.get(agent.id) != base:
                 stored_agent = txn.agent(agent.id)
@@ -808,6 +834,7 @@ class Desk:
         except BaseException:
             # the block's saves did not stand: none of its records is this desk's own
             self._own.clear()
+            self._own_agents.clear()
             raise
         if self.transport is not None:
             self._relay_committed()

@@ -360,6 +360,12 @@ class Conversation(LegLookups):
     and a decision reads holds only the newest messages that masking at rest may still look
     back over (usually none or a few), while the transcript lives in the store as one row
     per message, so a message costs the same however long the chat is.
+
+    ``updated_at`` is the time of the newest event applied to the conversation (its last
+    event's ``at``): the time no later command may go below (``docs/decisions.md``, "Time
+    never goes backwards"), which the record's other times do not always show (the
+    record keeps only a few recent messages). ``None`` only on a record written before
+    the field existed, until its next event.
     """
 
     id: str
@@ -383,6 +389,7 @@ class Conversation(LegLookups):
     outcome: Outcome | None = None
     ended_at: float | None = None
     closed_at: float | None = None
+    updated_at: float | None = None
     version: int = 0
 
     def elapsed(self, now: float) -> float:
