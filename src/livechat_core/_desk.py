@@ -590,7 +590,7 @@ class Desk:
             changes = decide(txn, command, now, self._settings)
             # The time floor (``_changed_floor``) of records whose stored version this
             # desk committed itself is no later than its latest time: not even worked
-            # out. (A tuple plus an empty one is the same tuple: no copy for a message.)
+            # out. (Agents only when there are: no iterator for a message's none.)
             own = self._own
             for record, base in changes.conversations:
                 if not base:  # a new record: ``_own`` grows by it (see ``_saved``)
@@ -600,14 +600,18 @@ class Desk:
                     changes = self._floored(txn, command, changes, now)
                     break
             else:
-                own = self._own_agents
-                for record, base in changes.agents:
-                    if not base:  # (as above)
-                        if len(own) > _OWN:
-                            own.clear()
-                    elif own.get(record.id) != base:
-                        changes = self._floored(txn, command, changes, now)
-                        break
+                agents = changes.agents
+                if agents:
+                    own = self._own_agents
+                    for agent, base in agents:
+                        if not base:  # (as above)
+                            if len(own) > _OWN:
+                                own.clear()
+                        elif own.get(agent.id) != base:
+                            changes = self._floored(txn, command, changes, now)
+                            break
+                    else:
+                        self._high_water = now
                 else:
                     self._high_water = now
         if changes.events or changes:
@@ -696,9 +700,11 @@ class Desk:
         own = self._own
         for record, _ in changes.conversations:
             own[record.id] = record.version
-        own = self._own_agents
-        for record, _ in changes.agents:
-            own[record.id] = record.version
+        agents = changes.agents
+        if agents:  # (no iterator for none)
+            own = self._own_agents
+            for agent, _ in agents:
+                own[agent.id] = agent.version
 
     def _now(self) -> float:
         """The clock's time, checked: ``ClockError`` unless a finite number of seconds."""
