@@ -36,13 +36,15 @@ def _shown(desk: Desk) -> dict[str, Any]:
     assert [view.message_count for view in views] == [len(view.messages) for view in views]
     # and the time of the newest event, which a record written before it does not carry
     # (None until the conversation's next event; its time floor is then its other times)
-    assert [view.updated_at for view in views] == [None] * len(views)
+    assert [view.last_event_at for view in views] == [None] * len(views)
+    agents = [json.loads(_codec.record_to_json(agent)) for agent in desk.agents()]
+    assert [agent.pop("last_event_at") for agent in agents] == [None] * len(agents)
     records = [json.loads(_codec.record_to_json(view)) for view in views]
     for record in records:
-        del record["message_count"], record["updated_at"]
+        del record["message_count"], record["last_event_at"]
     return {
         "queues": [json.loads(_codec.record_to_json(queue)) for queue in desk.queues()],
-        "agents": [json.loads(_codec.record_to_json(agent)) for agent in desk.agents()],
+        "agents": agents,
         "conversations": records,
         "events": {
             cid: [event_to_record(event) for event in desk.events(cid)] for cid in conversations

@@ -1,14 +1,14 @@
 """Time never goes backwards across desks whose clocks disagree (``docs/decisions.md``).
 
 Several desks may share one store. A command's time is held at the latest time of the
-stored records it changes; for a conversation that is ``updated_at``, the time of its
+stored records it changes; for a conversation that is ``last_event_at``, the time of its
 newest event. Before that field, the floor walked the record's other times, and a message
 another desk had stored (which the record no longer keeps: the transcript is stored as
 rows) was invisible to it, so a desk with a lagging clock stored an offer, an acceptance or
 a message before it. Here: two desks on one store, clocks 5 s or 600 s apart either way,
 random command sequences: every conversation's stored events are in time order, and its
 record read back equals the replay of its events. Also: a record written before
-``updated_at`` existed loads and is floored by its other times, and the desk's memory of
+``last_event_at`` existed loads and is floored by its other times, and the desk's memory of
 the versions it committed keeps conversations and agents apart.
 """
 
@@ -62,15 +62,20 @@ def _play(
 
 
 def _check(desks: list[Desk], store: Store) -> None:
-    """Every conversation's stored events in time order, its record's ``updated_at`` the
-    time of the last one, and its record (with its transcript) the replay of them."""
+    """Every conversation's stored events in time order, its record's ``last_event_at`` the
+    time of the last one, and its record (with its transcript) the replay of them; every
+    agent's events in time order, its ``last_event_at`` the last one's time."""
+    for agent in desks[0].agents():
+        agent_times = [event.at for event in store.events(agent.id, "agent")]
+        assert agent_times == sorted(agent_times)
+        assert agent.last_event_at == agent_times[-1]
     for conversation_id in store.conversation_ids():
         events = store.events(conversation_id)
         times = [event.at for event in events]
         assert times == sorted(times), [(type(e).__name__, e.at) for e in events]
         rebuilt = replay(events)
         assert rebuilt is not None
-        assert rebuilt.updated_at == times[-1]
+        assert rebuilt.last_event_at == times[-1]
         for desk in desks:
             assert desk.conversation(conversation_id) == rebuilt
 
@@ -131,7 +136,7 @@ def test_a_message_the_record_no_longer_keeps_still_holds_the_next_event() -> No
         record = txn.conversation("chat")
     assert record is not None
     assert record.messages == ()
-    assert record.updated_at == T0 + 5
+    assert record.last_event_at == T0 + 5
     a_clock.set(T0 + 1)
     events = a.set_available("jana")  # routes the chat: offered to jana
     offered = [event for event in events if event.aggregate_id == "chat"]
@@ -140,8 +145,8 @@ def test_a_message_the_record_no_longer_keeps_still_holds_the_next_event() -> No
     assert [event.at for event in store.events("chat")] == [T0, T0 + 5, T0 + 5]
 
 
-def test_a_record_written_before_updated_at_loads_and_is_floored_by_its_other_times() -> None:
-    """An old-format record (no ``updated_at`` in its JSON) decodes with ``None``; the
+def test_a_record_written_before_last_event_at_loads_and_is_floored_by_its_other_times() -> None:
+    """An old-format record (no ``last_event_at`` in its JSON) decodes with ``None``; the
     floor is then the latest time the record holds, as before the field; the next event
     writes the field."""
     with tempfile.TemporaryDirectory() as directory:
@@ -156,23 +161,38 @@ def test_a_record_written_before_updated_at_loads_and_is_floored_by_its_other_ti
                 "SELECT record FROM conversations WHERE id = 'chat'"
             ).fetchone()
             document = json.loads(record)
-            assert document.pop("updated_at") == T0 + 5
+            assert document.pop("last_event_at") == T0 + 5
             connection.execute(
                 "UPDATE conversations SET record = ? WHERE id = 'chat'",
                 (_codec.dumps(document),),
             )
-        assert _codec.conversation_from_json(document).updated_at is None
+        assert _codec.conversation_from_json(document).last_event_at is None
         with SqliteStore(path) as store:
             a_clock.set(T0 + 1)
             a = Desk(store=store, clock=a_clock)  # a new desk: nothing of its own yet
             old = a.conversation("chat")
-            assert old.updated_at is None
+            assert old.last_event_at is None
             assert old.accepted_at == T0 + 5
             (event,) = a.send_agent_message("jana", "chat", "Dobrý den")
             assert event.at == T0 + 5  # held at the acceptance, the latest time it holds
             new = a.conversation("chat")
-            assert new.updated_at == T0 + 5
+            assert new.last_event_at == T0 + 5
             assert new == replay(store.events("chat"))
+
+
+def test_an_agent_event_of_the_lagging_desk_is_held_at_the_agents_last_event() -> None:
+    """Idle, RONA and logout leave no other time on the agent: the desk ahead sets the
+    agent idle, then the lagging desk sets it available, held at the idle's time."""
+    store = MemoryStore()
+    a, a_clock, b, _ = _lagging_pair(store)
+    a.set_available("jana")
+    b.set_idle("jana", "lunch")  # at T0 + 5
+    assert b.agent("jana").last_event_at == T0 + 5
+    a_clock.set(T0 + 1)
+    (available,) = a.set_available("jana")
+    assert available.at == T0 + 5
+    assert [event.at for event in store.events("jana", "agent")] == [T0, T0, T0 + 5, T0 + 5]
+    assert a.agent("jana").last_event_at == T0 + 5
 
 
 def test_a_conversation_and_an_agent_with_one_id_are_remembered_apart() -> None:

@@ -746,6 +746,7 @@ class _PostgresRunner:
             # the records *this* desk saved (its time floor skips them): none yet; the
             # sync desk's are no guide to this desk's time
             core._own = {}
+            core._own_agents = {}
         self.core = core
         self.reading: Any = None  # the transaction a replayed view reads, while it runs
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -123,7 +123,7 @@ class Draft(Conversation):
     outcome: Outcome | None
     ended_at: float | None
     closed_at: float | None
-    updated_at: float | None
+    last_event_at: float | None
     version: int
     # False while a command decides: only the messages masking at rest may look back over
     # are kept (the store has the transcript); True in replay and apply, which rebuild it.
@@ -159,7 +159,7 @@ def copy_into(draft: Draft, record: Conversation) -> Draft:
     draft.outcome = record.outcome
     draft.ended_at = record.ended_at
     draft.closed_at = record.closed_at
-    draft.updated_at = record.updated_at
+    draft.last_event_at = record.last_event_at
     draft.version = record.version
     return draft
 
@@ -212,7 +212,7 @@ def started(event: ev.ChatStarted, draft_class: type[Draft] | None = None) -> Dr
     draft.outcome = None
     draft.ended_at = None
     draft.closed_at = None
-    draft.updated_at = event.at
+    draft.last_event_at = event.at
     draft.version = event.sequence
     return draft
 
@@ -795,7 +795,7 @@ def apply_event(
     effect(draft, event, on_leg, leg)
     draft.state = state
     draft.version = sequence
-    draft.updated_at = event.at  # (the time floor of the conversation's next event)
+    draft.last_event_at = event.at  # (the time floor of the conversation's next event)
     while rules is not None:
         for condition, rule in rules:
             if condition(draft):

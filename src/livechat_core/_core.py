@@ -402,7 +402,11 @@ class Unit:
         )
         self.events.append(event)
         updated = self._put_agent(
-            agent, state=state, sequence=event.sequence, **_AGENT_EFFECTS[effect](event)
+            agent,
+            state=state,
+            sequence=event.sequence,
+            last_event_at=event.at,  # (the time floor of the agent's next event)
+            **_AGENT_EFFECTS[effect](event),
         )
         if updated.routable and not agent.routable:
             self.touched_queues = self.touched_queues.union(updated.queues)

@@ -166,7 +166,7 @@ def _time_fields(cls: type) -> tuple[Callable[[Any], tuple[Any, ...]], bool, boo
 def _latest_time(record: Any) -> float:
     """The latest time a stored record holds (its ``*_at`` and ``*_since`` fields, its
     legs', its last message's): no command may change it at an earlier time. The time
-    floor of an agent; a conversation's is its ``updated_at`` (the time of its newest
+    floor of an agent; a conversation's is its ``last_event_at`` (the time of its newest
     event, which its other times may not show), this only for a record written before
     that field existed."""
     times, has_messages, has_legs = _time_fields(type(record))
@@ -734,7 +734,7 @@ class Desk:
                 if stored is not None:
                     # the time of its newest event (a record written before that field
                     # existed: the latest time it holds)
-                    at = stored.updated_at
+                    at = stored.last_event_at
                     if at is None:
                         at = _latest_time(stored)
                     if at > latest:

@@ -265,7 +265,11 @@ class Agent:
     ``holding`` lists the conversations where the agent has an offered or active leg
     (these count against ``capacity``); ``wrapping`` those where a leg is still wrapping
     up. ``version`` increases with every change, for optimistic concurrency;
-    ``sequence`` is the number of events the agent has had.
+    ``sequence`` is the number of events the agent has had, ``last_event_at`` the time of
+    the last of them (``None`` only on a record written before the field existed, until
+    its next event): with the agent's other times, the time no later command on the agent
+    may go below (``docs/decisions.md``, "Time never goes backwards"). A change of its
+    holdings is a conversation's event, not the agent's, and does not set it.
     """
 
     id: str
@@ -280,6 +284,7 @@ class Agent:
     last_offer_at: float | None = None
     version: int = 0
     sequence: int = 0
+    last_event_at: float | None = None
 
     @property
     def free_capacity(self) -> int:
@@ -361,7 +366,7 @@ class Conversation(LegLookups):
     back over (usually none or a few), while the transcript lives in the store as one row
     per message, so a message costs the same however long the chat is.
 
-    ``updated_at`` is the time of the newest event applied to the conversation (its last
+    ``last_event_at`` is the time of the newest event applied to the conversation (its last
     event's ``at``): the time no later command may go below (``docs/decisions.md``, "Time
     never goes backwards"), which the record's other times do not always show (the
     record keeps only a few recent messages). ``None`` only on a record written before
@@ -389,7 +394,7 @@ class Conversation(LegLookups):
     outcome: Outcome | None = None
     ended_at: float | None = None
     closed_at: float | None = None
-    updated_at: float | None = None
+    last_event_at: float | None = None
     version: int = 0
 
     def elapsed(self, now: float) -> float:

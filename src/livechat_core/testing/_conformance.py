@@ -195,7 +195,7 @@ def rich_conversation() -> Conversation:
         outcome=None,
         ended_at=T0 + 7,
         closed_at=None,
-        updated_at=T0 + 7.25,
+        last_event_at=T0 + 7.25,
         version=17,
     )
 
