@@ -145,6 +145,22 @@ def test_a_message_the_record_no_longer_keeps_still_holds_the_next_event() -> No
     assert [event.at for event in store.events("chat")] == [T0, T0 + 5, T0 + 5]
 
 
+def test_a_customer_leaving_a_held_chat_holds_the_agents_end() -> None:
+    """A customer end leaves no other time on a held chat (no leg steps; its system message
+    is not kept in the record): the lagging desk's end is held at it."""
+    store = MemoryStore()
+    a, a_clock, b, _ = _lagging_pair(store)
+    a.set_available("jana")
+    a.start_chat("support", "Karel", "")
+    a.accept("jana", "chat")
+    b.customer_end("chat")  # at T0 + 5
+    a_clock.set(T0 + 1)
+    (ended,) = a.end("jana", "chat")
+    assert ended.at == T0 + 5
+    times = [event.at for event in store.events("chat")]
+    assert times == [T0, T0, T0, T0 + 5, T0 + 5, T0 + 5]
+
+
 def test_a_record_written_before_last_event_at_loads_and_is_floored_by_its_other_times() -> None:
     """An old-format record (no ``last_event_at`` in its JSON) decodes with ``None``; the
     floor is then the latest time the record holds, as before the field; the next event
