@@ -222,7 +222,8 @@ def test_a_window_reports_the_chats_started_in_it(shift: tuple[Desk, ManualClock
     report = desk.report(since=T0 + 150, until=T0 + 300)
     # chats started in [150, 300): C (abandoned after 10 s) and D (wait 15, leg 160)
     assert report.figures == BY_QUEUE["billing"]
-    assert dict(report.by_queue) == {"billing": BY_QUEUE["billing"]}
+    # support had no chat started in the window: it is there, with zeros
+    assert dict(report.by_queue) == {"billing": BY_QUEUE["billing"], "support": Figures()}
     # agent time is clock time in [150, 300] on any chat; legs and RONA of C and D only
     assert dict(report.by_agent) == {
         # B 270→300 = 30 busy; idle 150→250 = 100, none busy → 30 / (150 - 100)
@@ -411,3 +412,17 @@ def test_a_transferred_chat_waits_from_the_transfer() -> None:
 def test_wallboard_refuses_a_bad_now() -> None:
     with pytest.raises(InvalidArgument):
         Desk().stats(now=float("nan"))
+
+
+def test_a_quiet_queue_is_reported_with_zeros() -> None:
+    """Every configured queue has its figures, as the wallboard lists every queue: one
+    where no chat started in the window reads offered 0 and no averages."""
+    desk = Desk(clock=ManualClock(T0))
+    desk.add_queue("support", ["Resolved"])
+    desk.add_queue("quiet", ["Resolved"])
+    desk.start_chat("support", "Jana Nováková", "jana@example.com")
+    report = desk.report()
+    assert sorted(report.by_queue) == ["quiet", "support"]
+    assert report.by_queue["quiet"] == Figures()
+    assert report.by_queue["support"].offered == 1
+    assert set(desk.stats().queues) == set(report.by_queue)

@@ -70,7 +70,10 @@ def test_figures_agree_with_the_records(scenario: Scenario, rng: random.Random) 
     # the pure function, on the events in any order, agrees with the desk
     events = list(desk.stored_events())
     rng.shuffle(events)
-    assert compute_report(events, now=clock()) == report
+    queues = [queue.name for queue in desk.queues()]
+    assert compute_report(events, now=clock(), queues=queues) == report
+    # every queue is reported, a quiet one with zeros, as the wallboard lists them
+    assert set(report.by_queue) >= set(desk.stats().queues)
 
     # two adjacent windows share the chats out between them
     if chats:

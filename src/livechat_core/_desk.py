@@ -1180,6 +1180,7 @@ class Desk:
             service_level_threshold=threshold,
             now=self._now(),
             interval=interval,
+            queues=[queue.name for queue in self.queues()],
         )
 
     def stats(self, now: float | None = None) -> Wallboard:

@@ -133,8 +133,9 @@ class Report(Figures):
     """The report of SPEC section 12: overall figures, per queue, per agent, per interval.
 
     The overall figures are attributes of the report itself (``report.service_level``);
-    ``by_queue[name]`` has the same fields for the chats that started in that queue (a
-    leg's handling time counts for the queue the chat was in when the leg was offered);
+    ``by_queue[name]`` has the same fields for the chats that started in that queue (every
+    queue configured is there, with zeros when none did; a leg's handling time counts for
+    the queue the chat was in when the leg was offered);
     ``by_agent[agent_id]`` is an :class:`AgentFigures`; ``intervals`` are fixed periods
     (``interval`` seconds, aligned to the epoch: 09:00, 09:15, …) of chat start times.
 
@@ -280,9 +281,13 @@ class _AgentLog:
     idle: list[tuple[float, float]] = attrs.field(factory=list)
 
 
-def _by_aggregate(events: Iterable[ev.Event]) -> tuple[list[list[ev.Event]], list[list[ev.Event]]]:
+def _by_aggregate(
+    events: Iterable[ev.Event],
+) -> tuple[list[list[ev.Event]], list[list[ev.Event]], set[str]]:
+    """The conversations' and the agents' histories, and the queues ever configured."""
     conversations: dict[str, list[ev.Event]] = defaultdict(list)
     agents: dict[str, list[ev.Event]] = defaultdict(list)
+    queues: set[str] = set()
     for event in events:
         if not isinstance(event, ev.Event):
             raise InvalidArgument(f"not an event: {event!r}")
@@ -290,10 +295,13 @@ def _by_aggregate(events: Iterable[ev.Event]) -> tuple[list[list[ev.Event]], lis
             conversations[event.aggregate_id].append(event)
         elif event.aggregate == "agent":
             agents[event.aggregate_id].append(event)
+        elif event.aggregate == "queue":
+            queues.add(event.aggregate_id)
     order = lambda e: e.sequence  # noqa: E731 - the events of one aggregate, in their order
     return (
         [sorted(found, key=order) for found in conversations.values()],
         [sorted(found, key=order) for found in agents.values()],
+        queues,
     )
 
 
@@ -440,6 +448,7 @@ def compute_report(
     service_level_threshold: float = DEFAULT_THRESHOLD,
     now: float | None = None,
     interval: float = DEFAULT_INTERVAL,
+    queues: Iterable[str] = (),
 ) -> Report:
     """The figures of SPEC section 12 from ``events`` (any order across aggregates).
 
@@ -455,12 +464,19 @@ def compute_report(
         now: when the report is made: legs still held and agents still logged in count
             until ``now`` (or ``until``, whichever is earlier); ``None`` → the last event.
         interval: length of a trend interval in seconds (default 15 minutes).
+        queues: names of queues to report even where no chat started in them (with
+            zeros), besides those of ``QueueConfigured`` events among ``events``: a desk
+            passes every queue it has.
     """
     since, until, threshold, interval = check_window(
         since, until, service_level_threshold, interval
     )
     now = _check_time(now, "now")
-    conversations, agent_histories = _by_aggregate(check_items(events, ev.Event, "events"))
+    conversations, agent_histories, configured = _by_aggregate(
+        check_items(events, ev.Event, "events")
+    )
+    for name in check_items(queues, str, "queues"):
+        configured.add(name)
     last = max(
         (history[-1].at for history in (*conversations, *agent_histories) if history),
         default=None,
@@ -486,7 +502,11 @@ def compute_report(
     start = since if since is not None else min(firsts, default=None)
 
     overall = _figures(chats, [seconds for chat in chats for _, seconds in chat.wrapped], threshold)
-    queue_names = sorted({chat.queue for chat in chats} | {q for c in chats for q, _ in c.wrapped})
+    # every queue configured (a quiet one with its zeros, as the wallboard lists it) and any
+    # other a reported chat was in
+    queue_names = sorted(
+        configured | {chat.queue for chat in chats} | {q for c in chats for q, _ in c.wrapped}
+    )
     by_queue = {
         name: _figures(
             [chat for chat in chats if chat.queue == name],
