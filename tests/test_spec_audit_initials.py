@@ -4,8 +4,7 @@ Acceptance data comes from Faker, whose ``name()`` often carries titles ("Ing. J
 "Jan Novák Ph.D.", "Dr. John Smith Jr.", "paní Jana Nováková"): the bubble of such a
 customer should still read "JN"/"JS", not "IN"/"JP"/"DJ". And a customer whose name is a
 mobile number (the article's conditional masking) must not get digits of it as initials.
-Both are decided in ``_model.initials`` (helper "order"'s file right now): the fix is
-described in /work/coord/notes.md under "## spec-audit".
+Both are decided in ``_model.initials``.
 """
 
 from __future__ import annotations
@@ -16,12 +15,6 @@ from faker import Faker
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from livechat_core import Desk
-
-pytestmark = pytest.mark.xfail(
-    strict=True,
-    reason="_model.initials takes the first and last word whatever they are: titles "
-    "(Ing., Ph.D., Dr., Jr., MD) and a phone number's digits become initials",
-)
 
 
 def bubble_initials(name: str) -> str:

@@ -202,15 +202,32 @@ class DisconnectReason(enum.StrEnum):
     ASSET_DELETED = "asset_deleted"
 
 
+_TITLES: Final = frozenset(
+    # honorifics and degrees written without a dot (those with one are told by it)
+    "mr mrs ms mx miss sir dame md dds dvm phd jr sr ii iii iv v esq mba "
+    "pan paní pani slečna slecna bc ing mgr".split()
+)
+
+
+def _is_title(word: str) -> bool:
+    bare = word.strip(",")
+    return (bare.endswith(".") and len(bare) > 2) or bare.casefold() in _TITLES
+
+
 @functools.lru_cache(maxsize=1024)  # a name's initials never change; names repeat
 def initials(name: str) -> str:
-    """Display initials of a name: ``"Jana Nováková"`` → ``"JN"`` (at most two letters)."""
-    words = [word for word in name.split() if word[:1].isalnum()]
-    if not words:
+    """Display initials of a name: ``"Jana Nováková"`` → ``"JN"`` (at most two letters).
+
+    Titles and degrees (``"Ing."``, ``"Ph.D."``, ``"Dr."``, ``"Jr."``, ``"MD"``, ``"paní"``)
+    are skipped, and only words that start with a letter count: a name that is a phone
+    number gives none of its digits away (its initials are empty)."""
+    words = [word for word in name.split() if word[:1].isalpha()]
+    named = [word for word in words if not _is_title(word)] or words
+    if not named:
         return ""
-    if len(words) == 1:
-        return words[0][0].upper()
-    return (words[0][0] + words[-1][0]).upper()
+    if len(named) == 1:
+        return named[0][0].upper()
+    return (named[0][0] + named[-1][0]).upper()
 
 
 @attrs.frozen(kw_only=True)
