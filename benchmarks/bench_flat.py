@@ -84,11 +84,14 @@ _CONVERSATION = builder(Conversation)
 _LEG = builder(Leg)
 _MESSAGE = builder(Message)
 _ON_ACCEPT = updater(
-    Conversation, "state", "owner", "accepted_at", "first_accepted_at", "legs", "version"
+    Conversation,
+    *("state", "owner", "accepted_at", "first_accepted_at", "legs", "version", "last_event_at"),
 )
-_ON_POST = updater(Conversation, "messages", "message_count", "version")
-_ON_END = updater(Conversation, "state", "legs", "ended_at", "version")
-_ON_CLOSE = updater(Conversation, "state", "legs", "outcome", "closed_at", "version")
+_ON_POST = updater(Conversation, "messages", "message_count", "version", "last_event_at")
+_ON_END = updater(Conversation, "state", "legs", "ended_at", "version", "last_event_at")
+_ON_CLOSE = updater(
+    Conversation, "state", "legs", "outcome", "closed_at", "version", "last_event_at"
+)
 _LEG_ACCEPTED = updater(Leg, "state", "deadline", "accepted_at")
 _LEG_ENDED = updater(Leg, "state", "deadline", "ended_at")
 _LEG_DONE = updater(Leg, "state", "deadline", "wrap_up_reason", "wrap_up_notes", "wrapped_up_at")
@@ -185,6 +188,7 @@ class FlatDesk:
             state=_NEXT[_C.QUEUED, "ChatOffered"],
             legs=(leg,),
             version=2,
+            last_event_at=now,
         )
         held = _OFFER_HELD(agent, (*agent.holding, conversation_id), now, agent.version + 1)
         self._save(conversation, (started, offered), held)
@@ -201,7 +205,9 @@ class FlatDesk:
         version = conversation.version + 1
         event = _ACCEPTED(aggregate_id=conversation_id, sequence=version, at=now, agent_id=agent_id)
         legs = (_LEG_ACCEPTED(leg, LegState.ACTIVE, None, now),)
-        self._save(_ON_ACCEPT(conversation, state, agent_id, now, now, legs, version), (event,))
+        self._save(
+            _ON_ACCEPT(conversation, state, agent_id, now, now, legs, version, now), (event,)
+        )
 
     def _post(
         self, conversation: Conversation, step: str, role: Role, author: str, text: str
@@ -220,7 +226,7 @@ class FlatDesk:
         version = conversation.version + 1
         event = _POSTED(aggregate_id=conversation.id, sequence=version, at=now, message=message)
         kept = (message,) if role is Role.CUSTOMER and number_tail_start(text) != len(text) else ()
-        self._save(_ON_POST(conversation, kept, count, version), (event,))
+        self._save(_ON_POST(conversation, kept, count, version, now), (event,))
 
     def send_customer_message(self, conversation_id: str, text: str) -> None:
         _SEND_CUSTOMER_MESSAGE(conversation_id, text)
@@ -256,7 +262,7 @@ class FlatDesk:
         holding = tuple(held for held in agent.holding if held != conversation_id)
         wrapping = _WRAPPING(agent, holding, (*agent.wrapping, conversation_id), agent.version + 1)
         legs = (_LEG_ENDED(leg, LegState.WRAPPING_UP, None, now),)
-        self._save(_ON_END(conversation, state, legs, now, version), (event,), wrapping)
+        self._save(_ON_END(conversation, state, legs, now, version, now), (event,), wrapping)
 
     def submit_wrap_up(self, agent_id: str, conversation_id: str, reason: str) -> None:
         _SUBMIT_WRAP_UP(agent_id, conversation_id, reason)
@@ -280,7 +286,7 @@ class FlatDesk:
         freed = _FREED(agent, wrapping, agent.version + 1)
         legs = (_LEG_DONE(leg, LegState.DONE, None, reason, "", now),)
         outcome = conversation.cause or Outcome.COMPLETED
-        closed = _ON_CLOSE(conversation, _C.CLOSED, legs, outcome, now, version)
+        closed = _ON_CLOSE(conversation, _C.CLOSED, legs, outcome, now, version, now)
         self._save(closed, (event,), freed)
 
 
