@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 import phonenumbers
@@ -26,12 +25,12 @@ from livechat_core import (
     LivechatError,
     MaskingPolicy,
     MemoryStore,
-    SqliteStore,
     filter_options,
     find_sensitive,
     mask_text,
 )
 from livechat_core.testing import ManualClock
+from store_openers import store_opener
 
 START = 1_800_000_000.0
 REGIONS = ("US", "GB", "CZ", "SK", "DE", "FR", "PL", "ES", "IN", "AU", "BR", "JP")
@@ -747,18 +746,7 @@ def test_tick_returns_events_fired_by_expired_deadlines_only(
 def test_a_reopened_desk_continues(
     request: pytest.FixtureRequest, fake: Faker, clock: ManualClock, tmp_path: Path, kind: str
 ) -> None:
-    if kind == "sqlite":
-        path = tmp_path / "desk.db"
-
-        def open_store() -> Any:
-            return SqliteStore(path)
-    else:
-        from livechat_core import PostgresStore
-
-        dsn = request.getfixturevalue("postgres_dsn")
-
-        def open_store() -> Any:
-            return PostgresStore(dsn)
+    open_store = store_opener(request, tmp_path, kind, "desk.db")
 
     store = open_store()
     floor = Floor(fake, clock, Desk(store=store, clock=clock))

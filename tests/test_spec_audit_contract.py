@@ -30,6 +30,7 @@ from faker import Faker
 from livechat_core import AsyncDesk, Desk, LivechatError, MemoryStore, Relay, SqliteStore
 from livechat_core.events import Event
 from livechat_core.testing import ManualClock
+from store_openers import store_opener
 
 T = 1_800_000_000.0
 
@@ -402,18 +403,7 @@ def test_async_batch_is_one_block(any_store: Any, fake: Faker, clock: ManualCloc
 def test_async_desk_and_desk_share_one_store_at_the_same_time(
     request: pytest.FixtureRequest, tmp_path: Path, fake: Faker, kind: str
 ) -> None:
-    if kind == "sqlite":
-        path = tmp_path / "mixed.db"
-
-        def open_store() -> Any:
-            return SqliteStore(path)
-    else:
-        from livechat_core import PostgresStore
-
-        dsn = request.getfixturevalue("postgres_dsn")
-
-        def open_store() -> Any:
-            return PostgresStore(dsn)
+    open_store = store_opener(request, tmp_path, kind, "mixed.db")
 
     sync_store = open_store()
     desk = Desk(store=sync_store)
@@ -536,18 +526,7 @@ class Exclusive:
 def test_several_relays_publish_each_event_in_order_never_at_the_same_time(
     request: pytest.FixtureRequest, tmp_path: Path, fake: Faker, kind: str
 ) -> None:
-    if kind == "sqlite":
-        path = tmp_path / "relays.db"
-
-        def open_store() -> Any:
-            return SqliteStore(path)
-    else:
-        from livechat_core import PostgresStore
-
-        dsn = request.getfixturevalue("postgres_dsn")
-
-        def open_store() -> Any:
-            return PostgresStore(dsn)
+    open_store = store_opener(request, tmp_path, kind, "relays.db")
 
     store = open_store()
     desk = support_desk(Desk(store=store), fake)
