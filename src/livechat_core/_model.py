@@ -202,11 +202,12 @@ class DisconnectReason(enum.StrEnum):
     ASSET_DELETED = "asset_deleted"
 
 
-_TITLES: Final = frozenset(
+_TITLES: Final = frozenset({
     # honorifics and degrees written without a dot (those with one are told by it)
-    "mr mrs ms mx miss sir dame md dds dvm phd jr sr ii iii iv v esq mba "
-    "pan paní pani slečna slecna bc ing mgr".split()
-)
+    "mr", "mrs", "ms", "mx", "miss", "sir", "dame", "md", "dds", "dvm", "phd", "jr", "sr",
+    "ii", "iii", "iv", "v", "esq", "mba", "pan", "paní", "pani", "slečna", "slecna", "bc",
+    "ing", "mgr",
+})  # fmt: skip
 
 
 def _is_title(word: str) -> bool:
